@@ -1,0 +1,4 @@
+#ifndef CIO_RELAY_CHIREDIS_SHIM_H
+#define CIO_RELAY_CHIREDIS_SHIM_H
+#include <hiredis/hiredis.h>
+#endif

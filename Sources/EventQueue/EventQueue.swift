@@ -1,0 +1,167 @@
+import Hiredis
+
+/// An event as the receiver hands it over: the verbatim body and what the receiver learnt about it.
+public struct IncomingEvent: Sendable {
+    public var eventID: String
+    public var body: [UInt8]
+    public var workspace: String
+    /// Milliseconds since the Unix epoch when the request arrived.
+    public var receivedAt: Int64
+    public var objectType: String
+    public var metric: String
+
+    public init(eventID: String, body: [UInt8], workspace: String, receivedAt: Int64, objectType: String, metric: String) {
+        self.eventID = eventID
+        self.body = body
+        self.workspace = workspace
+        self.receivedAt = receivedAt
+        self.objectType = objectType
+        self.metric = metric
+    }
+}
+
+/// A body that was genuine but could not be used, kept for a human to look at and replay.
+public struct RejectedBody: Sendable {
+    public var body: [UInt8]
+    /// SHA-256 of the body, so that Customer.io's retries of it are kept once.
+    public var digest: String
+    public var workspace: String
+    public var receivedAt: Int64
+    /// Machine-readable reason, such as `malformed`.
+    public var reason: String
+    /// What exactly was wrong, in words.
+    public var error: String
+
+    public init(body: [UInt8], digest: String, workspace: String, receivedAt: Int64, reason: String, error: String) {
+        self.body = body
+        self.digest = digest
+        self.workspace = workspace
+        self.receivedAt = receivedAt
+        self.reason = reason
+        self.error = error
+    }
+}
+
+/// The result of handing an event to the queue.
+public enum EnqueueOutcome: Sendable, Hashable {
+    /// Stored as a new stream entry with this id.
+    case accepted(entryID: String)
+    /// Seen before within the dedup TTL: nothing was written.
+    case duplicate
+}
+
+/// A stream entry as read back: its id and fields.
+public struct StreamEntry: Sendable, Hashable {
+    public let id: String
+    public let fields: [String: [UInt8]]
+
+    public func string(_ field: String) -> String? {
+        fields[field].map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// The cio-relay Redis layout: deduplicated, atomic enqueueing onto the events stream and the
+/// dead-letter stream.
+public struct EventQueue: Sendable {
+    public let client: RedisClient
+    public let configuration: EventQueueConfiguration
+    public let keys: QueueKeys
+
+    /// Sets the dedup marker and, only if it was not set before, appends the entry: one round trip,
+    /// and no moment at which an event is marked seen without being queued.
+    /// KEYS[1] marker, KEYS[2] stream; ARGV[1] TTL in seconds, ARGV[2…] the entry's field/value pairs.
+    static let dedupAndAppend = RedisScript("""
+        if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+          return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+        end
+        return false
+        """)
+
+    public init(client: RedisClient, configuration: EventQueueConfiguration = .init()) {
+        self.client = client
+        self.configuration = configuration
+        self.keys = configuration.keys
+    }
+
+    private var ttlSeconds: RedisArgument {
+        RedisArgument(max(1, configuration.dedupTTL.components.seconds))
+    }
+
+    /// Queues an event unless its `event_id` was seen within the dedup TTL.
+    public func enqueue(_ event: IncomingEvent) async throws(RedisError) -> EnqueueOutcome {
+        let reply = try await client.run(
+            Self.dedupAndAppend,
+            keys: [RedisArgument(keys.seen(eventID: event.eventID)), RedisArgument(keys.events)],
+            arguments: [
+                ttlSeconds,
+                "body", RedisArgument(bytes: event.body),
+                "ws", RedisArgument(event.workspace),
+                "rt", RedisArgument(event.receivedAt),
+                "t", RedisArgument(event.objectType),
+                "m", RedisArgument(event.metric),
+            ]
+        )
+        return try Self.outcome(reply)
+    }
+
+    /// Keeps a genuine but unusable body on the dead-letter stream, once per distinct body.
+    public func deadLetter(_ rejected: RejectedBody) async throws(RedisError) -> EnqueueOutcome {
+        let reply = try await client.run(
+            Self.dedupAndAppend,
+            keys: [RedisArgument(keys.seen(malformedBodyDigest: rejected.digest)), RedisArgument(keys.dead)],
+            arguments: [
+                ttlSeconds,
+                "body", RedisArgument(bytes: rejected.body),
+                "ws", RedisArgument(rejected.workspace),
+                "rt", RedisArgument(rejected.receivedAt),
+                "reason", RedisArgument(rejected.reason),
+                "error", RedisArgument(rejected.error),
+                "attempts", "0",
+                "failed_at", RedisArgument(rejected.receivedAt),
+            ]
+        )
+        return try Self.outcome(reply)
+    }
+
+    private static func outcome(_ reply: RedisValue) throws(RedisError) -> EnqueueOutcome {
+        switch reply {
+        case .null: return .duplicate
+        case .bulkString, .simpleString:
+            return .accepted(entryID: reply.string ?? "")
+        default:
+            throw RedisError(.unexpectedReply, "the enqueue script answered \(reply)")
+        }
+    }
+
+    /// Entries of a stream in id order, from `start` (inclusive), at most `count`.
+    public func entries(of stream: String, from start: String = "-", count: Int = 100) async throws(RedisError) -> [StreamEntry] {
+        let reply = try await client.send("XRANGE", RedisArgument(stream), RedisArgument(start), "+", "COUNT", RedisArgument(count))
+        guard let items = reply.array else {
+            throw RedisError(.unexpectedReply, "XRANGE answered \(reply)")
+        }
+        var entries: [StreamEntry] = []
+        entries.reserveCapacity(items.count)
+        for item in items {
+            guard let parts = item.array, parts.count == 2, let id = parts[0].string, let flat = parts[1].array else {
+                throw RedisError(.unexpectedReply, "XRANGE entry has an unexpected shape: \(item)")
+            }
+            var fields: [String: [UInt8]] = [:]
+            var index = 0
+            while index + 1 < flat.count {
+                if let name = flat[index].string { fields[name] = flat[index + 1].bytes ?? [] }
+                index += 2
+            }
+            entries.append(StreamEntry(id: id, fields: fields))
+        }
+        return entries
+    }
+
+    /// Number of entries in a stream (`XLEN`).
+    public func length(of stream: String) async throws(RedisError) -> Int {
+        let reply = try await client.send("XLEN", RedisArgument(stream))
+        guard let count = reply.integer else {
+            throw RedisError(.unexpectedReply, "XLEN answered \(reply)")
+        }
+        return Int(count)
+    }
+}

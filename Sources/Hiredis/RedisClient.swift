@@ -1,0 +1,53 @@
+import Synchronization
+
+/// A small pool of pipelining connections to one Redis server.
+///
+/// Commands are spread over the pool round-robin; each connection batches whatever is queued on it.
+/// Blocking commands (`XREADGROUP BLOCK`, `BLPOP`) must not share these connections: they would
+/// hold up every command queued behind them. Use `makeBlockingConnection()` for those.
+public final class RedisClient: Sendable {
+    public let configuration: RedisConfiguration
+    private let connections: [RedisConnection]
+    private let next = Atomic<Int>(0)
+
+    public init(configuration: RedisConfiguration) throws(RedisError) {
+        self.configuration = configuration
+        var connections: [RedisConnection] = []
+        for _ in 0..<max(1, configuration.poolSize) {
+            connections.append(try RedisConnection(configuration: configuration))
+        }
+        self.connections = connections
+    }
+
+    /// Sends a command on the next connection of the pool and waits for its reply.
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        let index = next.add(1, ordering: .relaxed).oldValue
+        return try await connections[index % connections.count].send(command)
+    }
+
+    public func send(_ name: String, _ arguments: RedisArgument...) async throws(RedisError) -> RedisValue {
+        try await send(RedisCommand(name, arguments))
+    }
+
+    /// True when Redis answers `PING`.
+    public func ping() async throws(RedisError) {
+        let reply = try await send(RedisCommand("PING"))
+        guard reply.string == "PONG" else {
+            throw RedisError(.unexpectedReply, "PING answered \(reply)")
+        }
+    }
+
+    /// A connection of its own, without a command timeout, for blocking reads. The caller shuts it down.
+    public func makeBlockingConnection() throws(RedisError) -> RedisConnection {
+        var configuration = self.configuration
+        configuration.commandTimeout = nil
+        return try RedisConnection(configuration: configuration)
+    }
+
+    /// Sends what is queued, then closes every connection and joins their threads.
+    public func shutdown() async {
+        for connection in connections {
+            await connection.shutdown()
+        }
+    }
+}

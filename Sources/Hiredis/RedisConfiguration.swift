@@ -1,0 +1,123 @@
+/// Where and how to connect to Redis.
+public struct RedisConfiguration: Sendable, Hashable {
+    public var host: String
+    public var port: Int
+    /// ACL user name; `nil` means the legacy single-password `AUTH`.
+    public var username: String?
+    public var password: String?
+    /// Database selected with `SELECT` after every connect.
+    public var database: Int
+    /// How long a TCP connect (plus `AUTH`/`SELECT`) may take.
+    public var connectTimeout: Duration
+    /// How long a reply may take; `nil` waits forever (blocking reads).
+    public var commandTimeout: Duration?
+    /// Connections in the pool; each has its own thread and pipelines on its own.
+    public var poolSize: Int
+    /// First wait before reconnecting after a failure; doubles up to `maximumReconnectBackoff`.
+    public var reconnectBackoff: Duration
+    public var maximumReconnectBackoff: Duration
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        username: String? = nil,
+        password: String? = nil,
+        database: Int = 0,
+        connectTimeout: Duration = .seconds(1),
+        commandTimeout: Duration? = .seconds(2),
+        poolSize: Int = 2,
+        reconnectBackoff: Duration = .milliseconds(50),
+        maximumReconnectBackoff: Duration = .seconds(1)
+    ) {
+        self.host = host
+        self.port = port
+        self.username = username
+        self.password = password
+        self.database = database
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.poolSize = poolSize
+        self.reconnectBackoff = reconnectBackoff
+        self.maximumReconnectBackoff = maximumReconnectBackoff
+    }
+
+    /// Reads `redis://[user:password@]host[:port][/db]` (user optional: `redis://:password@host`).
+    /// Percent-encoded characters in the user and password are decoded.
+    public init(url: String) throws(RedisError) {
+        self.init()
+        guard url.hasPrefix("redis://") else {
+            throw RedisError(.invalidURL, "REDIS_URL must start with redis:// (TLS and unix sockets are not supported)")
+        }
+        var rest = Substring(url.dropFirst("redis://".count))
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let user = try Self.percentDecoded(credentials[..<colon])
+                username = user.isEmpty ? nil : user
+                password = try Self.percentDecoded(credentials[credentials.index(after: colon)...])
+            } else {
+                // `redis://secret@host` is how many providers write a password-only URL.
+                password = try Self.percentDecoded(credentials)
+            }
+        }
+        let authority: Substring
+        if let slash = rest.firstIndex(of: "/") {
+            authority = rest[..<slash]
+            let path = rest[rest.index(after: slash)...]
+            if !path.isEmpty {
+                guard let db = Int(path), db >= 0 else {
+                    throw RedisError(.invalidURL, "REDIS_URL database must be a non-negative number, got '\(path)'")
+                }
+                database = db
+            }
+        } else {
+            authority = rest
+        }
+        let hostPart: Substring
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if after.hasPrefix(":") { port = try Self.port(after.dropFirst()) }
+        } else if let colon = authority.lastIndex(of: ":") {
+            hostPart = authority[..<colon]
+            port = try Self.port(authority[authority.index(after: colon)...])
+        } else {
+            hostPart = authority
+        }
+        guard !hostPart.isEmpty else { throw RedisError(.invalidURL, "REDIS_URL has no host") }
+        host = String(hostPart)
+    }
+
+    private static func port(_ text: Substring) throws(RedisError) -> Int {
+        guard let port = Int(text), (1...65535).contains(port) else {
+            throw RedisError(.invalidURL, "REDIS_URL port must be 1-65535, got '\(text)'")
+        }
+        return port
+    }
+
+    private static func percentDecoded(_ text: Substring) throws(RedisError) -> String {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
+                throw RedisError(.invalidURL, "REDIS_URL has a malformed percent escape in its credentials")
+            }
+            bytes.append(high << 4 | low)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

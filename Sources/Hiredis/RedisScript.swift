@@ -1,0 +1,46 @@
+import Synchronization
+
+/// A Lua script run with `EVALSHA`. The script is loaded with `SCRIPT LOAD` on first use and again
+/// whenever Redis answers `NOSCRIPT` (after a restart, a failover or `SCRIPT FLUSH`).
+public final class RedisScript: Sendable {
+    public let source: String
+    private let sha = Mutex<String?>(nil)
+
+    public init(_ source: String) {
+        self.source = source
+    }
+
+    func loadedSHA() -> String? { sha.withLock { $0 } }
+    func remember(_ value: String) { sha.withLock { $0 = value } }
+}
+
+extension RedisClient {
+    /// Runs `script` with `EVALSHA`, loading it first if needed and once more on `NOSCRIPT`.
+    public func run(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
+        let sha: String
+        if let loaded = script.loadedSHA() {
+            sha = loaded
+        } else {
+            sha = try await load(script)
+        }
+        do {
+            return try await evalSHA(sha, keys: keys, arguments: arguments)
+        } catch where error.serverErrorPrefix == "NOSCRIPT" {
+            let reloaded = try await load(script)
+            return try await evalSHA(reloaded, keys: keys, arguments: arguments)
+        }
+    }
+
+    private func load(_ script: RedisScript) async throws(RedisError) -> String {
+        let reply = try await send(RedisCommand("SCRIPT", "LOAD", RedisArgument(script.source)))
+        guard let sha = reply.string else {
+            throw RedisError(.unexpectedReply, "SCRIPT LOAD answered \(reply)")
+        }
+        script.remember(sha)
+        return sha
+    }
+
+    private func evalSHA(_ sha: String, keys: [RedisArgument], arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
+        try await send(RedisCommand("EVALSHA", [RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments))
+    }
+}

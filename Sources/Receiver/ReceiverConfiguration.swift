@@ -1,0 +1,46 @@
+import CustomerIO
+
+/// The signing keys of one Customer.io workspace (one reporting webhook).
+public struct Workspace: Sendable, Hashable {
+    /// Name used in the URL (`/webhooks/customerio/{name}`) and stored with each event.
+    public var name: String
+    /// Keys that verify a signature: the current one first, then any previous one during a rotation.
+    public var signingKeys: [SigningKey]
+
+    public init(name: String, signingKeys: [SigningKey]) {
+        self.name = name
+        self.signingKeys = signingKeys
+    }
+}
+
+/// Limits and workspaces of the webhook receiver.
+public struct ReceiverConfiguration: Sendable {
+    /// The workspace served at `/webhooks/customerio` without a name.
+    public static let defaultWorkspaceName = "default"
+
+    public var workspaces: [String: Workspace]
+    /// Largest accepted body. Customer.io's biggest payloads carry a message's HTML (`content`).
+    public var maxBodyBytes: Int
+    /// How far `X-CIO-Timestamp` may be from now, in seconds. Must not exceed the dedup TTL, so that a
+    /// replayed request is either too old or a duplicate.
+    public var timestampTolerance: Int64
+    /// Time Redis gets to store an event before the receiver answers 503: well under the 4 s that
+    /// Customer.io waits.
+    public var redisBudget: Duration
+    /// Seconds sent in `Retry-After` with a 503.
+    public var retryAfterSeconds: Int
+
+    public init(
+        workspaces: [Workspace] = [],
+        maxBodyBytes: Int = 1 << 20,
+        timestampTolerance: Int64 = 7 * 24 * 3600,
+        redisBudget: Duration = .seconds(2),
+        retryAfterSeconds: Int = 5
+    ) {
+        self.workspaces = Dictionary(workspaces.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+        self.maxBodyBytes = maxBodyBytes
+        self.timestampTolerance = timestampTolerance
+        self.redisBudget = redisBudget
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+}

@@ -1,0 +1,148 @@
+import CustomerIO
+import EventQueue
+import Foundation
+import Hiredis
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+
+/// The webhook endpoints: `POST /webhooks/customerio` (default workspace) and
+/// `POST /webhooks/customerio/{workspace}`.
+public struct WebhookRoutes: Sendable {
+    public let intake: WebhookIntake
+    public let queue: EventQueue
+    public let metrics: ReceiverMetrics
+
+    static let signatureField = HTTPField.Name(WebhookSignature.signatureHeader)!
+    static let timestampField = HTTPField.Name(WebhookSignature.timestampHeader)!
+
+    public init(configuration: ReceiverConfiguration, queue: EventQueue, metrics: ReceiverMetrics = ReceiverMetrics()) {
+        self.intake = WebhookIntake(configuration: configuration)
+        self.queue = queue
+        self.metrics = metrics
+    }
+
+    /// A router serving only the webhook endpoints; anything else gets a JSON 404 or 405.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
+        router.post("/webhooks/customerio") { request, context in
+            await handle(request, context: context, workspace: ReceiverConfiguration.defaultWorkspaceName)
+        }
+        router.post("/webhooks/customerio/{workspace}") { request, context in
+            await handle(request, context: context, workspace: context.parameters.get("workspace") ?? "")
+        }
+        return router
+    }
+
+    func handle(_ request: Request, context: some RequestContext, workspace: String) async -> Response {
+        let now = Date()
+        let admitted: WebhookIntake.Admitted
+        switch intake.admit(
+            workspace: workspace,
+            contentLength: request.headers[.contentLength],
+            signature: request.headers[Self.signatureField],
+            timestamp: request.headers[Self.timestampField],
+            now: Int64(now.timeIntervalSince1970)
+        ) {
+        case .success(let value): admitted = value
+        case .failure(let rejection): return reject(rejection, workspace: workspace, logger: context.logger)
+        }
+
+        let body: [UInt8]
+        do {
+            var buffer = try await request.body.collect(upTo: admitted.bodyLimit)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch is NIOTooManyBytesError {
+            return reject(intake.tooLarge, workspace: workspace, logger: context.logger)
+        } catch {
+            // The client went away mid-body: nothing was stored and nobody is listening.
+            return reject(Rejection(.malformed, status: 400, "the request body could not be read"), workspace: workspace, logger: context.logger)
+        }
+
+        let receivedAt = Int64(now.timeIntervalSince1970 * 1000)
+        switch intake.inspect(body: body, admitted: admitted, receivedAt: receivedAt) {
+        case .failure(let rejection):
+            return reject(rejection, workspace: workspace, logger: context.logger)
+        case .success(let action):
+            return await store(action, workspace: workspace, logger: context.logger)
+        }
+    }
+
+    private func store(_ action: WebhookIntake.Action, workspace: String, logger: Logger) async -> Response {
+        let queue = self.queue
+        let start = ContinuousClock.now
+        do {
+            switch action {
+            case .enqueue(let event):
+                let outcome = try await withRedisTimeout(intake.configuration.redisBudget) { () async throws(RedisError) in
+                    try await queue.enqueue(event)
+                }
+                metrics.recordEnqueue(since: start)
+                switch outcome {
+                case .accepted:
+                    metrics.record(.accepted)
+                    return Self.json(.ok, ["status": "accepted"])
+                case .duplicate:
+                    metrics.record(.duplicate)
+                    logger.debug("duplicate event", metadata: ["workspace": "\(workspace)", "event_id": "\(event.eventID)"])
+                    return Self.json(.ok, ["status": "duplicate"])
+                }
+            case .deadLetter(let rejected):
+                _ = try await withRedisTimeout(intake.configuration.redisBudget) { () async throws(RedisError) in
+                    try await queue.deadLetter(rejected)
+                }
+                metrics.recordEnqueue(since: start)
+                metrics.record(.malformed)
+                logger.warning("genuine but malformed event kept as a dead letter", metadata: ["workspace": "\(workspace)", "error": "\(rejected.error)"])
+                return Self.json(.ok, ["status": "dead_lettered", "reason": rejected.reason, "message": rejected.error])
+            }
+        } catch {
+            let seconds = intake.configuration.retryAfterSeconds
+            let rejection = Rejection(.unavailable, status: 503, "the event could not be stored (Redis: \(error.code)); retry in \(seconds) s")
+            var response = reject(rejection, workspace: workspace, logger: logger, detail: error.message)
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
+    }
+
+    private func reject(_ rejection: Rejection, workspace: String, logger: Logger, detail: String? = nil) -> Response {
+        metrics.record(rejection.outcome)
+        var metadata: Logger.Metadata = ["workspace": "\(workspace)", "outcome": "\(rejection.outcome.rawValue)", "status": "\(rejection.status)"]
+        if let detail { metadata["detail"] = "\(detail)" }
+        if rejection.outcome == .unavailable {
+            logger.error("\(rejection.message)", metadata: metadata)
+        } else {
+            logger.warning("\(rejection.message)", metadata: metadata)
+        }
+        return Self.json(HTTPResponse.Status(code: rejection.status), ["error": rejection.outcome.rawValue, "message": rejection.message])
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
+    }
+}
+
+/// Turns every error that escapes a route (unknown path, wrong method) into a JSON body.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            let message: String
+            switch error.status {
+            case .notFound: message = "no such endpoint: POST to /webhooks/customerio or /webhooks/customerio/{workspace}"
+            case .methodNotAllowed: message = "only POST is accepted here"
+            default: message = error.status.reasonPhrase
+            }
+            return WebhookRoutes.json(error.status, ["error": error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_"), "message": message])
+        }
+    }
+}

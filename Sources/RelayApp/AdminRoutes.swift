@@ -1,0 +1,47 @@
+import Hiredis
+import Hummingbird
+import Prometheus
+
+/// The admin port: `/healthz` (the process answers), `/readyz` (Redis answers) and `/metrics`.
+/// Kept off the webhook port so that probes and scrapes never compete with Customer.io's calls
+/// and are never exposed through the webhook ingress.
+public struct AdminRoutes: Sendable {
+    public let redis: RedisClient
+    public let registry: PrometheusCollectorRegistry
+    /// How long `/readyz` waits for `PING`.
+    public var readinessTimeout: Duration = .seconds(1)
+
+    public init(redis: RedisClient, registry: PrometheusCollectorRegistry) {
+        self.redis = redis
+        self.registry = registry
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            Self.json(.ok, #"{"status":"ok"}"#)
+        }
+        router.get("/readyz") { _, _ in
+            do {
+                try await withRedisTimeout(readinessTimeout) { () async throws(RedisError) in
+                    try await redis.ping()
+                }
+                return Self.json(.ok, #"{"status":"ready"}"#)
+            } catch {
+                return Self.json(.serviceUnavailable, #"{"status":"unavailable","error":"redis_unreachable","message":"Redis does not answer PING"}"#)
+            }
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+            )
+        }
+        return router
+    }
+
+    private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

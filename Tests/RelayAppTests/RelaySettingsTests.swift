@@ -1,0 +1,141 @@
+import Foundation
+import Receiver
+@testable import RelayApp
+import Testing
+
+@Suite("Configuration from the environment and the YAML file")
+struct RelaySettingsTests {
+    let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
+
+    private func error(_ environment: [String: String]) -> SettingsError? {
+        do {
+            _ = try RelaySettings.load(environment: environment)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func writeFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cio-relay-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaults() throws {
+        let settings = try RelaySettings.load(environment: base)
+        #expect(settings.port == 3000)
+        #expect(settings.adminPort == 9090)
+        #expect(settings.redis.host == "127.0.0.1")
+        #expect(settings.redis.port == 6379)
+        #expect(settings.queue.prefix == "cio")
+        #expect(settings.queue.dedupTTL == .seconds(604_800))
+        #expect(settings.receiver.timestampTolerance == 604_800)
+        #expect(settings.receiver.maxBodyBytes == 1_048_576)
+        #expect(settings.receiver.redisBudget == .seconds(2))
+        #expect(settings.receiver.workspaces["default"]?.signingKeys.count == 1)
+    }
+
+    @Test func environmentKnobs() throws {
+        let settings = try RelaySettings.load(environment: base.merging([
+            "CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS": "old",
+            "REDIS_URL": "redis://u:p@redis.svc:6380/2",
+            "PORT": "8080", "ADMIN_PORT": "9191",
+            "CIO_RELAY_DEDUP_TTL": "86400", "CIO_RELAY_TIMESTAMP_TOLERANCE": "3600",
+            "CIO_RELAY_MAX_BODY_BYTES": "262144", "CIO_RELAY_REDIS_TIMEOUT": "0.5",
+        ]) { $1 })
+        #expect(settings.receiver.workspaces["default"]?.signingKeys.count == 2)
+        #expect(settings.redis.host == "redis.svc")
+        #expect(settings.redis.database == 2)
+        #expect(settings.port == 8080)
+        #expect(settings.adminPort == 9191)
+        #expect(settings.queue.dedupTTL == .seconds(86400))
+        #expect(settings.receiver.timestampTolerance == 3600)
+        #expect(settings.receiver.maxBodyBytes == 262_144)
+        #expect(settings.receiver.redisBudget == .milliseconds(500))
+        #expect(settings.redis.commandTimeout == .milliseconds(500))
+    }
+
+    @Test(arguments: [
+        ("CIO_RELAY_DEDUP_TTL", "a week"),
+        ("CIO_RELAY_DEDUP_TTL", "0"),
+        ("CIO_RELAY_TIMESTAMP_TOLERANCE", "-5"),
+        ("CIO_RELAY_MAX_BODY_BYTES", "1MB"),
+        ("CIO_RELAY_REDIS_TIMEOUT", "10"),
+        ("PORT", "70000"),
+        ("ADMIN_PORT", "x"),
+        ("REDIS_URL", "localhost:6379"),
+        ("LOG_LEVEL", "loud"),
+        ("CIO_RELAY_KEY_PREFIX", "a{b}"),
+    ])
+    func aBadValueNamesItsVariable(variable: String, value: String) {
+        let failure = error(base.merging([variable: value]) { $1 })
+        #expect(failure?.source == variable, "\(String(describing: failure))")
+        #expect(failure?.code == .invalidValue)
+    }
+
+    @Test func toleranceWiderThanTheDedupTTLIsRefused() throws {
+        let failure = error(base.merging(["CIO_RELAY_DEDUP_TTL": "600", "CIO_RELAY_TIMESTAMP_TOLERANCE": "601"]) { $1 })
+        #expect(failure?.source == "CIO_RELAY_TIMESTAMP_TOLERANCE")
+        #expect(failure?.message.contains("replayed") == true)
+        // The tolerance follows a shorter TTL by default.
+        #expect(try RelaySettings.load(environment: base.merging(["CIO_RELAY_DEDUP_TTL": "600"]) { $1 }).receiver.timestampTolerance == 600)
+    }
+
+    @Test func aMissingSecretIsExplained() {
+        let failure = error([:])
+        #expect(failure?.code == .missing)
+        #expect(failure?.source == "CUSTOMERIO_WEBHOOK_SECRET")
+        #expect(error(["CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS": "old"])?.source == "CUSTOMERIO_WEBHOOK_SECRET")
+    }
+
+    @Test func workspacesAndLimitsFromTheFile() throws {
+        let path = try writeFile("""
+            workspaces:
+              eu-brand:
+                signing_keys: [k1, k2]
+              us:
+                signing_keys_env: [US_KEY]
+            limits:
+              dedup_ttl: 7200
+              max_body_bytes: 65536
+            """)
+        let settings = try RelaySettings.load(environment: ["CIO_RELAY_CONFIG": path, "US_KEY": "from-env", "CIO_RELAY_MAX_BODY_BYTES": "131072"])
+        #expect(settings.receiver.workspaces.keys.sorted() == ["eu-brand", "us"])
+        #expect(settings.receiver.workspaces["eu-brand"]?.signingKeys.count == 2)
+        #expect(settings.receiver.workspaces["us"]?.signingKeys.first?.bytes == Array("from-env".utf8))
+        #expect(settings.queue.dedupTTL == .seconds(7200))
+        #expect(settings.receiver.timestampTolerance == 7200)
+        #expect(settings.receiver.maxBodyBytes == 131_072, "the environment wins over the file")
+    }
+
+    @Test func fileErrorsNameTheLine() throws {
+        let badValue = try writeFile("""
+            workspaces:
+              a:
+                signing_keys: k
+            limits:
+              dedup_ttl: soon
+            """)
+        let failure = error(["CIO_RELAY_CONFIG": badValue])
+        #expect(failure?.source.contains("\(badValue):5 limits.dedup_ttl") == true, "\(String(describing: failure))")
+
+        let noKeys = try writeFile("""
+            workspaces:
+              a:
+                other: 1
+            """)
+        #expect(error(["CIO_RELAY_CONFIG": noKeys])?.source == "\(noKeys):3 workspaces.a")
+
+        let unsetVariable = try writeFile("""
+            workspaces:
+              a:
+                signing_keys_env: NOT_SET_ANYWHERE
+            """)
+        #expect(error(["CIO_RELAY_CONFIG": unsetVariable])?.message.contains("NOT_SET_ANYWHERE") == true)
+
+        #expect(error(["CIO_RELAY_CONFIG": try writeFile("- just\n- a list\n")])?.code == .invalidFile)
+        #expect(error(["CIO_RELAY_CONFIG": try writeFile("a: [unclosed\n")])?.code == .invalidFile)
+        #expect(error(["CIO_RELAY_CONFIG": "/nonexistent/cio.yaml"])?.source == "CIO_RELAY_CONFIG")
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Hiredis
+
+/// A test could not find a server it needs. Raised, never skipped: a missing server is a failure.
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The Redis server that `scripts/test.sh` starts for the whole run.
+public enum TestRedis {
+    public static func configuration() throws -> RedisConfiguration {
+        guard let url = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_REDIS_URL"], !url.isEmpty else {
+            throw TestSetupError("CIO_RELAY_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts Redis for them")
+        }
+        return try RedisConfiguration(url: url)
+    }
+
+    public static func client(poolSize: Int = 2, commandTimeout: Duration? = .seconds(2)) throws -> RedisClient {
+        var configuration = try configuration()
+        configuration.poolSize = poolSize
+        configuration.commandTimeout = commandTimeout
+        return try RedisClient(configuration: configuration)
+    }
+
+    /// A key prefix of its own per test, so tests can run in parallel on one server.
+    public static func uniquePrefix(_ name: String = "test") -> String {
+        "\(name)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+}
+
+/// A redis-server of a test's own, which it can stop and start to simulate an outage.
+public final class RedisServerProcess: @unchecked Sendable {
+    public let port: Int
+    private let directory: URL
+    private let arguments: [String]
+    private var process: Process?
+
+    /// Starts a server on a free port; `arguments` are extra `redis-server` options.
+    public init(arguments: [String] = []) throws {
+        self.port = try Self.freePort()
+        let base = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory
+        self.directory = base.appendingPathComponent("redis-\(port)-\(UUID().uuidString.prefix(6))")
+        self.arguments = arguments
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    public func start() throws {
+        guard let binary = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_REDIS_SERVER"], !binary.isEmpty else {
+            throw TestSetupError("CIO_RELAY_TEST_REDIS_SERVER is not set: run the tests with scripts/test.sh")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
+                             "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path] + arguments
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(5)
+        while Date() < deadline {
+            if Self.answersPing(port: port) { return }
+            usleep(20_000)
+        }
+        throw TestSetupError("redis-server did not start on port \(port)")
+    }
+
+    /// Stops the server and waits until its port is closed.
+    public func stop() {
+        guard let process else { return }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open but nothing answers.
+    public func pause() { if let pid = process?.processIdentifier { kill(pid, SIGSTOP) } }
+    public func resume() { if let pid = process?.processIdentifier { kill(pid, SIGCONT) } }
+
+    deinit {
+        resume()
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSetupError("socket() failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else { throw TestSetupError("could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func answersPing(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        let count = read(fd, &buffer, buffer.count)
+        return count > 0 && String(decoding: buffer[0..<count], as: UTF8.self).hasPrefix("+PONG")
+    }
+}
