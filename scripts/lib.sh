@@ -50,3 +50,24 @@ stop_redis() {
   done
   kill -9 "$pid" 2>/dev/null || true
 }
+
+# sign SECRET TIMESTAMP BODY: prints the X-CIO-Signature Customer.io would send.
+sign() {
+  printf 'v0:%s:%s' "$2" "$3" | openssl dgst -sha256 -hmac "$1" | awk '{print $NF}'
+}
+
+# sample_event: a realistic, unique email/delivered event body on one line.
+sample_event() {
+  local id
+  id="01$(date +%s%N | sha256sum | tr 'a-f' 'A-F' | cut -c1-24)"
+  printf '{"event_id":"%s","object_type":"email","metric":"delivered","timestamp":%s,"data":{"campaign_id":31,"action_id":207,"delivery_id":"dgXkAQEBmZr3xk2Hc1v0Qw==","customer_id":"u_1842","identifiers":{"id":"u_1842","email":"maria@example.org","cio_id":"a1b2c3000042"},"recipient":"maria@example.org","subject":"Your trial ends Friday"}}' "$id" "$(date +%s)"
+}
+
+# wait_http URL [SECONDS]: waits until URL answers 200.
+wait_http() {
+  local deadline=$(( $(date +%s) + ${2:-30} ))
+  until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}

@@ -56,7 +56,7 @@ public struct WebhookEnvelope: Sendable, Hashable, Decodable {
             value = try JSONDecoder().decode(T.self, from: body)
         } catch let DecodingError.keyNotFound(key, _) {
             throw MalformedEventError("the body has no \"\(key.stringValue)\" field")
-        } catch let DecodingError.typeMismatch(_, context) {
+        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
             throw MalformedEventError("field \"\(Self.path(context))\" has the wrong type")
         } catch let DecodingError.valueNotFound(_, context) {
             throw MalformedEventError("field \"\(Self.path(context))\" is null")

@@ -66,7 +66,13 @@ enum LogRedactor {
         var output = ""
         var word = ""
         func flush() {
-            output += looksLikeEmail(word) ? "[email]" : word
+            // Sentence punctuation after an address is not part of it.
+            var trailing = ""
+            while let last = word.last, ".!?:".contains(last) {
+                trailing.insert(last, at: trailing.startIndex)
+                word.removeLast()
+            }
+            output += (looksLikeEmail(word) ? "[email]" : word) + trailing
             word = ""
         }
         for character in text {

@@ -10,6 +10,9 @@ public struct OpenAPIExamples {
         public let objectType: String
         public let metric: String
         public let payload: [String: Any]
+        /// True when the schema's `metric` enum disagreed with its name and the name was used
+        /// (the vendor file's `push_drafted` says `attempted`).
+        public let metricCorrected: Bool
 
         public func body() throws -> Data {
             try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
@@ -53,8 +56,12 @@ public struct OpenAPIExamples {
                 }
                 // One schema spells the field `object_type_type`; a real payload has `object_type`.
                 if payload["object_type"] == nil { payload["object_type"] = objectType }
-                guard let metric = payload["metric"] as? String else { throw TestSetupError("\(leafName) has no metric") }
-                examples.append(Example(schema: leafName, objectType: objectType, metric: metric, payload: payload))
+                guard let enumMetric = payload["metric"] as? String else { throw TestSetupError("\(leafName) has no metric") }
+                // Schema names are `<object type>_<metric>` (`person_<metric>` for customers).
+                let prefix = objectType == "customer" ? "person_" : objectType + "_"
+                let metric = leafName.hasPrefix(prefix) ? String(leafName.dropFirst(prefix.count)) : enumMetric
+                payload["metric"] = metric
+                examples.append(Example(schema: leafName, objectType: objectType, metric: metric, payload: payload, metricCorrected: metric != enumMetric))
             }
         }
         return examples

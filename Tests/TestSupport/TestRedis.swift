@@ -34,7 +34,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     public let port: Int
     private let directory: URL
     private let arguments: [String]
-    private var process: Process?
+    private var pid: pid_t?
 
     /// Starts a server on a free port; `arguments` are extra `redis-server` options.
     public init(arguments: [String] = []) throws {
@@ -49,38 +49,64 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public var url: String { "redis://127.0.0.1:\(port)" }
 
+    /// Starts (or restarts) the server on the same port. Spawned with posix_spawn and reaped with
+    /// waitpid, so that stopping it never depends on Foundation's run loop.
     public func start() throws {
         guard let binary = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_REDIS_SERVER"], !binary.isEmpty else {
             throw TestSetupError("CIO_RELAY_TEST_REDIS_SERVER is not set: run the tests with scripts/test.sh")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
-                             "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path] + arguments
-        try process.run()
-        self.process = process
+        let argv = [binary, "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
+                    "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path] + arguments
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        // The child must not inherit this process's blocked signals (the test runner blocks some),
+        // or it would ignore the SIGTERM that stops it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var child: pid_t = 0
+        let result = posix_spawn(&child, binary, nil, &attributes, &cArguments, environ)
+        guard result == 0 else { throw TestSetupError("cannot start \(binary): posix_spawn \(result)") }
+        pid = child
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
             if Self.answersPing(port: port) { return }
             usleep(20_000)
         }
-        throw TestSetupError("redis-server did not start on port \(port)")
+        stop()
+        throw TestSetupError("redis-server did not start on port \(port); see \(directory.path)/redis.log")
     }
 
-    /// Stops the server and waits until its port is closed.
+    /// Stops the server and waits until it has exited.
     public func stop() {
-        guard let process else { return }
-        process.terminate()
-        process.waitUntilExit()
-        self.process = nil
+        guard let child = pid else { return }
+        kill(child, SIGCONT)
+        kill(child, SIGTERM)
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(3)
+        while waitpid(child, &status, WNOHANG) == 0 {
+            if Date() > deadline {
+                kill(child, SIGKILL)
+                _ = waitpid(child, &status, 0)
+                break
+            }
+            usleep(10_000)
+        }
+        pid = nil
     }
 
     /// Freezes the server (SIGSTOP): connections stay open but nothing answers.
-    public func pause() { if let pid = process?.processIdentifier { kill(pid, SIGSTOP) } }
-    public func resume() { if let pid = process?.processIdentifier { kill(pid, SIGCONT) } }
+    public func pause() { if let pid { kill(pid, SIGSTOP) } }
+    public func resume() { if let pid { kill(pid, SIGCONT) } }
 
     deinit {
-        resume()
         stop()
         try? FileManager.default.removeItem(at: directory)
     }
@@ -119,6 +145,8 @@ public final class RedisServerProcess: @unchecked Sendable {
         guard write(fd, ping, ping.count) == ping.count else { return false }
         var buffer = [UInt8](repeating: 0, count: 16)
         let count = read(fd, &buffer, buffer.count)
-        return count > 0 && String(decoding: buffer[0..<count], as: UTF8.self).hasPrefix("+PONG")
+        // A server with a password answers -NOAUTH: it is up all the same.
+        let reply = count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+        return reply.hasPrefix("+PONG") || reply.hasPrefix("-NOAUTH")
     }
 }
