@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages redis-server libhiredis-dev libssl-dev
+ensure_packages redis-server libhiredis-dev libssl-dev openssl curl
 
 work=$(mktemp -d -t cio-relay-test.XXXXXX)
 cleanup() {
@@ -25,3 +25,6 @@ export CIO_RELAY_TEST_TMPDIR="$work"
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+echo "==> end-to-end check of the cio-relay binary"
+scripts/smoke-serve.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
