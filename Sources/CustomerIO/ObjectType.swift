@@ -1,9 +1,8 @@
 /// The channel or subject of a reporting webhook event (`object_type`). Known values have
 /// constants; any other value is kept as it came, since Customer.io adds types over time.
-public struct ObjectType: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+public struct ObjectType: OpenStringValue {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
 
     public static let customer = ObjectType("customer")
     public static let email = ObjectType("email")
@@ -28,24 +27,12 @@ public struct ObjectType: RawRepresentable, Sendable, Hashable, Codable, CustomS
 
     /// True for the object types Customer.io documents.
     public var isKnown: Bool { Self.documentedMetrics[self] != nil }
-
-    public var description: String { rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// What happened to the object (`metric`): sent, delivered, bounced… Unknown values are kept.
-public struct Metric: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
+public struct Metric: OpenStringValue {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
 
     public static let drafted = Metric("drafted")
     public static let attempted = Metric("attempted")
@@ -68,11 +55,21 @@ public struct Metric: RawRepresentable, Sendable, Hashable, Codable, CustomStrin
     public func isDocumented(for objectType: ObjectType) -> Bool {
         ObjectType.documentedMetrics[objectType]?.contains(self) ?? false
     }
+}
+
+/// A string-valued vocabulary that stays open: known values are constants, any other value is kept
+/// as it came. Encoded as a plain JSON string.
+public protocol OpenStringValue: RawRepresentable<String>, Sendable, Hashable, Codable, CustomStringConvertible {
+    init(rawValue: String)
+}
+
+extension OpenStringValue {
+    public init(_ rawValue: String) { self.init(rawValue: rawValue) }
 
     public var description: String { rawValue }
 
     public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
+        self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -89,41 +89,35 @@ public struct EventQueue: Sendable {
 
     /// Queues an event unless its `event_id` was seen within the dedup TTL.
     public func enqueue(_ event: IncomingEvent) async throws(RedisError) -> EnqueueOutcome {
-        let reply = try await client.run(
-            Self.dedupAndAppend,
-            keys: [RedisArgument(keys.seen(eventID: event.eventID)), RedisArgument(keys.events)],
-            arguments: [
-                ttlSeconds,
-                "body", RedisArgument(bytes: event.body),
-                "ws", RedisArgument(event.workspace),
-                "rt", RedisArgument(event.receivedAt),
-                "t", RedisArgument(event.objectType),
-                "m", RedisArgument(event.metric),
-            ]
-        )
-        return try Self.outcome(reply)
+        try await appendOnce(marker: keys.seen(eventID: event.eventID), stream: keys.events, fields: [
+            "body", RedisArgument(bytes: event.body),
+            "ws", RedisArgument(event.workspace),
+            "rt", RedisArgument(event.receivedAt),
+            "t", RedisArgument(event.objectType),
+            "m", RedisArgument(event.metric),
+        ])
     }
 
     /// Keeps a genuine but unusable body on the dead-letter stream, once per distinct body.
     public func deadLetter(_ rejected: RejectedBody) async throws(RedisError) -> EnqueueOutcome {
-        let reply = try await client.run(
-            Self.dedupAndAppend,
-            keys: [RedisArgument(keys.seen(malformedBodyDigest: rejected.digest)), RedisArgument(keys.dead)],
-            arguments: [
-                ttlSeconds,
-                "body", RedisArgument(bytes: rejected.body),
-                "ws", RedisArgument(rejected.workspace),
-                "rt", RedisArgument(rejected.receivedAt),
-                "reason", RedisArgument(rejected.reason),
-                "error", RedisArgument(rejected.error),
-                "attempts", "0",
-                "failed_at", RedisArgument(rejected.receivedAt),
-            ]
-        )
-        return try Self.outcome(reply)
+        try await appendOnce(marker: keys.seen(malformedBodyDigest: rejected.digest), stream: keys.dead, fields: [
+            "body", RedisArgument(bytes: rejected.body),
+            "ws", RedisArgument(rejected.workspace),
+            "rt", RedisArgument(rejected.receivedAt),
+            "reason", RedisArgument(rejected.reason),
+            "error", RedisArgument(rejected.error),
+            "attempts", "0",
+            "failed_at", RedisArgument(rejected.receivedAt),
+        ])
     }
 
-    private static func outcome(_ reply: RedisValue) throws(RedisError) -> EnqueueOutcome {
+    /// Appends `fields` to `stream` unless `marker` is set, and sets it: the dedup-and-append script.
+    private func appendOnce(marker: String, stream: String, fields: [RedisArgument]) async throws(RedisError) -> EnqueueOutcome {
+        let reply = try await client.run(
+            Self.dedupAndAppend,
+            keys: [RedisArgument(marker), RedisArgument(stream)],
+            arguments: [ttlSeconds] + fields
+        )
         switch reply {
         case .null: return .duplicate
         case .bulkString, .simpleString:

@@ -84,7 +84,7 @@ public struct WebhookIntake: Sendable {
     /// Verifies the body's signature and decides where it goes.
     public func inspect(body: [UInt8], admitted: Admitted, receivedAt: Int64) -> Result<Action, Rejection> {
         do {
-            try admitted.signature.verify(body: body, keys: admitted.workspace.signingKeys)
+            _ = try admitted.signature.verify(body: body, keys: admitted.workspace.signingKeys)
         } catch {
             return .failure(Rejection(.invalidSignature, status: 401, error.message))
         }

@@ -84,11 +84,11 @@ public struct WebhookRoutes: Sendable {
                 switch outcome {
                 case .accepted:
                     metrics.record(.accepted)
-                    return Self.json(.ok, ["status": "accepted"])
+                    return Self.constant(Self.acceptedBody)
                 case .duplicate:
                     metrics.record(.duplicate)
                     logger.debug("duplicate event", metadata: ["workspace": "\(workspace)", "event_id": "\(event.eventID)"])
-                    return Self.json(.ok, ["status": "duplicate"])
+                    return Self.constant(Self.duplicateBody)
                 }
             case .deadLetter(let rejected):
                 _ = try await withRedisTimeout(intake.configuration.redisBudget) { () async throws(RedisError) in
@@ -118,6 +118,14 @@ public struct WebhookRoutes: Sendable {
             logger.warning("\(rejection.message)", metadata: metadata)
         }
         return Self.json(HTTPResponse.Status(code: rejection.status), ["error": rejection.outcome.rawValue, "message": rejection.message])
+    }
+
+    // The two answers of the hot path, built once.
+    private static let acceptedBody = ByteBuffer(string: #"{"status":"accepted"}"#)
+    private static let duplicateBody = ByteBuffer(string: #"{"status":"duplicate"}"#)
+
+    private static func constant(_ body: ByteBuffer) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
     }
 
     static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {

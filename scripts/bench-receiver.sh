@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Receiver benchmark: wrk against the release build of `cio-relay serve` with a real Redis, posting
+# distinct correctly signed events, then GET /healthz on the same build as the ceiling.
+# Prints req/s, p50, p99, errors and the webhook/ceiling ratio.
+# Usage: scripts/bench-receiver.sh [SECONDS] [CONNECTIONS] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+seconds=${1:-10} connections=${2:-64} threads=${3:-2}
+
+ensure_packages redis-server libhiredis-dev libssl-dev wrk curl
+swift build -c release --product cio-relay >/dev/null
+binary="$(swift build -c release --show-bin-path)/cio-relay"
+
+work=$(mktemp -d -t cio-relay-bench.XXXXXX)
+relay=""
+cleanup() {
+  [ -n "$relay" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
+  stop_redis "$work/redis"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+# Persistence as recommended for production: append-only file, fsync every second.
+start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+secret="bench-signing-key"
+port=$(free_port)
+admin=$(free_port)
+CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="redis://127.0.0.1:$redis_port" PORT=$port ADMIN_PORT=$admin \
+  CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning "$binary" serve 2>"$work/serve.log" &
+relay=$!
+wait_http "http://127.0.0.1:$admin/readyz" 30
+
+# Enough distinct events for the whole run at up to 40,000 req/s.
+count=$(( seconds * 40000 ))
+python3 bench/make-corpus.py "$secret" "$count" "$work/corpus.txt"
+
+run_wrk() { # URL [script]
+  if [ $# -gt 1 ]; then
+    CORPUS="$work/corpus.txt" WRK_THREADS=$threads wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$2" "$1"
+  else
+    wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$1"
+  fi
+}
+summarize() { # NAME FILE
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+name, text = sys.argv[1], open(sys.argv[2]).read()
+def ms(v):
+    n, unit = float(re.match(r"([\d.]+)", v).group(1)), re.sub(r"[\d.]", "", v)
+    return n * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", text) or [0, 0])[1])
+sock = re.search(r"Socket errors: (.*)", text)
+total = int(re.search(r"(\d+) requests in", text).group(1))
+print(f"{name:8s} requests={total} req/s={rps:.0f} p50={p50:.2f}ms p99={p99:.2f}ms non2xx={non2xx} socket_errors={sock.group(1) if sock else 'none'}")
+open(sys.argv[2] + ".rps", "w").write(str(rps))
+PY
+}
+
+echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s"
+run_wrk "http://127.0.0.1:$port" bench/webhooks.lua >"$work/webhook.txt"
+run_wrk "http://127.0.0.1:$admin/healthz" >"$work/ceiling.txt"
+summarize webhook "$work/webhook.txt"
+summarize healthz "$work/ceiling.txt"
+python3 -c "import sys; print('ratio webhook/ceiling = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" "$work/webhook.txt.rps" "$work/ceiling.txt.rps"
+queued=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
+sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook.txt" | grep -oE '[0-9]+')
+echo "queued entries in Redis: $queued of $sent requests (distinct events; every 200 is an entry)"
+grep -q '"level":"error"' "$work/serve.log" && { echo "errors logged by the receiver:"; grep '"level":"error"' "$work/serve.log" | head -5; }
+exit 0
