@@ -64,6 +64,8 @@ public final class RedisConnection: Sendable {
     }
     private let shared = Shared()
     private let thread: JoinableThread
+    /// Present when there is a command timeout (not on blocking connections).
+    private let watchdog: (DeadlineWatchdog, JoinableThread)?
 
     public init(configuration: RedisConfiguration) throws(RedisError) {
         self.configuration = configuration
@@ -72,10 +74,23 @@ public final class RedisConnection: Sendable {
         self.thread = try JoinableThread {
             Self.serve(shared: shared, worker: worker)
         }
+        if let timeout = configuration.commandTimeout {
+            let watchdog = DeadlineWatchdog(timeout: timeout)
+            do {
+                self.watchdog = (watchdog, try JoinableThread { watchdog.run() })
+            } catch {
+                shared.stop(interruptingReads: true)
+                thread.join()
+                throw error
+            }
+        } else {
+            self.watchdog = nil
+        }
     }
 
     /// Sends one command and waits for its reply. A top-level error reply is thrown as
-    /// `serverError`; cancelling the calling task fails the call with `cancelled` at once.
+    /// `serverError`; with a command timeout, the call fails with `timeout` once that much time has
+    /// passed, even if the connection is stuck; cancelling the calling task fails it with `cancelled`.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
         let pending = PendingCommand(command)
         let result = await withTaskCancellationHandler {
@@ -94,6 +109,7 @@ public final class RedisConnection: Sendable {
     }
 
     private func enqueue(_ pending: PendingCommand) {
+        watchdog?.0.watch(pending)
         if !shared.enqueue(pending) {
             pending.complete(.failure(RedisError(.shutdown, "the Redis connection is shut down")))
         }
@@ -104,11 +120,12 @@ public final class RedisConnection: Sendable {
     public func shutdown() async {
         // A blocking connection may sit in XREADGROUP BLOCK for a long time: wake it up.
         shared.stop(interruptingReads: configuration.commandTimeout == nil)
-        let thread = self.thread
+        watchdog?.0.stop()
+        let threads = [thread] + (watchdog.map { [$0.1] } ?? [])
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             // pthread_join blocks; keep it off the cooperative pool.
             Thread.detachNewThread {
-                thread.join()
+                for thread in threads { thread.join() }
                 continuation.resume()
             }
         }

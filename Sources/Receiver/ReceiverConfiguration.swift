@@ -13,7 +13,8 @@ public struct Workspace: Sendable, Hashable {
     }
 }
 
-/// Limits and workspaces of the webhook receiver.
+/// Limits and workspaces of the webhook receiver. How long Redis gets to store an event before the
+/// answer is 503 is the Redis client's command timeout (`RedisConfiguration.commandTimeout`).
 public struct ReceiverConfiguration: Sendable {
     /// The workspace served at `/webhooks/customerio` without a name.
     public static let defaultWorkspaceName = "default"
@@ -24,9 +25,6 @@ public struct ReceiverConfiguration: Sendable {
     /// How far `X-CIO-Timestamp` may be from now, in seconds. Must not exceed the dedup TTL, so that a
     /// replayed request is either too old or a duplicate.
     public var timestampTolerance: Int64
-    /// Time Redis gets to store an event before the receiver answers 503: well under the 4 s that
-    /// Customer.io waits.
-    public var redisBudget: Duration
     /// Seconds sent in `Retry-After` with a 503.
     public var retryAfterSeconds: Int
 
@@ -34,13 +32,11 @@ public struct ReceiverConfiguration: Sendable {
         workspaces: [Workspace] = [],
         maxBodyBytes: Int = 1 << 20,
         timestampTolerance: Int64 = 7 * 24 * 3600,
-        redisBudget: Duration = .seconds(2),
         retryAfterSeconds: Int = 5
     ) {
         self.workspaces = Dictionary(workspaces.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         self.maxBodyBytes = maxBodyBytes
         self.timestampTolerance = timestampTolerance
-        self.redisBudget = redisBudget
         self.retryAfterSeconds = retryAfterSeconds
     }
 }

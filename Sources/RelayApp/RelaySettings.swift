@@ -29,6 +29,8 @@ public struct RelaySettings: Sendable {
         } catch {
             throw SettingsError(.invalidValue, source: "REDIS_URL", error.message)
         }
+        // Time Redis gets to store an event before the receiver answers 503: well inside the 4 s
+        // that Customer.io waits.
         let budget = try source.duration(env: "CIO_RELAY_REDIS_TIMEOUT", file: ["limits", "redis_timeout"], default: .seconds(2), range: 0.01...3.5)
         redis.commandTimeout = budget
         redis.connectTimeout = min(budget, .seconds(1))
@@ -60,7 +62,6 @@ public struct RelaySettings: Sendable {
                 workspaces: workspaces,
                 maxBodyBytes: maxBody,
                 timestampTolerance: Int64(tolerance),
-                redisBudget: budget,
                 retryAfterSeconds: retryAfter
             ),
             host: source.string(env: "CIO_RELAY_BIND", file: ["bind"]) ?? "0.0.0.0",

@@ -33,7 +33,6 @@ struct ReceiverHarness {
             ],
             maxBodyBytes: maxBodyBytes,
             timestampTolerance: tolerance,
-            redisBudget: budget,
             retryAfterSeconds: 7
         )
         routes = WebhookRoutes(configuration: configuration, queue: queue, metrics: ReceiverMetrics(factory: PrometheusMetricsFactory(registry: registry)))

@@ -32,7 +32,7 @@ struct RelaySettingsTests {
         #expect(settings.queue.dedupTTL == .seconds(604_800))
         #expect(settings.receiver.timestampTolerance == 604_800)
         #expect(settings.receiver.maxBodyBytes == 1_048_576)
-        #expect(settings.receiver.redisBudget == .seconds(2))
+        #expect(settings.redis.commandTimeout == .seconds(2))
         #expect(settings.receiver.workspaces["default"]?.signingKeys.count == 1)
     }
 
@@ -52,7 +52,6 @@ struct RelaySettingsTests {
         #expect(settings.queue.dedupTTL == .seconds(86400))
         #expect(settings.receiver.timestampTolerance == 3600)
         #expect(settings.receiver.maxBodyBytes == 262_144)
-        #expect(settings.receiver.redisBudget == .milliseconds(500))
         #expect(settings.redis.commandTimeout == .milliseconds(500))
     }
 
