@@ -9,24 +9,18 @@ public struct MalformedEventError: Error, Sendable, Hashable, CustomStringConver
 
 /// The fields every reporting webhook carries at the top level: enough to deduplicate and route
 /// an event without interpreting its `data`.
-public struct WebhookEnvelope: Sendable, Hashable, Decodable {
+public struct WebhookEnvelope: Sendable, Hashable {
     /// The event's ULID: Customer.io's deduplication key.
     public let eventID: String
     public let objectType: ObjectType
     public let metric: Metric
-    /// When the event happened (Unix seconds), if the payload says.
+    /// When the event happened (Unix seconds), if the payload says so as a whole number. Only
+    /// informative here: a timestamp in another form must not cost the event.
     public let timestamp: Int64?
 
     /// Longest `event_id` accepted: ULIDs have 26 characters; this leaves room for other schemes
     /// while keeping Redis keys small.
     public static let maximumEventIDLength = 128
-
-    enum CodingKeys: String, CodingKey {
-        case eventID = "event_id"
-        case objectType = "object_type"
-        case metric
-        case timestamp
-    }
 
     public init(eventID: String, objectType: ObjectType, metric: Metric, timestamp: Int64?) {
         self.eventID = eventID
@@ -35,60 +29,43 @@ public struct WebhookEnvelope: Sendable, Hashable, Decodable {
         self.timestamp = timestamp
     }
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        eventID = try container.decode(String.self, forKey: .eventID)
-        objectType = try container.decode(ObjectType.self, forKey: .objectType)
-        metric = try container.decode(Metric.self, forKey: .metric)
-        // Only informative here: a timestamp in an unexpected form must not cost the event.
-        timestamp = try? container.decodeIfPresent(Int64.self, forKey: .timestamp)
-    }
-
-    /// Parses the top level of a webhook body, failing with a message that says what is wrong.
-    public static func parse(_ body: Data) throws(MalformedEventError) -> WebhookEnvelope {
-        try parse(body, as: WebhookEnvelope.self)
-    }
-
-    /// Parses a body as `T` (an envelope or a whole event) and checks the envelope's fields.
-    static func parse<T: Decodable & HasEnvelope>(_ body: Data, as type: T.Type) throws(MalformedEventError) -> T {
-        let value: T
-        do {
-            value = try JSONDecoder().decode(T.self, from: body)
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw MalformedEventError("the body has no \"\(key.stringValue)\" field")
-        } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
-            throw MalformedEventError("field \"\(Self.path(context))\" has the wrong type")
-        } catch let DecodingError.valueNotFound(_, context) {
-            throw MalformedEventError("field \"\(Self.path(context))\" is null")
-        } catch {
-            throw MalformedEventError("the body is not a JSON object")
+    /// Parses the top level of a webhook body (which must be a valid JSON object), failing with a
+    /// message that says what is wrong.
+    public static func parse(_ body: [UInt8]) throws(MalformedEventError) -> WebhookEnvelope {
+        let scanned = body.withUnsafeBufferPointer { buffer in
+            Result { () throws(MalformedEventError) in try EnvelopeScanner.scan(buffer) }
         }
-        let envelope = value.envelope
-        guard !envelope.eventID.isEmpty else {
+        let fields = try scanned.get()
+        let eventID = try requiredString("event_id", in: fields)
+        guard !eventID.isEmpty else {
             throw MalformedEventError("\"event_id\" is empty")
         }
-        guard envelope.eventID.utf8.count <= maximumEventIDLength else {
+        guard eventID.utf8.count <= maximumEventIDLength else {
             throw MalformedEventError("\"event_id\" is longer than \(maximumEventIDLength) bytes")
         }
-        return value
+        var timestamp: Int64?
+        if case .integer(let value) = fields["timestamp"] { timestamp = value }
+        return WebhookEnvelope(
+            eventID: eventID,
+            objectType: ObjectType(try requiredString("object_type", in: fields)),
+            metric: Metric(try requiredString("metric", in: fields)),
+            timestamp: timestamp
+        )
     }
 
-    private static func path(_ context: DecodingError.Context) -> String {
-        context.codingPath.map(\.stringValue).joined(separator: ".")
+    private static func requiredString(_ key: String, in fields: [String: EnvelopeScanner.Field]) throws(MalformedEventError) -> String {
+        switch fields[key] {
+        case .string(let value): return value
+        case nil: throw MalformedEventError("the body has no \"\(key)\" field")
+        case .null: throw MalformedEventError("field \"\(key)\" is null")
+        case .integer, .other: throw MalformedEventError("field \"\(key)\" has the wrong type")
+        }
     }
-}
-
-protocol HasEnvelope {
-    var envelope: WebhookEnvelope { get }
-}
-
-extension WebhookEnvelope: HasEnvelope {
-    var envelope: WebhookEnvelope { self }
 }
 
 /// A whole reporting webhook event: the envelope plus its `data`, kept as JSON so that fields
 /// Customer.io adds later pass through untouched.
-public struct WebhookEvent: Sendable, Hashable, Decodable, HasEnvelope {
+public struct WebhookEvent: Sendable, Hashable {
     public let envelope: WebhookEnvelope
     public let data: JSONValue
 
@@ -107,15 +84,19 @@ public struct WebhookEvent: Sendable, Hashable, Decodable, HasEnvelope {
         )
     }
 
-    enum CodingKeys: String, CodingKey { case data }
-
-    public init(from decoder: any Decoder) throws {
-        envelope = try WebhookEnvelope(from: decoder)
-        data = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(JSONValue.self, forKey: .data) ?? .null
+    private struct DataField: Decodable {
+        let data: JSONValue?
     }
 
-    public static func parse(_ body: Data) throws(MalformedEventError) -> WebhookEvent {
-        try WebhookEnvelope.parse(body, as: WebhookEvent.self)
+    /// Parses a whole body: the envelope as `WebhookEnvelope.parse` does, then `data`.
+    public static func parse(_ body: [UInt8]) throws(MalformedEventError) -> WebhookEvent {
+        let envelope = try WebhookEnvelope.parse(body)
+        do {
+            let data = try JSONDecoder().decode(DataField.self, from: Data(body)).data ?? .null
+            return WebhookEvent(envelope: envelope, data: data)
+        } catch {
+            throw MalformedEventError("field \"data\" cannot be read: \(error)")
+        }
     }
 }
 

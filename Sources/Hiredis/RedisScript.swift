@@ -1,7 +1,9 @@
 import Synchronization
 
-/// A Lua script run with `EVALSHA`. The script is loaded with `SCRIPT LOAD` on first use and again
-/// whenever Redis answers `NOSCRIPT` (after a restart, a failover or `SCRIPT FLUSH`).
+/// A Lua script run with `EVALSHA`. The script is loaded with `SCRIPT LOAD` on first use; when
+/// Redis answers `NOSCRIPT` (after a restart, a failover or `SCRIPT FLUSH`) the call is repeated as
+/// `EVAL` with the source, which runs it and caches it again in one step, so that a second flush in
+/// between cannot fail the call.
 public final class RedisScript: Sendable {
     public let source: String
     private let sha = Mutex<String?>(nil)
@@ -26,8 +28,7 @@ extension RedisClient {
         do {
             return try await evalSHA(sha, keys: keys, arguments: arguments)
         } catch where error.serverErrorPrefix == "NOSCRIPT" {
-            let reloaded = try await load(script)
-            return try await evalSHA(reloaded, keys: keys, arguments: arguments)
+            return try await send(RedisCommand("EVAL", [RedisArgument(script.source), RedisArgument(keys.count)] + keys + arguments))
         }
     }
 

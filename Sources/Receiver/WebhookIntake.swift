@@ -1,6 +1,5 @@
 import CustomerIO
 import EventQueue
-import Foundation
 
 /// How a webhook request ended; each outcome is a label of `cio_relay_webhooks_received_total`.
 public enum IntakeOutcome: String, Sendable, CaseIterable {
@@ -90,7 +89,7 @@ public struct WebhookIntake: Sendable {
         }
         let workspace = admitted.workspace.name
         do {
-            let envelope = try WebhookEnvelope.parse(Data(body))
+            let envelope = try WebhookEnvelope.parse(body)
             return .success(.enqueue(IncomingEvent(
                 eventID: envelope.eventID,
                 body: body,

@@ -9,7 +9,7 @@ struct WebhookEventTests {
         let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
         var seen: Set<String> = []
         for example in examples {
-            let event = try WebhookEvent.parse(example.body())
+            let event = try WebhookEvent.parse(Array(example.body()))
             #expect(event.objectType.rawValue == example.objectType, "\(example.schema)")
             #expect(event.metric.rawValue == example.metric, "\(example.schema)")
             #expect(event.objectType.isKnown, "\(example.schema): object type \(event.objectType) unknown to ObjectType")
@@ -27,18 +27,18 @@ struct WebhookEventTests {
     }
 
     @Test func fixturesParseWithIdentifiers() throws {
-        let bounced = try WebhookEvent.parse(Data(Fixtures.bytes("email_bounced.json")))
+        let bounced = try WebhookEvent.parse(Fixtures.bytes("email_bounced.json"))
         #expect(bounced.eventID == "01JBX5F9Z1Y2X3W4V5T6S7R8Q9")
         #expect(bounced.objectType == .email)
         #expect(bounced.metric == .bounced)
         #expect(bounced.timestamp == 1767230000)
         #expect(bounced.identifiers == Identifiers(id: "u_903", email: "old@corp.example", cioID: "a1b2c3000903"))
-        let push = try WebhookEvent.parse(Data(Fixtures.bytes("push_delivered_email_only_workspace.json")))
+        let push = try WebhookEvent.parse(Fixtures.bytes("push_delivered_email_only_workspace.json"))
         #expect(push.identifiers == Identifiers(id: nil, email: "ana@example.com", cioID: "a1b2c3000301"))
     }
 
     @Test func unknownTypesMetricsAndFieldsAreKept() throws {
-        let body = Data(#"{"event_id":"01X","object_type":"carrier_pigeon","metric":"landed","timestamp":1,"data":{"wing":"left","n":[1,{"a":null}]},"extra":true}"#.utf8)
+        let body = Array(#"{"event_id":"01X","object_type":"carrier_pigeon","metric":"landed","timestamp":1,"data":{"wing":"left","n":[1,{"a":null}]},"extra":true}"#.utf8)
         let event = try WebhookEvent.parse(body)
         #expect(event.objectType.rawValue == "carrier_pigeon")
         #expect(!event.objectType.isKnown)
@@ -49,7 +49,7 @@ struct WebhookEventTests {
     }
 
     @Test func aTimestampInAnotherFormDoesNotCostTheEvent() throws {
-        let envelope = try WebhookEnvelope.parse(Data(#"{"event_id":"01X","object_type":"email","metric":"sent","timestamp":"soon"}"#.utf8))
+        let envelope = try WebhookEnvelope.parse(Array(#"{"event_id":"01X","object_type":"email","metric":"sent","timestamp":"soon"}"#.utf8))
         #expect(envelope.timestamp == nil)
         #expect(envelope.metric == .sent)
     }
@@ -67,10 +67,77 @@ struct WebhookEventTests {
     ])
     func malformedBodiesSayWhatIsWrong(body: String, fragment: String) {
         do {
-            _ = try WebhookEnvelope.parse(Data(body.utf8))
+            _ = try WebhookEnvelope.parse(Array(body.utf8))
             Issue.record("\(body) must be malformed")
         } catch {
             #expect(error.message.contains(fragment), "\(error.message)")
         }
+    }
+}
+
+@Suite("Envelope scanner agrees with a full JSON parser")
+struct EnvelopeScannerTests {
+    static let documents: [String] = [
+        #"{"event_id":"01X","object_type":"email","metric":"sent"}"#,
+        #" { "event_id" : "01X" , "object_type":"email","metric":"sent","data":{"a":[1,-2.5e+3,0.1,true,false,null,{}],"b":[]} } "#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent"} x"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent""#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","n":01}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","n":1.}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","n":-}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","s":"bad \x escape"}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","s":"\u12G4"}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","t":tru}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent",1:2}"#,
+        #"{"event_id":"01X" "object_type":"email","metric":"sent"}"#,
+        "{\"event_id\":\"01\u{01}X\",\"object_type\":\"email\",\"metric\":\"sent\"}",
+        #"["event_id"]"#,
+        #""#,
+        #"{}"#,
+    ]
+
+    @Test(arguments: documents)
+    func validityMatchesJSONSerialization(document: String) {
+        let bytes = Array(document.utf8)
+        let reference = (try? JSONSerialization.jsonObject(with: Data(bytes))) is [String: Any]
+        var scannerAccepts = true
+        do {
+            _ = try WebhookEnvelope.parse(bytes)
+        } catch {
+            // Missing fields are not syntax errors: only "not a JSON object" counts as invalid.
+            scannerAccepts = !error.message.contains("not a JSON object")
+        }
+        #expect(scannerAccepts == reference, "\(document)")
+    }
+
+    /// Foundation tolerates trailing commas; RFC 8259 (and Customer.io) do not, so the scanner
+    /// refuses them. Such a body is still kept, as a dead letter.
+    @Test(arguments: [
+        #"{"event_id":"01X","object_type":"email","metric":"sent",}"#,
+        #"{"event_id":"01X","object_type":"email","metric":"sent","a":[1,]}"#,
+    ])
+    func trailingCommasAreRejected(document: String) {
+        #expect(throws: MalformedEventError.self) { try WebhookEnvelope.parse(Array(document.utf8)) }
+    }
+
+    @Test func invalidUTF8AndDeepNestingAreRejected() {
+        var invalid = Array(#"{"event_id":"01X","object_type":"email","metric":"sent","s":"x"}"#.utf8)
+        invalid[invalid.count - 3] = 0xFF
+        #expect(throws: MalformedEventError.self) { try WebhookEnvelope.parse(invalid) }
+        let deep = #"{"event_id":"01X","object_type":"email","metric":"sent","d":"# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"
+        #expect(throws: MalformedEventError.self) { try WebhookEnvelope.parse(Array(deep.utf8)) }
+    }
+
+    @Test func escapedStringsAreDecoded() throws {
+        let envelope = try WebhookEnvelope.parse(Array(#"{"event_id":"01\u00e9\ud83d\ude00\n\"x","object_type":"em\/ail","metric":"sent","timestamp":-12}"#.utf8))
+        #expect(envelope.eventID == "01é😀\n\"x")
+        #expect(envelope.objectType.rawValue == "em/ail")
+        #expect(envelope.timestamp == -12)
+    }
+
+    @Test func theLastDuplicateKeyWinsAsInJSONSerialization() throws {
+        let body = Array(#"{"event_id":"first","event_id":"second","object_type":"email","metric":"sent"}"#.utf8)
+        let reference = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        #expect(try WebhookEnvelope.parse(body).eventID == reference["event_id"] as? String)
     }
 }
