@@ -77,16 +77,7 @@ struct RedisClientTests {
         }
         try server.start()
         // The backoff is at most a second: within a few seconds PING must succeed again.
-        let deadline = ContinuousClock.now + .seconds(5)
-        var recovered = false
-        while ContinuousClock.now < deadline {
-            if (try? await client.ping()) != nil {
-                recovered = true
-                break
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(recovered)
+        #expect(try await answersAgain(client, within: .seconds(5)))
         await client.shutdown()
     }
 
@@ -107,13 +98,7 @@ struct RedisClientTests {
         }
         #expect(ContinuousClock.now - start < .seconds(2))
         server.resume()
-        let deadline = ContinuousClock.now + .seconds(5)
-        var recovered = false
-        while ContinuousClock.now < deadline, !recovered {
-            recovered = (try? await client.ping()) != nil
-            if !recovered { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(recovered)
+        #expect(try await answersAgain(client, within: .seconds(5)))
         await client.shutdown()
     }
 
@@ -146,13 +131,7 @@ struct RedisClientTests {
         let slowest = try #require(durations.max())
         #expect(slowest < .milliseconds(650), "slowest call took \(slowest)")
         server.resume()
-        let deadline = ContinuousClock.now + .seconds(5)
-        var recovered = false
-        while ContinuousClock.now < deadline, !recovered {
-            recovered = (try? await client.ping()) != nil
-            if !recovered { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(recovered)
+        #expect(try await answersAgain(client, within: .seconds(5)))
         await client.shutdown()
     }
 
@@ -237,4 +216,14 @@ struct RedisClientTests {
         await blocking.shutdown()
         await client.shutdown()
     }
+}
+
+/// Polls `PING` until it succeeds or `timeout` has passed; true when Redis answered.
+func answersAgain(_ client: RedisClient, within timeout: Duration) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if (try? await client.ping()) != nil { return true }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    return false
 }
