@@ -10,6 +10,10 @@ ensure_packages redis-server libhiredis-dev libssl-dev openssl curl
 work=$(mktemp -d -t cio-relay-test.XXXXXX)
 cleanup() {
   stop_redis "$work/redis"
+  # Servers that tests start themselves live under $work too; a crashed test could leave one.
+  for pid in $(pgrep -x redis-server || true); do
+    case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$work"/*) kill -9 "$pid" 2>/dev/null || true ;; esac
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
