@@ -59,32 +59,46 @@ struct EnvelopeScanner {
     }
 
     private mutating func topLevelObject() throws(SyntaxError) -> [String: Field] {
-        try expect(UInt8(ascii: "{"))
-        var fields: [String: Field] = [:]
         skipWhitespace()
-        if current == UInt8(ascii: "}") {
+        guard current == UInt8(ascii: "{") else { throw fail() }
+        var fields: [String: Field] = [:]
+        try object { (scanner: inout EnvelopeScanner, key: String) throws(SyntaxError) in
+            if Self.wanted.contains(key) {
+                fields[key] = try scanner.field(isTimestamp: key == "timestamp")
+            } else {
+                try scanner.value(depth: 1)
+            }
+        }
+        return fields
+    }
+
+    /// Reads `element, element, …` up to `closing`; the cursor is on the opening bracket.
+    private mutating func elements(closing: UInt8, _ element: (inout EnvelopeScanner) throws(SyntaxError) -> Void) throws(SyntaxError) {
+        index += 1
+        skipWhitespace()
+        if current == closing {
             index += 1
-            return fields
+            return
         }
         while true {
+            try element(&self)
             skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw fail() }
-            let key = try string()
-            try expect(UInt8(ascii: ":"))
-            skipWhitespace()
-            if Self.wanted.contains(key) {
-                fields[key] = try field(isTimestamp: key == "timestamp")
-            } else {
-                try value(depth: 1)
-            }
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return fields
-            default: throw fail()
-            }
+            guard let next = current else { throw fail() }
+            index += 1
+            if next == closing { return }
+            guard next == UInt8(ascii: ",") else { throw SyntaxError(offset: index - 1) }
+        }
+    }
+
+    /// Reads an object, handing each key to `member`, which reads the value after it.
+    private mutating func object(_ member: (inout EnvelopeScanner, String) throws(SyntaxError) -> Void) throws(SyntaxError) {
+        try elements(closing: UInt8(ascii: "}")) { (scanner: inout EnvelopeScanner) throws(SyntaxError) in
+            scanner.skipWhitespace()
+            guard scanner.current == UInt8(ascii: "\"") else { throw scanner.fail() }
+            let key = try scanner.string()
+            try scanner.expect(UInt8(ascii: ":"))
+            scanner.skipWhitespace()
+            try member(&scanner, key)
         }
     }
 
@@ -113,38 +127,12 @@ struct EnvelopeScanner {
         case UInt8(ascii: "\""):
             _ = try string()
         case UInt8(ascii: "{"):
-            index += 1
-            skipWhitespace()
-            if current == UInt8(ascii: "}") {
-                index += 1
-                return
-            }
-            while true {
-                skipWhitespace()
-                guard current == UInt8(ascii: "\"") else { throw fail() }
-                _ = try string()
-                try expect(UInt8(ascii: ":"))
-                try value(depth: depth + 1)
-                skipWhitespace()
-                guard let next = current else { throw fail() }
-                index += 1
-                if next == UInt8(ascii: "}") { return }
-                guard next == UInt8(ascii: ",") else { throw SyntaxError(offset: index - 1) }
+            try object { (scanner: inout EnvelopeScanner, _: String) throws(SyntaxError) in
+                try scanner.value(depth: depth + 1)
             }
         case UInt8(ascii: "["):
-            index += 1
-            skipWhitespace()
-            if current == UInt8(ascii: "]") {
-                index += 1
-                return
-            }
-            while true {
-                try value(depth: depth + 1)
-                skipWhitespace()
-                guard let next = current else { throw fail() }
-                index += 1
-                if next == UInt8(ascii: "]") { return }
-                guard next == UInt8(ascii: ",") else { throw SyntaxError(offset: index - 1) }
+            try elements(closing: UInt8(ascii: "]")) { (scanner: inout EnvelopeScanner) throws(SyntaxError) in
+                try scanner.value(depth: depth + 1)
             }
         case UInt8(ascii: "t"): try literal("true")
         case UInt8(ascii: "f"): try literal("false")
