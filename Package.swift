@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -40,7 +41,14 @@ let package = Package(
         ),
         .target(
             name: "CustomerIO",
-            dependencies: ["COpenSSL"],
+            dependencies: [
+                "COpenSSL",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -62,9 +70,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Worker",
+            dependencies: [
+                "CustomerIO",
+                "EventQueue",
+                "Hiredis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RelayApp",
             dependencies: [
                 "Receiver",
+                "Worker",
                 "EventQueue",
                 "Hiredis",
                 "CustomerIO",
@@ -88,14 +110,18 @@ let package = Package(
         // Shared by the test targets: test servers, fixtures, signing helpers.
         .target(
             name: "TestSupport",
-            dependencies: ["Hiredis", "CustomerIO"],
+            dependencies: [
+                "Hiredis", "CustomerIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Tests/TestSupport",
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "CustomerIO", "EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReceiverTests",
             dependencies: [

@@ -55,9 +55,64 @@ public struct StreamEntry: Sendable, Hashable {
     public let id: String
     public let fields: [String: [UInt8]]
 
+    public init(id: String, fields: [String: [UInt8]]) {
+        self.id = id
+        self.fields = fields
+    }
+
     public func string(_ field: String) -> String? {
         fields[field].map { String(decoding: $0, as: UTF8.self) }
     }
+
+    /// Milliseconds since the Unix epoch at which Redis added the entry (the first part of its id).
+    public var addedAt: Int64? { StreamID(id)?.milliseconds }
+
+    /// Reads a list of `[id, [field, value, …]]` as XRANGE, XREADGROUP and XAUTOCLAIM answer it.
+    /// Entries deleted while pending come back with no fields: they are left out.
+    static func list(_ reply: RedisValue, from command: String) throws(RedisError) -> [StreamEntry] {
+        guard let items = reply.array else {
+            throw RedisError(.unexpectedReply, "\(command) answered \(reply)")
+        }
+        var entries: [StreamEntry] = []
+        entries.reserveCapacity(items.count)
+        for item in items {
+            guard let parts = item.array, parts.count == 2, let id = parts[0].string else {
+                throw RedisError(.unexpectedReply, "\(command) entry has an unexpected shape: \(item)")
+            }
+            guard let flat = parts[1].array else { continue }
+            var fields: [String: [UInt8]] = [:]
+            var index = 0
+            while index + 1 < flat.count {
+                if let name = flat[index].string { fields[name] = flat[index + 1].bytes ?? [] }
+                index += 2
+            }
+            entries.append(StreamEntry(id: id, fields: fields))
+        }
+        return entries
+    }
+}
+
+/// A stream entry id, `<milliseconds>-<sequence>`, ordered as Redis orders them.
+public struct StreamID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let milliseconds: Int64
+    public let sequence: Int64
+
+    public init(milliseconds: Int64, sequence: Int64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), let sequence = Int64(parts[1]) else { return nil }
+        self.init(milliseconds: milliseconds, sequence: sequence)
+    }
+
+    public static func < (lhs: StreamID, rhs: StreamID) -> Bool {
+        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
+    }
+
+    public var description: String { "\(milliseconds)-\(sequence)" }
 }
 
 /// The cio-relay Redis layout: deduplicated, atomic enqueueing onto the events stream and the
@@ -130,24 +185,7 @@ public struct EventQueue: Sendable {
     /// Entries of a stream in id order, from `start` (inclusive), at most `count`.
     public func entries(of stream: String, from start: String = "-", count: Int = 100) async throws(RedisError) -> [StreamEntry] {
         let reply = try await client.send("XRANGE", RedisArgument(stream), RedisArgument(start), "+", "COUNT", RedisArgument(count))
-        guard let items = reply.array else {
-            throw RedisError(.unexpectedReply, "XRANGE answered \(reply)")
-        }
-        var entries: [StreamEntry] = []
-        entries.reserveCapacity(items.count)
-        for item in items {
-            guard let parts = item.array, parts.count == 2, let id = parts[0].string, let flat = parts[1].array else {
-                throw RedisError(.unexpectedReply, "XRANGE entry has an unexpected shape: \(item)")
-            }
-            var fields: [String: [UInt8]] = [:]
-            var index = 0
-            while index + 1 < flat.count {
-                if let name = flat[index].string { fields[name] = flat[index + 1].bytes ?? [] }
-                index += 2
-            }
-            entries.append(StreamEntry(id: id, fields: fields))
-        }
-        return entries
+        return try StreamEntry.list(reply, from: "XRANGE")
     }
 
     /// Number of entries in a stream (`XLEN`).

@@ -37,10 +37,12 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// A connection of its own, without a command timeout, for blocking reads. The caller shuts it down.
-    public func makeBlockingConnection() throws(RedisError) -> RedisConnection {
+    /// A connection of its own for blocking reads; the caller shuts it down. Without a
+    /// `commandTimeout` a read may block forever and `shutdown()` interrupts it; with one (longer
+    /// than the longest `BLOCK`), a frozen server fails the read instead of hanging it.
+    public func makeBlockingConnection(commandTimeout: Duration? = nil) throws(RedisError) -> RedisConnection {
         var configuration = self.configuration
-        configuration.commandTimeout = nil
+        configuration.commandTimeout = commandTimeout
         return try RedisConnection(configuration: configuration)
     }
 

@@ -1,0 +1,92 @@
+import Hiredis
+
+/// An entry of the dead-letter stream: the original fields plus why it failed.
+public struct DeadLetter: Sendable, Hashable {
+    /// Fields of an events-stream entry that a dead letter keeps, and that a replay puts back.
+    static let copiedFields = ["body", "ws", "rt", "t", "m"]
+
+    public let entry: StreamEntry
+    public var id: String { entry.id }
+    public var reason: String { entry.string("reason") ?? "" }
+    public var error: String { entry.string("error") ?? "" }
+    public var attempts: Int { entry.string("attempts").flatMap { Int($0) } ?? 0 }
+    public var workspace: String { entry.string("ws") ?? "" }
+    /// A body that was never a valid event cannot be processed again, however often it is replayed.
+    public var isReplayable: Bool { reason != DeadLetter.malformedReason }
+
+    public static let malformedReason = "malformed"
+
+    public init(entry: StreamEntry) {
+        self.entry = entry
+    }
+}
+
+/// The result of replaying one dead letter.
+public enum ReplayOutcome: Sendable, Hashable {
+    /// Back on the events stream under this new entry id, and removed from the dead letters.
+    case replayed(entryID: String)
+    case notFound
+    /// Kept: its body is not a valid event (reason `malformed`).
+    case notReplayable
+}
+
+extension EventQueue {
+    /// Moves a dead letter back onto the events stream (without the dedup check: the event was
+    /// seen, that is why it is here) and deletes it from the dead letters, in one step.
+    /// KEYS[1] dead stream, KEYS[2] events stream; ARGV[1] dead-letter id, ARGV[2] malformed reason.
+    /// Answers the new entry id, 0 when there is no such dead letter, -1 when it is not replayable.
+    static let replayDeadLetter = RedisScript("""
+        local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+        if #found == 0 then return 0 end
+        local flat = found[1][2]
+        local fields = {}
+        for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+        if fields['reason'] == ARGV[2] then return -1 end
+        local copy = {}
+        for _, name in ipairs({'body', 'ws', 'rt', 't', 'm'}) do
+          if fields[name] then
+            table.insert(copy, name)
+            table.insert(copy, fields[name])
+          end
+        end
+        local id = redis.call('XADD', KEYS[2], '*', unpack(copy))
+        redis.call('XDEL', KEYS[1], ARGV[1])
+        return id
+        """)
+
+    /// Dead letters in id order from `start`, at most `count`.
+    public func deadLetters(from start: String = "-", count: Int = 100) async throws(RedisError) -> [DeadLetter] {
+        try await entries(of: keys.dead, from: start, count: count).map(DeadLetter.init)
+    }
+
+    /// One dead letter by id, if it exists.
+    public func deadLetter(id: String) async throws(RedisError) -> DeadLetter? {
+        let reply = try await client.send("XRANGE", RedisArgument(keys.dead), RedisArgument(id), RedisArgument(id))
+        return try StreamEntry.list(reply, from: "XRANGE").first.map(DeadLetter.init)
+    }
+
+    /// Puts a dead letter back on the events stream, bypassing deduplication.
+    public func replay(deadLetterID id: String) async throws(RedisError) -> ReplayOutcome {
+        let reply = try await client.run(
+            Self.replayDeadLetter,
+            keys: [RedisArgument(keys.dead), RedisArgument(keys.events)],
+            arguments: [RedisArgument(id), RedisArgument(DeadLetter.malformedReason)]
+        )
+        switch reply {
+        case .integer(0): return .notFound
+        case .integer(-1): return .notReplayable
+        default:
+            guard let entryID = reply.string else {
+                throw RedisError(.unexpectedReply, "the replay script answered \(reply)")
+            }
+            return .replayed(entryID: entryID)
+        }
+    }
+
+    /// Deletes every dead letter; returns how many there were.
+    public func purgeDeadLetters() async throws(RedisError) -> Int {
+        let count = try await length(of: keys.dead)
+        _ = try await client.send("DEL", RedisArgument(keys.dead))
+        return count
+    }
+}

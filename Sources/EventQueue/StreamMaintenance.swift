@@ -1,0 +1,113 @@
+import Hiredis
+
+/// What Redis knows about one consumer group, for metrics and `cio-relay status`.
+public struct GroupStatistics: Sendable, Hashable {
+    public let name: String
+    /// Entries delivered to some consumer and not yet acknowledged.
+    public let pending: Int
+    /// Entries not yet delivered to any consumer of the group (Redis' `lag`; the stream length
+    /// when Redis cannot tell, an upper bound).
+    public let lag: Int
+    /// When the oldest entry the group has not acknowledged was added (ms since the epoch), if any.
+    public let oldestUnprocessedAt: Int64?
+}
+
+extension EventQueue {
+    /// Creates a consumer group at the start of the stream (creating the stream too) unless it
+    /// exists: a new group sees every entry still in the stream.
+    public func createGroup(_ name: String) async throws(RedisError) {
+        do {
+            _ = try await client.send("XGROUP", "CREATE", RedisArgument(keys.events), RedisArgument(name), "0", "MKSTREAM")
+        } catch where error.serverErrorPrefix == "BUSYGROUP" {
+            // Already there: creating groups is idempotent.
+        }
+    }
+
+    /// Removes entries below the oldest one that some group has not acknowledged, computed and
+    /// applied in one script so that no group can move in between. A group's boundary is its
+    /// oldest pending entry, or, with nothing pending, the first entry after its last delivered
+    /// one. Without any group nothing is trimmed: nobody has read anything yet.
+    /// KEYS[1] events stream. Returns the number of entries removed.
+    static let trimAcknowledged = RedisScript("""
+        local function parse(id)
+          local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+          return tonumber(ms), tonumber(seq)
+        end
+        local function less(a, b)
+          local am, as = parse(a)
+          local bm, bs = parse(b)
+          return am < bm or (am == bm and as < bs)
+        end
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+        if #groups == 0 then return 0 end
+        local boundary = nil
+        for _, flat in ipairs(groups) do
+          local info = {}
+          for i = 1, #flat, 2 do info[flat[i]] = flat[i + 1] end
+          local candidate
+          if tonumber(info['pending']) > 0 then
+            candidate = redis.call('XPENDING', KEYS[1], info['name'])[2]
+          else
+            local ms, seq = parse(info['last-delivered-id'])
+            candidate = string.format('%d-%d', ms, seq + 1)
+          end
+          if boundary == nil or less(candidate, boundary) then boundary = candidate end
+        end
+        return redis.call('XTRIM', KEYS[1], 'MINID', '=', boundary)
+        """)
+
+    /// Trims the events stream to what some consumer group still needs; returns entries removed.
+    @discardableResult
+    public func trimAcknowledged() async throws(RedisError) -> Int {
+        let reply = try await client.run(Self.trimAcknowledged, keys: [RedisArgument(keys.events)], arguments: [])
+        guard let removed = reply.integer else {
+            throw RedisError(.unexpectedReply, "the trim script answered \(reply)")
+        }
+        return Int(removed)
+    }
+
+    /// Pending, lag and oldest unacknowledged entry of every group on the events stream.
+    public func groupStatistics() async throws(RedisError) -> [GroupStatistics] {
+        let stream = RedisArgument(keys.events)
+        let reply: RedisValue
+        do {
+            reply = try await client.send("XINFO", "GROUPS", stream)
+        } catch where error.serverErrorPrefix == "ERR" {
+            return []  // no stream yet
+        }
+        guard let groups = reply.array else {
+            throw RedisError(.unexpectedReply, "XINFO GROUPS answered \(reply)")
+        }
+        var statistics: [GroupStatistics] = []
+        for group in groups {
+            guard let flat = group.array else { continue }
+            var info: [String: RedisValue] = [:]
+            var index = 0
+            while index + 1 < flat.count {
+                if let key = flat[index].string { info[key] = flat[index + 1] }
+                index += 2
+            }
+            guard let name = info["name"]?.string, let pending = info["pending"]?.integer, let lastDelivered = info["last-delivered-id"]?.string else {
+                throw RedisError(.unexpectedReply, "XINFO GROUPS entry has an unexpected shape: \(group)")
+            }
+            let lag: Int
+            if let known = info["lag"]?.integer {
+                lag = Int(known)
+            } else {
+                lag = try await length(of: keys.events)
+            }
+            var oldest: Int64?
+            if pending > 0 {
+                let summary = try await client.send("XPENDING", stream, RedisArgument(name))
+                oldest = summary.array.flatMap { $0.count > 1 ? $0[1].string : nil }.flatMap { StreamID($0)?.milliseconds }
+            }
+            if oldest == nil, lag > 0 {
+                let next = try StreamEntry.list(try await client.send("XRANGE", stream, RedisArgument("(" + lastDelivered), "+", "COUNT", "1"), from: "XRANGE")
+                oldest = next.first?.addedAt
+            }
+            statistics.append(GroupStatistics(name: name, pending: Int(pending), lag: lag, oldestUnprocessedAt: oldest))
+        }
+        return statistics
+    }
+}

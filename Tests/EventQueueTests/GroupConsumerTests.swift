@@ -1,0 +1,153 @@
+import CustomerIO
+import EventQueue
+import Foundation
+import Hiredis
+import Testing
+import TestSupport
+
+@Suite("Consumer groups, dead letters and trimming against real Redis")
+struct GroupConsumerTests {
+    private func makeQueue() throws -> EventQueue {
+        EventQueue(client: try TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("cg")))
+    }
+
+    private func consumer(_ queue: EventQueue, group: String = "actions", name: String, reclaimIdle: Duration = .seconds(60)) throws -> GroupConsumer {
+        try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
+            group: group, consumer: name, batchSize: 100, blockTime: .milliseconds(50), reclaimIdle: reclaimIdle, maxDeliveries: 3))
+    }
+
+    @discardableResult
+    private func enqueue(_ queue: EventQueue, count: Int, metric: String = "delivered") async throws -> [String] {
+        var ids: [String] = []
+        for _ in 0..<count {
+            let id = Fixtures.newEventID()
+            let event = IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: metric)
+            guard case .accepted(let entryID) = try await queue.enqueue(event) else { throw TestSetupError("enqueue was not accepted") }
+            ids.append(entryID)
+        }
+        return ids
+    }
+
+    private func pending(_ queue: EventQueue, group: String) async throws -> Int {
+        try await queue.groupStatistics().first { $0.name == group }?.pending ?? -1
+    }
+
+    @Test func groupsAreCreatedIdempotentlyAndEachGroupSeesEveryEntry() async throws {
+        let queue = try makeQueue()
+        let actions = try consumer(queue, group: "actions", name: "a")
+        let warehouse = try consumer(queue, group: "warehouse", name: "w")
+        try await actions.createGroup()
+        try await actions.createGroup()
+        try await warehouse.createGroup()
+        let added = try await enqueue(queue, count: 5)
+        #expect(try await actions.readNew().map(\.entry.id) == added)
+        #expect(try await warehouse.readNew().map(\.entry.id) == added)
+        // Nothing new: the read waits for the block time and returns empty.
+        #expect(try await actions.readNew().isEmpty)
+        try await actions.acknowledge(added)
+        #expect(try await pending(queue, group: "actions") == 0)
+        #expect(try await pending(queue, group: "warehouse") == 5, "one group's acknowledgement does not touch the other")
+        await actions.shutdown(); await warehouse.shutdown(); await queue.client.shutdown()
+    }
+
+    @Test func anotherConsumerReclaimsWhatADeadConsumerLeftPending() async throws {
+        let queue = try makeQueue()
+        let dead = try consumer(queue, name: "dead", reclaimIdle: .milliseconds(100))
+        let rescuer = try consumer(queue, name: "rescuer", reclaimIdle: .milliseconds(100))
+        try await dead.createGroup()
+        let added = try await enqueue(queue, count: 3)
+        #expect(try await dead.readNew().count == 3)
+        #expect(try await rescuer.reclaim().isEmpty, "entries younger than the reclaim idle time stay with their consumer")
+        try await Task.sleep(for: .milliseconds(150))
+        let reclaimed = try await rescuer.reclaim()
+        #expect(reclaimed.map(\.entry.id) == added)
+        #expect(reclaimed.allSatisfy { $0.deliveries == 2 })
+        #expect(reclaimed.first?.entry.fields["body"] != nil)
+        try await rescuer.acknowledge(reclaimed.map(\.entry.id))
+        #expect(try await pending(queue, group: "actions") == 0)
+        await dead.shutdown(); await rescuer.shutdown(); await queue.client.shutdown()
+    }
+
+    @Test func deadLetteringKeepsTheEntryWithItsReasonAndAcknowledgesIt() async throws {
+        let queue = try makeQueue()
+        let worker = try consumer(queue, name: "w1")
+        try await worker.createGroup()
+        try await enqueue(queue, count: 1, metric: "bounced")
+        let delivered = try #require(try await worker.readNew().first)
+        try await worker.deadLetter(delivered, reason: "track_api_rejected", error: "400 Bad Request: invalid attribute", now: 1_767_235_999_000)
+        #expect(try await pending(queue, group: "actions") == 0)
+        let letters = try await queue.deadLetters()
+        #expect(letters.count == 1)
+        let letter = try #require(letters.first)
+        #expect(letter.reason == "track_api_rejected")
+        #expect(letter.error == "400 Bad Request: invalid attribute")
+        #expect(letter.attempts == 1)
+        #expect(letter.entry.fields["body"] == delivered.entry.fields["body"])
+        #expect(letter.entry.string("m") == "bounced")
+        #expect(letter.entry.string("group") == "actions")
+        #expect(letter.entry.string("entry") == delivered.entry.id)
+        #expect(letter.isReplayable)
+
+        // Replay: back on the stream as a new entry, gone from the dead letters, read again.
+        guard case .replayed(let newID) = try await queue.replay(deadLetterID: letter.id) else {
+            Issue.record("the dead letter was not replayed")
+            return
+        }
+        #expect(try await queue.deadLetters().isEmpty)
+        let again = try await worker.readNew()
+        #expect(again.map(\.entry.id) == [newID])
+        #expect(again.first?.entry.fields["body"] == delivered.entry.fields["body"])
+        #expect(try await queue.replay(deadLetterID: letter.id) == .notFound)
+        await worker.shutdown(); await queue.client.shutdown()
+    }
+
+    @Test func malformedDeadLettersAreNotReplayedAndPurgeEmptiesTheStream() async throws {
+        let queue = try makeQueue()
+        let body = Array("not json".utf8)
+        _ = try await queue.deadLetter(RejectedBody(body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: "malformed", error: "not JSON"))
+        let letter = try #require(try await queue.deadLetters().first)
+        #expect(!letter.isReplayable)
+        #expect(try await queue.replay(deadLetterID: letter.id) == .notReplayable)
+        #expect(try await queue.deadLetter(id: letter.id) == letter)
+        #expect(try await queue.purgeDeadLetters() == 1)
+        #expect(try await queue.deadLetters().isEmpty)
+        await queue.client.shutdown()
+    }
+
+    @Test func trimmingNeverRemovesWhatAnyGroupHasNotAcknowledged() async throws {
+        let queue = try makeQueue()
+        #expect(try await queue.trimAcknowledged() == 0, "no stream: nothing to do")
+        let fast = try consumer(queue, group: "actions", name: "fast")
+        let slow = try consumer(queue, group: "warehouse", name: "slow")
+        try await fast.createGroup()
+        try await slow.createGroup()
+        let added = try await enqueue(queue, count: 10)
+        // actions acknowledges everything; warehouse has read 4, acknowledged 2 and not seen 6.
+        try await fast.acknowledge(try await fast.readNew().map(\.entry.id))
+        let slowRead = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "warehouse", consumer: "slow", batchSize: 4, blockTime: .milliseconds(50)))
+        let four = try await slowRead.readNew().map(\.entry.id)
+        #expect(four == Array(added.prefix(4)))
+        try await slow.acknowledge(Array(four.prefix(2)))
+
+        #expect(try await queue.trimAcknowledged() == 2, "only the two entries every group acknowledged go")
+        #expect(try await queue.entries(of: queue.keys.events, count: 100).map(\.id) == Array(added.dropFirst(2)))
+        #expect(try await queue.trimAcknowledged() == 0)
+
+        // The oldest unacknowledged entry of warehouse is the 3rd; stats agree.
+        let stats = try #require(try await queue.groupStatistics().first { $0.name == "warehouse" })
+        #expect(stats.pending == 2)
+        #expect(stats.lag == 6)
+        #expect(stats.oldestUnprocessedAt == StreamID(added[2])?.milliseconds)
+        let actionStats = try #require(try await queue.groupStatistics().first { $0.name == "actions" })
+        #expect(actionStats.pending == 0 && actionStats.lag == 0 && actionStats.oldestUnprocessedAt == nil)
+
+        // Acknowledge the rest of what warehouse read: the undelivered six still stay.
+        try await slow.acknowledge(Array(four.suffix(2)))
+        #expect(try await queue.trimAcknowledged() == 2)
+        #expect(try await queue.length(of: queue.keys.events) == 6)
+        try await slow.acknowledge(try await slow.readNew().map(\.entry.id))
+        #expect(try await queue.trimAcknowledged() == 6)
+        #expect(try await queue.length(of: queue.keys.events) == 0)
+        await fast.shutdown(); await slow.shutdown(); await slowRead.shutdown(); await queue.client.shutdown()
+    }
+}
