@@ -113,13 +113,15 @@ let package = Package(
             dependencies: [
                 "Hiredis", "CustomerIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")], swiftSettings: swiftSettings),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "CustomerIO", "EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,0 +1,225 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+
+/// Waits until the Track API budget allows one more request (shared by every worker replica).
+public protocol TrackRequestGate: Sendable {
+    func waitForTurn() async throws
+}
+
+/// Why a Track API operation did not succeed.
+public struct TrackError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        let value: String
+        /// The whole request was refused (400, 401, 403, 404…): sending it again will not help.
+        public static let rejected = Code(value: "rejected")
+        /// A `207` named this operation as invalid.
+        public static let itemRejected = Code(value: "item_rejected")
+        /// The operation is larger than one batch item may be.
+        public static let tooLarge = Code(value: "too_large")
+        /// 429, 5xx or no answer after every attempt: worth trying again later.
+        public static let unavailable = Code(value: "unavailable")
+        public var description: String { value }
+    }
+
+    public let code: Code
+    /// The HTTP status, when there was a response.
+    public let status: Int?
+    public let message: String
+
+    public init(_ code: Code, status: Int? = nil, _ message: String) {
+        self.code = code
+        self.status = status
+        self.message = message
+    }
+
+    /// Permanent failures go to the dead letters; the others are retried by redelivery.
+    public var isPermanent: Bool { code != .unavailable }
+
+    public var description: String {
+        "TrackError(\(code)\(status.map { ", HTTP \($0)" } ?? "")): \(message)"
+    }
+}
+
+/// The Customer.io Track API: operations on people, sent as v2 batches (or v1 calls), with retries
+/// on 429, 5xx and transport errors, and every request let through a shared rate budget first.
+public struct TrackClient: Sendable {
+    public let configuration: TrackClientConfiguration
+    private let http: HTTPClient
+    private let gate: (any TrackRequestGate)?
+    private let logger: Logger
+
+    public init(configuration: TrackClientConfiguration, httpClient: HTTPClient = .shared, gate: (any TrackRequestGate)? = nil, logger: Logger = Logger(label: "cio-relay.track")) {
+        self.configuration = configuration
+        self.http = httpClient
+        self.gate = gate
+        self.logger = logger
+    }
+
+    /// Sends the operations in order and answers one result per operation, in the same order.
+    /// With v2 they are packed into as few batch requests as the size limits allow.
+    public func send(_ operations: [TrackOperation]) async -> [Result<Void, TrackError>] {
+        switch configuration.apiVersion {
+        case .v2: return await sendBatches(operations)
+        case .v1:
+            var results: [Result<Void, TrackError>] = []
+            for operation in operations {
+                results.append(await sendV1(operation))
+            }
+            return results
+        }
+    }
+
+    // MARK: v2
+
+    private func sendBatches(_ operations: [TrackOperation]) async -> [Result<Void, TrackError>] {
+        var results = [Result<Void, TrackError>](repeating: .success(()), count: operations.count)
+        let packing = TrackBatchPacker(maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
+            .pack(operations.map { $0.batchItem.serialized() })
+        for index in packing.oversized {
+            results[index] = .failure(TrackError(.tooLarge, "the \(operations[index].action) operation is larger than the \(configuration.maximumItemBytes)-byte limit of a batch item"))
+        }
+        for request in packing.requests {
+            switch await perform(.POST, path: "/api/v2/batch", body: request.body) {
+            case .failure(let error):
+                for index in request.items { results[index] = .failure(error) }
+            case .success(let response) where response.status == 207:
+                guard let itemErrors = Self.itemErrors(in: response.body) else {
+                    let error = TrackError(.unavailable, status: 207, "a 207 answer without a readable error list")
+                    for index in request.items { results[index] = .failure(error) }
+                    continue
+                }
+                for itemError in itemErrors where request.items.indices.contains(itemError.index) {
+                    results[request.items[itemError.index]] = .failure(TrackError(.itemRejected, status: 207, itemError.message))
+                }
+            case .success:
+                break
+            }
+        }
+        return results
+    }
+
+    /// The `errors` of a 207 answer as (batch index, message).
+    static func itemErrors(in body: [UInt8]) -> [(index: Int, message: String)]? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+              let errors = object["errors"] as? [[String: Any]] else { return nil }
+        var result: [(Int, String)] = []
+        for error in errors {
+            guard let index = (error["batch_index"] as? NSNumber)?.intValue else { return nil }
+            let parts = ["reason", "field", "message"].compactMap { error[$0] as? String }.filter { !$0.isEmpty }
+            result.append((index, parts.isEmpty ? "rejected by Customer.io" : parts.joined(separator: ": ")))
+        }
+        return result
+    }
+
+    // MARK: v1
+
+    private func sendV1(_ operation: TrackOperation) async -> Result<Void, TrackError> {
+        let path = "/api/v1/customers/\(operation.person.pathComponent)"
+        let outcome: Result<Response, TrackError>
+        switch operation {
+        case .identify(_, let attributes):
+            outcome = await perform(.PUT, path: path, body: JSONValue.object(attributes).serialized())
+        case .suppress:
+            outcome = await perform(.POST, path: path + "/suppress", body: Array("{}".utf8))
+        }
+        return outcome.map { _ in () }
+    }
+
+    // MARK: HTTP with retries
+
+    struct Response {
+        let status: Int
+        let body: [UInt8]
+    }
+
+    private func perform(_ method: HTTPMethod, path: String, body: [UInt8]) async -> Result<Response, TrackError> {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await gate?.waitForTurn()
+            } catch {
+                return .failure(TrackError(.unavailable, "the Track API rate budget could not be checked: \(error)"))
+            }
+            var request = HTTPClientRequest(url: configuration.baseURL + path)
+            request.method = method
+            request.headers.add(name: "Authorization", value: configuration.credentials.authorization)
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "cio-relay")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let start = ContinuousClock.now
+            var status: Int?
+            var retryAfter: String?
+            var responseBody: [UInt8] = []
+            var transportError = ""
+            do {
+                let response = try await http.execute(request, timeout: .nanoseconds(configuration.requestTimeout.nanoseconds))
+                status = Int(response.status.code)
+                retryAfter = response.headers.first(name: "Retry-After")
+                var buffer = try await response.body.collect(upTo: 1 << 20)
+                responseBody = buffer.readBytes(length: buffer.readableBytes) ?? []
+            } catch {
+                transportError = "\(error)"
+            }
+            let elapsed = ContinuousClock.now - start
+            TrackMetrics.record(status: status, path: path, elapsed: elapsed)
+
+            let decision = configuration.retry.decide(status: status, retryAfter: retryAfter, attempt: attempt, random: Double.random(in: 0..<1))
+            let what = status.map { "HTTP \($0)" } ?? "no response (\(transportError))"
+            switch decision {
+            case .succeeded:
+                return .success(Response(status: status ?? 200, body: responseBody))
+            case .rejected:
+                return .failure(TrackError(.rejected, status: status, "\(method) \(Self.route(path)) answered \(what): \(Self.excerpt(responseBody))"))
+            case .unavailable:
+                return .failure(TrackError(.unavailable, status: status, "\(method) \(Self.route(path)) still failing after \(attempt) attempt(s): \(what)"))
+            case .retry(let delay):
+                if status == 429 { TrackMetrics.throttled.increment() }
+                logger.warning("Track API request will be retried", metadata: [
+                    "route": "\(Self.route(path))", "status": "\(status.map(String.init) ?? "none")",
+                    "attempt": "\(attempt)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
+                ])
+                do {
+                    try await Task.sleep(for: delay)
+                } catch {
+                    return .failure(TrackError(.unavailable, status: status, "stopped while waiting to retry \(method) \(Self.route(path))"))
+                }
+            }
+        }
+    }
+
+    /// The path with the person taken out, for logs and metrics.
+    static func route(_ path: String) -> String {
+        if path.hasPrefix("/api/v1/customers/") {
+            return path.hasSuffix("/suppress") ? "/api/v1/customers/{id}/suppress" : "/api/v1/customers/{id}"
+        }
+        return path
+    }
+
+    private static func excerpt(_ body: [UInt8]) -> String {
+        let text = String(decoding: body.prefix(500), as: UTF8.self)
+        return text.isEmpty ? "(empty body)" : text
+    }
+}
+
+/// Track API metrics: requests by status and route, latency, and 429 throttles.
+enum TrackMetrics {
+    static let throttled = Counter(label: "cio_relay_track_throttled_total")
+
+    static func record(status: Int?, path: String, elapsed: Duration) {
+        let statusLabel = status.map(String.init) ?? "transport_error"
+        Counter(label: "cio_relay_track_requests_total", dimensions: [("status", statusLabel), ("route", TrackClient.route(path))]).increment()
+        Timer(label: "cio_relay_track_request_duration_seconds", dimensions: [("route", TrackClient.route(path))]).recordNanoseconds(elapsed.nanoseconds)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
