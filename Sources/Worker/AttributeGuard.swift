@@ -1,0 +1,81 @@
+import CustomerIO
+import EventQueue
+import Hiredis
+
+/// Keeps monotonic attributes from moving back in time across batches and replicas: Redis holds,
+/// per workspace and person, the time of the event that last wrote each such attribute, and only
+/// an event at least as new may write it again (equal, so that a retried event still applies).
+public struct AttributeGuard: Sendable {
+    public let client: RedisClient
+    public let prefix: String
+    /// How long a person's record is kept after its last write.
+    public let retention: Duration
+
+    /// KEYS[i]: a person's hash; ARGV[1]: TTL seconds; ARGV[i+1]: "time\nname\ntime\nname…".
+    /// Answers, per key, a string of '1' (accepted, recorded) or '0' (an older event) per attribute.
+    static let script = RedisScript("""
+        local result = {}
+        for i, key in ipairs(KEYS) do
+          local parts = {}
+          for piece in string.gmatch(ARGV[i + 1], '[^\\n]+') do parts[#parts + 1] = piece end
+          local flags = {}
+          for j = 1, #parts, 2 do
+            local stored = tonumber(redis.call('HGET', key, parts[j + 1]) or '-1')
+            if tonumber(parts[j]) >= stored then
+              redis.call('HSET', key, parts[j + 1], parts[j])
+              flags[#flags + 1] = '1'
+            else
+              flags[#flags + 1] = '0'
+            end
+          end
+          redis.call('EXPIRE', key, ARGV[1])
+          result[i] = table.concat(flags)
+        end
+        return result
+        """)
+
+    public init(client: RedisClient, prefix: String, retention: Duration = .seconds(30 * 24 * 3600)) {
+        self.client = client
+        self.prefix = prefix
+        self.retention = retention
+    }
+
+    /// The hash of one person: `<prefix>:{0}:attr:<workspace>:<kind>:<identifier>`.
+    public func key(workspace: String, person: PersonIdentifier) -> String {
+        let (kind, value): (String, String)
+        switch person {
+        case .cioID(let v): (kind, value) = ("cio_id", v)
+        case .id(let v): (kind, value) = ("id", v)
+        case .email(let v): (kind, value) = ("email", v)
+        }
+        return "\(prefix):{0}:attr:\(workspace):\(kind):\(value)"
+    }
+
+    /// Drops from each update the monotonic attributes that an equally new or newer event has
+    /// already written, and records the times of the rest, in one round trip.
+    public func apply(to updates: inout [MergedUpdate]) async throws(RedisError) {
+        let guarded = updates.indices.filter { !updates[$0].monotonicTimes.isEmpty }
+        guard !guarded.isEmpty else { return }
+        var keys: [RedisArgument] = []
+        var arguments: [RedisArgument] = [RedisArgument(max(1, retention.components.seconds))]
+        var names: [[String]] = []
+        for index in guarded {
+            let update = updates[index]
+            let ordered = update.monotonicTimes.keys.sorted()
+            names.append(ordered)
+            keys.append(RedisArgument(key(workspace: update.workspace, person: update.person)))
+            arguments.append(RedisArgument(ordered.map { "\(update.monotonicTimes[$0] ?? 0)\n\($0)" }.joined(separator: "\n")))
+        }
+        let reply = try await client.run(Self.script, keys: keys, arguments: arguments)
+        guard let flags = reply.array, flags.count == guarded.count else {
+            throw RedisError(.unexpectedReply, "the attribute guard answered \(reply)")
+        }
+        for (position, index) in guarded.enumerated() {
+            let accepted = Array(flags[position].string ?? "")
+            for (offset, name) in names[position].enumerated() where offset >= accepted.count || accepted[offset] != "1" {
+                updates[index].attributes[name] = nil
+                updates[index].monotonicTimes[name] = nil
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import CustomerIO
+import EventQueue
+import Hiredis
+import Logging
+
+/// What became of each entry of a batch.
+public struct BatchReport: Sendable, Hashable {
+    /// Entry id → outcome.
+    public var outcomes: [String: ProcessingOutcome] = [:]
+    /// Track API operations sent (or, in a dry run, that would have been).
+    public var operations = 0
+
+    public func count(_ outcome: ProcessingOutcome) -> Int {
+        outcomes.values.count { $0 == outcome }
+    }
+}
+
+/// Turns a batch of stream entries into Track API calls: decides actions from the policy, merges
+/// them per person, drops monotonic attributes an older event would move back, sends attributes
+/// first and suppressions after, then acknowledges what is done, dead-letters what can never
+/// succeed, and leaves what Customer.io could not take now for redelivery.
+public struct BatchProcessor: Sendable {
+    public let consumer: GroupConsumer
+    public let policy: Policy
+    /// Track API client per workspace; a workspace without one runs dry.
+    public let clients: [String: TrackClient]
+    public let attributeGuard: AttributeGuard
+    public let logger: Logger
+
+    public init(consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard, logger: Logger) {
+        self.consumer = consumer
+        self.policy = policy
+        self.clients = clients
+        self.attributeGuard = attributeGuard
+        self.logger = logger
+    }
+
+    /// A permanent failure, kept on the dead-letter stream.
+    struct Failure {
+        let reason: String
+        let error: String
+    }
+
+    public func process(_ batch: [DeliveredEntry], now: Int64) async throws(RedisError) -> BatchReport {
+        var report = BatchReport()
+        var done: [String] = []
+        var failures: [(DeliveredEntry, Failure)] = []
+        var planned: [(index: Int, workspace: String, update: PlannedUpdate)] = []
+        let limit = consumer.configuration.maxDeliveries
+
+        for (index, delivered) in batch.enumerated() {
+            let entry = delivered.entry
+            if delivered.deliveries > limit {
+                failures.append((delivered, Failure(reason: "max_deliveries", error: "delivered \(delivered.deliveries) times without success (limit \(limit), CIO_RELAY_MAX_DELIVERIES)")))
+                continue
+            }
+            let event: WebhookEvent
+            do {
+                event = try WebhookEvent.parse(entry.fields["body"] ?? [])
+            } catch {
+                failures.append((delivered, Failure(reason: DeadLetter.malformedReason, error: error.message)))
+                continue
+            }
+            let receivedSeconds = (entry.string("rt").flatMap { Int64($0) } ?? now) / 1000
+            guard let rule = policy.rule(objectType: event.objectType.rawValue, metric: event.metric.rawValue), !rule.actions.isEmpty else {
+                done.append(entry.id)
+                report.outcomes[entry.id] = .noAction
+                continue
+            }
+            guard let person = event.identifiers.person else {
+                logger.warning("event names no person (no cio_id, id or email): skipped", metadata: [
+                    "event_id": "\(event.eventID)", "object_type": "\(event.objectType)", "metric": "\(event.metric)", "rule": "\(rule.name)",
+                ])
+                done.append(entry.id)
+                report.outcomes[entry.id] = .skipped
+                continue
+            }
+            if let update = policy.plan(for: event, person: person, fallbackTime: receivedSeconds) {
+                planned.append((index, entry.string("ws") ?? "", update))
+            }
+        }
+
+        var updates = PersonUpdates.merge(planned)
+        try await attributeGuard.apply(to: &updates)
+        let results = await send(updates, report: &report)
+
+        for (position, update) in updates.enumerated() {
+            for index in update.entries {
+                let entry = batch[index].entry
+                switch results[position] {
+                case .success(let outcome):
+                    done.append(entry.id)
+                    report.outcomes[entry.id] = outcome
+                case .failure(let error) where error.isPermanent:
+                    failures.append((batch[index], Failure(reason: "track_api_\(error.code)", error: error.description)))
+                case .failure:
+                    report.outcomes[entry.id] = .retryLater
+                }
+            }
+        }
+
+        for (delivered, failure) in failures {
+            try await consumer.deadLetter(delivered, reason: failure.reason, error: failure.error, now: now)
+            report.outcomes[delivered.entry.id] = .deadLettered
+            logger.error("event moved to the dead letters", metadata: [
+                "entry": "\(delivered.entry.id)", "reason": "\(failure.reason)", "attempts": "\(delivered.deliveries)",
+            ])
+        }
+        try await consumer.acknowledge(done)
+        for delivered in batch {
+            if let outcome = report.outcomes[delivered.entry.id] {
+                WorkerMetrics.processed(group: consumer.configuration.group, objectType: delivered.entry.string("t") ?? "", metric: delivered.entry.string("m") ?? "", outcome: outcome)
+            }
+        }
+        return report
+    }
+
+    /// Sends every identify, then the suppressions of people whose attributes went through; the
+    /// result per update is its outcome or the first failure.
+    private func send(_ updates: [MergedUpdate], report: inout BatchReport) async -> [Result<ProcessingOutcome, TrackError>] {
+        var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
+        for workspace in Set(updates.map(\.workspace)).sorted() {
+            let positions = updates.indices.filter { updates[$0].workspace == workspace }
+            guard let client = clients[workspace] else {
+                for position in positions {
+                    let (identify, suppress) = updates[position].operations
+                    for operation in [identify, suppress].compactMap({ $0 }) {
+                        dryRun(operation, workspace: workspace)
+                        report.operations += 1
+                        results[position] = .success(.dryRun)
+                    }
+                }
+                continue
+            }
+            // Phase 1: attributes.
+            let identifies = positions.compactMap { position in updates[position].operations.identify.map { (position, $0) } }
+            let identifyResults = await client.send(identifies.map(\.1))
+            report.operations += identifies.count
+            for ((position, _), result) in zip(identifies, identifyResults) {
+                results[position] = result.map { .applied }
+            }
+            // Phase 2: suppress, only where the attributes (if any) were written.
+            let suppresses = positions.compactMap { position -> (Int, TrackOperation)? in
+                guard case .success = results[position], let operation = updates[position].operations.suppress else { return nil }
+                return (position, operation)
+            }
+            let suppressResults = await client.send(suppresses.map(\.1))
+            report.operations += suppresses.count
+            for ((position, _), result) in zip(suppresses, suppressResults) {
+                results[position] = result.map { .applied }
+            }
+        }
+        return results
+    }
+
+    private func dryRun(_ operation: TrackOperation, workspace: String) {
+        WorkerMetrics.dryRunOperation(operation.action)
+        var metadata: Logger.Metadata = ["workspace": "\(workspace)", "action": "\(operation.action)", "person": "\(operation.person.kind)"]
+        if case .identify(_, let attributes) = operation {
+            metadata["attributes"] = "\(attributes.keys.sorted().joined(separator: ","))"
+        }
+        // Values can be email addresses: only the kinds and attribute names are logged.
+        logger.info("dry run: would send to the Track API", metadata: metadata)
+    }
+}

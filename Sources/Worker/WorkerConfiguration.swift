@@ -1,0 +1,40 @@
+import CustomerIO
+import EventQueue
+
+/// How the actions worker runs. Defaults are the documented ones.
+public struct WorkerConfiguration: Sendable {
+    public var consumer: ConsumerConfiguration
+    public var policy: Policy
+    /// Track API settings per workspace; a workspace without an entry runs dry.
+    public var track: [String: TrackClientConfiguration]
+    /// Track API requests per second per workspace, shared by all replicas.
+    public var rateLimit: Double
+    /// How often to look for entries left pending by dead consumers.
+    public var reclaimInterval: Duration
+    /// How often to trim acknowledged entries off the stream.
+    public var trimInterval: Duration
+    /// How often to refresh the lag, pending and dead-letter gauges.
+    public var monitorInterval: Duration
+    /// Pause after a batch in which Customer.io was unavailable, before reading more.
+    public var unavailablePause: Duration
+
+    public init(
+        consumer: ConsumerConfiguration,
+        policy: Policy = .builtIn,
+        track: [String: TrackClientConfiguration] = [:],
+        rateLimit: Double = 100,
+        reclaimInterval: Duration = .seconds(10),
+        trimInterval: Duration = .seconds(10),
+        monitorInterval: Duration = .seconds(5),
+        unavailablePause: Duration = .seconds(5)
+    ) {
+        self.consumer = consumer
+        self.policy = policy
+        self.track = track
+        self.rateLimit = rateLimit
+        self.reclaimInterval = reclaimInterval
+        self.trimInterval = trimInterval
+        self.monitorInterval = monitorInterval
+        self.unavailablePause = unavailablePause
+    }
+}
