@@ -72,6 +72,14 @@ public struct PlannedUpdate: Sendable, Hashable {
     public var attributes: [String: JSONValue]
     public var monotonicAttributes: Set<String>
     public var suppress: Bool
+
+    public init(person: PersonIdentifier, eventTime: Int64, attributes: [String: JSONValue], monotonicAttributes: Set<String>, suppress: Bool) {
+        self.person = person
+        self.eventTime = eventTime
+        self.attributes = attributes
+        self.monotonicAttributes = monotonicAttributes
+        self.suppress = suppress
+    }
 }
 
 extension Policy {
