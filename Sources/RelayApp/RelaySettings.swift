@@ -17,9 +17,11 @@ public struct RelaySettings: Sendable {
     public var port: Int
     public var adminPort: Int
     public var logLevel: Logger.Level
+    public var worker: WorkerSettings
 
     /// Reads the settings; the first problem stops start-up with a message naming its source.
-    public static func load(environment: [String: String]) throws(SettingsError) -> RelaySettings {
+    /// A webhook signing key is required only where webhooks are received (`serve`, `run`).
+    public static func load(environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> RelaySettings {
         let file = try environment["CIO_RELAY_CONFIG"].map { path throws(SettingsError) in try ConfigFile(path: path) }
         let source = SettingSource(environment: environment, file: file)
 
@@ -49,7 +51,7 @@ public struct RelaySettings: Sendable {
             throw SettingsError(.invalidValue, source: "CIO_RELAY_KEY_PREFIX", "must be non-empty, without spaces or braces")
         }
 
-        let workspaces = try Self.workspaces(environment: environment, file: file)
+        let workspaces = try Self.workspaces(environment: environment, file: file, required: requireSigningKeys)
         let levelText = source.string(env: "LOG_LEVEL", file: ["log_level"]) ?? "info"
         guard let logLevel = Logger.Level(rawValue: levelText.lowercased()) else {
             throw SettingsError(.invalidValue, source: "LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical")
@@ -67,13 +69,14 @@ public struct RelaySettings: Sendable {
             host: source.string(env: "CIO_RELAY_BIND", file: ["bind"]) ?? "0.0.0.0",
             port: try source.integer(env: "PORT", file: ["port"], default: 3000, range: 1...65535),
             adminPort: try source.integer(env: "ADMIN_PORT", file: ["admin_port"], default: 9090, range: 1...65535),
-            logLevel: logLevel
+            logLevel: logLevel,
+            worker: try WorkerSettings.load(source: source)
         )
     }
 
     /// The default workspace from `CUSTOMERIO_WEBHOOK_SECRET` (+ `_PREVIOUS`), plus the file's
     /// `workspaces:` map, each with `signing_keys` (values) and/or `signing_keys_env` (variable names).
-    private static func workspaces(environment: [String: String], file: ConfigFile?) throws(SettingsError) -> [Workspace] {
+    private static func workspaces(environment: [String: String], file: ConfigFile?, required: Bool) throws(SettingsError) -> [Workspace] {
         var workspaces: [String: Workspace] = [:]
         if let entries = try file?.mapping(at: ["workspaces"]) {
             for (name, node) in entries {
@@ -85,6 +88,7 @@ public struct RelaySettings: Sendable {
                     }
                     secrets.append(value)
                 }
+                if secrets.isEmpty && !required { continue }  // a worker needs only the workspace's Track settings
                 guard !secrets.isEmpty else {
                     throw SettingsError(.missing, source: location, "workspace '\(name)' has no signing_keys or signing_keys_env")
                 }
@@ -104,6 +108,7 @@ public struct RelaySettings: Sendable {
         } else if environment["CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS"].map({ !$0.isEmpty }) == true {
             throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET", "is empty while CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS is set: set the current key too")
         }
+        if workspaces.isEmpty && !required { return [] }
         guard !workspaces.isEmpty else {
             throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET",
                 "no signing key configured: set CUSTOMERIO_WEBHOOK_SECRET to the reporting webhook's signing key, or list workspaces in the CIO_RELAY_CONFIG file")
@@ -133,14 +138,20 @@ struct SettingSource {
 
     /// Seconds as a plain number, fractions allowed (`2`, `0.5`).
     func duration(env: String, file path: [String], default fallback: Duration, range: ClosedRange<Double>) throws(SettingsError) -> Duration {
-        guard let (text, source) = lookup(env: env, path: path) else { return fallback }
-        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
-            throw SettingsError(.invalidValue, source: source, "'\(text)' is not a number of seconds between \(range.lowerBound) and \(range.upperBound)")
-        }
+        guard let value = try number(env: env, file: path, range: range, unit: "a number of seconds") else { return fallback }
         return .milliseconds(Int64((value * 1000).rounded()))
     }
 
-    private func lookup(env: String, path: [String]) -> (String, String)? {
+    /// A plain number, fractions allowed; nil when not set.
+    func number(env: String, file path: [String], range: ClosedRange<Double>, unit: String = "a number") throws(SettingsError) -> Double? {
+        guard let (text, source) = lookup(env: env, path: path) else { return nil }
+        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
+            throw SettingsError(.invalidValue, source: source, "'\(text)' is not \(unit) between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return value
+    }
+
+    func lookup(env: String, path: [String]) -> (String, String)? {
         if let value = environment[env], !value.isEmpty { return (value, env) }
         if let file, let scalar = file.scalar(at: path) {
             return (scalar.value, file.location(of: scalar.node, path: path.joined(separator: ".")) + " (or \(env))")
@@ -183,7 +194,7 @@ struct ConfigFile {
         return "\(path) \(keyPath)"
     }
 
-    private func node(at keyPath: [String]) -> Node? {
+    func node(at keyPath: [String]) -> Node? {
         var node: Node? = root
         for key in keyPath {
             node = node?.mapping?[key]

@@ -1,30 +1,124 @@
 import ArgumentParser
+import EventQueue
 import Foundation
+import Hiredis
 import RelayApp
 
 @main
 struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
-        abstract: "Receive Customer.io reporting webhooks, verify, deduplicate and queue them in Redis.",
-        subcommands: [Serve.self]
+        abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
+        subcommands: [Serve.self, Work.self, Run.self, DeadLetters.self, PolicyCommand.self]
     )
 }
 
+/// Reads the settings from the environment, or exits with EX_CONFIG and the reason.
+func loadSettings(requireSigningKeys: Bool) throws -> RelaySettings {
+    do {
+        return try RelaySettings.load(environment: ProcessInfo.processInfo.environment, requireSigningKeys: requireSigningKeys)
+    } catch {
+        FileHandle.standardError.write(Data("cio-relay: configuration error: \(error)\n".utf8))
+        throw ExitCode(78)  // EX_CONFIG
+    }
+}
+
+func runProcess(_ roles: RelayRoles) async throws {
+    let settings = try loadSettings(requireSigningKeys: roles.contains(.receiver))
+    let registry = RelayProcess.bootstrapObservability(level: settings.logLevel)
+    try await RelayProcess.run(settings: settings, roles: roles, registry: registry)
+}
+
 struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the webhook receiver (configuration from the environment; see the README).")
+    func run() async throws { try await runProcess([.receiver]) }
+}
+
+struct Work: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the workers: act on queued events through the Track API.")
+    func run() async throws { try await runProcess([.worker]) }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the receiver and the workers in one process.")
+    func run() async throws { try await runProcess([.receiver, .worker]) }
+}
+
+/// Runs an operator command against the configured Redis and prints its answer.
+func withQueue(_ body: (EventQueue) async throws -> String) async throws {
+    let settings = try loadSettings(requireSigningKeys: false)
+    let client = try RedisClient(configuration: settings.redis)
+    let queue = EventQueue(client: client, configuration: settings.queue)
+    do {
+        print(try await body(queue))
+        await client.shutdown()
+    } catch let failure as OperatorCommands.Failure {
+        await client.shutdown()
+        FileHandle.standardError.write(Data("cio-relay: \(failure.message)\n".utf8))
+        throw ExitCode(failure.exitCode)
+    } catch {
+        await client.shutdown()
+        FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
+        throw ExitCode(69)  // EX_UNAVAILABLE
+    }
+}
+
+struct DeadLetters: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the webhook receiver (configuration from the environment; see the README)."
+        commandName: "dead-letters",
+        abstract: "Inspect, replay and purge the dead-letter stream.",
+        subcommands: [List.self, Show.self, Replay.self, Purge.self]
     )
 
-    func run() async throws {
-        let settings: RelaySettings
-        do {
-            settings = try RelaySettings.load(environment: ProcessInfo.processInfo.environment)
-        } catch {
-            FileHandle.standardError.write(Data("cio-relay: configuration error: \(error)\n".utf8))
-            throw ExitCode(78)  // EX_CONFIG
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead letters, oldest first.")
+        @Option(help: "Start at this id (inclusive; prefix with '(' for exclusive).") var from = "-"
+        @Option(help: "Show at most this many.") var limit = 50
+        func run() async throws {
+            guard limit > 0 else { throw ValidationError("--limit must be positive") }
+            try await withQueue { try await OperatorCommands.listDeadLetters($0, from: from, limit: limit) }
         }
-        let registry = RelayServer.bootstrapObservability(level: settings.logLevel)
-        try await RelayServer.serve(settings: settings, registry: registry)
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one dead letter with its body.")
+        @Argument(help: "The dead letter's id.") var id: String
+        func run() async throws {
+            try await withQueue { try await OperatorCommands.showDeadLetter($0, id: id) }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put dead letters back on the events stream (bypassing dedup) once the cause is fixed.")
+        @Argument(help: "Ids of the dead letters to replay.") var ids: [String] = []
+        @Flag(help: "Replay every replayable dead letter.") var all = false
+        func run() async throws {
+            try await withQueue { try await OperatorCommands.replayDeadLetters($0, ids: ids, all: all) }
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete every dead letter.")
+        @Flag(help: "Confirm the deletion.") var yes = false
+        func run() async throws {
+            try await withQueue { try await OperatorCommands.purgeDeadLetters($0, confirmed: yes) }
+        }
+    }
+}
+
+struct PolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "policy", abstract: "Work with the worker policy.", subcommands: [Check.self])
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate the policy of a YAML file; errors name the line.")
+        @Argument(help: "A YAML file with a top-level 'policy:' list (the CIO_RELAY_CONFIG file).") var file: String
+        func run() async throws {
+            do {
+                print(try OperatorCommands.checkPolicy(path: file))
+            } catch {
+                FileHandle.standardError.write(Data("cio-relay: \(error.message)\n".utf8))
+                throw ExitCode(error.exitCode)
+            }
+        }
     }
 }

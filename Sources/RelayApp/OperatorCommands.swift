@@ -1,0 +1,118 @@
+import EventQueue
+import Foundation
+import Hiredis
+import Worker
+
+/// The operator commands behind `cio-relay dead-letters …` and `cio-relay policy check`: they
+/// return the text to print, so the executable stays thin and the output is tested.
+public enum OperatorCommands {
+    /// A command that could not do what was asked, with the exit status to end with.
+    public struct Failure: Error, CustomStringConvertible {
+        public let message: String
+        public let exitCode: Int32
+        public var description: String { message }
+    }
+
+    /// `policy check FILE`: validates the file's `policy:` and describes the rules.
+    public static func checkPolicy(path: String) throws(Failure) -> String {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw Failure(message: "cannot read \(path): \(error.localizedDescription)", exitCode: 66)
+        }
+        let policy: Policy
+        do {
+            policy = try PolicyParser.parse(yaml: text, source: path)
+        } catch {
+            throw Failure(message: "invalid policy: \(error)", exitCode: 65)
+        }
+        var lines = ["\(path): policy OK, \(policy.rules.count) rule(s), first match wins:"]
+        for rule in policy.rules {
+            let types = rule.objectTypes.map { $0.sorted().joined(separator: ",") } ?? "*"
+            let metrics = rule.metrics.map { $0.sorted().joined(separator: ",") } ?? "*"
+            let actions = rule.actions.map { action -> String in
+                switch action {
+                case .suppress: return "suppress"
+                case .identify(let attributes, let monotonic):
+                    return "identify(\(attributes.map(\.name).joined(separator: ", ")))" + (monotonic ? " monotonic" : "")
+                }
+            }
+            lines.append("  \(rule.name): \(types)/\(metrics) → \(actions.isEmpty ? "no action" : actions.joined(separator: "; then "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `dead-letters list`: one line per dead letter.
+    public static func listDeadLetters(_ queue: EventQueue, from start: String, limit: Int) async throws(RedisError) -> String {
+        let letters = try await queue.deadLetters(from: start, count: limit)
+        let total = try await queue.length(of: queue.keys.dead)
+        guard !letters.isEmpty else { return "no dead letters in \(queue.keys.dead)" }
+        var lines = ["\(total) dead letter(s) in \(queue.keys.dead); showing \(letters.count):", "ID\tREASON\tATTEMPTS\tWORKSPACE\tTYPE/METRIC\tERROR"]
+        for letter in letters {
+            let kind = "\(letter.entry.string("t") ?? "?")/\(letter.entry.string("m") ?? "?")"
+            lines.append("\(letter.id)\t\(letter.reason)\t\(letter.attempts)\t\(letter.workspace)\t\(kind)\t\(letter.error.prefix(120))")
+        }
+        if letters.count < total, let last = letters.last {
+            lines.append("more: dead-letters list --from '(\(last.id)'")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `dead-letters show ID`: every field, the body as stored.
+    public static func showDeadLetter(_ queue: EventQueue, id: String) async throws -> String {
+        guard let letter = try await queue.deadLetter(id: id) else {
+            throw Failure(message: "no dead letter \(id) in \(queue.keys.dead)", exitCode: 1)
+        }
+        var lines = ["id: \(letter.id)"]
+        for name in letter.entry.fields.keys.sorted() where name != "body" {
+            lines.append("\(name): \(letter.entry.string(name) ?? "")")
+        }
+        lines.append("body: \(letter.entry.string("body") ?? "")")
+        return lines.joined(separator: "\n")
+    }
+
+    /// `dead-letters replay ID… | --all`: puts dead letters back on the events stream.
+    public static func replayDeadLetters(_ queue: EventQueue, ids: [String], all: Bool) async throws -> String {
+        guard all != !ids.isEmpty else {
+            throw Failure(message: "name the dead letters to replay, or --all (not both)", exitCode: 64)
+        }
+        var targets = ids
+        if all {
+            var start = "-"
+            while true {
+                let page = try await queue.deadLetters(from: start, count: 1000)
+                targets += page.filter(\.isReplayable).map(\.id)
+                guard page.count == 1000, let last = page.last else { break }
+                start = "(" + last.id
+            }
+        }
+        var lines: [String] = []
+        var replayed = 0
+        for id in targets {
+            switch try await queue.replay(deadLetterID: id) {
+            case .replayed(let entryID):
+                replayed += 1
+                lines.append("\(id): replayed as \(entryID)")
+            case .notFound:
+                lines.append("\(id): no such dead letter")
+            case .notReplayable:
+                lines.append("\(id): kept: its body is not a valid event (reason malformed), replaying it cannot succeed")
+            }
+        }
+        lines.append("\(replayed) of \(targets.count) replayed onto \(queue.keys.events)")
+        if !all && replayed < targets.count {
+            throw Failure(message: lines.joined(separator: "\n"), exitCode: 1)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `dead-letters purge --yes`: deletes them all.
+    public static func purgeDeadLetters(_ queue: EventQueue, confirmed: Bool) async throws -> String {
+        guard confirmed else {
+            let count = try await queue.length(of: queue.keys.dead)
+            throw Failure(message: "this deletes all \(count) dead letter(s) in \(queue.keys.dead) for good: add --yes to confirm", exitCode: 64)
+        }
+        return "purged \(try await queue.purgeDeadLetters()) dead letter(s) from \(queue.keys.dead)"
+    }
+}

@@ -1,0 +1,88 @@
+import EventQueue
+import Hiredis
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import Receiver
+import Worker
+import ServiceLifecycle
+
+/// What a process runs: the webhook receiver, the workers, or both (`cio-relay run`).
+public struct RelayRoles: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let receiver = RelayRoles(rawValue: 1)
+    public static let worker = RelayRoles(rawValue: 2)
+}
+
+/// Builds and runs `cio-relay serve`, `work` and `run`: the Redis client, the admin server, the
+/// workers and the webhook server under one `ServiceGroup` that shuts down on SIGTERM or SIGINT
+/// in reverse order: webhooks stop first, then the workers finish their batch, Redis closes last.
+public enum RelayProcess {
+    /// Installs JSON logging and the Prometheus registry; call once per process.
+    public static func bootstrapObservability(level: Logger.Level) -> PrometheusCollectorRegistry {
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    public static func run(settings: RelaySettings, roles: RelayRoles, registry: PrometheusCollectorRegistry) async throws {
+        let name = roles == [.receiver] ? "serve" : roles == [.worker] ? "work" : "run"
+        let logger = Logger(label: "cio-relay")
+        let client = try RedisClient(configuration: settings.redis)
+        let queue = EventQueue(client: client, configuration: settings.queue)
+        let adminServer = Application(
+            router: AdminRoutes(redis: client, registry: registry).router(),
+            configuration: .init(address: .hostname(settings.host, port: settings.adminPort), serverName: nil),
+            logger: logger
+        )
+        var services: [any Service] = [RedisClientService(client: client), adminServer]
+        var metadata: Logger.Metadata = [
+            "admin_port": "\(settings.adminPort)",
+            "redis": "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)",
+            "key_prefix": "\(settings.queue.prefix)",
+        ]
+        if roles.contains(.worker) {
+            let worker = settings.worker
+            services += try ActionsWorker.services(configuration: worker.configuration(), queue: queue, logger: logger)
+            metadata["groups"] = "\(worker.groups.joined(separator: ","))"
+            metadata["consumer"] = "\(worker.consumerName)"
+            metadata["policy"] = "\(worker.policySource)"
+            metadata["track_rate_limit"] = "\(worker.rateLimit)"
+            metadata["track_workspaces"] = "\(worker.track.keys.sorted().joined(separator: ","))"
+            if worker.track["default"] == nil {
+                logger.warning("no Track API credentials for the default workspace: the worker runs dry (logs and counts, sends nothing); set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY to act")
+            }
+        }
+        if roles.contains(.receiver) {
+            let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue)
+            services.append(Application(
+                router: webhooks.router(),
+                configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
+                logger: logger
+            ))
+            metadata["webhook_port"] = "\(settings.port)"
+            metadata["workspaces"] = "\(settings.receiver.workspaces.keys.sorted().joined(separator: ","))"
+            metadata["dedup_ttl_s"] = "\(settings.queue.dedupTTL.components.seconds)"
+            metadata["timestamp_tolerance_s"] = "\(settings.receiver.timestampTolerance)"
+            metadata["max_body_bytes"] = "\(settings.receiver.maxBodyBytes)"
+        }
+        logger.info("cio-relay \(name) starting", metadata: metadata)
+        let group = ServiceGroup(configuration: .init(
+            // Shut down in reverse order: webhooks stop first, Redis closes last.
+            services: services,
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        try await group.run()
+        logger.info("cio-relay \(name) stopped")
+    }
+}
