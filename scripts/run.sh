@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, starts a local Redis on loopback with its data
-# under ./data, and runs `cio-relay serve` on the embedded defaults. Ctrl-C stops both.
+# under ./data, and runs `cio-relay run` (receiver and worker in one process) on the embedded
+# defaults. Ctrl-C stops both.
 #
-# Set REDIS_URL to use your own Redis instead (then none is started), and CUSTOMERIO_WEBHOOK_SECRET
-# to your reporting webhook's signing key (otherwise a development key is made and kept in ./data).
+# Set REDIS_URL to use your own Redis instead (then none is started), CUSTOMERIO_WEBHOOK_SECRET
+# to your reporting webhook's signing key (otherwise a development key is made and kept in ./data),
+# and CUSTOMERIO_SITE_ID + CUSTOMERIO_TRACK_API_KEY to let the worker act (otherwise it runs dry:
+# it logs and counts what it would send).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -54,10 +57,12 @@ Try it (signed with the configured key; valid for the timestamp window):
     --data-binary '$body'
 
 See what was queued:  redis-cli -u "$REDIS_URL" XRANGE 'cio:{0}:events' - +
+Dead letters:         $binary dead-letters list
+Track API:            ${CUSTOMERIO_TRACK_API_KEY:+credentials set: the worker acts on bounces, spam, unsubscribes, engagement}${CUSTOMERIO_TRACK_API_KEY:-no credentials: dry run (set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY to act)}
 
 TXT
 
-"$binary" serve &
+"$binary" run &
 relay=$!
 stop() {
   kill -TERM "$relay" 2>/dev/null || true

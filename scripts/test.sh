@@ -31,4 +31,4 @@ swift build --build-tests
 swift test --skip-build "$@"
 
 echo "==> end-to-end check of the cio-relay binary"
-scripts/smoke-serve.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
+scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# End-to-end check of the real `cio-relay` binary, run by scripts/test.sh after the unit and
+# integration tests: start-up on the environment, a signed request over HTTP, JSON logs without
+# secrets or addresses, a configuration error that names its variable, a graceful SIGTERM that
+# lets a request already in flight finish before the process exits; then `cio-relay run` acting on
+# a bounce through a local Track API stand-in, and the dead-letters and policy commands.
+# Usage: scripts/smoke.sh BINARY REDIS_PORT WORKDIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+binary=$1 redis_port=$2 work=$3
+mkdir -p "$work"
+
+fail() { echo "smoke: FAILED: $*" >&2; [ -f "$work/serve.log" ] && tail -20 "$work/serve.log" >&2; exit 1; }
+
+prefix="smoke$$"
+secret="smoke-signing-key-$$"
+port=$(free_port)
+admin=$(free_port)
+export CUSTOMERIO_WEBHOOK_SECRET="$secret" REDIS_URL="redis://127.0.0.1:$redis_port" \
+  PORT="$port" ADMIN_PORT="$admin" CIO_RELAY_BIND=127.0.0.1 CIO_RELAY_KEY_PREFIX="$prefix"
+
+# 1. A bad value stops start-up with a message naming the variable, exit code 78 (EX_CONFIG).
+set +e
+CIO_RELAY_MAX_BODY_BYTES=lots "$binary" serve 2>"$work/bad.log"
+code=$?
+set -e
+[ "$code" -eq 78 ] || fail "bad configuration exited $code, expected 78"
+grep -q "CIO_RELAY_MAX_BODY_BYTES" "$work/bad.log" || fail "the error does not name CIO_RELAY_MAX_BODY_BYTES: $(cat "$work/bad.log")"
+echo "smoke: bad configuration refused: $(cat "$work/bad.log")"
+
+# 2. Start, become ready, accept a signed event.
+"$binary" serve 2>"$work/serve.log" &
+relay=$!
+trap 'kill -9 $relay 2>/dev/null || true' EXIT
+wait_http "http://127.0.0.1:$admin/readyz" 30 || fail "not ready within 30 s"
+body=$(sample_event)
+ts=$(date +%s)
+answer=$(curl -sS -X POST "http://127.0.0.1:$port/webhooks/customerio" -H 'Content-Type: application/json' \
+  -H "X-CIO-Timestamp: $ts" -H "X-CIO-Signature: $(sign "$secret" "$ts" "$body")" --data-binary "$body")
+[ "$answer" = '{"status":"accepted"}' ] || fail "signed event answered $answer"
+forged=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/webhooks/customerio" \
+  -H "X-CIO-Timestamp: $ts" -H "X-CIO-Signature: $(sign wrong "$ts" "$body")" --data-binary "$body")
+[ "$forged" = 401 ] || fail "forged event answered $forged"
+curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_webhooks_received_total{outcome="accepted"} 1' || fail "metrics do not count the accepted event"
+echo "smoke: accepted a signed event, refused a forged one, metrics count them"
+
+# 3. SIGTERM while a slow upload is in flight: the request completes, then the process exits 0.
+slow=$(sample_event | sed 's/"subject":"Your trial ends Friday"/"subject":"'"$(head -c 6000 /dev/zero | tr '\0' 'x')"'"/')
+ts=$(date +%s)
+curl -sS -o "$work/slow.out" -w '%{http_code}' --limit-rate 3000 -X POST "http://127.0.0.1:$port/webhooks/customerio" \
+  -H 'Content-Type: application/json' -H "X-CIO-Timestamp: $ts" -H "X-CIO-Signature: $(sign "$secret" "$ts" "$slow")" \
+  --data-binary "$slow" >"$work/slow.code" &
+upload=$!
+sleep 1
+kill -TERM "$relay"
+wait "$upload" || fail "the in-flight upload failed"
+[ "$(cat "$work/slow.code")" = 200 ] || fail "the in-flight request answered $(cat "$work/slow.code") $(cat "$work/slow.out")"
+set +e
+wait "$relay"
+code=$?
+set -e
+[ "$code" -eq 0 ] || fail "serve exited $code after SIGTERM"
+trap - EXIT
+count=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
+[ "$count" = 2 ] || fail "expected 2 queued events, found $count"
+echo "smoke: SIGTERM let the in-flight request finish (200), exit code 0, both events queued"
+
+# 4. Logs: one JSON object per line, no secret, no signature, no email address.
+python3 - "$work/serve.log" "$secret" <<'PY' || fail "log check"
+import json, re, sys
+lines = [l for l in open(sys.argv[1]) if l.strip()]
+assert lines, "no log lines"
+for line in lines:
+    json.loads(line)
+text = "".join(lines)
+assert sys.argv[2] not in text, "the signing key appears in the logs"
+assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), "an email address appears in the logs"
+assert "stopped" in text, "no shutdown log line"
+print(f"smoke: {len(lines)} log lines, all JSON, no secrets or addresses")
+PY
+
+# 5. `cio-relay run`: a signed bounce goes through the worker to the Track API (a local stand-in):
+#    attributes first, then suppress.
+python3 scripts/track-stub.py "$work/track.log" >"$work/track.port" &
+stub=$!
+trap 'kill -9 $relay $stub 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -s "$work/track.port" ] && break; sleep 0.1; done
+[ -s "$work/track.port" ] || fail "the Track API stand-in did not start"
+CUSTOMERIO_SITE_ID=smoke-site CUSTOMERIO_TRACK_API_KEY=smoke-track-key CUSTOMERIO_TRACK_URL="http://127.0.0.1:$(cat "$work/track.port")" \
+  CIO_RELAY_CONSUMER_NAME=smoke "$binary" run 2>"$work/run.log" &
+relay=$!
+wait_http "http://127.0.0.1:$admin/readyz" 30 || fail "run: not ready within 30 s"
+bounce=$(sample_event | sed 's/"metric":"delivered"/"metric":"bounced"/; s/"event_id":"[^"]*"/"event_id":"01SMOKEBOUNCE'$$'"/')
+ts=$(date +%s)
+answer=$(curl -sS -X POST "http://127.0.0.1:$port/webhooks/customerio" -H 'Content-Type: application/json' \
+  -H "X-CIO-Timestamp: $ts" -H "X-CIO-Signature: $(sign "$secret" "$ts" "$bounce")" --data-binary "$bounce")
+[ "$answer" = '{"status":"accepted"}' ] || fail "run: signed bounce answered $answer"
+for _ in $(seq 100); do [ "$(wc -l <"$work/track.log")" -ge 2 ] && break; sleep 0.1; done
+python3 - "$work/track.log" <<'PY' || fail "run: Track API requests"
+import json, sys
+requests = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["actions"] for r in requests] == [["identify"], ["suppress"]], requests
+assert all(r["path"] == "/api/v2/batch" and r["auth"] for r in requests), requests
+print("smoke: run acted on a bounce: identify, then suppress, through /api/v2/batch with auth")
+PY
+for _ in $(seq 100); do
+  curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_group_pending{group="actions"} 0' && break; sleep 0.1
+done
+curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_events_processed_total{group="actions",object_type="email",metric="bounced",outcome="applied"} 1' \
+  || fail "run: metrics do not count the applied bounce"
+kill -TERM "$relay"
+set +e
+wait "$relay"
+code=$?
+set -e
+[ "$code" -eq 0 ] || fail "run exited $code after SIGTERM"
+grep -q '"cio-relay run stopped"' "$work/run.log" || grep -q 'cio-relay run stopped' "$work/run.log" || fail "run: no shutdown log line"
+! grep -q "smoke-track-key" "$work/run.log" || fail "run: the Track API key appears in the logs"
+! grep -qE "[[:alnum:]._+-]+@[[:alnum:]-]+\.[[:alnum:].]+" "$work/run.log" || fail "run: an email address appears in the logs"
+echo "smoke: run stopped cleanly on SIGTERM; its logs carry no key or address"
+
+# 6. Dead letters and the policy check from the command line.
+redis-cli -p "$redis_port" XADD "$prefix:{0}:dead" '*' body '{"event_id":"x"}' ws default rt 1 t email m bounced \
+  reason track_api_rejected error 'HTTP 400' attempts 1 failed_at 1 >/dev/null
+"$binary" dead-letters list | grep -q "track_api_rejected" || fail "dead-letters list"
+id=$(redis-cli -p "$redis_port" XRANGE "$prefix:{0}:dead" - + | head -1)
+"$binary" dead-letters replay "$id" | grep -q "replayed as" || fail "dead-letters replay"
+[ "$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:dead")" = 0 ] || fail "the replayed dead letter is still there"
+set +e
+printf 'policy:\n  - metrics: [bounced]\n    actions: [suppress, {identify: {a: 1}}]\n' >"$work/bad-policy.yaml"
+"$binary" policy check "$work/bad-policy.yaml" 2>"$work/policy.err"
+code=$?
+set -e
+[ "$code" -eq 65 ] && grep -q "bad-policy.yaml:3" "$work/policy.err" || fail "policy check: exit $code, $(cat "$work/policy.err")"
+kill -9 "$stub" 2>/dev/null || true
+trap - EXIT
+echo "smoke: dead-letters list/replay work; policy check names the line: $(cat "$work/policy.err")"
