@@ -1,0 +1,129 @@
+import CustomerIO
+import Foundation
+@testable import RelayApp
+import Testing
+import Worker
+
+@Suite("Worker configuration from the environment and the YAML file")
+struct WorkerSettingsTests {
+    let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
+
+    private func load(_ environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> WorkerSettings {
+        try RelaySettings.load(environment: environment, requireSigningKeys: requireSigningKeys).worker
+    }
+
+    private func error(_ environment: [String: String]) -> SettingsError? {
+        do {
+            _ = try load(environment)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func writeFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cio-relay-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaultsRunDryWithTheBuiltInPolicy() throws {
+        let worker = try load(base)
+        #expect(worker.groups == ["actions"])
+        #expect(worker.batchSize == 500 && worker.maxDeliveries == 10 && worker.rateLimit == 100)
+        #expect(worker.reclaimIdle == .seconds(60))
+        #expect(worker.track.isEmpty, "no credentials: dry run")
+        #expect(worker.policy == Policy.builtIn && worker.policySource == "built-in")
+        #expect(!worker.consumerName.isEmpty)
+    }
+
+    @Test func environmentKnobsAndCredentials() throws {
+        let worker = try load(base.merging([
+            "CIO_RELAY_BATCH_SIZE": "200", "CIO_RELAY_RECLAIM_IDLE": "30", "CIO_RELAY_MAX_DELIVERIES": "4",
+            "CIO_RELAY_TRACK_RATE_LIMIT": "12.5", "CIO_RELAY_CONSUMER_NAME": "pod-7", "CIO_RELAY_GROUPS": "actions",
+            "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key", "CUSTOMERIO_REGION": "EU",
+            "CIO_RELAY_TRACK_API": "v1", "CIO_RELAY_TRACK_TIMEOUT": "3",
+        ]) { $1 })
+        #expect(worker.batchSize == 200 && worker.reclaimIdle == .seconds(30) && worker.maxDeliveries == 4)
+        #expect(worker.rateLimit == 12.5 && worker.consumerName == "pod-7")
+        let track = try #require(worker.track["default"])
+        #expect(track.baseURL == "https://track-eu.customer.io")
+        #expect(track.credentials.siteID == "site" && track.apiVersion == .v1 && track.requestTimeout == .seconds(3))
+        let configuration = worker.configuration()
+        #expect(configuration.consumer.group == "actions" && configuration.consumer.consumer == "pod-7" && configuration.consumer.batchSize == 200)
+        let overridden = try load(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "http://127.0.0.1:9/"]) { $1 })
+        #expect(overridden.track["default"]?.baseURL == "http://127.0.0.1:9")
+    }
+
+    @Test(arguments: [
+        ("CIO_RELAY_BATCH_SIZE", "0"), ("CIO_RELAY_RECLAIM_IDLE", "soon"), ("CIO_RELAY_MAX_DELIVERIES", "-1"),
+        ("CIO_RELAY_TRACK_RATE_LIMIT", "0"), ("CIO_RELAY_CONSUMER_NAME", "two words"), ("CIO_RELAY_GROUPS", "warehouse"),
+        ("CIO_RELAY_GROUPS", "reports"), ("CIO_RELAY_TRACK_API", "v3"), ("CIO_RELAY_TRACK_TIMEOUT", "0"),
+    ])
+    func badValuesNameTheirVariable(variable: String, value: String) {
+        let failure = error(base.merging([variable: value]) { $1 })
+        #expect(failure?.source.contains(variable) == true, "\(String(describing: failure))")
+    }
+
+    @Test func partialCredentialsAndBadRegionsAreRefused() {
+        #expect(error(base.merging(["CUSTOMERIO_SITE_ID": "site"]) { $1 })?.message.contains("both") == true)
+        #expect(error(base.merging(["CUSTOMERIO_TRACK_API_KEY": "key"]) { $1 }) != nil)
+        #expect(error(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_REGION": "ap"]) { $1 })?.message.contains("us or eu") == true)
+        #expect(error(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "ftp://x"]) { $1 }) != nil)
+    }
+
+    @Test func fileWorkspacesPolicyAndKnobs() throws {
+        let path = try writeFile("""
+            workspaces:
+              eu-brand:
+                signing_keys: [k1]
+                track:
+                  site_id: eu-site
+                  api_key_env: EU_TRACK_KEY
+                  region: eu
+              quiet:
+                signing_keys: [k2]
+            worker:
+              batch_size: 50
+              track_rate_limit: 20
+            policy:
+              - name: only-bounces
+                metrics: [bounced]
+                actions:
+                  - suppress
+            """)
+        let worker = try load(["CIO_RELAY_CONFIG": path, "EU_TRACK_KEY": "secret"])
+        #expect(worker.track.keys.sorted() == ["eu-brand"], "a workspace without track settings runs dry")
+        #expect(worker.track["eu-brand"]?.baseURL == "https://track-eu.customer.io")
+        #expect(worker.batchSize == 50 && worker.rateLimit == 20)
+        #expect(worker.policy.rules.map(\.name) == ["only-bounces"] && worker.policySource == path)
+
+        let badPolicy = try writeFile("""
+            workspaces:
+              a:
+                signing_keys: [k1]
+            policy:
+              - metrics: [bounced]
+                actions:
+                  - identify:
+                      when: $nope
+            """)
+        let failure = error(["CIO_RELAY_CONFIG": badPolicy])
+        #expect(failure?.source == "\(badPolicy):8", "\(String(describing: failure))")
+        #expect(failure?.message.contains("$nope") == true)
+
+        let unsetKey = try writeFile("""
+            workspaces:
+              a:
+                signing_keys: [k1]
+                track: {site_id: s, api_key_env: NOT_SET_ANYWHERE}
+            """)
+        #expect(error(["CIO_RELAY_CONFIG": unsetKey])?.message.contains("NOT_SET_ANYWHERE") == true)
+    }
+
+    @Test func aWorkerNeedsNoSigningKey() throws {
+        #expect(throws: SettingsError.self) { try load([:]) }
+        let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], requireSigningKeys: false)
+        #expect(worker.track["default"] != nil)
+    }
+}
