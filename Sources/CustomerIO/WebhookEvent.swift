@@ -32,10 +32,17 @@ public struct WebhookEnvelope: Sendable, Hashable {
     /// Parses the top level of a webhook body (which must be a valid JSON object), failing with a
     /// message that says what is wrong.
     public static func parse(_ body: [UInt8]) throws(MalformedEventError) -> WebhookEnvelope {
+        try envelope(from: scan(body, buildsData: false))
+    }
+
+    static func scan(_ body: [UInt8], buildsData: Bool) throws(MalformedEventError) -> [String: EnvelopeScanner.Field] {
         let scanned = body.withUnsafeBufferPointer { buffer in
-            Result { () throws(MalformedEventError) in try EnvelopeScanner.scan(buffer) }
+            Result { () throws(MalformedEventError) in try EnvelopeScanner.scan(buffer, buildsData: buildsData) }
         }
-        let fields = try scanned.get()
+        return try scanned.get()
+    }
+
+    static func envelope(from fields: [String: EnvelopeScanner.Field]) throws(MalformedEventError) -> WebhookEnvelope {
         let eventID = try requiredString("event_id", in: fields)
         guard !eventID.isEmpty else {
             throw MalformedEventError("\"event_id\" is empty")
@@ -58,7 +65,7 @@ public struct WebhookEnvelope: Sendable, Hashable {
         case .string(let value): return value
         case nil: throw MalformedEventError("the body has no \"\(key)\" field")
         case .null: throw MalformedEventError("field \"\(key)\" is null")
-        case .integer, .other: throw MalformedEventError("field \"\(key)\" has the wrong type")
+        case .integer, .other, .json: throw MalformedEventError("field \"\(key)\" has the wrong type")
         }
     }
 }
@@ -84,19 +91,14 @@ public struct WebhookEvent: Sendable, Hashable {
         )
     }
 
-    private struct DataField: Decodable {
-        let data: JSONValue?
-    }
-
-    /// Parses a whole body: the envelope as `WebhookEnvelope.parse` does, then `data`.
+    /// Parses a whole body in one pass: the envelope as `WebhookEnvelope.parse` does, and `data`.
     public static func parse(_ body: [UInt8]) throws(MalformedEventError) -> WebhookEvent {
-        let envelope = try WebhookEnvelope.parse(body)
-        do {
-            let data = try JSONDecoder().decode(DataField.self, from: Data(body)).data ?? .null
-            return WebhookEvent(envelope: envelope, data: data)
-        } catch {
-            throw MalformedEventError("field \"data\" cannot be read: \(error)")
+        let fields = try WebhookEnvelope.scan(body, buildsData: true)
+        let envelope = try WebhookEnvelope.envelope(from: fields)
+        guard case .json(let data) = fields["data"] else {
+            return WebhookEvent(envelope: envelope, data: .null)
         }
+        return WebhookEvent(envelope: envelope, data: data)
     }
 }
 

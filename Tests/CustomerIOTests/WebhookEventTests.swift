@@ -26,6 +26,20 @@ struct WebhookEventTests {
         #expect(examples.filter(\.metricCorrected).map(\.schema) == ["push_drafted"])
     }
 
+    /// The scanner builds `data` itself in its one pass; Foundation's decoder is the reference.
+    @Test func dataEqualsWhatJSONDecoderReads() throws {
+        struct DataField: Decodable { let data: JSONValue }
+        var bodies = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all().map { Array(try $0.body()) }
+        for name in ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"] {
+            bodies.append(try Fixtures.bytes(name))
+        }
+        bodies.append(Array(#"{"event_id":"e","object_type":"x","metric":"y","data":{"s":"tab\tquote\"uni\u00e9\ud83d\ude00","n":[-0.5,1e3,12345678901,0],"o":{"deep":[[[]]],"f":false,"z":null}}}"#.utf8))
+        for body in bodies {
+            let reference = try JSONDecoder().decode(DataField.self, from: Data(body)).data
+            #expect(try WebhookEvent.parse(body).data == reference, "\(String(decoding: body.prefix(80), as: UTF8.self))")
+        }
+    }
+
     @Test func fixturesParseWithIdentifiers() throws {
         let bounced = try WebhookEvent.parse(Fixtures.bytes("email_bounced.json"))
         #expect(bounced.eventID == "01JBX5F9Z1Y2X3W4V5T6S7R8Q9")

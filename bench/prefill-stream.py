@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Writes COUNT events in a realistic mix as Redis protocol (XADD to the events stream), for
+`redis-cli --pipe`. Mix per the worker benchmark: 45% sent/delivered, 35% opened/clicked, 2% bounced,
+0.3% spammed, 0.5% unsubscribed, the rest other types and metrics.
+Usage: prefill-stream.py PREFIX COUNT PEOPLE > commands.resp"""
+import json, os, random, sys, time
+
+prefix, count, people = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mix = [(("email", "sent"), 250), (("email", "delivered"), 200), (("email", "opened"), 200), (("email", "clicked"), 150),
+       (("email", "bounced"), 20), (("email", "spammed"), 3), (("email", "unsubscribed"), 2), (("customer", "unsubscribed"), 3),
+       (("push", "delivered"), 60), (("push", "opened"), 20), (("sms", "sent"), 40), (("sms", "delivered"), 30),
+       (("in_app", "opened"), 12), (("email", "converted"), 5), (("webhook", "sent"), 5)]
+choices = [kind for kind, weight in mix for _ in range(weight)]
+assert len(choices) == 1000
+rng = random.Random(11)
+now = int(time.time())
+stream = "%s:{0}:events" % prefix
+out = sys.stdout.buffer
+
+
+def command(*args):
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+for n in range(count):
+    object_type, metric = rng.choice(choices)
+    person = rng.randrange(1, people + 1)
+    event_id = "01BENCH%019d" % n
+    data = {"campaign_id": rng.randrange(1, 400), "action_id": rng.randrange(1, 5000),
+            "delivery_id": os.urandom(16).hex(), "customer_id": "u_%d" % person,
+            "identifiers": {"id": "u_%d" % person, "email": "person%d@example.com" % person, "cio_id": "c%010d" % person},
+            "recipient": "person%d@example.com" % person, "subject": "Your weekly summary is ready"}
+    if metric == "clicked":
+        data.update(href="https://example.com/pricing?utm_source=newsletter", link_id=rng.randrange(1, 20))
+    if metric == "bounced":
+        data["failure_message"] = "550 5.1.1 Recipient address rejected"
+    body = json.dumps({"event_id": event_id, "object_type": object_type, "metric": metric,
+                       "timestamp": now - rng.randrange(0, 3600), "data": data}, separators=(",", ":"))
+    out.write(command("XADD", stream, "*", "body", body, "ws", "default", "rt", now * 1000, "t", object_type, "m", metric))
