@@ -19,6 +19,9 @@ log = open(log_path, "a", buffering=1)
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without this, Nagle plus the client's delayed ACK
+    # hold every answer ~40 ms, which no real API does.
+    disable_nagle_algorithm = True
 
     def answer(self):
         length = int(self.headers.get("Content-Length") or 0)

@@ -49,7 +49,10 @@ public struct ConsumerLoop: Service {
                     batch = try await consumer.readNew()
                 }
                 guard !batch.isEmpty else { continue }
-                if try await process(batch) {
+                let start = ContinuousClock.now
+                let unavailable = try await process(batch)
+                logger.debug("batch processed", metadata: metadata.merging(["entries": "\(batch.count)", "elapsed": "\(ContinuousClock.now - start)"]) { $1 })
+                if unavailable {
                     await pause(unavailablePause)
                 }
             } catch {
