@@ -3,7 +3,9 @@
 `redis-cli --pipe`. Mix per the worker benchmark: 45% sent/delivered, 35% opened/clicked, 2% bounced,
 0.3% spammed, 0.5% unsubscribed, the rest other types and metrics.
 Usage: prefill-stream.py PREFIX COUNT PEOPLE > commands.resp"""
-import json, os, random, sys, time
+import random, sys, time
+
+from sample_events import event_body
 
 prefix, count, people = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 mix = [(("email", "sent"), 250), (("email", "delivered"), 200), (("email", "opened"), 200), (("email", "clicked"), 150),
@@ -30,14 +32,5 @@ for n in range(count):
     object_type, metric = rng.choice(choices)
     person = rng.randrange(1, people + 1)
     event_id = "01BENCH%019d" % n
-    data = {"campaign_id": rng.randrange(1, 400), "action_id": rng.randrange(1, 5000),
-            "delivery_id": os.urandom(16).hex(), "customer_id": "u_%d" % person,
-            "identifiers": {"id": "u_%d" % person, "email": "person%d@example.com" % person, "cio_id": "c%010d" % person},
-            "recipient": "person%d@example.com" % person, "subject": "Your weekly summary is ready"}
-    if metric == "clicked":
-        data.update(href="https://example.com/pricing?utm_source=newsletter", link_id=rng.randrange(1, 20))
-    if metric == "bounced":
-        data["failure_message"] = "550 5.1.1 Recipient address rejected"
-    body = json.dumps({"event_id": event_id, "object_type": object_type, "metric": metric,
-                       "timestamp": now - rng.randrange(0, 3600), "data": data}, separators=(",", ":"))
+    body = event_body(rng, event_id, object_type, metric, person, now - rng.randrange(0, 3600))
     out.write(command("XADD", stream, "*", "body", body, "ws", "default", "rt", now * 1000, "t", object_type, "m", metric))

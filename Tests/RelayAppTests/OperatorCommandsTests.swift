@@ -8,17 +8,12 @@ import Worker
 
 @Suite("Operator commands: policy check and dead letters")
 struct OperatorCommandsTests {
-    private func writeFile(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString).yaml").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
 
     @Test func policyCheckDescribesAValidFileAndNamesTheLineOfAnError() throws {
-        let valid = try OperatorCommands.checkPolicy(path: try writeFile(Policy.defaultYAML))
+        let valid = try OperatorCommands.checkPolicy(path: try writeConfigFile(Policy.defaultYAML))
         #expect(valid.contains("policy OK, 5 rule(s)"))
         #expect(valid.contains("email-bounced: email/bounced → identify(") && valid.contains("; then suppress"))
-        let path = try writeFile("policy:\n  - metrics: [opened]\n    actions:\n      - identify: {a: $when}\n")
+        let path = try writeConfigFile("policy:\n  - metrics: [opened]\n    actions:\n      - identify: {a: $when}\n")
         #expect {
             try OperatorCommands.checkPolicy(path: path)
         } throws: { error in

@@ -7,20 +7,7 @@ import Testing
 struct RelaySettingsTests {
     let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
 
-    private func error(_ environment: [String: String]) -> SettingsError? {
-        do {
-            _ = try RelaySettings.load(environment: environment)
-            return nil
-        } catch {
-            return error
-        }
-    }
 
-    private func writeFile(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cio-relay-\(UUID().uuidString).yaml").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
 
     @Test func defaults() throws {
         let settings = try RelaySettings.load(environment: base)
@@ -68,13 +55,13 @@ struct RelaySettingsTests {
         ("CIO_RELAY_KEY_PREFIX", "a{b}"),
     ])
     func aBadValueNamesItsVariable(variable: String, value: String) {
-        let failure = error(base.merging([variable: value]) { $1 })
+        let failure = settingsError(base.merging([variable: value]) { $1 })
         #expect(failure?.source == variable, "\(String(describing: failure))")
         #expect(failure?.code == .invalidValue)
     }
 
     @Test func toleranceWiderThanTheDedupTTLIsRefused() throws {
-        let failure = error(base.merging(["CIO_RELAY_DEDUP_TTL": "600", "CIO_RELAY_TIMESTAMP_TOLERANCE": "601"]) { $1 })
+        let failure = settingsError(base.merging(["CIO_RELAY_DEDUP_TTL": "600", "CIO_RELAY_TIMESTAMP_TOLERANCE": "601"]) { $1 })
         #expect(failure?.source == "CIO_RELAY_TIMESTAMP_TOLERANCE")
         #expect(failure?.message.contains("replayed") == true)
         // The tolerance follows a shorter TTL by default.
@@ -82,14 +69,14 @@ struct RelaySettingsTests {
     }
 
     @Test func aMissingSecretIsExplained() {
-        let failure = error([:])
+        let failure = settingsError([:])
         #expect(failure?.code == .missing)
         #expect(failure?.source == "CUSTOMERIO_WEBHOOK_SECRET")
-        #expect(error(["CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS": "old"])?.source == "CUSTOMERIO_WEBHOOK_SECRET")
+        #expect(settingsError(["CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS": "old"])?.source == "CUSTOMERIO_WEBHOOK_SECRET")
     }
 
     @Test func workspacesAndLimitsFromTheFile() throws {
-        let path = try writeFile("""
+        let path = try writeConfigFile("""
             workspaces:
               eu-brand:
                 signing_keys: [k1, k2]
@@ -109,32 +96,32 @@ struct RelaySettingsTests {
     }
 
     @Test func fileErrorsNameTheLine() throws {
-        let badValue = try writeFile("""
+        let badValue = try writeConfigFile("""
             workspaces:
               a:
                 signing_keys: k
             limits:
               dedup_ttl: soon
             """)
-        let failure = error(["CIO_RELAY_CONFIG": badValue])
+        let failure = settingsError(["CIO_RELAY_CONFIG": badValue])
         #expect(failure?.source.contains("\(badValue):5 limits.dedup_ttl") == true, "\(String(describing: failure))")
 
-        let noKeys = try writeFile("""
+        let noKeys = try writeConfigFile("""
             workspaces:
               a:
                 other: 1
             """)
-        #expect(error(["CIO_RELAY_CONFIG": noKeys])?.source == "\(noKeys):3 workspaces.a")
+        #expect(settingsError(["CIO_RELAY_CONFIG": noKeys])?.source == "\(noKeys):3 workspaces.a")
 
-        let unsetVariable = try writeFile("""
+        let unsetVariable = try writeConfigFile("""
             workspaces:
               a:
                 signing_keys_env: NOT_SET_ANYWHERE
             """)
-        #expect(error(["CIO_RELAY_CONFIG": unsetVariable])?.message.contains("NOT_SET_ANYWHERE") == true)
+        #expect(settingsError(["CIO_RELAY_CONFIG": unsetVariable])?.message.contains("NOT_SET_ANYWHERE") == true)
 
-        #expect(error(["CIO_RELAY_CONFIG": try writeFile("- just\n- a list\n")])?.code == .invalidFile)
-        #expect(error(["CIO_RELAY_CONFIG": try writeFile("a: [unclosed\n")])?.code == .invalidFile)
-        #expect(error(["CIO_RELAY_CONFIG": "/nonexistent/cio.yaml"])?.source == "CIO_RELAY_CONFIG")
+        #expect(settingsError(["CIO_RELAY_CONFIG": try writeConfigFile("- just\n- a list\n")])?.code == .invalidFile)
+        #expect(settingsError(["CIO_RELAY_CONFIG": try writeConfigFile("a: [unclosed\n")])?.code == .invalidFile)
+        #expect(settingsError(["CIO_RELAY_CONFIG": "/nonexistent/cio.yaml"])?.source == "CIO_RELAY_CONFIG")
     }
 }

@@ -12,20 +12,7 @@ struct WorkerSettingsTests {
         try RelaySettings.load(environment: environment, requireSigningKeys: requireSigningKeys).worker
     }
 
-    private func error(_ environment: [String: String]) -> SettingsError? {
-        do {
-            _ = try load(environment)
-            return nil
-        } catch {
-            return error
-        }
-    }
 
-    private func writeFile(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cio-relay-\(UUID().uuidString).yaml").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
 
     @Test func defaultsRunDryWithTheBuiltInPolicy() throws {
         let worker = try load(base)
@@ -61,19 +48,19 @@ struct WorkerSettingsTests {
         ("CIO_RELAY_GROUPS", "reports"), ("CIO_RELAY_TRACK_API", "v3"), ("CIO_RELAY_TRACK_TIMEOUT", "0"),
     ])
     func badValuesNameTheirVariable(variable: String, value: String) {
-        let failure = error(base.merging([variable: value]) { $1 })
+        let failure = settingsError(base.merging([variable: value]) { $1 })
         #expect(failure?.source.contains(variable) == true, "\(String(describing: failure))")
     }
 
     @Test func partialCredentialsAndBadRegionsAreRefused() {
-        #expect(error(base.merging(["CUSTOMERIO_SITE_ID": "site"]) { $1 })?.message.contains("both") == true)
-        #expect(error(base.merging(["CUSTOMERIO_TRACK_API_KEY": "key"]) { $1 }) != nil)
-        #expect(error(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_REGION": "ap"]) { $1 })?.message.contains("us or eu") == true)
-        #expect(error(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "ftp://x"]) { $1 }) != nil)
+        #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "site"]) { $1 })?.message.contains("both") == true)
+        #expect(settingsError(base.merging(["CUSTOMERIO_TRACK_API_KEY": "key"]) { $1 }) != nil)
+        #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_REGION": "ap"]) { $1 })?.message.contains("us or eu") == true)
+        #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "ftp://x"]) { $1 }) != nil)
     }
 
     @Test func fileWorkspacesPolicyAndKnobs() throws {
-        let path = try writeFile("""
+        let path = try writeConfigFile("""
             workspaces:
               eu-brand:
                 signing_keys: [k1]
@@ -98,7 +85,7 @@ struct WorkerSettingsTests {
         #expect(worker.batchSize == 50 && worker.rateLimit == 20)
         #expect(worker.policy.rules.map(\.name) == ["only-bounces"] && worker.policySource == path)
 
-        let badPolicy = try writeFile("""
+        let badPolicy = try writeConfigFile("""
             workspaces:
               a:
                 signing_keys: [k1]
@@ -108,17 +95,17 @@ struct WorkerSettingsTests {
                   - identify:
                       when: $nope
             """)
-        let failure = error(["CIO_RELAY_CONFIG": badPolicy])
+        let failure = settingsError(["CIO_RELAY_CONFIG": badPolicy])
         #expect(failure?.source == "\(badPolicy):8", "\(String(describing: failure))")
         #expect(failure?.message.contains("$nope") == true)
 
-        let unsetKey = try writeFile("""
+        let unsetKey = try writeConfigFile("""
             workspaces:
               a:
                 signing_keys: [k1]
                 track: {site_id: s, api_key_env: NOT_SET_ANYWHERE}
             """)
-        #expect(error(["CIO_RELAY_CONFIG": unsetKey])?.message.contains("NOT_SET_ANYWHERE") == true)
+        #expect(settingsError(["CIO_RELAY_CONFIG": unsetKey])?.message.contains("NOT_SET_ANYWHERE") == true)
     }
 
     @Test func aWorkerNeedsNoSigningKey() throws {
