@@ -56,11 +56,11 @@ sign() {
   printf 'v0:%s:%s' "$2" "$3" | openssl dgst -sha256 -hmac "$1" | awk '{print $NF}'
 }
 
-# sample_event: a realistic, unique email/delivered event body on one line.
+# sample_event [METRIC]: a realistic, unique email event body on one line (metric: delivered).
 sample_event() {
   local id
   id="01$(date +%s%N | sha256sum | tr 'a-f' 'A-F' | cut -c1-24)"
-  printf '{"event_id":"%s","object_type":"email","metric":"delivered","timestamp":%s,"data":{"campaign_id":31,"action_id":207,"delivery_id":"dgXkAQEBmZr3xk2Hc1v0Qw==","customer_id":"u_1842","identifiers":{"id":"u_1842","email":"maria@example.org","cio_id":"a1b2c3000042"},"recipient":"maria@example.org","subject":"Your trial ends Friday"}}' "$id" "$(date +%s)"
+  printf '{"event_id":"%s","object_type":"email","metric":"'"${1:-delivered}"'","timestamp":%s,"data":{"campaign_id":31,"action_id":207,"delivery_id":"dgXkAQEBmZr3xk2Hc1v0Qw==","customer_id":"u_1842","identifiers":{"id":"u_1842","email":"maria@example.org","cio_id":"a1b2c3000042"},"recipient":"maria@example.org","subject":"Your trial ends Friday"}}' "$id" "$(date +%s)"
 }
 
 # wait_http URL [SECONDS]: waits until URL answers 200.

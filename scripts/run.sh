@@ -41,7 +41,7 @@ if [ -z "${CUSTOMERIO_WEBHOOK_SECRET:-}" ]; then
 fi
 
 export PORT="${PORT:-3000}" ADMIN_PORT="${ADMIN_PORT:-9090}"
-body=$(sample_event)
+body=$(sample_event bounced)
 ts=$(date +%s)
 cat <<TXT
 
@@ -49,7 +49,8 @@ cio-relay is starting:
   webhooks  http://127.0.0.1:$PORT/webhooks/customerio
   admin     http://127.0.0.1:$ADMIN_PORT/healthz  /readyz  /metrics
 
-Try it (signed with the configured key; valid for the timestamp window):
+Try it: a bounce, signed with the configured key (valid for the timestamp window); the worker then
+marks and suppresses the person (in a dry run: logs what it would send):
   curl -sS -X POST http://127.0.0.1:$PORT/webhooks/customerio \\
     -H 'Content-Type: application/json' \\
     -H 'X-CIO-Timestamp: $ts' \\

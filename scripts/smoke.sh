@@ -91,7 +91,7 @@ CUSTOMERIO_SITE_ID=smoke-site CUSTOMERIO_TRACK_API_KEY=smoke-track-key CUSTOMERI
   CIO_RELAY_CONSUMER_NAME=smoke "$binary" run 2>"$work/run.log" &
 relay=$!
 wait_http "http://127.0.0.1:$admin/readyz" 30 || fail "run: not ready within 30 s"
-bounce=$(sample_event | sed 's/"metric":"delivered"/"metric":"bounced"/; s/"event_id":"[^"]*"/"event_id":"01SMOKEBOUNCE'$$'"/')
+bounce=$(sample_event bounced)
 ts=$(date +%s)
 answer=$(curl -sS -X POST "http://127.0.0.1:$port/webhooks/customerio" -H 'Content-Type: application/json' \
   -H "X-CIO-Timestamp: $ts" -H "X-CIO-Signature: $(sign "$secret" "$ts" "$bounce")" --data-binary "$bounce")
