@@ -95,33 +95,54 @@ public struct GroupConsumer: Sendable {
     /// Takes over up to `batchSize` entries that some consumer of the group has held longer than
     /// `reclaimIdle` (a crashed worker, or this one before a restart), with their delivery counts.
     public func reclaim() async throws(RedisError) -> [DeliveredEntry] {
-        let reply = try await queue.client.send(RedisCommand("XAUTOCLAIM", [
-            stream, group, consumer, RedisArgument(max(1, configuration.reclaimIdle.milliseconds)), "0-0",
-            "COUNT", RedisArgument(configuration.batchSize),
-        ]))
-        guard let parts = reply.array, parts.count >= 2 else {
-            throw RedisError(.unexpectedReply, "XAUTOCLAIM answered \(reply)")
+        // XAUTOCLAIM looks at a limited stretch of the pending list per call: follow its cursor
+        // (a few calls at most) so that idle entries behind young ones are found too.
+        var entries: [StreamEntry] = []
+        var cursor = "0-0"
+        for _ in 0..<Self.reclaimScans {
+            let reply = try await queue.client.send(RedisCommand("XAUTOCLAIM", [
+                stream, group, consumer, RedisArgument(max(1, configuration.reclaimIdle.milliseconds)), RedisArgument(cursor),
+                "COUNT", RedisArgument(configuration.batchSize - entries.count),
+            ]))
+            guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
+                throw RedisError(.unexpectedReply, "XAUTOCLAIM answered \(reply)")
+            }
+            entries += try StreamEntry.list(parts[1], from: "XAUTOCLAIM")
+            cursor = next
+            if cursor == "0-0" || entries.count >= configuration.batchSize { break }
         }
-        let entries = try StreamEntry.list(parts[1], from: "XAUTOCLAIM")
         guard let first = entries.first, let last = entries.last else { return [] }
-        let counts = try await deliveryCounts(from: first.id, to: last.id, count: entries.count)
-        return entries.map { DeliveredEntry(entry: $0, deliveries: counts[$0.id] ?? configuration.maxDeliveries + 1) }
+        let counts = try await deliveryCounts(of: Set(entries.map(\.id)), from: first.id, to: last.id)
+        // An entry missing from the list was taken over again meanwhile: count it as redelivered,
+        // never as over the limit on a guess.
+        return entries.map { DeliveredEntry(entry: $0, deliveries: counts[$0.id] ?? 2) }
     }
 
-    /// Delivery counts of this consumer's pending entries in an id range (`XPENDING`, extended form).
-    private func deliveryCounts(from start: String, to end: String, count: Int) async throws(RedisError) -> [String: Int] {
-        let reply = try await queue.client.send(RedisCommand("XPENDING", [
-            stream, group, RedisArgument(start), RedisArgument(end), RedisArgument(count), consumer,
-        ]))
-        guard let rows = reply.array else {
-            throw RedisError(.unexpectedReply, "XPENDING answered \(reply)")
-        }
+    /// XAUTOCLAIM calls per reclaim at most.
+    static let reclaimScans = 8
+
+    /// Delivery counts of some of this consumer's pending entries, paging through the id range
+    /// (`XPENDING`, extended form) until all are found.
+    private func deliveryCounts(of ids: Set<String>, from start: String, to end: String) async throws(RedisError) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for row in rows {
-            guard let fields = row.array, fields.count == 4, let id = fields[0].string, let deliveries = fields[3].integer else {
-                throw RedisError(.unexpectedReply, "XPENDING row has an unexpected shape: \(row)")
+        var remaining = ids
+        var position = start
+        let page = 1000
+        while !remaining.isEmpty {
+            let reply = try await queue.client.send(RedisCommand("XPENDING", [
+                stream, group, RedisArgument(position), RedisArgument(end), RedisArgument(page), consumer,
+            ]))
+            guard let rows = reply.array else {
+                throw RedisError(.unexpectedReply, "XPENDING answered \(reply)")
             }
-            counts[id] = Int(deliveries)
+            for row in rows {
+                guard let fields = row.array, fields.count == 4, let id = fields[0].string, let deliveries = fields[3].integer else {
+                    throw RedisError(.unexpectedReply, "XPENDING row has an unexpected shape: \(row)")
+                }
+                if remaining.remove(id) != nil { counts[id] = Int(deliveries) }
+                position = "(" + id
+            }
+            if rows.count < page { break }
         }
         return counts
     }

@@ -68,6 +68,25 @@ struct GroupConsumerTests {
         await dead.shutdown(); await rescuer.shutdown(); await queue.client.shutdown()
     }
 
+    @Test func reclaimFindsIdleEntriesBehindYoungOnesWithTheirDeliveryCounts() async throws {
+        let queue = try makeQueue()
+        let dead = try consumer(queue, name: "dead")
+        try await dead.createGroup()
+        let added = try await enqueue(queue, count: 15)
+        #expect(try await dead.readNew().count == 15)
+        try await Task.sleep(for: .milliseconds(150))
+        // Another consumer has just taken the first twelve: they are young again.
+        _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "busy", "0"] + added.prefix(12).map { RedisArgument($0) }))
+        // One entry per batch: XAUTOCLAIM scans ten per call, so the idle ones are only found by
+        // following its cursor.
+        let rescuer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
+            group: "actions", consumer: "rescuer", batchSize: 1, blockTime: .milliseconds(50), reclaimIdle: .milliseconds(100)))
+        let reclaimed = try await rescuer.reclaim()
+        #expect(reclaimed.map(\.entry.id) == [added[12]])
+        #expect(reclaimed.first?.deliveries == 2)
+        await dead.shutdown(); await rescuer.shutdown(); await queue.client.shutdown()
+    }
+
     @Test func deadLetteringKeepsTheEntryWithItsReasonAndAcknowledgesIt() async throws {
         let queue = try makeQueue()
         let worker = try consumer(queue, name: "w1")
