@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -33,6 +35,25 @@ let package = Package(
             name: "COpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "Warehouse",
+            dependencies: [
+                "CSQLite",
+                "CustomerIO",
+                "EventQueue",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Hiredis",
@@ -74,6 +95,7 @@ let package = Package(
             dependencies: [
                 "CustomerIO",
                 "EventQueue",
+                "Warehouse",
                 "Hiredis",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,6 +109,7 @@ let package = Package(
             dependencies: [
                 "Receiver",
                 "Worker",
+                "Warehouse",
                 "EventQueue",
                 "Hiredis",
                 "CustomerIO",
@@ -104,6 +127,7 @@ let package = Package(
             dependencies: [
                 "RelayApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -122,7 +146,8 @@ let package = Package(
         ),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "CustomerIO", "EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReceiverTests",

@@ -1,3 +1,4 @@
+import CustomerIO
 import Metrics
 
 /// The receiver's Prometheus series (`cio_relay_` prefix, as DESIGN.md names them).
@@ -17,7 +18,7 @@ public struct ReceiverMetrics: Sendable {
 
     func recordEnqueue(since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
-        enqueueLatency.recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        enqueueLatency.recordNanoseconds(elapsed.nanoseconds)
     }
 
     func record(_ outcome: IntakeOutcome) {

@@ -1,6 +1,8 @@
 import EventQueue
 import Foundation
 import Hiredis
+import Logging
+import Warehouse
 import Worker
 
 /// The operator commands behind `cio-relay dead-letters …` and `cio-relay policy check`: they
@@ -41,6 +43,21 @@ public enum OperatorCommands {
             lines.append("  \(rule.name): \(types)/\(metrics) → \(actions.isEmpty ? "no action" : actions.joined(separator: "; then "))")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `migrate`: brings the warehouse schema to the latest version.
+    public static func migrate(_ location: WarehouseLocation, logger: Logger) async throws -> String {
+        guard let sink = try location.makeSink(logger: logger) else {
+            throw Failure(message: "WAREHOUSE_URL is none: there is no warehouse to migrate", exitCode: 64)
+        }
+        do {
+            let applied = try await sink.migrate()
+            await sink.close()
+            return applied.isEmpty ? "\(location): schema up to date" : "\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"
+        } catch {
+            await sink.close()
+            throw Failure(message: "\(location): \(error.message)", exitCode: 69)
+        }
     }
 
     /// `dead-letters list`: one line per dead letter.

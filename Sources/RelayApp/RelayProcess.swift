@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import Receiver
+import Warehouse
 import Worker
 import ServiceLifecycle
 
@@ -52,8 +53,10 @@ public enum RelayProcess {
         ]
         if roles.contains(.worker) {
             let worker = settings.worker
-            services += try ActionsWorker.services(configuration: worker.configuration(), queue: queue, logger: logger)
+            let sink = try worker.warehouse.makeSink(logger: logger)
+            services += try Workers.services(configuration: worker.configuration(), groups: worker.groups, sink: sink, queue: queue, logger: logger)
             metadata["groups"] = "\(worker.groups.joined(separator: ","))"
+            metadata["warehouse"] = "\(worker.warehouse)"
             metadata["consumer"] = "\(worker.consumerName)"
             metadata["policy"] = "\(worker.policySource)"
             metadata["track_rate_limit"] = "\(worker.rateLimit)"

@@ -1,6 +1,7 @@
 import CustomerIO
 import EventQueue
 import Foundation
+import Warehouse
 import Worker
 import Yams
 
@@ -24,9 +25,11 @@ public struct WorkerSettings: Sendable {
     public var policy: Policy
     /// Where the policy came from, for the start-up log.
     public var policySource: String
+    /// `WAREHOUSE_URL`: where the warehouse group writes (and the audit trail of actions goes).
+    public var warehouse: WarehouseLocation
 
     /// Groups this build can run.
-    public static let knownGroups = [ActionsWorker.group]
+    public static let knownGroups = [ActionsWorker.group, WarehouseWriter.group]
 
     public func configuration() -> WorkerConfiguration {
         WorkerConfiguration(
@@ -38,14 +41,23 @@ public struct WorkerSettings: Sendable {
     }
 
     static func load(source: SettingSource) throws(SettingsError) -> WorkerSettings {
-        let groupsText = source.string(env: "CIO_RELAY_GROUPS", file: ["worker", "groups"]) ?? ActionsWorker.group
+        let warehouse: WarehouseLocation
+        do {
+            warehouse = try WarehouseLocation(url: source.string(env: "WAREHOUSE_URL", file: ["warehouse", "url"]) ?? WarehouseLocation.defaultURL)
+        } catch {
+            throw SettingsError(.invalidValue, source: "WAREHOUSE_URL", error.message)
+        }
+        let defaultGroups = warehouse == .none ? ActionsWorker.group : "\(ActionsWorker.group),\(WarehouseWriter.group)"
+        let groupsText = source.string(env: "CIO_RELAY_GROUPS", file: ["worker", "groups"]) ?? defaultGroups
         let groups = groupsText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for group in groups where !knownGroups.contains(group) {
-            let hint = group == "warehouse" ? "the warehouse consumer is not part of this version yet" : "unknown group"
-            throw SettingsError(.invalidValue, source: "CIO_RELAY_GROUPS", "'\(group)': \(hint); groups available: \(knownGroups.joined(separator: ", "))")
+            throw SettingsError(.invalidValue, source: "CIO_RELAY_GROUPS", "'\(group)': unknown group; groups available: \(knownGroups.joined(separator: ", "))")
         }
         guard !groups.isEmpty else {
             throw SettingsError(.invalidValue, source: "CIO_RELAY_GROUPS", "names no group; groups available: \(knownGroups.joined(separator: ", "))")
+        }
+        if groups.contains(WarehouseWriter.group) && warehouse == .none {
+            throw SettingsError(.invalidValue, source: "CIO_RELAY_GROUPS", "runs the warehouse group while WAREHOUSE_URL is none")
         }
         let consumerName = source.string(env: "CIO_RELAY_CONSUMER_NAME", file: ["worker", "consumer_name"]) ?? hostName()
         guard !consumerName.isEmpty, consumerName.utf8.count <= 200, !consumerName.contains(where: { $0.isWhitespace }) else {
@@ -73,7 +85,8 @@ public struct WorkerSettings: Sendable {
             rateLimit: try source.number(env: "CIO_RELAY_TRACK_RATE_LIMIT", file: ["worker", "track_rate_limit"], range: 0.1...100_000) ?? 100,
             track: try trackSettings(source: source),
             policy: policy,
-            policySource: policySource
+            policySource: policySource,
+            warehouse: warehouse
         )
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Hiredis
 import Logging
 import ServiceLifecycle
+import Warehouse
 
 /// The consumer loop of one worker in a consumer group: creates the group, then takes batches
 /// (entries reclaimed from dead consumers first, then new ones), hands them to a processor and
@@ -14,14 +15,21 @@ public struct ConsumerLoop: Service {
     /// Pause after a batch that left entries for redelivery (the destination is unavailable).
     public let unavailablePause: Duration
     public let logger: Logger
+    /// Runs once before the first read (and again after it failed): readies the destination.
+    public let prepare: @Sendable () async throws -> Void
     /// Processes one batch; answers whether the destination was unavailable for some of it.
     public let process: @Sendable ([DeliveredEntry]) async throws -> Bool
 
-    public init(consumer: GroupConsumer, reclaimInterval: Duration, unavailablePause: Duration, logger: Logger, process: @escaping @Sendable ([DeliveredEntry]) async throws -> Bool) {
+    public init(
+        consumer: GroupConsumer, reclaimInterval: Duration, unavailablePause: Duration, logger: Logger,
+        prepare: @escaping @Sendable () async throws -> Void = {},
+        process: @escaping @Sendable ([DeliveredEntry]) async throws -> Bool
+    ) {
         self.consumer = consumer
         self.reclaimInterval = reclaimInterval
         self.unavailablePause = unavailablePause
         self.logger = logger
+        self.prepare = prepare
         self.process = process
     }
 
@@ -34,6 +42,7 @@ public struct ConsumerLoop: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if !groupReady {
+                    try await prepare()
                     try await consumer.createGroup()
                     groupReady = true
                 }
@@ -99,30 +108,43 @@ public struct PeriodicService: Service {
     }
 }
 
-/// The actions worker: its consumer loop plus stream upkeep, ready to run in a `ServiceGroup`.
-public enum ActionsWorker {
-    public static let group = "actions"
+/// Closes a warehouse sink once the consumers that use it have stopped (it sits before them in the
+/// `ServiceGroup`, which shuts services down in reverse order).
+public struct SinkCloser: Service {
+    public let sink: any EventSink
 
-    /// The services of the worker. The caller runs them and shuts the Redis client down after.
-    public static func services(configuration: WorkerConfiguration, queue: EventQueue, logger: Logger) throws(RedisError) -> [any Service] {
-        let consumer = try GroupConsumer(queue: queue, configuration: configuration.consumer)
-        var clients: [String: TrackClient] = [:]
-        for (workspace, track) in configuration.track {
-            let budget = RateBudget(client: queue.client, prefix: queue.configuration.prefix, workspace: workspace, rate: configuration.rateLimit)
-            clients[workspace] = TrackClient(configuration: track, gate: budget, logger: logger)
+    public init(sink: any EventSink) {
+        self.sink = sink
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await sink.close()
+    }
+}
+
+/// The workers of a process: a consumer loop per group it runs, plus stream upkeep.
+public enum Workers {
+    /// The services, in start order. The caller runs them and shuts the Redis client down after.
+    public static func services(configuration: WorkerConfiguration, groups: [String], sink: (any EventSink)?, queue: EventQueue, logger: Logger) throws(RedisError) -> [any Service] {
+        var services: [any Service] = []
+        if let sink { services.append(SinkCloser(sink: sink)) }
+        if groups.contains(ActionsWorker.group) {
+            services.append(try ActionsWorker.loop(configuration: configuration, audit: sink, queue: queue, logger: logger))
         }
-        let processor = BatchProcessor(
-            consumer: consumer,
-            policy: configuration.policy,
-            clients: clients,
-            attributeGuard: AttributeGuard(client: queue.client, prefix: queue.configuration.prefix),
-            logger: logger
-        )
-        let loop = ConsumerLoop(consumer: consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) { batch in
-            let report = try await processor.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
-            return report.count(.retryLater) > 0
+        if groups.contains(WarehouseWriter.group), let sink {
+            var consumer = configuration.consumer
+            consumer.group = WarehouseWriter.group
+            let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger)
+            services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
+                let applied = try await sink.migrate()
+                if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
+            } process: { batch in
+                _ = try await writer.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
+                return false  // the writer waits for the warehouse itself
+            })
         }
-        return [loop] + maintenance(queue: queue, configuration: configuration, logger: logger)
+        return services + maintenance(queue: queue, configuration: configuration, logger: logger)
     }
 
     /// Trimming and the queue gauges; every worker runs them (they are idempotent).
@@ -140,5 +162,31 @@ public enum ActionsWorker {
                 WorkerMetrics.streamLengths(events: try await queue.length(of: queue.keys.events), dead: try await queue.length(of: queue.keys.dead))
             },
         ]
+    }
+}
+
+/// The actions worker: policy, coalescing, Track API.
+public enum ActionsWorker {
+    public static let group = "actions"
+
+    static func loop(configuration: WorkerConfiguration, audit: (any EventSink)?, queue: EventQueue, logger: Logger) throws(RedisError) -> ConsumerLoop {
+        let consumer = try GroupConsumer(queue: queue, configuration: configuration.consumer)
+        var clients: [String: TrackClient] = [:]
+        for (workspace, track) in configuration.track {
+            let budget = RateBudget(client: queue.client, prefix: queue.configuration.prefix, workspace: workspace, rate: configuration.rateLimit)
+            clients[workspace] = TrackClient(configuration: track, gate: budget, logger: logger)
+        }
+        let processor = BatchProcessor(
+            consumer: consumer,
+            policy: configuration.policy,
+            clients: clients,
+            attributeGuard: AttributeGuard(client: queue.client, prefix: queue.configuration.prefix),
+            audit: audit,
+            logger: logger
+        )
+        return ConsumerLoop(consumer: consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) { batch in
+            let report = try await processor.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
+            return report.count(.retryLater) > 0
+        }
     }
 }

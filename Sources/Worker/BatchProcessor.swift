@@ -2,6 +2,7 @@ import CustomerIO
 import EventQueue
 import Hiredis
 import Logging
+import Warehouse
 
 /// What became of each entry of a batch.
 public struct BatchReport: Sendable, Hashable {
@@ -25,13 +26,16 @@ public struct BatchProcessor: Sendable {
     /// Track API client per workspace; a workspace without one runs dry.
     public let clients: [String: TrackClient]
     public let attributeGuard: AttributeGuard
+    /// Where the audit trail of actions goes (the warehouse), if anywhere.
+    public let audit: (any EventSink)?
     public let logger: Logger
 
-    public init(consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard, logger: Logger) {
+    public init(consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard, audit: (any EventSink)? = nil, logger: Logger) {
         self.consumer = consumer
         self.policy = policy
         self.clients = clients
         self.attributeGuard = attributeGuard
+        self.audit = audit
         self.logger = logger
     }
 
@@ -46,6 +50,7 @@ public struct BatchProcessor: Sendable {
         var done: [String] = []
         var failures: [(DeliveredEntry, Failure)] = []
         var planned: [(index: Int, workspace: String, update: PlannedUpdate)] = []
+        var eventIDs: [Int: String] = [:]
         let limit = consumer.configuration.maxDeliveries
 
         for (index, delivered) in batch.enumerated() {
@@ -77,6 +82,7 @@ public struct BatchProcessor: Sendable {
             }
             if let update = policy.plan(for: event, person: person, fallbackTime: receivedSeconds) {
                 planned.append((index, entry.string("ws") ?? "", update))
+                eventIDs[index] = event.eventID
             }
         }
 
@@ -99,6 +105,7 @@ public struct BatchProcessor: Sendable {
             }
         }
 
+        await recordAudit(updates, results: results, eventIDs: eventIDs)
         for (delivered, failure) in failures {
             try await consumer.deadLetter(delivered, reason: failure.reason, error: failure.error, now: now)
             report.outcomes[delivered.entry.id] = .deadLettered
@@ -151,6 +158,36 @@ public struct BatchProcessor: Sendable {
             }
         }
         return results
+    }
+
+    /// One audit record per event, person and action, with how it went. Best effort: the audit
+    /// trail never holds up acting on events.
+    private func recordAudit(_ updates: [MergedUpdate], results: [Result<ProcessingOutcome, TrackError>], eventIDs: [Int: String]) async {
+        guard let audit else { return }
+        var records: [ActionRecord] = []
+        for (position, update) in updates.enumerated() {
+            let (identify, suppress) = update.operations
+            let (outcome, detail): (String, String?)
+            switch results[position] {
+            case .success(let value): (outcome, detail) = (value.rawValue, nil)
+            case .failure(let error): (outcome, detail) = (error.isPermanent ? ProcessingOutcome.deadLettered.rawValue : ProcessingOutcome.retryLater.rawValue, error.description)
+            }
+            let person = "\(update.person.kind):\(update.person.value)"
+            for operation in [identify, suppress].compactMap({ $0 }) {
+                var operationDetail = detail
+                if case .identify(_, let attributes) = operation, detail == nil {
+                    operationDetail = attributes.keys.sorted().joined(separator: ",")
+                }
+                for index in update.entries {
+                    records.append(ActionRecord(eventID: eventIDs[index] ?? "", workspace: update.workspace, person: person, action: operation.action, outcome: outcome, detail: operationDetail))
+                }
+            }
+        }
+        do {
+            try await audit.record(records)
+        } catch {
+            logger.warning("the audit trail of actions could not be written", metadata: ["error": "\(error)", "records": "\(records.count)"])
+        }
     }
 
     private func dryRun(_ operation: TrackOperation, workspace: String) {

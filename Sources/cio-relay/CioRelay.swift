@@ -2,6 +2,7 @@ import ArgumentParser
 import EventQueue
 import Foundation
 import Hiredis
+import Logging
 import RelayApp
 
 @main
@@ -9,7 +10,7 @@ struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
-        subcommands: [Serve.self, Work.self, Run.self, DeadLetters.self, PolicyCommand.self]
+        subcommands: [Serve.self, Work.self, Run.self, Migrate.self, DeadLetters.self, PolicyCommand.self]
     )
 }
 
@@ -60,6 +61,21 @@ func withQueue(_ body: (EventQueue) async throws -> String) async throws {
         await client.shutdown()
         FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
         throw ExitCode(69)  // EX_UNAVAILABLE
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Bring the warehouse schema (WAREHOUSE_URL) to the latest version; workers also do it on start.")
+    func run() async throws {
+        let settings = try loadSettings(requireSigningKeys: false)
+        var logger = Logger(label: "cio-relay")
+        logger.logLevel = .warning
+        do {
+            print(try await OperatorCommands.migrate(settings.worker.warehouse, logger: logger))
+        } catch let failure as OperatorCommands.Failure {
+            FileHandle.standardError.write(Data("cio-relay: \(failure.message)\n".utf8))
+            throw ExitCode(failure.exitCode)
+        }
     }
 }
 

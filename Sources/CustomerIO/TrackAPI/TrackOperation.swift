@@ -26,6 +26,13 @@ public enum PersonIdentifier: Sendable, Hashable {
         }
     }
 
+    /// The identifier itself.
+    public var value: String {
+        switch self {
+        case .cioID(let value), .id(let value), .email(let value): value
+        }
+    }
+
     /// Which kind of identifier, for logs (the value may be an email address and is not logged).
     public var kind: String {
         switch self {

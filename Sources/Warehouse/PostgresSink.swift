@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The production warehouse: PostgreSQL through postgres-nio. A batch is one multi-row
+/// `INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING event_id` in one transaction; when the
+/// database refuses a row for its content, the batch is written again row by row under savepoints
+/// so that only that row is refused.
+public final class PostgresSink: EventSink {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+
+    /// Parses a `postgres://user:password@host:port/database?sslmode=…` URL. `sslmode`: `disable`,
+    /// `prefer` (the default: TLS when the server offers it), `require` (TLS, certificate not
+    /// checked, as libpq does), `verify-full` (TLS with the certificate checked against the host).
+    public static func configuration(url: String) throws(WarehouseError) -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, !host.isEmpty else {
+            throw WarehouseError(.invalidURL, "expected postgres://user:password@host:port/database?sslmode=…")
+        }
+        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        var unverified = TLSConfiguration.makeClientConfiguration()
+        unverified.certificateVerification = .none
+        let tls: PostgresClient.Configuration.TLS
+        switch sslmode {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(unverified)
+        case "require": tls = .require(unverified)
+        case "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        default: throw WarehouseError(.invalidURL, "sslmode '\(sslmode)' must be disable, prefer, require or verify-full")
+        }
+        return PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database.isEmpty ? nil : database, tls: tls
+        )
+    }
+
+    public init(url: String, logger: Logger) throws(WarehouseError) {
+        var configuration = try Self.configuration(url: url)
+        configuration.options.connectTimeout = .seconds(5)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.runner = Task { await client.run() }
+    }
+
+    public func migrate() async throws(WarehouseError) -> [Int] {
+        try await migrate(upTo: Int.max)
+    }
+
+    /// Applies the migrations up to `version`, holding an advisory lock so that replicas starting
+    /// together apply each migration once.
+    public func migrate(upTo version: Int) async throws(WarehouseError) -> [Int] {
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection -> [Int] in
+                try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(7204715)"), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: Schema.versionsTableStatement(.postgres)), logger: logger)
+                var applied: Set<Int> = []
+                for try await value in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \(Schema.versionsTable)"), logger: logger).decode(Int.self) {
+                    applied.insert(value)
+                }
+                var done: [Int] = []
+                for migration in Schema.migrations(.postgres) where migration.version <= version && !applied.contains(migration.version) {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    var bindings = PostgresBindings()
+                    bindings.append(migration.version)
+                    bindings.append(migration.summary)
+                    try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(Schema.versionsTable) (version, summary) VALUES ($1, $2)", binds: bindings), logger: logger)
+                    done.append(migration.version)
+                }
+                return done
+            }
+        } catch {
+            throw WarehouseError(.migrationFailed, Self.describe(error))
+        }
+    }
+
+    public func write(_ rows: [WarehouseRow]) async throws(WarehouseError) -> [RowOutcome] {
+        guard !rows.isEmpty else { return [] }
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                let written = try await Self.insert(rows, on: connection, logger: logger)
+                return Self.outcomes(rows, written: written)
+            }
+        } catch let error as PSQLError where Self.isContentError(error) {
+            return try await writeRowByRow(rows)
+        } catch {
+            throw WarehouseError(.unavailable, Self.describe(error))
+        }
+    }
+
+    public func record(_ actions: [ActionRecord]) async throws(WarehouseError) {
+        guard !actions.isEmpty else { return }
+        var bindings = PostgresBindings(capacity: actions.count * ActionRecord.columns.count)
+        for action in actions {
+            for case .text(let text) in action.values { bindings.append(text) }
+        }
+        do {
+            try await client.query(PostgresQuery(unsafeSQL: Schema.insertActions(.postgres, rows: actions.count), binds: bindings), logger: logger)
+        } catch {
+            throw WarehouseError(.unavailable, Self.describe(error))
+        }
+    }
+
+    /// Runs a query and answers its rows as text (nil for NULL), for tests and commands.
+    public func rows(_ sql: String) async throws(WarehouseError) -> [[String?]] {
+        do {
+            var rows: [[String?]] = []
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+                rows.append(try row.map { cell in try cell.decode(String?.self) })
+            }
+            return rows
+        } catch {
+            throw WarehouseError(.unavailable, Self.describe(error))
+        }
+    }
+
+    /// The batch again, each row under its own savepoint: a refused row is rolled back alone.
+    private func writeRowByRow(_ rows: [WarehouseRow]) async throws(WarehouseError) -> [RowOutcome] {
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                var outcomes: [RowOutcome] = []
+                for row in rows {
+                    try await connection.query("SAVEPOINT cio_relay_row", logger: logger)
+                    do {
+                        let written = try await Self.insert([row], on: connection, logger: logger)
+                        outcomes.append(written.contains(row.eventID) ? .written : .duplicate)
+                        try await connection.query("RELEASE SAVEPOINT cio_relay_row", logger: logger)
+                    } catch let error as PSQLError where Self.isContentError(error) {
+                        outcomes.append(.rejected(Self.describe(error)))
+                        try await connection.query("ROLLBACK TO SAVEPOINT cio_relay_row", logger: logger)
+                    }
+                }
+                return outcomes
+            }
+        } catch {
+            throw WarehouseError(.unavailable, Self.describe(error))
+        }
+    }
+
+    /// Inserts rows with one statement; answers the event ids that became new rows.
+    private static func insert(_ rows: [WarehouseRow], on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        var bindings = PostgresBindings(capacity: rows.count * WarehouseRow.columns.count)
+        for row in rows {
+            for value in row.values {
+                switch value {
+                case .text(let text): try bindings.append(text)
+                case .integer(let integer): try bindings.append(integer)
+                }
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: Schema.insert(.postgres, rows: rows.count, returning: true), binds: bindings)
+        var written: Set<String> = []
+        for try await id in try await connection.query(query, logger: logger).decode(String.self) {
+            written.insert(id)
+        }
+        return written
+    }
+
+    /// Written for the first row of each new event id, duplicate for the rest.
+    private static func outcomes(_ rows: [WarehouseRow], written: Set<String>) -> [RowOutcome] {
+        var remaining = written
+        return rows.map { remaining.remove($0.eventID) != nil ? .written : .duplicate }
+    }
+
+    /// Data exceptions (class 22: bad encoding, NUL bytes, invalid JSON) and integrity violations
+    /// (class 23) are about a row's content; everything else is about the database.
+    static func isContentError(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? PSQLError {
+            if let message = error.serverInfo?[.message] {
+                return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
+            }
+            return "\(error.code)\(error.underlying.map { ": \($0)" } ?? "")"
+        }
+        return "\(error)"
+    }
+
+    public func close() async {
+        runner.cancel()
+        await runner.value
+    }
+}

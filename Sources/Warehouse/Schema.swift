@@ -1,0 +1,107 @@
+/// The SQL dialects the sinks speak.
+enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+
+    func type(of kind: WarehouseRow.Kind) -> String {
+        switch (self, kind) {
+        case (.sqlite, .text), (.sqlite, .json): "TEXT"
+        case (.sqlite, .integer): "INTEGER"
+        // ISO-8601 text in UTC: sortable, and SQLite's date functions read it.
+        case (.sqlite, .seconds), (.sqlite, .milliseconds): "TEXT"
+        case (.postgres, .text): "text"
+        case (.postgres, .integer): "bigint"
+        case (.postgres, .seconds), (.postgres, .milliseconds): "timestamptz"
+        case (.postgres, .json): "jsonb"
+        }
+    }
+
+    /// The placeholder for parameter `index` (1-based) of a column of `kind`, converting Unix
+    /// seconds or milliseconds to the column's time type.
+    func placeholder(_ index: Int, kind: WarehouseRow.Kind) -> String {
+        let parameter = self == .sqlite ? "?\(index)" : "$\(index)"
+        switch (self, kind) {
+        case (.sqlite, .seconds): return "strftime('%Y-%m-%dT%H:%M:%SZ', \(parameter), 'unixepoch')"
+        case (.sqlite, .milliseconds): return "strftime('%Y-%m-%dT%H:%M:%fZ', \(parameter) / 1000.0, 'unixepoch')"
+        case (.postgres, .seconds): return "to_timestamp(\(parameter)::bigint)"
+        case (.postgres, .milliseconds): return "to_timestamp(\(parameter)::bigint / 1000.0)"
+        case (.postgres, .json): return "\(parameter)::jsonb"
+        case (.postgres, .integer): return "\(parameter)::bigint"
+        case (.postgres, .text): return "\(parameter)::text"
+        default: return parameter
+        }
+    }
+
+    var now: String {
+        self == .sqlite ? "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))" : "clock_timestamp()"
+    }
+}
+
+/// One step of the schema, applied once and recorded in `cio_relay_schema_migrations`.
+struct Migration: Sendable {
+    let version: Int
+    let summary: String
+    let statements: [String]
+}
+
+/// The warehouse schema, as versioned migrations per dialect.
+enum Schema {
+    static let eventsTable = "customerio_events"
+    static let actionsTable = "customerio_actions"
+    static let versionsTable = "cio_relay_schema_migrations"
+
+    static func versionsTableStatement(_ dialect: SQLDialect) -> String {
+        "CREATE TABLE IF NOT EXISTS \(versionsTable) (version INTEGER PRIMARY KEY, summary TEXT NOT NULL, applied_at \(dialect.type(of: .seconds)) NOT NULL DEFAULT \(dialect.now))"
+    }
+
+    static func migrations(_ dialect: SQLDialect) -> [Migration] {
+        let columns = WarehouseRow.columns.map { column -> String in
+            let required = ["event_id", "workspace", "object_type", "metric", "received_at", "payload"].contains(column.name)
+            let key = column.name == "event_id" ? " PRIMARY KEY" : ""
+            return "\(column.name) \(dialect.type(of: column.kind))\(key)\(required && key.isEmpty ? " NOT NULL" : "")"
+        }
+        let ingested = "ingested_at \(dialect.type(of: .milliseconds)) NOT NULL DEFAULT \(dialect.now)"
+        return [
+            Migration(version: 1, summary: "events table, one row per event_id, with indexes for time ranges and people", statements: [
+                "CREATE TABLE \(eventsTable) (\((columns + [ingested]).joined(separator: ", ")))",
+                "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) (occurred_at)",
+                "CREATE INDEX \(eventsTable)_metric_occurred_at ON \(eventsTable) (object_type, metric, occurred_at)",
+                "CREATE INDEX \(eventsTable)_campaign ON \(eventsTable) (campaign_id, occurred_at)",
+                "CREATE INDEX \(eventsTable)_cio_id ON \(eventsTable) (cio_id)",
+                "CREATE INDEX \(eventsTable)_identifier_id ON \(eventsTable) (identifier_id)",
+                "CREATE INDEX \(eventsTable)_identifier_email ON \(eventsTable) (identifier_email)",
+                "CREATE INDEX \(eventsTable)_delivery_id ON \(eventsTable) (delivery_id)",
+            ]),
+            Migration(version: 2, summary: "actions audit trail: what the worker did to whom, and how it went", statements: [
+                """
+                CREATE TABLE \(actionsTable) (event_id TEXT NOT NULL, workspace TEXT NOT NULL, person TEXT NOT NULL, \
+                action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT, acted_at \(dialect.type(of: .milliseconds)) NOT NULL DEFAULT \(dialect.now))
+                """,
+                "CREATE INDEX \(actionsTable)_person ON \(actionsTable) (person, acted_at)",
+                "CREATE INDEX \(actionsTable)_event ON \(actionsTable) (event_id)",
+            ]),
+        ]
+    }
+
+    /// `INSERT INTO customerio_actions …` for `rows` records.
+    static func insertActions(_ dialect: SQLDialect, rows: Int) -> String {
+        let count = ActionRecord.columns.count
+        let tuples = (0..<rows).map { row in
+            "(" + (0..<count).map { dialect.placeholder(row * count + $0 + 1, kind: .text) }.joined(separator: ", ") + ")"
+        }
+        return "INSERT INTO \(actionsTable) (\(ActionRecord.columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
+    }
+
+    /// `INSERT … VALUES (…), (…) ON CONFLICT (event_id) DO NOTHING` for `rows` rows.
+    static func insert(_ dialect: SQLDialect, rows: Int, returning: Bool) -> String {
+        let count = WarehouseRow.columns.count
+        let tuples = (0..<rows).map { row in
+            "(" + WarehouseRow.columns.enumerated().map { index, column in
+                dialect.placeholder(row * count + index + 1, kind: column.kind)
+            }.joined(separator: ", ") + ")"
+        }
+        let names = WarehouseRow.columns.map(\.name).joined(separator: ", ")
+        return "INSERT INTO \(eventsTable) (\(names)) VALUES \(tuples.joined(separator: ", ")) ON CONFLICT (event_id) DO NOTHING"
+            + (returning ? " RETURNING event_id" : "")
+    }
+}

@@ -1,0 +1,119 @@
+import CustomerIO
+import EventQueue
+import Hiredis
+import Logging
+import Metrics
+import ServiceLifecycle
+import Warehouse
+
+/// The `warehouse` consumer group's work: every event becomes one row. A batch is written in one
+/// transaction and acknowledged only after the commit. While the warehouse is unreachable the
+/// batch is retried in place with backoff (its entries stay pending, and no delivery is counted
+/// against them); a row the database refuses goes to the dead letters, the rest of its batch lands.
+public struct WarehouseWriter: Sendable {
+    public static let group = "warehouse"
+
+    public let consumer: GroupConsumer
+    public let sink: any EventSink
+    public let logger: Logger
+    public let initialBackoff: Duration
+    public let maximumBackoff: Duration
+
+    public init(consumer: GroupConsumer, sink: any EventSink, logger: Logger, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(30)) {
+        self.consumer = consumer
+        self.sink = sink
+        self.logger = logger
+        self.initialBackoff = initialBackoff
+        self.maximumBackoff = maximumBackoff
+    }
+
+    /// What became of a batch; empty when the process was stopped before the warehouse came back.
+    public struct Report: Sendable, Hashable {
+        public var written = 0
+        public var duplicates = 0
+        public var deadLettered = 0
+        /// The warehouse never took the batch before shutdown: nothing acknowledged.
+        public var interrupted = false
+    }
+
+    public func process(_ batch: [DeliveredEntry], now: Int64) async throws(RedisError) -> Report {
+        var report = Report()
+        var rows: [WarehouseRow] = []
+        var entries: [DeliveredEntry] = []
+        for delivered in batch {
+            let entry = delivered.entry
+            if delivered.deliveries > consumer.configuration.maxDeliveries {
+                try await deadLetter(delivered, reason: "max_deliveries", error: "delivered \(delivered.deliveries) times without being stored (limit \(consumer.configuration.maxDeliveries))", now: now, report: &report)
+                continue
+            }
+            let body = entry.fields["body"] ?? []
+            do {
+                let event = try WebhookEvent.parse(body)
+                rows.append(WarehouseRow(event: event, workspace: entry.string("ws") ?? "", receivedAt: entry.string("rt").flatMap { Int64($0) } ?? entry.addedAt ?? now, body: String(decoding: body, as: UTF8.self)))
+                entries.append(delivered)
+            } catch {
+                try await deadLetter(delivered, reason: DeadLetter.malformedReason, error: error.message, now: now, report: &report)
+            }
+        }
+        guard let outcomes = await writeRetrying(rows) else {
+            report.interrupted = true
+            return report
+        }
+        var done: [String] = []
+        for (delivered, outcome) in zip(entries, outcomes) {
+            switch outcome {
+            case .written:
+                report.written += 1
+                done.append(delivered.entry.id)
+            case .duplicate:
+                report.duplicates += 1
+                done.append(delivered.entry.id)
+            case .rejected(let message):
+                try await deadLetter(delivered, reason: "warehouse_rejected", error: message, now: now, report: &report)
+            }
+        }
+        try await consumer.acknowledge(done)
+        WarehouseMetrics.rows("written", report.written)
+        WarehouseMetrics.rows("duplicate", report.duplicates)
+        WarehouseMetrics.rows("rejected", report.deadLettered)
+        return report
+    }
+
+    /// Writes until the warehouse takes the batch; nil when shutdown came first.
+    private func writeRetrying(_ rows: [WarehouseRow]) async -> [RowOutcome]? {
+        var delay = initialBackoff
+        while true {
+            let start = ContinuousClock.now
+            do {
+                let outcomes = try await sink.write(rows)
+                WarehouseMetrics.batchDuration.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+                return outcomes
+            } catch {
+                WarehouseMetrics.errors.increment()
+                logger.error("warehouse unavailable; the batch stays pending and is retried", metadata: ["error": "\(error)", "rows": "\(rows.count)", "retry_in": "\(delay)"])
+            }
+            if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+            let wait = delay
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
+            delay = min(delay * 2, maximumBackoff)
+        }
+    }
+
+    private func deadLetter(_ delivered: DeliveredEntry, reason: String, error: String, now: Int64, report: inout Report) async throws(RedisError) {
+        try await consumer.deadLetter(delivered, reason: reason, error: error, now: now)
+        report.deadLettered += 1
+        logger.error("event moved to the dead letters", metadata: ["group": "\(consumer.configuration.group)", "entry": "\(delivered.entry.id)", "reason": "\(reason)"])
+    }
+}
+
+/// Warehouse metrics: rows by outcome, batch latency, errors.
+enum WarehouseMetrics {
+    static let batchDuration = Timer(label: "cio_relay_warehouse_batch_duration_seconds")
+    static let errors = Counter(label: "cio_relay_warehouse_errors_total")
+
+    static func rows(_ outcome: String, _ count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "cio_relay_warehouse_rows_total", dimensions: [("outcome", outcome)]).increment(by: count)
+    }
+}
