@@ -1,5 +1,4 @@
-# Shared by scripts/run.sh, scripts/test.sh and scripts/bench-receiver.sh: system packages and
-# throw-away Redis servers on loopback.
+# Shared by the scripts: system packages and throw-away Redis and PostgreSQL servers on loopback.
 
 # Installs the Debian packages given as arguments when any is missing.
 ensure_packages() {
@@ -49,6 +48,33 @@ stop_redis() {
     sleep 0.1
   done
   kill -9 "$pid" 2>/dev/null || true
+}
+
+# PostgreSQL binaries (Debian's postgresql-15).
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+# as_postgres CMD…: runs a command as the postgres user (initdb and pg_ctl refuse root).
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR PORT: a throw-away PostgreSQL on 127.0.0.1:PORT with its data in DIR/data,
+# trusting local connections (user postgres, database postgres), and waits until it accepts them.
+start_postgres() {
+  local dir=$1 port=$2 bin
+  bin=$(pg_bin)
+  mkdir -p "$dir"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1     || { cat "$dir/initdb.log" >&2; return 1; }
+  as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=50" start >/dev/null     || { cat "$dir/postgres.log" >&2; return 1; }
+}
+
+# stop_postgres DIR: stops the server of that folder, if it runs.
+stop_postgres() {
+  [ -f "$1/data/postmaster.pid" ] || return 0
+  as_postgres "$(pg_bin)/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1 || true
 }
 
 # sign SECRET TIMESTAMP BODY: prints the X-CIO-Signature Customer.io would send.

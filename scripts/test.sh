@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, starts a private Redis on a free loopback port
-# with its data in a temporary folder, runs every test against it, and stops it again.
+# The test command: installs what the tests need, starts a private Redis and two private
+# PostgreSQL servers (one shared, one that a test stops and restarts) on free loopback ports with
+# their data in a temporary folder, runs every test against them, and stops them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages redis-server libhiredis-dev libssl-dev openssl curl
+ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-dev postgresql-15
 
 work=$(mktemp -d -t cio-relay-test.XXXXXX)
 cleanup() {
+  stop_postgres "$work/postgres"
+  stop_postgres "$work/postgres-outage"
   stop_redis "$work/redis"
   # Servers that tests start themselves live under $work too; a crashed test could leave one.
   for pid in $(pgrep -x redis-server || true); do
@@ -26,6 +29,27 @@ export CIO_RELAY_TEST_REDIS_URL="redis://127.0.0.1:$port"
 # Tests that stop and restart Redis start their own server with this binary and folder.
 export CIO_RELAY_TEST_REDIS_SERVER="$(command -v redis-server)"
 export CIO_RELAY_TEST_TMPDIR="$work"
+
+chmod 755 "$work"
+pg_port=$(free_port)
+start_postgres "$work/postgres" "$pg_port"
+outage_port=$(free_port)
+start_postgres "$work/postgres-outage" "$outage_port"
+echo "==> test PostgreSQL on 127.0.0.1:$pg_port and :$outage_port ($("$(pg_bin)/postgres" --version))"
+export CIO_RELAY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+export CIO_RELAY_TEST_POSTGRES_OUTAGE_URL="postgres://postgres@127.0.0.1:$outage_port/postgres?sslmode=disable"
+# The outage test stops and starts its server with this script.
+cat >"$work/postgres-outage-control" <<CONTROL
+#!/usr/bin/env bash
+. "$PWD/scripts/lib.sh"
+case "\$1" in
+  stop) as_postgres "\$(pg_bin)/pg_ctl" -D "$work/postgres-outage/data" -m immediate -w stop ;;
+  start) as_postgres "\$(pg_bin)/pg_ctl" -D "$work/postgres-outage/data" -l "$work/postgres-outage/postgres.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $outage_port -k $work/postgres-outage -c fsync=off" start ;;
+esac
+CONTROL
+chmod +x "$work/postgres-outage-control"
+export CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL="$work/postgres-outage-control"
 
 swift build --build-tests
 swift test --skip-build "$@"

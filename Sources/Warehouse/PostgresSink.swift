@@ -89,7 +89,7 @@ public final class PostgresSink: EventSink {
                 let written = try await Self.insert(rows, on: connection, logger: logger)
                 return Self.outcomes(rows, written: written)
             }
-        } catch let error as PSQLError where Self.isContentError(error) {
+        } catch where Self.isContentError(error) {
             return try await writeRowByRow(rows)
         } catch {
             throw WarehouseError(.unavailable, Self.describe(error))
@@ -104,6 +104,15 @@ public final class PostgresSink: EventSink {
         }
         do {
             try await client.query(PostgresQuery(unsafeSQL: Schema.insertActions(.postgres, rows: actions.count), binds: bindings), logger: logger)
+        } catch {
+            throw WarehouseError(.unavailable, Self.describe(error))
+        }
+    }
+
+    /// Runs a statement without results (outside a transaction: `CREATE DATABASE` works).
+    public func execute(_ sql: String) async throws(WarehouseError) {
+        do {
+            try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
         } catch {
             throw WarehouseError(.unavailable, Self.describe(error))
         }
@@ -134,7 +143,7 @@ public final class PostgresSink: EventSink {
                         let written = try await Self.insert([row], on: connection, logger: logger)
                         outcomes.append(written.contains(row.eventID) ? .written : .duplicate)
                         try await connection.query("RELEASE SAVEPOINT cio_relay_row", logger: logger)
-                    } catch let error as PSQLError where Self.isContentError(error) {
+                    } catch where Self.isContentError(error) {
                         outcomes.append(.rejected(Self.describe(error)))
                         try await connection.query("ROLLBACK TO SAVEPOINT cio_relay_row", logger: logger)
                     }
@@ -173,13 +182,22 @@ public final class PostgresSink: EventSink {
 
     /// Data exceptions (class 22: bad encoding, NUL bytes, invalid JSON) and integrity violations
     /// (class 23) are about a row's content; everything else is about the database.
-    static func isContentError(_ error: PSQLError) -> Bool {
-        guard let state = error.serverInfo?[.sqlState] else { return false }
+    static func isContentError(_ error: any Error) -> Bool {
+        guard let state = serverError(error)?.serverInfo?[.sqlState] else { return false }
         return state.hasPrefix("22") || state.hasPrefix("23")
     }
 
+    /// The server's error, also when a transaction wrapped it.
+    static func serverError(_ error: any Error) -> PSQLError? {
+        if let error = error as? PSQLError { return error }
+        if let error = error as? PostgresTransactionError {
+            return [error.closureError, error.beginError, error.commitError].lazy.compactMap { $0.flatMap { serverError($0) } }.first
+        }
+        return nil
+    }
+
     static func describe(_ error: any Error) -> String {
-        if let error = error as? PSQLError {
+        if let error = serverError(error) {
             if let message = error.serverInfo?[.message] {
                 return "\(message) (SQLSTATE \(error.serverInfo?[.sqlState] ?? "?"))"
             }

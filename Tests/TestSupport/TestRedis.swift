@@ -7,6 +7,61 @@ public struct TestSetupError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Starting helper processes from tests.
+public enum TestProcess {
+    /// Starts `argv` with posix_spawn (the child gets a clean signal mask: the test runner blocks
+    /// some signals, and a child inheriting that would ignore the SIGTERM that stops it).
+    public static func spawn(_ argv: [String]) throws -> pid_t {
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var child: pid_t = 0
+        let result = posix_spawn(&child, argv[0], nil, &attributes, &cArguments, environ)
+        guard result == 0 else { throw TestSetupError("cannot start \(argv[0]): posix_spawn \(result)") }
+        return child
+    }
+
+    /// Runs `argv` to completion; answers its exit status.
+    public static func run(_ argv: [String]) throws -> Int32 {
+        let child = try spawn(argv)
+        var status: Int32 = 0
+        _ = waitpid(child, &status, 0)
+        return (status >> 8) & 0xFF
+    }
+}
+
+/// The PostgreSQL servers that `scripts/test.sh` starts for the whole run.
+public enum TestPostgres {
+    private static func variable(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw TestSetupError("\(name) is not set: run the tests with scripts/test.sh, which starts PostgreSQL for them")
+        }
+        return value
+    }
+
+    /// The shared server (each test uses a schema-free database of its own, see `freshDatabase`).
+    public static func url() throws -> String { try variable("CIO_RELAY_TEST_POSTGRES_URL") }
+
+    /// A server of its own that `outage(_:)` stops and starts.
+    public static func outageURL() throws -> String { try variable("CIO_RELAY_TEST_POSTGRES_OUTAGE_URL") }
+
+    /// Stops (`"stop"`) or starts (`"start"`) the outage server.
+    public static func outage(_ action: String) throws {
+        let control = try variable("CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL")
+        let status = try TestProcess.run([control, action])
+        guard status == 0 else { throw TestSetupError("\(control) \(action) exited \(status)") }
+    }
+}
+
 /// The Redis server that `scripts/test.sh` starts for the whole run.
 public enum TestRedis {
     public static func configuration() throws -> RedisConfiguration {
@@ -57,23 +112,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
         let argv = [binary, "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
                     "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path] + arguments
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        // The child must not inherit this process's blocked signals (the test runner blocks some),
-        // or it would ignore the SIGTERM that stops it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var child: pid_t = 0
-        let result = posix_spawn(&child, binary, nil, &attributes, &cArguments, environ)
-        guard result == 0 else { throw TestSetupError("cannot start \(binary): posix_spawn \(result)") }
+        let child = try TestProcess.spawn(argv)
         pid = child
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {

@@ -1,0 +1,160 @@
+import CustomerIO
+import Foundation
+import Logging
+import Testing
+import TestSupport
+import Warehouse
+
+/// A sink of each kind on a fresh database: a new SQLite file, or a new PostgreSQL database.
+enum SinkKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    static var quietLogger: Logger {
+        var logger = Logger(label: "warehouse-test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// A migrated sink and a way to run a query on it (every value cast to text).
+    func make() async throws -> (sink: any EventSink, query: @Sendable (String) async throws -> [[String?]]) {
+        switch self {
+        case .sqlite:
+            let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+            let sink = try SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path)
+            _ = try await sink.migrate()
+            return (sink, { try await sink.rows($0) })
+        case .postgres:
+            let sink = try await Self.freshPostgres()
+            _ = try await sink.migrate()
+            return (sink, { try await sink.rows($0) })
+        }
+    }
+
+    /// A PostgreSQL sink on a database of its own on the shared test server.
+    static func freshPostgres(serverURL: String? = nil) async throws -> PostgresSink {
+        let server = try serverURL ?? TestPostgres.url()
+        let admin = try PostgresSink(url: server, logger: quietLogger)
+        let name = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        try await admin.execute("CREATE DATABASE \(name)")
+        await admin.close()
+        return try PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: quietLogger)
+    }
+}
+
+func row(_ body: [UInt8], workspace: String = "default") throws -> WarehouseRow {
+    WarehouseRow(event: try WebhookEvent.parse(body), workspace: workspace, receivedAt: 1_767_235_000_123, body: String(decoding: body, as: UTF8.self))
+}
+
+@Suite("Warehouse sinks against real SQLite and PostgreSQL")
+struct SinkTests {
+    @Test(arguments: SinkKind.allCases)
+    func everyObjectTypeAndMetricLandsAsOneTypedRow(kind: SinkKind) async throws {
+        let (sink, query) = try await kind.make()
+        let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
+        // The examples share the spec's sample event_id: each gets one of its own.
+        var rows = try examples.map { example in
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(try example.body())) as? [String: Any])
+            object["event_id"] = Fixtures.newEventID()
+            return try row(Array(try JSONSerialization.data(withJSONObject: object)))
+        }
+        rows += try ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"].map { try row(Fixtures.bytes($0)) }
+        let outcomes = try await sink.write(rows)
+        #expect(outcomes.allSatisfy { $0 == .written }, "\(outcomes.filter { $0 != .written })")
+        let count = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events")
+        #expect(count.first?.first == "\(rows.count)")
+        // Every (object_type, metric) of the vendor file is there, once per example.
+        let pairs = try await query("SELECT object_type || '/' || metric FROM customerio_events")
+        #expect(Set(pairs.compactMap { $0.first ?? nil }) == Set(examples.map { "\($0.objectType)/\($0.metric)" }).union(["email/bounced", "email/clicked", "email/sent", "email/spammed", "customer/unsubscribed", "push/delivered"]))
+        // Typed columns, from the bounce fixture.
+        let bounce = try await query("""
+            SELECT workspace, CAST(occurred_at AS TEXT), CAST(received_at AS TEXT), customer_id, identifier_id, identifier_email, cio_id, delivery_id,
+                   CAST(transactional_message_id AS TEXT), recipient, subject, failure_message, CAST(payload AS TEXT)
+            FROM customerio_events WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
+            """)
+        let values = try #require(bounce.first)
+        #expect(values[0] == "default")
+        #expect(values[1]?.hasPrefix("2025-12-31") == true || values[1]?.hasPrefix("2026-01-01") == true, "\(values[1] ?? "nil")")
+        #expect(values[2]?.contains("2026-01-01") == true && values[2]?.contains("02:36:40.123") == true, "\(values[2] ?? "nil")")
+        #expect(Array(values[3...11]) == ["u_903", "u_903", "old@corp.example", "a1b2c3000903", "dgXkAQEBpQ1k2m3n4o5p6q==", "5", "old@corp.example", "Reset your password", "550 5.1.1 <old@corp.example>: Recipient address rejected"])
+        #expect(values[12]?.contains("\"failure_message\"") == true)
+        // Clicks have href and link_id; campaign events their campaign and action.
+        let click = try await query("SELECT href, CAST(link_id AS TEXT), CAST(newsletter_id AS TEXT), CAST(content_id AS TEXT) FROM customerio_events WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'")
+        #expect(click.first == ["https://example.com/pricing", "4", "12", "3"])
+        let campaigns = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events WHERE campaign_id IS NOT NULL AND action_id IS NOT NULL")
+        #expect((Int((campaigns.first?.first ?? nil) ?? "0") ?? 0) > 0)
+        await sink.close()
+    }
+
+    @Test(arguments: SinkKind.allCases)
+    func aRedeliveredEventAddsNoRow(kind: SinkKind) async throws {
+        let (sink, query) = try await kind.make()
+        let bounce = try row(Fixtures.bytes("email_bounced.json"))
+        #expect(try await sink.write([bounce]) == [.written])
+        #expect(try await sink.write([bounce, try row(Fixtures.bytes("email_sent.json"))]) == [.duplicate, .written])
+        #expect(try await sink.write([bounce, bounce]) == [.duplicate, .duplicate])
+        #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
+        await sink.close()
+    }
+
+    @Test(arguments: SinkKind.allCases)
+    func aRefusedRowIsReportedWhileTheRestOfItsBatchLands(kind: SinkKind) async throws {
+        let (sink, query) = try await kind.make()
+        let poison: WarehouseRow
+        switch kind {
+        case .postgres:
+            // PostgreSQL text cannot hold a NUL character, nor jsonb a \u0000 escape: valid JSON it refuses.
+            poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"a\u0000b"}}"#.utf8))
+        case .sqlite:
+            try await (sink as? SQLiteSink)?.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.event_id = '01POISON' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
+            poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{}}"#.utf8))
+        }
+        let outcomes = try await sink.write([try row(Fixtures.bytes("email_sent.json")), poison, try row(Fixtures.bytes("email_clicked.json"))])
+        #expect(outcomes.count == 3)
+        #expect(outcomes[0] == .written && outcomes[2] == .written)
+        guard case .rejected(let message) = outcomes[1] else {
+            Issue.record("the poison row must be refused, got \(outcomes[1])")
+            return
+        }
+        #expect(!message.isEmpty)
+        #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
+        await sink.close()
+    }
+
+    @Test(arguments: SinkKind.allCases)
+    func migrationsAreIdempotentAndUpgradeAnOlderSchema(kind: SinkKind) async throws {
+        let old: [Int]
+        let sink: any EventSink
+        switch kind {
+        case .sqlite:
+            let sqlite = try SQLiteSink(path: FileManager.default.temporaryDirectory.appendingPathComponent("mig-\(UUID().uuidString).sqlite").path)
+            old = try await sqlite.migrate(upTo: 1)
+            sink = sqlite
+        case .postgres:
+            let postgres = try await SinkKind.freshPostgres()
+            old = try await postgres.migrate(upTo: 1)
+            sink = postgres
+        }
+        #expect(old == [1])
+        #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json"))]) == [.written])
+        #expect(try await sink.migrate() == [2], "the older schema is upgraded")
+        #expect(try await sink.migrate() == [], "and migrating again changes nothing")
+        try await sink.record([ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil)])
+        await sink.close()
+    }
+
+    @Test func urlsAreCheckedAndPasswordsStayOutOfDescriptions() throws {
+        #expect(try WarehouseLocation(url: "none") == .none)
+        #expect(try WarehouseLocation(url: "sqlite:./data/x.sqlite") == .sqlite(path: "./data/x.sqlite"))
+        let postgres = try WarehouseLocation(url: "postgres://relay:s3cret@db:5433/events?sslmode=require")
+        #expect(!"\(postgres)".contains("s3cret"))
+        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "sqlite:") }
+        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "mysql://x/y") }
+        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "postgres://u@h/db?sslmode=sometimes") }
+        let configuration = try PostgresSink.configuration(url: "postgres://relay:p%40ss@db.internal:5433/events?sslmode=disable")
+        #expect(configuration.host == "db.internal" && configuration.port == 5433 && configuration.username == "relay")
+        #expect(configuration.password == "p@ss" && configuration.database == "events")
+    }
+}
