@@ -52,13 +52,14 @@ struct GroupConsumerTests {
 
     @Test func anotherConsumerReclaimsWhatADeadConsumerLeftPending() async throws {
         let queue = try makeQueue()
-        let dead = try consumer(queue, name: "dead", reclaimIdle: .milliseconds(100))
-        let rescuer = try consumer(queue, name: "rescuer", reclaimIdle: .milliseconds(100))
+        // Long enough that the first reclaim comes before it even on a busy machine.
+        let dead = try consumer(queue, name: "dead", reclaimIdle: .seconds(1))
+        let rescuer = try consumer(queue, name: "rescuer", reclaimIdle: .seconds(1))
         try await dead.createGroup()
         let added = try await enqueue(queue, count: 3)
         #expect(try await dead.readNew().count == 3)
         #expect(try await rescuer.reclaim().isEmpty, "entries younger than the reclaim idle time stay with their consumer")
-        try await Task.sleep(for: .milliseconds(150))
+        try await Task.sleep(for: .milliseconds(1100))
         let reclaimed = try await rescuer.reclaim()
         #expect(reclaimed.map(\.entry.id) == added)
         #expect(reclaimed.allSatisfy { $0.deliveries == 2 })

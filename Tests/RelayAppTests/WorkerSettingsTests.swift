@@ -16,7 +16,8 @@ struct WorkerSettingsTests {
 
     @Test func defaultsRunDryWithTheBuiltInPolicy() throws {
         let worker = try load(base)
-        #expect(worker.groups == ["actions"])
+        #expect(worker.groups == ["actions", "warehouse"])
+        #expect(worker.warehouse == .sqlite(path: "./data/events.sqlite"))
         #expect(worker.batchSize == 500 && worker.maxDeliveries == 10 && worker.rateLimit == 100)
         #expect(worker.reclaimIdle == .seconds(60))
         #expect(worker.track.isEmpty, "no credentials: dry run")
@@ -44,12 +45,19 @@ struct WorkerSettingsTests {
 
     @Test(arguments: [
         ("CIO_RELAY_BATCH_SIZE", "0"), ("CIO_RELAY_RECLAIM_IDLE", "soon"), ("CIO_RELAY_MAX_DELIVERIES", "-1"),
-        ("CIO_RELAY_TRACK_RATE_LIMIT", "0"), ("CIO_RELAY_CONSUMER_NAME", "two words"), ("CIO_RELAY_GROUPS", "warehouse"),
+        ("CIO_RELAY_TRACK_RATE_LIMIT", "0"), ("CIO_RELAY_CONSUMER_NAME", "two words"), ("WAREHOUSE_URL", "mysql://db/events"),
         ("CIO_RELAY_GROUPS", "reports"), ("CIO_RELAY_TRACK_API", "v3"), ("CIO_RELAY_TRACK_TIMEOUT", "0"),
     ])
     func badValuesNameTheirVariable(variable: String, value: String) {
         let failure = settingsError(base.merging([variable: value]) { $1 })
         #expect(failure?.source.contains(variable) == true, "\(String(describing: failure))")
+    }
+
+    @Test func theWarehouseGroupNeedsAWarehouse() throws {
+        #expect(try load(base.merging(["WAREHOUSE_URL": "none"]) { $1 }).groups == ["actions"])
+        #expect(settingsError(base.merging(["WAREHOUSE_URL": "none", "CIO_RELAY_GROUPS": "actions,warehouse"]) { $1 })?.source == "CIO_RELAY_GROUPS")
+        let postgres = try load(base.merging(["WAREHOUSE_URL": "postgres://relay:pw@db:5432/events", "CIO_RELAY_GROUPS": "warehouse"]) { $1 })
+        #expect(postgres.groups == ["warehouse"] && postgres.warehouse == .postgres(url: "postgres://relay:pw@db:5432/events"))
     }
 
     @Test func partialCredentialsAndBadRegionsAreRefused() {

@@ -1,0 +1,143 @@
+import CustomerIO
+import EventQueue
+import Foundation
+import Hiredis
+import Logging
+import Testing
+import TestSupport
+import Warehouse
+import Worker
+
+/// The warehouse consumer wired to real Redis and a real sink.
+struct WarehouseHarness {
+    let queue: EventQueue
+    let writer: WarehouseWriter
+    let query: @Sendable (String) async throws -> [[String?]]
+
+    static func make(postgresServer: String? = nil, sqlite: Bool = false, batchSize: Int = 500) async throws -> WarehouseHarness {
+        let queue = EventQueue(client: try TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("wh")))
+        var logger = Logger(label: "warehouse-test")
+        logger.logLevel = .critical
+        let sink: any EventSink
+        let query: @Sendable (String) async throws -> [[String?]]
+        if sqlite {
+            let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+            let database = try SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path)
+            sink = database
+            query = { try await database.rows($0) }
+        } else {
+            let server = try postgresServer ?? TestPostgres.url()
+            let admin = try PostgresSink(url: server, logger: logger)
+            let name = "w_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+            try await admin.execute("CREATE DATABASE \(name)")
+            await admin.close()
+            let database = try PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: logger)
+            sink = database
+            query = { try await database.rows($0) }
+        }
+        _ = try await sink.migrate()
+        let consumer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50)))
+        try await consumer.createGroup()
+        let writer = WarehouseWriter(consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200))
+        return WarehouseHarness(queue: queue, writer: writer, query: query)
+    }
+
+    func add(_ count: Int) async throws {
+        for _ in 0..<count {
+            let id = Fixtures.newEventID()
+            _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id, metric: "opened"), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: "opened"))
+        }
+    }
+
+    /// Processes until nothing new is left; answers the reports.
+    func drain() async throws -> [WarehouseWriter.Report] {
+        var reports: [WarehouseWriter.Report] = []
+        while true {
+            let batch = try await writer.consumer.readNew()
+            if batch.isEmpty { return reports }
+            reports.append(try await writer.process(batch, now: 1_767_235_100_000))
+        }
+    }
+
+    func rowCount() async throws -> Int {
+        Int((try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first ?? nil) ?? "") ?? -1
+    }
+
+    func pending() async throws -> Int {
+        try await queue.groupStatistics().first { $0.name == WarehouseWriter.group }?.pending ?? -1
+    }
+
+    func stop() async {
+        await writer.consumer.shutdown()
+        await writer.sink.close()
+        await queue.client.shutdown()
+    }
+}
+
+@Suite("Warehouse consumer against real Redis, SQLite and PostgreSQL")
+struct WarehouseWriterTests {
+    @Test(arguments: [true, false])
+    func tenThousandEventsArriveOnceEach(sqlite: Bool) async throws {
+        let harness = try await WarehouseHarness.make(sqlite: sqlite)
+        try await harness.add(10_000)
+        let reports = try await harness.drain()
+        #expect(reports.map(\.written).reduce(0, +) == 10_000)
+        #expect(try await harness.rowCount() == 10_000)
+        #expect(try await harness.pending() == 0)
+        // A redelivered entry (a replay) adds no row.
+        let first = try #require(try await harness.queue.entries(of: harness.queue.keys.events, count: 1).first)
+        _ = try await harness.queue.client.send(RedisCommand("XADD", [RedisArgument(harness.queue.keys.events), "*"] + first.fields.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value)] }))
+        let again = try await harness.drain()
+        #expect(again.map(\.duplicates).reduce(0, +) == 1)
+        #expect(try await harness.rowCount() == 10_000)
+        await harness.stop()
+    }
+
+    @Test(arguments: [true, false])
+    func aRefusedRowGoesToDeadLettersWhileItsBatchLands(sqlite: Bool) async throws {
+        let harness = try await WarehouseHarness.make(sqlite: sqlite)
+        try await harness.add(3)
+        let poison: [UInt8]
+        if sqlite {
+            _ = try await harness.query("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.subject = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
+            poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"poison"}}"#.utf8)
+        } else {
+            poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"nul \u0000 inside"}}"#.utf8)
+        }
+        _ = try await harness.queue.enqueue(IncomingEvent(eventID: try WebhookEnvelope.parse(poison).eventID, body: poison, workspace: "default", receivedAt: 1, objectType: "email", metric: "sent"))
+        try await harness.add(2)
+        let reports = try await harness.drain()
+        #expect(reports.map(\.written).reduce(0, +) == 5)
+        #expect(reports.map(\.deadLettered).reduce(0, +) == 1)
+        #expect(try await harness.rowCount() == 5)
+        let letter = try #require(try await harness.queue.deadLetters().first)
+        #expect(letter.reason == "warehouse_rejected" && !letter.error.isEmpty)
+        #expect(letter.entry.fields["body"] == poison)
+        #expect(try await harness.pending() == 0)
+        await harness.stop()
+    }
+
+    @Test func postgresStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
+        let harness = try await WarehouseHarness.make(postgresServer: try TestPostgres.outageURL(), batchSize: 200)
+        try await harness.add(1000)
+        // Two batches land, then the database goes away.
+        for _ in 0..<2 {
+            _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
+        }
+        #expect(try await harness.rowCount() == 400)
+        try TestPostgres.outage("stop")
+        let batch = try await harness.writer.consumer.readNew()
+        #expect(batch.count == 200)
+        let writing = Task { try await harness.writer.process(batch, now: 0) }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while the database is down")
+        try TestPostgres.outage("start")
+        let report = try await writing.value
+        #expect(report.written == 200 && !report.interrupted)
+        _ = try await harness.drain()
+        #expect(try await harness.rowCount() == 1000)
+        #expect(try await harness.pending() == 0)
+        #expect(try await harness.queue.deadLetters().isEmpty)
+        await harness.stop()
+    }
+}
