@@ -87,6 +87,7 @@ stub=$!
 trap 'kill -9 $relay $stub 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$work/track.port" ] && break; sleep 0.1; done
 [ -s "$work/track.port" ] || fail "the Track API stand-in did not start"
+export WAREHOUSE_URL="sqlite:$work/events.sqlite"
 CUSTOMERIO_SITE_ID=smoke-site CUSTOMERIO_TRACK_API_KEY=smoke-track-key CUSTOMERIO_TRACK_URL="http://127.0.0.1:$(cat "$work/track.port")" \
   CIO_RELAY_CONSUMER_NAME=smoke "$binary" run 2>"$work/run.log" &
 relay=$!
@@ -109,12 +110,27 @@ for _ in $(seq 100); do
 done
 curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_events_processed_total{group="actions",object_type="email",metric="bounced",outcome="applied"} 1' \
   || fail "run: metrics do not count the applied bounce"
+python3 - "$work/events.sqlite" <<'PY' || fail "run: warehouse rows"
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+for _ in range(100):
+    events = db.execute("SELECT object_type, metric, cio_id FROM customerio_events").fetchall()
+    actions = db.execute("SELECT action, outcome FROM customerio_actions ORDER BY rowid").fetchall()
+    if len(events) >= 3 and len(actions) >= 2:
+        break
+    time.sleep(0.1)
+# Every event of the stream: the two delivered ones that serve queued earlier, and the bounce.
+assert sorted(events) == [("email", "bounced", "a1b2c3000042")] + [("email", "delivered", "a1b2c3000042")] * 2, events
+assert actions == [("identify", "applied"), ("suppress", "applied")], actions
+print("smoke: every queued event is one warehouse row (SQLite), and the audit trail has the identify and suppress")
+PY
 kill -TERM "$relay"
 set +e
 wait "$relay"
 code=$?
 set -e
 [ "$code" -eq 0 ] || fail "run exited $code after SIGTERM"
+"$binary" migrate | grep -q "schema up to date" || fail "migrate after run"
 grep -q '"cio-relay run stopped"' "$work/run.log" || grep -q 'cio-relay run stopped' "$work/run.log" || fail "run: no shutdown log line"
 ! grep -q "smoke-track-key" "$work/run.log" || fail "run: the Track API key appears in the logs"
 ! grep -qE "[[:alnum:]._+-]+@[[:alnum:]-]+\.[[:alnum:].]+" "$work/run.log" || fail "run: an email address appears in the logs"
