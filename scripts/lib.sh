@@ -60,10 +60,11 @@ as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_postgres DIR PORT: a throw-away PostgreSQL on 127.0.0.1:PORT with its data in DIR/data,
-# trusting local connections (user postgres, database postgres), and waits until it accepts them.
+# start_postgres DIR PORT [SETTINGS]: a throw-away PostgreSQL on 127.0.0.1:PORT with its data in
+# DIR/data, trusting local connections (user postgres, database postgres), and waits until it
+# accepts them. Tests run it with fsync off; SETTINGS ("-c name=value …") override that.
 start_postgres() {
-  local dir=$1 port=$2 bin
+  local dir=$1 port=$2 settings=${3:-} bin
   bin=$(pg_bin)
   mkdir -p "$dir"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"

@@ -16,6 +16,7 @@ public struct WorkerSettings: Sendable {
     public var groups: [String]
     public var consumerName: String
     public var batchSize: Int
+    public var warehouseBatchSize: Int
     public var reclaimIdle: Duration
     public var maxDeliveries: Int
     /// Track API requests per second per workspace, shared by all replicas.
@@ -36,7 +37,8 @@ public struct WorkerSettings: Sendable {
             consumer: ConsumerConfiguration(group: ActionsWorker.group, consumer: consumerName, batchSize: batchSize, reclaimIdle: reclaimIdle, maxDeliveries: maxDeliveries),
             policy: policy,
             track: track,
-            rateLimit: rateLimit
+            rateLimit: rateLimit,
+            warehouseBatchSize: warehouseBatchSize
         )
     }
 
@@ -80,6 +82,7 @@ public struct WorkerSettings: Sendable {
             groups: groups,
             consumerName: consumerName,
             batchSize: try source.integer(env: "CIO_RELAY_BATCH_SIZE", file: ["worker", "batch_size"], default: 500, range: 1...10_000),
+            warehouseBatchSize: try source.integer(env: "CIO_RELAY_WAREHOUSE_BATCH_SIZE", file: ["worker", "warehouse_batch_size"], default: 2000, range: 1...10_000),
             reclaimIdle: try source.duration(env: "CIO_RELAY_RECLAIM_IDLE", file: ["worker", "reclaim_idle"], default: .seconds(60), range: 1...86_400),
             maxDeliveries: try source.integer(env: "CIO_RELAY_MAX_DELIVERIES", file: ["worker", "max_deliveries"], default: 10, range: 1...1000),
             rateLimit: try source.number(env: "CIO_RELAY_TRACK_RATE_LIMIT", file: ["worker", "track_rate_limit"], range: 0.1...100_000) ?? 100,

@@ -3,10 +3,11 @@ import Logging
 import NIOSSL
 import PostgresNIO
 
-/// The production warehouse: PostgreSQL through postgres-nio. A batch is one multi-row
-/// `INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING event_id` in one transaction; when the
-/// database refuses a row for its content, the batch is written again row by row under savepoints
-/// so that only that row is refused.
+/// The production warehouse: PostgreSQL through postgres-nio. A batch is one transaction: `COPY`
+/// into a temporary staging table, then one `INSERT … SELECT … ON CONFLICT (event_id) DO NOTHING
+/// RETURNING event_id` (a multi-row `INSERT` with 27 parameters a row spent most of its time being
+/// parsed). When the database refuses a row for its content, the batch is written again row by row
+/// under savepoints so that only that row is refused.
 public final class PostgresSink: EventSink {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
@@ -86,7 +87,7 @@ public final class PostgresSink: EventSink {
         let logger = self.logger
         do {
             return try await client.withTransaction(logger: logger) { connection in
-                let written = try await Self.insert(rows, on: connection, logger: logger)
+                let written = try await Self.copy(rows, on: connection, logger: logger)
                 return Self.outcomes(rows, written: written)
             }
         } catch where Self.isContentError(error) {
@@ -152,6 +153,45 @@ public final class PostgresSink: EventSink {
             }
         } catch {
             throw WarehouseError(.unavailable, Self.describe(error))
+        }
+    }
+
+    /// Stages rows with `COPY` and moves them into the events table; answers the new event ids.
+    private static func copy(_ rows: [WarehouseRow], on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        try await connection.query(PostgresQuery(unsafeSQL: Schema.stagingTableStatement), logger: logger)
+        var text = ByteBuffer()
+        text.reserveCapacity(rows.count * 1024)
+        for row in rows {
+            for (index, value) in row.values.enumerated() {
+                if index > 0 { text.writeInteger(UInt8(ascii: "\t")) }
+                switch value {
+                case .text(nil), .integer(nil): text.writeStaticString("\\N")
+                case .integer(let integer?): text.writeString(String(integer))
+                case .text(let string?): Self.writeCopyText(string, to: &text)
+                }
+            }
+            text.writeInteger(UInt8(ascii: "\n"))
+        }
+        try await connection.copyFrom(table: Schema.stagingTable, columns: WarehouseRow.columns.map(\.name), logger: logger) { writer in
+            try await writer.write(text)
+        }
+        var written: Set<String> = []
+        for try await id in try await connection.query(PostgresQuery(unsafeSQL: Schema.insertFromStaging), logger: logger).decode(String.self) {
+            written.insert(id)
+        }
+        return written
+    }
+
+    /// A value in COPY's text format: backslash, tab, newline and carriage return escaped.
+    private static func writeCopyText(_ string: String, to buffer: inout ByteBuffer) {
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
         }
     }
 

@@ -23,7 +23,7 @@ public final class SQLiteSink: EventSink, @unchecked Sendable {
         }
         database = handle
         sqlite3_busy_timeout(handle, 5000)
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"] {
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536"] {
             if let error = Self.execute(handle, pragma) {
                 sqlite3_close(handle)
                 throw WarehouseError(.unavailable, "\(pragma) failed on \(path): \(error)")

@@ -19,7 +19,11 @@ enum SQLDialect: Sendable {
     /// The placeholder for parameter `index` (1-based) of a column of `kind`, converting Unix
     /// seconds or milliseconds to the column's time type.
     func placeholder(_ index: Int, kind: WarehouseRow.Kind) -> String {
-        let parameter = self == .sqlite ? "?\(index)" : "$\(index)"
+        convert(self == .sqlite ? "?\(index)" : "$\(index)", kind: kind)
+    }
+
+    /// `parameter` (a placeholder or a column holding the raw value) converted to the column type.
+    func convert(_ parameter: String, kind: WarehouseRow.Kind) -> String {
         switch (self, kind) {
         case (.sqlite, .seconds): return "strftime('%Y-%m-%dT%H:%M:%SZ', \(parameter), 'unixepoch')"
         case (.sqlite, .milliseconds): return "strftime('%Y-%m-%dT%H:%M:%fZ', \(parameter) / 1000.0, 'unixepoch')"
@@ -29,6 +33,14 @@ enum SQLDialect: Sendable {
         case (.postgres, .integer): return "\(parameter)::bigint"
         case (.postgres, .text): return "\(parameter)::text"
         default: return parameter
+        }
+    }
+
+    /// The raw type a value of `kind` is staged as before conversion (PostgreSQL's COPY path).
+    func stagingType(of kind: WarehouseRow.Kind) -> String {
+        switch kind {
+        case .integer, .seconds, .milliseconds: "bigint"
+        case .text, .json: "text"
         }
     }
 
@@ -81,6 +93,21 @@ enum Schema {
                 "CREATE INDEX \(actionsTable)_event ON \(actionsTable) (event_id)",
             ]),
         ]
+    }
+
+    static let stagingTable = "cio_relay_staging"
+
+    /// A temporary table of raw values for `COPY`, emptied at each commit.
+    static var stagingTableStatement: String {
+        let columns = WarehouseRow.columns.map { "\($0.name) \(SQLDialect.postgres.stagingType(of: $0.kind))" }
+        return "CREATE TEMP TABLE IF NOT EXISTS \(stagingTable) (\(columns.joined(separator: ", "))) ON COMMIT DELETE ROWS"
+    }
+
+    /// Moves the staged rows into the events table, converting them; answers the new event ids.
+    static var insertFromStaging: String {
+        let names = WarehouseRow.columns.map(\.name).joined(separator: ", ")
+        let values = WarehouseRow.columns.map { SQLDialect.postgres.convert($0.name, kind: $0.kind) }.joined(separator: ", ")
+        return "INSERT INTO \(eventsTable) (\(names)) SELECT \(values) FROM \(stagingTable) ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
     }
 
     /// `INSERT INTO customerio_actions …` for `rows` records.

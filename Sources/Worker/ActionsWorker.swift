@@ -135,6 +135,7 @@ public enum Workers {
         if groups.contains(WarehouseWriter.group), let sink {
             var consumer = configuration.consumer
             consumer.group = WarehouseWriter.group
+            consumer.batchSize = configuration.warehouseBatchSize
             let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger)
             services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
                 let applied = try await sink.migrate()

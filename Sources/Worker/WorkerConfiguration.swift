@@ -17,6 +17,9 @@ public struct WorkerConfiguration: Sendable {
     public var monitorInterval: Duration
     /// Pause after a batch in which Customer.io was unavailable, before reading more.
     public var unavailablePause: Duration
+    /// Entries the warehouse group reads and commits per transaction (larger batches amortise the
+    /// commit and the index updates).
+    public var warehouseBatchSize: Int
 
     public init(
         consumer: ConsumerConfiguration,
@@ -26,7 +29,8 @@ public struct WorkerConfiguration: Sendable {
         reclaimInterval: Duration = .seconds(10),
         trimInterval: Duration = .seconds(10),
         monitorInterval: Duration = .seconds(5),
-        unavailablePause: Duration = .seconds(5)
+        unavailablePause: Duration = .seconds(5),
+        warehouseBatchSize: Int = 2000
     ) {
         self.consumer = consumer
         self.policy = policy
@@ -36,5 +40,6 @@ public struct WorkerConfiguration: Sendable {
         self.trimInterval = trimInterval
         self.monitorInterval = monitorInterval
         self.unavailablePause = unavailablePause
+        self.warehouseBatchSize = warehouseBatchSize
     }
 }

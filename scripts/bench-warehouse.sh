@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Warehouse benchmark, for SQLite and for PostgreSQL (fsync on):
+#  1. drain: COUNT events pre-filled on the stream, one `cio-relay work` running only the warehouse
+#     group; prints rows/s (worker start included) and checks the row count;
+#  2. latency: events arriving at a steady RATE/s for SECONDS (stamped like the receiver does);
+#     prints end-to-end latency p50/p99 from received_at to the row's ingested_at.
+# Usage: [SINKS="sqlite postgres"] scripts/bench-warehouse.sh [COUNT] [RATE] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+count=${1:-200000} rate=${2:-2000} seconds=${3:-20}
+
+ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev postgresql-15
+swift build -c release --product cio-relay >/dev/null
+binary="$(swift build -c release --show-bin-path)/cio-relay"
+
+work=$(mktemp -d -t cio-relay-bench-warehouse.XXXXXX)
+chmod 755 "$work"
+worker=""
+cleanup() {
+  [ -n "$worker" ] && kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
+  stop_postgres "$work/postgres"
+  stop_redis "$work/redis"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+pg_port=$(free_port)
+start_postgres "$work/postgres" "$pg_port" "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB"
+postgres_url="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
+echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), $("$(pg_bin)/postgres" --version), SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')"
+
+pending_total() { # PREFIX: undelivered + pending of the warehouse group
+  redis-cli -p "$redis_port" XINFO GROUPS "$1:{0}:events" 2>/dev/null | awk '
+    prev == "pending" { pending = $0 } prev == "lag" { lag = $0 } { prev = $0 }
+    END { if (pending == "" || lag == "") print "none"; else print pending + lag }'
+}
+
+start_worker() { # PREFIX WAREHOUSE_URL
+  REDIS_URL="redis://127.0.0.1:$redis_port" CIO_RELAY_KEY_PREFIX=$1 WAREHOUSE_URL=$2 CIO_RELAY_GROUPS=warehouse \
+    ADMIN_PORT=$(free_port) CIO_RELAY_BIND=127.0.0.1 CIO_RELAY_CONSUMER_NAME=bench CIO_RELAY_WAREHOUSE_BATCH_SIZE=${BATCH_SIZE:-2000} LOG_LEVEL=warning "$binary" work 2>>"$work/work.log" &
+  worker=$!
+}
+
+stop_worker() {
+  kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
+  worker=""
+}
+
+wait_drained() { # PREFIX
+  while [ "$(pending_total "$1")" != 0 ]; do
+    kill -0 "$worker" 2>/dev/null || { echo "the worker died:"; tail -5 "$work/work.log"; exit 1; }
+    sleep 0.05
+  done
+}
+
+query() { # SINK SQL
+  if [ "$1" = sqlite ]; then
+    python3 -c 'import sqlite3, sys; print("|".join(str(v) for v in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()))' "$work/events.sqlite" "$2"
+  else
+    psql -qtAX "$postgres_url" -c "$2"
+  fi
+}
+
+for sink in ${SINKS:-sqlite postgres}; do
+  if [ "$sink" = sqlite ]; then url="sqlite:$work/events.sqlite"; else url=$postgres_url; fi
+  # 1. Drain.
+  prefix="drain$sink"
+  python3 bench/prefill-stream.py "$prefix" "$count" 50000 | redis-cli -p "$redis_port" --pipe >/dev/null
+  start=$(date +%s.%N)
+  start_worker "$prefix" "$url"
+  sleep 0.2
+  wait_drained "$prefix"
+  end=$(date +%s.%N)
+  stop_worker
+  rows=$(query "$sink" "SELECT count(*) FROM customerio_events")
+  python3 -c "import sys; s, e, n, r = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); print(f'{sys.argv[5]:8s} drain: {n} events in {e - s:.2f} s = {n / (e - s):,.0f} rows/s (worker start included); rows in the table: {r}')" "$start" "$end" "$count" "$rows" "$sink"
+  # The latency run starts from an empty table.
+  if [ "$sink" = sqlite ]; then rm -f "$work"/events.sqlite*; else psql -qtAX "$postgres_url" -c "TRUNCATE customerio_events" >/dev/null; fi
+
+  # 2. Latency at a steady rate.
+  prefix="steady$sink"
+  redis-cli -p "$redis_port" XGROUP CREATE "$prefix:{0}:events" warehouse 0 MKSTREAM >/dev/null
+  start_worker "$prefix" "$url"
+  sleep 1
+  fed=$(python3 bench/feed-stream.py "$redis_port" "$prefix" "$rate" "$seconds")
+  wait_drained "$prefix"
+  stop_worker
+  if [ "$sink" = sqlite ]; then
+    latencies="SELECT (julianday(ingested_at) - julianday(received_at)) * 86400000.0 AS ms FROM customerio_events"
+  else
+    latencies="SELECT extract(epoch FROM ingested_at - received_at) * 1000.0 AS ms FROM customerio_events"
+  fi
+  if [ "$sink" = sqlite ]; then
+    python3 - "$work/events.sqlite" "$latencies" "$fed" "$rate" <<'PY'
+import sqlite3, sys
+values = sorted(v for (v,) in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]))
+p = lambda q: values[min(len(values) - 1, int(q * len(values)))]
+print(f"sqlite   latency at {sys.argv[4]}/s: {len(values)} of {sys.argv[3]} events, received → row p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {values[-1]:.1f} ms")
+PY
+  else
+    psql -qtAX "$postgres_url" -c "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) FROM ($latencies) AS l" \
+      | awk -F'|' -v fed="$fed" -v rate="$rate" '{ printf "postgres latency at %s/s: %s of %s events, received → row p50 %.1f ms, p99 %.1f ms, max %.1f ms\n", rate, $1, fed, $2, $3, $4 }'
+  fi
+done
