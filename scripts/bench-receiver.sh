@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 seconds=${1:-10} connections=${2:-64} threads=${3:-2}
 
-ensure_packages redis-server libhiredis-dev libssl-dev wrk curl
+ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl
 swift build -c release --product cio-relay >/dev/null
 binary="$(swift build -c release --show-bin-path)/cio-relay"
 

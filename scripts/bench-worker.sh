@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 count=${1:-100000} people=${2:-50000} latency=${3:-5}
 
-ensure_packages redis-server libhiredis-dev libssl-dev curl
+ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev curl
 swift build -c release --product cio-relay >/dev/null
 binary="$(swift build -c release --show-bin-path)/cio-relay"
 
@@ -38,7 +38,7 @@ admin=$(free_port)
 start=$(date +%s.%N)
 REDIS_URL="redis://127.0.0.1:$redis_port" CIO_RELAY_KEY_PREFIX=$prefix ADMIN_PORT=$admin CIO_RELAY_BIND=127.0.0.1 \
   CUSTOMERIO_SITE_ID=bench CUSTOMERIO_TRACK_API_KEY=bench-key CUSTOMERIO_TRACK_URL="http://127.0.0.1:$(cat "$work/track.port")" \
-  CIO_RELAY_CONSUMER_NAME=bench LOG_LEVEL=warning "$binary" work 2>"$work/work.log" &
+  CIO_RELAY_CONSUMER_NAME=bench WAREHOUSE_URL=none LOG_LEVEL=warning "$binary" work 2>"$work/work.log" &
 worker=$!
 
 # Drained: the group has neither undelivered (lag) nor pending entries.

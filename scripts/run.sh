@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, starts a local Redis on loopback with its data
-# under ./data, and runs `cio-relay run` (receiver and worker in one process) on the embedded
-# defaults. Ctrl-C stops both.
+# under ./data, and runs `cio-relay run` (receiver, actions worker and warehouse writer in one
+# process; the warehouse is SQLite in ./data/events.sqlite unless WAREHOUSE_URL says otherwise) on
+# the embedded defaults. Ctrl-C stops both.
 #
 # Set REDIS_URL to use your own Redis instead (then none is started), CUSTOMERIO_WEBHOOK_SECRET
 # to your reporting webhook's signing key (otherwise a development key is made and kept in ./data),
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages redis-server libhiredis-dev libssl-dev openssl curl
+ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev openssl curl
 echo "==> building (release)"
 swift build -c release --product cio-relay
 binary="$(swift build -c release --show-bin-path)/cio-relay"
@@ -59,6 +60,7 @@ marks and suppresses the person (in a dry run: logs what it would send):
 
 See what was queued:  redis-cli -u "$REDIS_URL" XRANGE 'cio:{0}:events' - +
 Dead letters:         $binary dead-letters list
+Warehouse:            ${WAREHOUSE_URL:-sqlite:./data/events.sqlite} (table customerio_events)
 Track API:            ${CUSTOMERIO_TRACK_API_KEY:+credentials set: the worker acts on bounces, spam, unsubscribes, engagement}${CUSTOMERIO_TRACK_API_KEY:-no credentials: dry run (set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY to act)}
 
 TXT
