@@ -4,7 +4,7 @@ the time it was added (field rt, ms), as the receiver does. Talks RESP over a pl
 Usage: feed-stream.py PORT PREFIX RATE SECONDS"""
 import random, socket, sys, time
 
-from sample_events import event_body
+from sample_events import event_body, resp_command
 
 port, prefix, rate, seconds = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 stream = ("%s:{0}:events" % prefix).encode()
@@ -12,12 +12,6 @@ rng = random.Random(5)
 mix = [("email", "sent"), ("email", "delivered"), ("email", "opened"), ("email", "clicked"), ("push", "delivered"), ("sms", "sent")]
 
 
-def command(*args):
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
 
 
 sock = socket.create_connection(("127.0.0.1", port))
@@ -31,7 +25,7 @@ while time.time() - start < seconds:
     for _ in range(per_tick):
         object_type, metric = rng.choice(mix)
         body = event_body(rng, "01FEED%020d" % sent, object_type, metric, rng.randrange(1, 50000), now_ms // 1000)
-        chunk.append(command("XADD", stream, "*", "body", body, "ws", "default", "rt", now_ms, "t", object_type, "m", metric))
+        chunk.append(resp_command("XADD", stream, "*", "body", body, "ws", "default", "rt", now_ms, "t", object_type, "m", metric))
         sent += 1
     sock.sendall(b"".join(chunk))
     replies = 0

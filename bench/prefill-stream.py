@@ -5,7 +5,7 @@
 Usage: prefill-stream.py PREFIX COUNT PEOPLE > commands.resp"""
 import random, sys, time
 
-from sample_events import event_body
+from sample_events import event_body, resp_command
 
 prefix, count, people = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 mix = [(("email", "sent"), 250), (("email", "delivered"), 200), (("email", "opened"), 200), (("email", "clicked"), 150),
@@ -20,12 +20,6 @@ stream = "%s:{0}:events" % prefix
 out = sys.stdout.buffer
 
 
-def command(*args):
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
 
 
 for n in range(count):
@@ -33,4 +27,4 @@ for n in range(count):
     person = rng.randrange(1, people + 1)
     event_id = "01BENCH%019d" % n
     body = event_body(rng, event_id, object_type, metric, person, now - rng.randrange(0, 3600))
-    out.write(command("XADD", stream, "*", "body", body, "ws", "default", "rt", now * 1000, "t", object_type, "m", metric))
+    out.write(resp_command("XADD", stream, "*", "body", body, "ws", "default", "rt", now * 1000, "t", object_type, "m", metric))

@@ -1,4 +1,4 @@
-"""Realistic Customer.io event bodies for the benchmarks (make-corpus.py, prefill-stream.py)."""
+"""Realistic Customer.io event bodies for the benchmarks, and Redis protocol to queue them."""
 import json
 import os
 
@@ -15,3 +15,12 @@ def event_body(rng, event_id, object_type, metric, person, timestamp):
         data["failure_message"] = "550 5.1.1 Recipient address rejected"
     return json.dumps({"event_id": event_id, "object_type": object_type, "metric": metric,
                        "timestamp": timestamp, "data": data}, separators=(",", ":"))
+
+
+def resp_command(*args):
+    """One Redis command in RESP, for redis-cli --pipe or a raw socket."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
