@@ -40,7 +40,7 @@ pending_total() { # PREFIX: undelivered + pending of the warehouse group
 
 start_worker() { # PREFIX WAREHOUSE_URL
   REDIS_URL="redis://127.0.0.1:$redis_port" CIO_RELAY_KEY_PREFIX=$1 WAREHOUSE_URL=$2 CIO_RELAY_GROUPS=warehouse \
-    ADMIN_PORT=$(free_port) CIO_RELAY_BIND=127.0.0.1 CIO_RELAY_CONSUMER_NAME=bench CIO_RELAY_WAREHOUSE_BATCH_SIZE=${BATCH_SIZE:-2000} LOG_LEVEL=warning "$binary" work 2>>"$work/work.log" &
+    ADMIN_PORT=$(free_port) CIO_RELAY_BIND=127.0.0.1 CIO_RELAY_CONSUMER_NAME=bench CIO_RELAY_WAREHOUSE_BATCH_SIZE=${BATCH_SIZE:-2000} CIO_RELAY_WAREHOUSE_WRITERS=${WRITERS:-2} LOG_LEVEL=warning "$binary" work 2>>"$work/work.log" &
   worker=$!
 }
 

@@ -17,6 +17,7 @@ public struct WorkerSettings: Sendable {
     public var consumerName: String
     public var batchSize: Int
     public var warehouseBatchSize: Int
+    public var warehouseWriters: Int
     public var reclaimIdle: Duration
     public var maxDeliveries: Int
     /// Track API requests per second per workspace, shared by all replicas.
@@ -38,7 +39,8 @@ public struct WorkerSettings: Sendable {
             policy: policy,
             track: track,
             rateLimit: rateLimit,
-            warehouseBatchSize: warehouseBatchSize
+            warehouseBatchSize: warehouseBatchSize,
+            warehouseWriters: warehouseWriters
         )
     }
 
@@ -83,6 +85,7 @@ public struct WorkerSettings: Sendable {
             consumerName: consumerName,
             batchSize: try source.integer(env: "CIO_RELAY_BATCH_SIZE", file: ["worker", "batch_size"], default: 500, range: 1...10_000),
             warehouseBatchSize: try source.integer(env: "CIO_RELAY_WAREHOUSE_BATCH_SIZE", file: ["worker", "warehouse_batch_size"], default: 2000, range: 1...10_000),
+            warehouseWriters: try source.integer(env: "CIO_RELAY_WAREHOUSE_WRITERS", file: ["worker", "warehouse_writers"], default: 2, range: 1...16),
             reclaimIdle: try source.duration(env: "CIO_RELAY_RECLAIM_IDLE", file: ["worker", "reclaim_idle"], default: .seconds(60), range: 1...86_400),
             maxDeliveries: try source.integer(env: "CIO_RELAY_MAX_DELIVERIES", file: ["worker", "max_deliveries"], default: 10, range: 1...1000),
             rateLimit: try source.number(env: "CIO_RELAY_TRACK_RATE_LIMIT", file: ["worker", "track_rate_limit"], range: 0.1...100_000) ?? 100,

@@ -133,17 +133,22 @@ public enum Workers {
             services.append(try ActionsWorker.loop(configuration: configuration, audit: sink, queue: queue, logger: logger))
         }
         if groups.contains(WarehouseWriter.group), let sink {
-            var consumer = configuration.consumer
-            consumer.group = WarehouseWriter.group
-            consumer.batchSize = configuration.warehouseBatchSize
-            let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger)
-            services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
-                let applied = try await sink.migrate()
-                if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
-            } process: { batch in
-                _ = try await writer.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
-                return false  // the writer waits for the warehouse itself
-            })
+            // Several writers, each a consumer of its own in the group: while one waits for its
+            // commit, the next batch is already being read and prepared.
+            for index in 1...max(1, configuration.warehouseWriters) {
+                var consumer = configuration.consumer
+                consumer.group = WarehouseWriter.group
+                consumer.batchSize = configuration.warehouseBatchSize
+                if configuration.warehouseWriters > 1 { consumer.consumer += "-\(index)" }
+                let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger)
+                services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
+                    let applied = try await sink.migrate()
+                    if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
+                } process: { batch in
+                    _ = try await writer.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
+                    return false  // the writer waits for the warehouse itself
+                })
+            }
         }
         return services + maintenance(queue: queue, configuration: configuration, logger: logger)
     }

@@ -20,6 +20,8 @@ public struct WorkerConfiguration: Sendable {
     /// Entries the warehouse group reads and commits per transaction (larger batches amortise the
     /// commit and the index updates).
     public var warehouseBatchSize: Int
+    /// Warehouse writers per process, each a consumer of the group (`<name>-1`, `<name>-2`, …).
+    public var warehouseWriters: Int
 
     public init(
         consumer: ConsumerConfiguration,
@@ -30,7 +32,8 @@ public struct WorkerConfiguration: Sendable {
         trimInterval: Duration = .seconds(10),
         monitorInterval: Duration = .seconds(5),
         unavailablePause: Duration = .seconds(5),
-        warehouseBatchSize: Int = 2000
+        warehouseBatchSize: Int = 2000,
+        warehouseWriters: Int = 2
     ) {
         self.consumer = consumer
         self.policy = policy
@@ -41,5 +44,6 @@ public struct WorkerConfiguration: Sendable {
         self.monitorInterval = monitorInterval
         self.unavailablePause = unavailablePause
         self.warehouseBatchSize = warehouseBatchSize
+        self.warehouseWriters = warehouseWriters
     }
 }

@@ -20,6 +20,7 @@ struct WorkerSettingsTests {
         #expect(worker.warehouse == .sqlite(path: "./data/events.sqlite"))
         #expect(worker.batchSize == 500 && worker.maxDeliveries == 10 && worker.rateLimit == 100)
         #expect(worker.warehouseBatchSize == 2000 && worker.configuration().warehouseBatchSize == 2000)
+        #expect(worker.warehouseWriters == 2 && worker.configuration().warehouseWriters == 2)
         #expect(worker.reclaimIdle == .seconds(60))
         #expect(worker.track.isEmpty, "no credentials: dry run")
         #expect(worker.policy == Policy.builtIn && worker.policySource == "built-in")
@@ -45,7 +46,7 @@ struct WorkerSettingsTests {
     }
 
     @Test(arguments: [
-        ("CIO_RELAY_BATCH_SIZE", "0"), ("CIO_RELAY_WAREHOUSE_BATCH_SIZE", "20000"), ("CIO_RELAY_RECLAIM_IDLE", "soon"), ("CIO_RELAY_MAX_DELIVERIES", "-1"),
+        ("CIO_RELAY_BATCH_SIZE", "0"), ("CIO_RELAY_WAREHOUSE_BATCH_SIZE", "20000"), ("CIO_RELAY_WAREHOUSE_WRITERS", "0"), ("CIO_RELAY_RECLAIM_IDLE", "soon"), ("CIO_RELAY_MAX_DELIVERIES", "-1"),
         ("CIO_RELAY_TRACK_RATE_LIMIT", "0"), ("CIO_RELAY_CONSUMER_NAME", "two words"), ("WAREHOUSE_URL", "mysql://db/events"),
         ("CIO_RELAY_GROUPS", "reports"), ("CIO_RELAY_TRACK_API", "v3"), ("CIO_RELAY_TRACK_TIMEOUT", "0"),
     ])
