@@ -4,7 +4,7 @@
 #     group; prints rows/s (worker start included) and checks the row count;
 #  2. latency: events arriving at a steady RATE/s for SECONDS (stamped like the receiver does);
 #     prints end-to-end latency p50/p99 from received_at to the row's ingested_at.
-# Usage: [SINKS="sqlite postgres"] scripts/bench-warehouse.sh [COUNT] [RATE] [SECONDS]
+# Usage: [SINKS="sqlite postgres"] [WRITERS=2] [BATCH_SIZE=2000] scripts/bench-warehouse.sh [COUNT] [RATE] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -134,12 +134,14 @@ struct WebhookRoutesTests {
             #expect(missing.status == .unauthorized)
             #expect(json(missing)["message"]?.contains("X-CIO-Signature") == true)
 
-            let old = customerIOHeaders(body: body, key: ReceiverHarness.currentKey, timestamp: Int64(Date().timeIntervalSince1970) - 301)
+            // Well outside the 300 s window: a second ticking between here and the server must not
+            // bring a timestamp back inside it.
+            let old = customerIOHeaders(body: body, key: ReceiverHarness.currentKey, timestamp: Int64(Date().timeIntervalSince1970) - 310)
             let stale = try await harness.post(client, body: body, headers: old)
             #expect(stale.status == .unauthorized)
             #expect(json(stale)["error"] == "stale")
 
-            let future = customerIOHeaders(body: body, key: ReceiverHarness.currentKey, timestamp: Int64(Date().timeIntervalSince1970) + 301)
+            let future = customerIOHeaders(body: body, key: ReceiverHarness.currentKey, timestamp: Int64(Date().timeIntervalSince1970) + 310)
             #expect(try await harness.post(client, body: body, headers: future).status == .unauthorized)
 
             let big = Array(repeating: UInt8(ascii: " "), count: 5000) + body
