@@ -52,7 +52,7 @@ stop_worker() {
 wait_drained() { # PREFIX
   while [ "$(pending_total "$1")" != 0 ]; do
     kill -0 "$worker" 2>/dev/null || { echo "the worker died:"; tail -5 "$work/work.log"; exit 1; }
-    sleep 0.05
+    sleep 0.25  # polling costs CPU the worker and PostgreSQL share
   done
 }
 
