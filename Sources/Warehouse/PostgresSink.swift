@@ -141,8 +141,7 @@ public final class PostgresSink: EventSink {
                 for row in rows {
                     try await connection.query("SAVEPOINT cio_relay_row", logger: logger)
                     do {
-                        let written = try await Self.insert([row], on: connection, logger: logger)
-                        outcomes.append(written.contains(row.eventID) ? .written : .duplicate)
+                        outcomes.append(try await Self.insert(row, on: connection, logger: logger) ? .written : .duplicate)
                         try await connection.query("RELEASE SAVEPOINT cio_relay_row", logger: logger)
                     } catch where Self.isContentError(error) {
                         outcomes.append(.rejected(Self.describe(error)))
@@ -195,21 +194,19 @@ public final class PostgresSink: EventSink {
         }
     }
 
-    /// Inserts rows with one statement; answers the event ids that became new rows.
-    private static func insert(_ rows: [WarehouseRow], on connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
-        var bindings = PostgresBindings(capacity: rows.count * WarehouseRow.columns.count)
-        for row in rows {
-            for value in row.values {
-                switch value {
-                case .text(let text): try bindings.append(text)
-                case .integer(let integer): try bindings.append(integer)
-                }
+    /// Inserts one row; answers whether it is new.
+    private static func insert(_ row: WarehouseRow, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        var bindings = PostgresBindings(capacity: WarehouseRow.columns.count)
+        for value in row.values {
+            switch value {
+            case .text(let text): try bindings.append(text)
+            case .integer(let integer): try bindings.append(integer)
             }
         }
-        let query = PostgresQuery(unsafeSQL: Schema.insert(.postgres, rows: rows.count, returning: true), binds: bindings)
-        var written: Set<String> = []
-        for try await id in try await connection.query(query, logger: logger).decode(String.self) {
-            written.insert(id)
+        let query = PostgresQuery(unsafeSQL: Schema.insert(.postgres, returning: true), binds: bindings)
+        var written = false
+        for try await _ in try await connection.query(query, logger: logger).decode(String.self) {
+            written = true
         }
         return written
     }

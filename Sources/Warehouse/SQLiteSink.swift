@@ -75,7 +75,7 @@ public final class SQLiteSink: EventSink, @unchecked Sendable {
         guard !rows.isEmpty else { return [] }
         return try await onQueue { database in
             var statement: OpaquePointer?
-            guard sqlite3_prepare_v2(database, Schema.insert(.sqlite, rows: 1, returning: false), -1, &statement, nil) == SQLITE_OK, let statement else {
+            guard sqlite3_prepare_v2(database, Schema.insert(.sqlite, returning: false), -1, &statement, nil) == SQLITE_OK, let statement else {
                 return .failure(WarehouseError(.unavailable, "cannot prepare the insert: \(String(cString: sqlite3_errmsg(database)))"))
             }
             defer { sqlite3_finalize(statement) }

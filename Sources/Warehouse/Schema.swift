@@ -119,16 +119,12 @@ enum Schema {
         return "INSERT INTO \(actionsTable) (\(ActionRecord.columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
     }
 
-    /// `INSERT … VALUES (…), (…) ON CONFLICT (event_id) DO NOTHING` for `rows` rows.
-    static func insert(_ dialect: SQLDialect, rows: Int, returning: Bool) -> String {
-        let count = WarehouseRow.columns.count
-        let tuples = (0..<rows).map { row in
-            "(" + WarehouseRow.columns.enumerated().map { index, column in
-                dialect.placeholder(row * count + index + 1, kind: column.kind)
-            }.joined(separator: ", ") + ")"
-        }
+    /// `INSERT … VALUES (…) ON CONFLICT (event_id) DO NOTHING` for one row (batches go through
+    /// one prepared statement in SQLite, and COPY in PostgreSQL).
+    static func insert(_ dialect: SQLDialect, returning: Bool) -> String {
+        let values = WarehouseRow.columns.enumerated().map { index, column in dialect.placeholder(index + 1, kind: column.kind) }
         let names = WarehouseRow.columns.map(\.name).joined(separator: ", ")
-        return "INSERT INTO \(eventsTable) (\(names)) VALUES \(tuples.joined(separator: ", ")) ON CONFLICT (event_id) DO NOTHING"
+        return "INSERT INTO \(eventsTable) (\(names)) VALUES (\(values.joined(separator: ", "))) ON CONFLICT (event_id) DO NOTHING"
             + (returning ? " RETURNING event_id" : "")
     }
 }

@@ -42,13 +42,7 @@ public struct AttributeGuard: Sendable {
 
     /// The hash of one person: `<prefix>:{0}:attr:<workspace>:<kind>:<identifier>`.
     public func key(workspace: String, person: PersonIdentifier) -> String {
-        let (kind, value): (String, String)
-        switch person {
-        case .cioID(let v): (kind, value) = ("cio_id", v)
-        case .id(let v): (kind, value) = ("id", v)
-        case .email(let v): (kind, value) = ("email", v)
-        }
-        return "\(prefix):{0}:attr:\(workspace):\(kind):\(value)"
+        "\(prefix):{0}:attr:\(workspace):\(person.kind):\(person.value)"
     }
 
     /// Drops from each update the monotonic attributes that an equally new or newer event has

@@ -114,11 +114,14 @@ public struct BatchProcessor: Sendable {
             ])
         }
         try await consumer.acknowledge(done)
+        // One counter update per kind of event and outcome, not per event.
+        var counts: [WorkerMetrics.ProcessedKey: Int] = [:]
         for delivered in batch {
             if let outcome = report.outcomes[delivered.entry.id] {
-                WorkerMetrics.processed(group: consumer.configuration.group, objectType: delivered.entry.string("t") ?? "", metric: delivered.entry.string("m") ?? "", outcome: outcome)
+                counts[WorkerMetrics.ProcessedKey(objectType: delivered.entry.string("t") ?? "", metric: delivered.entry.string("m") ?? "", outcome: outcome), default: 0] += 1
             }
         }
+        WorkerMetrics.processed(counts, group: consumer.configuration.group)
         return report
     }
 

@@ -22,15 +22,22 @@ public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
 public enum WorkerMetrics {
     static let budgetWaits = Counter(label: "cio_relay_track_budget_waits_total")
 
-    static func processed(group: String, objectType: String, metric: String, outcome: ProcessingOutcome) {
-        // Unknown types and metrics are folded into "other" to keep the label set bounded.
-        let type = ObjectType(objectType)
-        let knownMetrics = ObjectType.documentedMetrics[type]
-        let typeLabel = knownMetrics == nil ? "other" : objectType
-        let metricLabel = knownMetrics?.contains(Metric(metric)) == true ? metric : "other"
-        Counter(label: "cio_relay_events_processed_total", dimensions: [
-            ("group", group), ("object_type", typeLabel), ("metric", metricLabel), ("outcome", outcome.rawValue),
-        ]).increment()
+    struct ProcessedKey: Hashable {
+        let objectType: String
+        let metric: String
+        let outcome: ProcessingOutcome
+    }
+
+    static func processed(_ counts: [ProcessedKey: Int], group: String) {
+        for (key, count) in counts {
+            // Unknown types and metrics are folded into "other" to keep the label set bounded.
+            let knownMetrics = ObjectType.documentedMetrics[ObjectType(key.objectType)]
+            let typeLabel = knownMetrics == nil ? "other" : key.objectType
+            let metricLabel = knownMetrics?.contains(Metric(key.metric)) == true ? key.metric : "other"
+            Counter(label: "cio_relay_events_processed_total", dimensions: [
+                ("group", group), ("object_type", typeLabel), ("metric", metricLabel), ("outcome", key.outcome.rawValue),
+            ]).increment(by: count)
+        }
     }
 
     static func dryRunOperation(_ action: String) {

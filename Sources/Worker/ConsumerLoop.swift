@@ -1,0 +1,81 @@
+import CustomerIO
+import EventQueue
+import Foundation
+import Hiredis
+import Logging
+import ServiceLifecycle
+import Warehouse
+
+/// The consumer loop of one worker in a consumer group: creates the group, then takes batches
+/// (entries reclaimed from dead consumers first, then new ones), hands them to a processor and
+/// repeats until shutdown. A batch in progress is finished before the loop stops.
+public struct ConsumerLoop: Service {
+    public let consumer: GroupConsumer
+    public let reclaimInterval: Duration
+    /// Pause after a batch that left entries for redelivery (the destination is unavailable).
+    public let unavailablePause: Duration
+    public let logger: Logger
+    /// Runs once before the first read (and again after it failed): readies the destination.
+    public let prepare: @Sendable () async throws -> Void
+    /// Processes one batch; answers whether the destination was unavailable for some of it.
+    public let process: @Sendable ([DeliveredEntry]) async throws -> Bool
+
+    public init(
+        consumer: GroupConsumer, reclaimInterval: Duration, unavailablePause: Duration, logger: Logger,
+        prepare: @escaping @Sendable () async throws -> Void = {},
+        process: @escaping @Sendable ([DeliveredEntry]) async throws -> Bool
+    ) {
+        self.consumer = consumer
+        self.reclaimInterval = reclaimInterval
+        self.unavailablePause = unavailablePause
+        self.logger = logger
+        self.prepare = prepare
+        self.process = process
+    }
+
+    public func run() async throws {
+        let group = consumer.configuration.group
+        let metadata: Logger.Metadata = ["group": "\(group)", "consumer": "\(consumer.configuration.consumer)"]
+        var lastReclaim: ContinuousClock.Instant?
+        var groupReady = false
+        logger.info("consumer started", metadata: metadata)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if !groupReady {
+                    try await prepare()
+                    try await consumer.createGroup()
+                    groupReady = true
+                }
+                var batch: [DeliveredEntry] = []
+                if lastReclaim.map({ ContinuousClock.now - $0 >= reclaimInterval }) ?? true {
+                    batch = try await consumer.reclaim()
+                    lastReclaim = .now
+                    if !batch.isEmpty {
+                        logger.notice("took over entries left pending", metadata: metadata.merging(["count": "\(batch.count)"]) { $1 })
+                    }
+                }
+                if batch.isEmpty {
+                    batch = try await consumer.readNew()
+                }
+                guard !batch.isEmpty else { continue }
+                let start = ContinuousClock.now
+                let unavailable = try await process(batch)
+                logger.debug("batch processed", metadata: metadata.merging(["entries": "\(batch.count)", "elapsed": "\(ContinuousClock.now - start)"]) { $1 })
+                if unavailable {
+                    await pause(unavailablePause)
+                }
+            } catch {
+                logger.error("consumer batch failed; its entries stay pending and are retried", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                await pause(.seconds(1))
+            }
+        }
+        await consumer.shutdown()
+        logger.info("consumer stopped", metadata: metadata)
+    }
+
+    private func pause(_ duration: Duration) async {
+        try? await cancelWhenGracefulShutdown {
+            try await Task.sleep(for: duration)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import CustomerIO
+import EventQueue
+import Foundation
+import Hiredis
+import Logging
+import ServiceLifecycle
+import Warehouse
+
+/// Closes a warehouse sink once the consumers that use it have stopped (it sits before them in the
+/// `ServiceGroup`, which shuts services down in reverse order).
+public struct SinkCloser: Service {
+    public let sink: any EventSink
+
+    public init(sink: any EventSink) {
+        self.sink = sink
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await sink.close()
+    }
+}
+
+/// The workers of a process: a consumer loop per group it runs, plus stream upkeep.
+public enum Workers {
+    /// The services, in start order. The caller runs them and shuts the Redis client down after.
+    public static func services(configuration: WorkerConfiguration, groups: [String], sink: (any EventSink)?, queue: EventQueue, logger: Logger) throws(RedisError) -> [any Service] {
+        var services: [any Service] = []
+        if let sink { services.append(SinkCloser(sink: sink)) }
+        if groups.contains(ActionsWorker.group) {
+            services.append(try ActionsWorker.loop(configuration: configuration, audit: sink, queue: queue, logger: logger))
+        }
+        if groups.contains(WarehouseWriter.group), let sink {
+            // Several writers, each a consumer of its own in the group: while one waits for its
+            // commit, the next batch is already being read and prepared.
+            for index in 1...max(1, configuration.warehouseWriters) {
+                var consumer = configuration.consumer
+                consumer.group = WarehouseWriter.group
+                consumer.batchSize = configuration.warehouseBatchSize
+                if configuration.warehouseWriters > 1 { consumer.consumer += "-\(index)" }
+                let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger)
+                services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
+                    let applied = try await sink.migrate()
+                    if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
+                } process: { batch in
+                    _ = try await writer.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
+                    return false  // the writer waits for the warehouse itself
+                })
+            }
+        }
+        return services + maintenance(queue: queue, configuration: configuration, logger: logger)
+    }
+
+    /// Trimming and the queue gauges; every worker runs them (they are idempotent).
+    static func maintenance(queue: EventQueue, configuration: WorkerConfiguration, logger: Logger) -> [any Service] {
+        [
+            PeriodicService(name: "stream trim", interval: configuration.trimInterval, logger: logger) {
+                let removed = try await queue.trimAcknowledged()
+                if removed > 0 { logger.debug("trimmed acknowledged entries", metadata: ["count": "\(removed)"]) }
+            },
+            PeriodicService(name: "queue metrics", interval: configuration.monitorInterval, logger: logger) {
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                for statistics in try await queue.groupStatistics() {
+                    WorkerMetrics.record(statistics, nowMilliseconds: now)
+                }
+                WorkerMetrics.streamLengths(events: try await queue.length(of: queue.keys.events), dead: try await queue.length(of: queue.keys.dead))
+            },
+        ]
+    }
+}
