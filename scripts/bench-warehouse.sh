@@ -28,7 +28,7 @@ trap cleanup EXIT
 redis_port=$(free_port)
 start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
 pg_port=$(free_port)
-start_postgres "$work/postgres" "$pg_port" "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB"
+start_postgres "$work/postgres" "$pg_port" "-c fsync=on -c synchronous_commit=on ${PG_SETTINGS:--c shared_buffers=256MB}"
 postgres_url="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
 echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), $("$(pg_bin)/postgres" --version), SQLite $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')"
 

@@ -100,6 +100,20 @@ struct SinkTests {
     }
 
     @Test(arguments: SinkKind.allCases)
+    func textWithTabsNewlinesAndBackslashesLandsVerbatim(kind: SinkKind) async throws {
+        let (sink, query) = try await kind.make()
+        // PostgreSQL's COPY text format escapes these four bytes; the values must come back unchanged.
+        let subject = "tab\there\nnew line\r\\back\\slash é ✓ \\N"
+        let object: [String: Any] = ["event_id": "01ESCAPES", "object_type": "email", "metric": "sent", "timestamp": 1_767_235_000,
+                                     "data": ["subject": subject, "recipient": "\\", "identifiers": ["email": "a\tb@example.org"]]]
+        let body = try JSONSerialization.data(withJSONObject: object)
+        #expect(try await sink.write([try row(Array(body)), try row(Fixtures.bytes("email_sent.json"))]) == [.written, .written])
+        let values = try await query("SELECT subject, recipient, identifier_email FROM customerio_events WHERE event_id = '01ESCAPES'")
+        #expect(values.first == [subject, "\\", "a\tb@example.org"])
+        await sink.close()
+    }
+
+    @Test(arguments: SinkKind.allCases)
     func aRefusedRowIsReportedWhileTheRestOfItsBatchLands(kind: SinkKind) async throws {
         let (sink, query) = try await kind.make()
         let poison: WarehouseRow
@@ -127,20 +141,30 @@ struct SinkTests {
     func migrationsAreIdempotentAndUpgradeAnOlderSchema(kind: SinkKind) async throws {
         let old: [Int]
         let sink: any EventSink
+        let indexes: @Sendable () async throws -> Set<String>
         switch kind {
         case .sqlite:
             let sqlite = try SQLiteSink(path: FileManager.default.temporaryDirectory.appendingPathComponent("mig-\(UUID().uuidString).sqlite").path)
             old = try await sqlite.migrate(upTo: 1)
             sink = sqlite
+            indexes = { Set(try await sqlite.rows("SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customerio_events' AND sql IS NOT NULL").compactMap { $0.first ?? nil }) }
         case .postgres:
             let postgres = try await SinkKind.freshPostgres()
             old = try await postgres.migrate(upTo: 1)
             sink = postgres
+            indexes = { Set(try await postgres.rows("SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = 'customerio_events' AND indexname NOT LIKE '%_pkey'").compactMap { $0.first ?? nil }) }
         }
         #expect(old == [1])
+        #expect(try await indexes().count == 7, "version 1 has seven secondary indexes")
         #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json"))]) == [.written])
-        #expect(try await sink.migrate() == [2], "the older schema is upgraded")
+        #expect(try await sink.migrate() == [2, 3], "the older schema is upgraded")
         #expect(try await sink.migrate() == [], "and migrating again changes nothing")
+        // Version 3: the (object_type, metric) and cio_id indexes are gone; PostgreSQL's time index is BRIN.
+        let upgraded = try await indexes()
+        #expect(upgraded.map { String($0.prefix { $0 != " " }) }.sorted() == ["campaign", "delivery_id", "identifier_email", "identifier_id", "occurred_at"].map { "customerio_events_\($0)" })
+        let timeIndex = try #require(upgraded.first { $0.hasPrefix("customerio_events_occurred_at ") })
+        #expect(timeIndex.contains("USING brin") == (kind == .postgres), "\(timeIndex)")
+        #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json")), try row(Fixtures.bytes("email_bounced.json"))]) == [.duplicate, .written])
         try await sink.record([ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil)])
         await sink.close()
     }
