@@ -4,7 +4,7 @@
 #     group; prints rows/s (worker start included) and checks the row count;
 #  2. latency: events arriving at a steady RATE/s for SECONDS (stamped like the receiver does);
 #     prints end-to-end latency p50/p99 from received_at to the row's ingested_at.
-# Usage: [SINKS="sqlite postgres"] [WRITERS=2] [BATCH_SIZE=2000] scripts/bench-warehouse.sh [COUNT] [RATE] [SECONDS]
+# Usage: [SINKS="sqlite postgres"] [WRITERS=2] [BATCH_SIZE=2000] [PG_SETTINGS="-c name=value …"] scripts/bench-warehouse.sh [COUNT] [RATE] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -77,6 +77,9 @@ for sink in ${SINKS:-sqlite postgres}; do
   stop_worker
   rows=$(query "$sink" "SELECT count(*) FROM customerio_events")
   python3 -c "import sys; s, e, n, r = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]); print(f'{sys.argv[5]:8s} drain: {n} events in {e - s:.2f} s = {n / (e - s):,.0f} rows/s (worker start included); rows in the table: {r}')" "$start" "$end" "$count" "$rows" "$sink"
+  if [ "$sink" = postgres ]; then  # checkpoints during the drain cost full-page writes: say how many ran
+    echo "postgres during the drain: $(query postgres "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter") checkpoint(s), $(query postgres "SELECT pg_size_pretty(pg_current_wal_lsn() - '0/0'::pg_lsn)") of WAL"
+  fi
   # The latency run starts from an empty table.
   if [ "$sink" = sqlite ]; then rm -f "$work"/events.sqlite*; else psql -qtAX "$postgres_url" -c "TRUNCATE customerio_events" >/dev/null; fi
 
