@@ -143,6 +143,14 @@ redis-cli -p "$redis_port" XADD "$prefix:{0}:dead" '*' body '{"event_id":"x"}' w
 id=$(redis-cli -p "$redis_port" XRANGE "$prefix:{0}:dead" - + | head -1)
 "$binary" dead-letters replay "$id" | grep -q "replayed as" || fail "dead-letters replay"
 [ "$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:dead")" = 0 ] || fail "the replayed dead letter is still there"
+# The replayed entry waits in both groups (no worker runs now): a check at lag 1 passes, at 0 fails.
+"$binary" status --max-lag 1 | grep -q "group warehouse: lag 1" || fail "status --max-lag 1"
+set +e
+"$binary" status --json --max-lag 0 >"$work/status.json" 2>"$work/status.err"
+code=$?
+set -e
+[ "$code" -eq 1 ] && grep -q "threshold exceeded: group actions: lag 1" "$work/status.err" \
+  && python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/status.json" || fail "status --max-lag 0: exit $code, $(cat "$work/status.err")"
 set +e
 printf 'policy:\n  - metrics: [bounced]\n    actions: [suppress, {identify: {a: 1}}]\n' >"$work/bad-policy.yaml"
 "$binary" policy check "$work/bad-policy.yaml" 2>"$work/policy.err"
@@ -151,4 +159,4 @@ set -e
 [ "$code" -eq 65 ] && grep -q "bad-policy.yaml:3" "$work/policy.err" || fail "policy check: exit $code, $(cat "$work/policy.err")"
 kill -9 "$stub" 2>/dev/null || true
 trap - EXIT
-echo "smoke: dead-letters list/replay work; policy check names the line: $(cat "$work/policy.err")"
+echo "smoke: dead-letters list/replay work; status fails its check on lag; policy check names the line: $(cat "$work/policy.err")"

@@ -31,6 +31,9 @@ public struct QueueKeys: Sendable, Hashable {
     /// The dedup marker of an event.
     public func seen(eventID: String) -> String { seenPrefix + eventID }
 
+    /// A `SCAN MATCH` pattern for every dedup marker.
+    public var seenPattern: String { seenPrefix + "*" }
+
     /// The dedup marker of a malformed body, by the SHA-256 of its bytes.
     public func seen(malformedBodyDigest digest: String) -> String { seenPrefix + "malformed:" + digest }
 }

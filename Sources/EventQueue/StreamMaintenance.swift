@@ -81,13 +81,7 @@ extension EventQueue {
         }
         var statistics: [GroupStatistics] = []
         for group in groups {
-            guard let flat = group.array else { continue }
-            var info: [String: RedisValue] = [:]
-            var index = 0
-            while index + 1 < flat.count {
-                if let key = flat[index].string { info[key] = flat[index + 1] }
-                index += 2
-            }
+            guard let info = group.fieldMap else { continue }
             guard let name = info["name"]?.string, let pending = info["pending"]?.integer, let lastDelivered = info["last-delivered-id"]?.string else {
                 throw RedisError(.unexpectedReply, "XINFO GROUPS entry has an unexpected shape: \(group)")
             }
@@ -109,5 +103,19 @@ extension EventQueue {
             statistics.append(GroupStatistics(name: name, pending: Int(pending), lag: lag, oldestUnprocessedAt: oldest))
         }
         return statistics
+    }
+}
+
+extension RedisValue {
+    /// A flat `[name, value, name, value, …]` reply (`XINFO`, `CONFIG GET`) as a dictionary.
+    var fieldMap: [String: RedisValue]? {
+        guard let flat = array else { return nil }
+        var fields: [String: RedisValue] = [:]
+        var index = 0
+        while index + 1 < flat.count {
+            if let key = flat[index].string { fields[key] = flat[index + 1] }
+            index += 2
+        }
+        return fields
     }
 }

@@ -132,4 +132,63 @@ public enum OperatorCommands {
         }
         return "purged \(try await queue.purgeDeadLetters()) dead letter(s) from \(queue.keys.dead)"
     }
+    /// What `status` found: the text to print, and the thresholds that were exceeded.
+    public struct StatusReport: Sendable {
+        public let text: String
+        public let exceeded: [String]
+    }
+
+    /// `status [--json] [--max-lag N] [--max-age SECONDS]`: stream, groups, consumers, dead letters,
+    /// dedup keys and Redis memory; a threshold exceeded by any group is reported in `exceeded`.
+    public static func status(_ queue: EventQueue, json: Bool, maxLag: Int?, maxAge: Double?, nowMilliseconds: Int64) async throws -> StatusReport {
+        let status = try await queue.status(nowMilliseconds: nowMilliseconds)
+        var exceeded: [String] = []
+        for group in status.groups {
+            if let maxLag, group.lag > maxLag {
+                exceeded.append("group \(group.name): lag \(group.lag) > --max-lag \(maxLag)")
+            }
+            if let maxAge, let age = group.oldestUnprocessedAgeSeconds, age > maxAge {
+                exceeded.append("group \(group.name): oldest unprocessed event \(seconds(age)) old > --max-age \(seconds(maxAge))")
+            }
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            return StatusReport(text: String(decoding: try encoder.encode(status), as: UTF8.self), exceeded: exceeded)
+        }
+        let memoryLimit = status.redisMaxMemoryBytes > 0 ? "of maxmemory \(bytes(status.redisMaxMemoryBytes))" : "(no maxmemory set)"
+        var lines = [
+            "stream \(status.stream): \(status.streamLength) entries",
+            "dead letters \(status.deadLetterStream): \(status.deadLetters)",
+            "dedup keys: \(status.dedupKeysExact ? "" : "~")\(status.dedupKeys)\(status.dedupKeysExact ? "" : " (estimated from \(EventQueue.dedupSamples) random keys)")",
+            "redis memory: \(bytes(status.redisUsedMemoryBytes)) used \(memoryLimit)",
+        ]
+        if status.groups.isEmpty {
+            lines.append("no consumer groups yet: no worker has started")
+        }
+        for group in status.groups {
+            let age = group.oldestUnprocessedAgeSeconds.map { seconds($0) } ?? "none (caught up)"
+            lines.append("group \(group.name): lag \(group.lag), pending \(group.pending), oldest unprocessed \(age), \(group.consumers.count) consumer(s)")
+            for consumer in group.consumers {
+                lines.append("  consumer \(consumer.name): pending \(consumer.pending), idle \(seconds(consumer.idleSeconds))")
+            }
+        }
+        return StatusReport(text: lines.joined(separator: "\n"), exceeded: exceeded)
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        value < 120 ? String(format: "%.1f s", value) : value < 7200 ? String(format: "%.1f min", value / 60) : String(format: "%.1f h", value / 3600)
+    }
+
+    private static func bytes(_ value: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var size = Double(value)
+        var unit = 0
+        while size >= 1024 && unit < units.count - 1 {
+            size /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(value) B" : String(format: "%.1f ", size) + units[unit]
+    }
 }

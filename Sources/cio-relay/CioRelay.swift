@@ -10,7 +10,7 @@ struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
-        subcommands: [Serve.self, Work.self, Run.self, Migrate.self, DeadLetters.self, PolicyCommand.self]
+        subcommands: [Serve.self, Work.self, Run.self, Status.self, Migrate.self, DeadLetters.self, PolicyCommand.self]
     )
 }
 
@@ -61,6 +61,35 @@ func withQueue(_ body: (EventQueue) async throws -> String) async throws {
         await client.shutdown()
         FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
         throw ExitCode(69)  // EX_UNAVAILABLE
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the queue: stream length, per group lag, pending, oldest unprocessed age and consumers, dead letters, dedup keys, Redis memory.",
+        discussion: "Exits 1 when a group exceeds --max-lag or --max-age (the reasons on standard error), so it can serve as a check."
+    )
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Option(help: "Fail when a group has more undelivered entries than this.") var maxLag: Int?
+    @Option(help: "Fail when a group's oldest unprocessed event is older than this many seconds.") var maxAge: Double?
+
+    func validate() throws {
+        if let maxLag, maxLag < 0 { throw ValidationError("--max-lag must be 0 or more") }
+        if let maxAge, !(maxAge >= 0) { throw ValidationError("--max-age must be 0 or more seconds") }
+    }
+
+    func run() async throws {
+        var exceeded: [String] = []
+        try await withQueue { queue in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let report = try await OperatorCommands.status(queue, json: json, maxLag: maxLag, maxAge: maxAge, nowMilliseconds: now)
+            exceeded = report.exceeded
+            return report.text
+        }
+        guard exceeded.isEmpty else {
+            FileHandle.standardError.write(Data(exceeded.map { "cio-relay: threshold exceeded: \($0)\n" }.joined().utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
