@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10} connections=${2:-64} threads=${3:-2}
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl
-swift build -c release --product cio-relay >/dev/null
-binary="$(swift build -c release --show-bin-path)/cio-relay"
+binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-bench.XXXXXX)
 relay=""

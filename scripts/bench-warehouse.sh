@@ -11,8 +11,7 @@ cd "$(dirname "$0")/.."
 count=${1:-200000} rate=${2:-2000} seconds=${3:-20}
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev postgresql-15
-swift build -c release --product cio-relay >/dev/null
-binary="$(swift build -c release --show-bin-path)/cio-relay"
+binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-bench-warehouse.XXXXXX)
 chmod 755 "$work"

@@ -10,8 +10,7 @@ cd "$(dirname "$0")/.."
 count=${1:-100000} people=${2:-50000} latency=${3:-5}
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev curl
-swift build -c release --product cio-relay >/dev/null
-binary="$(swift build -c release --show-bin-path)/cio-relay"
+binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-bench-worker.XXXXXX)
 worker="" stub=""

@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev openssl curl
 echo "==> building (release)"
-swift build -c release --product cio-relay
-binary="$(swift build -c release --show-bin-path)/cio-relay"
+binary=$(build_release)
 
 data="$PWD/data"
 mkdir -p "$data"
