@@ -3,7 +3,8 @@
 # integration tests: start-up on the environment, a signed request over HTTP, JSON logs without
 # secrets or addresses, a configuration error that names its variable, a graceful SIGTERM that
 # lets a request already in flight finish before the process exits; then `cio-relay run` acting on
-# a bounce through a local Track API stand-in, and the dead-letters and policy commands.
+# a bounce through a local Track API stand-in, the dead-letters, status and policy commands, and
+# `send` against a receiver.
 # Usage: scripts/smoke.sh BINARY REDIS_PORT WORKDIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -160,3 +161,27 @@ set -e
 kill -9 "$stub" 2>/dev/null || true
 trap - EXIT
 echo "smoke: dead-letters list/replay work; status fails its check on lag; policy check names the line: $(cat "$work/policy.err")"
+
+# 7. `send`: generated events of every type with a share of repeats, against a fresh receiver.
+"$binary" serve 2>"$work/serve.log" &
+relay=$!
+trap 'kill -9 $relay 2>/dev/null || true' EXIT
+wait_http "http://127.0.0.1:$admin/readyz" 30 || fail "not ready within 30 s (send)"
+before=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
+"$binary" send --url "http://127.0.0.1:$port/webhooks/customerio" --count 200 --duplicates 0.25 --concurrency 4 \
+  >"$work/send.out" 2>"$work/send.err" || fail "send: $(cat "$work/send.out" "$work/send.err")"
+accepted=$(awk '/^accepted:/ {print $2}' "$work/send.out")
+duplicate=$(awk '/^duplicate:/ {print $2}' "$work/send.out")
+after=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
+grep -q "^sent: 200 " "$work/send.out" && grep -q "^errors: 0$" "$work/send.out" && [ "$duplicate" -gt 0 ] \
+  && [ $((accepted + duplicate)) -eq 200 ] && [ $((after - before)) -eq "$accepted" ] \
+  || fail "send: $(cat "$work/send.out"), stream grew by $((after - before))"
+set +e
+"$binary" send --url "http://127.0.0.1:$port/webhooks/customerio" --count 3 --secret wrong >"$work/forged.out" 2>/dev/null
+code=$?
+set -e
+[ "$code" -eq 1 ] && grep -q "errors: 3 (HTTP 401: 3)" "$work/forged.out" || fail "send with a wrong key: exit $code, $(cat "$work/forged.out")"
+kill -TERM "$relay"
+wait "$relay" || true
+trap - EXIT
+echo "smoke: send delivered 200 signed events ($accepted accepted, $duplicate repeats answered duplicate); a wrong key gives 401s and exit 1"

@@ -10,7 +10,7 @@ struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
-        subcommands: [Serve.self, Work.self, Run.self, Status.self, Migrate.self, DeadLetters.self, PolicyCommand.self]
+        subcommands: [Serve.self, Work.self, Run.self, Status.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self]
     )
 }
 
@@ -90,6 +90,64 @@ struct Status: AsyncParsableCommand {
             FileHandle.standardError.write(Data(exceeded.map { "cio-relay: threshold exceeded: \($0)\n" }.joined().utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign and send events to a receiver: to try a deployment, or for load.",
+        discussion: """
+            Without --payloads it sends generated events of every object type and metric. The signing key \
+            comes from CUSTOMERIO_WEBHOOK_SECRET unless --secret is given. Exits 1 when a request failed.
+            """
+    )
+    @Option(help: "The webhook URL, e.g. http://127.0.0.1:3000/webhooks/customerio.") var url: String
+    @Option(help: "A JSON payload file, or a directory of them (*.json), each sent once.") var payloads: String?
+    @Option(help: "How many events to send (default: every payload, or 100 generated ones).") var count: Int?
+    @Option(help: "Requests per second in all (default: as fast as answers come).") var rate: Double?
+    @Option(help: "Requests in flight at once.") var concurrency = 8
+    @Option(help: "Share of sends that repeat an earlier event, 0 to 1.") var duplicates = 0.0
+    @Option(help: "The signing key (default: CUSTOMERIO_WEBHOOK_SECRET).") var secret: String?
+
+    func validate() throws {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("--url must be an http:// or https:// URL") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard (0...1).contains(duplicates) else { throw ValidationError("--duplicates must be between 0 and 1") }
+    }
+
+    func run() async throws {
+        guard let key = secret ?? ProcessInfo.processInfo.environment["CUSTOMERIO_WEBHOOK_SECRET"], !key.isEmpty else {
+            throw ValidationError("no signing key: set CUSTOMERIO_WEBHOOK_SECRET or pass --secret")
+        }
+        let feed: EventFeed
+        var total = count ?? 100
+        if let payloads {
+            let bodies: [[UInt8]]
+            do {
+                bodies = try PayloadFiles.load(path: payloads)
+            } catch {
+                FileHandle.standardError.write(Data("cio-relay: \(error.message)\n".utf8))
+                throw ExitCode(error.exitCode)
+            }
+            feed = .bodies(bodies)
+            total = count ?? bodies.count
+        } else {
+            feed = .generated(SampleEventGenerator())
+        }
+        var configuration = WebhookSender.Configuration(url: url, secret: key)
+        configuration.concurrency = concurrency
+        configuration.rate = rate
+        configuration.duplicates = duplicates
+        let started = ContinuousClock.now
+        let summary = await WebhookSender(configuration: configuration).send(count: total, feed: feed) { progress in
+            FileHandle.standardError.write(Data("\r\(progress.progressLine)".utf8))
+        }
+        let elapsed = ContinuousClock.now - started
+        FileHandle.standardError.write(Data("\r\(summary.progressLine)\n".utf8))
+        print(summary.report(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        if summary.errorCount > 0 { throw ExitCode(1) }
     }
 }
 

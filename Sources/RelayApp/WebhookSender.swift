@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import CustomerIO
+import Foundation
+import NIOCore
+
+/// Signs and posts events to a receiver, as Customer.io does, for `cio-relay send`: trying a
+/// deployment, and load.
+public struct WebhookSender: Sendable {
+    public struct Configuration: Sendable {
+        /// The webhook URL, e.g. `https://relay.example.com/webhooks/customerio`.
+        public var url: String
+        public var key: SigningKey
+        /// Requests in flight at once.
+        public var concurrency: Int = 8
+        /// Requests per second in all, nil for as fast as the receiver answers.
+        public var rate: Double?
+        /// The share of sends that repeat an event already sent (re-signed, same `event_id`).
+        public var duplicates: Double = 0
+        public var timeout: Duration = .seconds(10)
+
+        public init(url: String, secret: String) {
+            self.url = url
+            self.key = SigningKey(secret)
+        }
+    }
+
+    /// What came back.
+    public struct Summary: Sendable {
+        public var sent = 0
+        /// Answers by `status` of a 200 (`accepted`, `duplicate`, `dead_lettered`).
+        public var answers: [String: Int] = [:]
+        /// Failures by HTTP status or transport error.
+        public var errors: [String: Int] = [:]
+        public var latenciesMilliseconds: [Double] = []
+
+        public var errorCount: Int { errors.values.reduce(0, +) }
+
+        public func percentile(_ fraction: Double) -> Double? {
+            guard !latenciesMilliseconds.isEmpty else { return nil }
+            let sorted = latenciesMilliseconds.sorted()
+            return sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))]
+        }
+
+        /// One line for the progress display.
+        public var progressLine: String {
+            "sent \(sent), accepted \(answers["accepted", default: 0]), duplicate \(answers["duplicate", default: 0]), errors \(errorCount)"
+        }
+
+        /// The closing report.
+        public func report(seconds: Double) -> String {
+            var lines = [
+                "sent: \(sent) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(sent) / max(seconds, 0.001))) req/s)",
+                "accepted: \(answers["accepted", default: 0])",
+                "duplicate: \(answers["duplicate", default: 0])",
+            ]
+            for (status, count) in answers.sorted(by: { $0.key < $1.key }) where status != "accepted" && status != "duplicate" {
+                lines.append("\(status): \(count)")
+            }
+            lines.append("errors: \(errorCount)" + (errors.isEmpty ? "" : " (" + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"))
+            if let p50 = percentile(0.5), let p99 = percentile(0.99) {
+                lines.append(String(format: "latency: p50 %.1f ms, p99 %.1f ms", p50, p99))
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    private let configuration: Configuration
+    private let http: HTTPClient
+
+    public init(configuration: Configuration, httpClient: HTTPClient = .shared) {
+        self.configuration = configuration
+        self.http = httpClient
+    }
+
+    /// Sends up to `count` events, each the next of `feed` unless it repeats an earlier one;
+    /// `progress` gets the running totals about once a second.
+    public func send(count: Int, feed: EventFeed, progress: @escaping @Sendable (Summary) -> Void) async -> Summary {
+        let state = SendState(feed: feed, duplicates: configuration.duplicates)
+        let start = ContinuousClock.now
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if !Task.isCancelled { progress(await state.summary) }
+            }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, configuration.concurrency) {
+                group.addTask {
+                    while let (index, body) = await state.claim(limit: count) {
+                        if let rate = configuration.rate, rate > 0 {
+                            try? await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
+                        }
+                        let sentAt = ContinuousClock.now
+                        let outcome = await post(body)
+                        await state.record(outcome, latency: ContinuousClock.now - sentAt)
+                    }
+                }
+            }
+        }
+        ticker.cancel()
+        return await state.summary
+    }
+
+    enum Outcome {
+        case answered(String)
+        case failed(String)
+    }
+
+    private func post(_ body: [UInt8]) async -> Outcome {
+        let timestamp = Int64(Date().timeIntervalSince1970)
+        var request = HTTPClientRequest(url: configuration.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-CIO-Timestamp", value: String(timestamp))
+        request.headers.add(name: "X-CIO-Signature", value: WebhookSignature.sign(body: body, timestamp: timestamp, key: configuration.key))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
+            let answer = try await response.body.collect(upTo: 64 * 1024)
+            guard response.status.code == 200 else { return .failed("HTTP \(response.status.code)") }
+            let object = try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView)) as? [String: Any]
+            return .answered(object?["status"] as? String ?? "unrecognised answer")
+        } catch {
+            return .failed("\(type(of: error))")
+        }
+    }
+}
+
+/// Where `send` takes new events from.
+public enum EventFeed: Sendable {
+    /// Generated events of every object type and metric, without end.
+    case generated(SampleEventGenerator)
+    /// These bodies, once each from `position` on (files of payloads).
+    case bodies([[UInt8]], position: Int = 0)
+
+    mutating func next() -> [UInt8]? {
+        switch self {
+        case .generated(var generator):
+            let body = generator.next()
+            self = .generated(generator)
+            return body
+        case .bodies(let bodies, let position):
+            guard position < bodies.count else { return nil }
+            self = .bodies(bodies, position: position + 1)
+            return bodies[position]
+        }
+    }
+}
+
+/// The sender's shared tally and the events sent so far (for duplicates).
+private actor SendState {
+    private var feed: EventFeed
+    private var claimed = 0
+    private var sentBodies: [[UInt8]] = []
+    private var generator = SystemRandomNumberGenerator()
+    private let duplicates: Double
+    private(set) var summary = WebhookSender.Summary()
+
+    init(feed: EventFeed, duplicates: Double) {
+        self.feed = feed
+        self.duplicates = duplicates
+    }
+
+    /// The next send's index and body, or nil when `limit` sends are claimed or the source is dry.
+    func claim(limit: Int) -> (Int, [UInt8])? {
+        guard claimed < limit else { return nil }
+        let body: [UInt8]
+        if !sentBodies.isEmpty, Double.random(in: 0..<1, using: &generator) < duplicates {
+            body = sentBodies[Int.random(in: 0..<sentBodies.count, using: &generator)]
+        } else {
+            guard let next = feed.next() else { return nil }
+            body = next
+            if sentBodies.count < 10_000 { sentBodies.append(next) }
+        }
+        claimed += 1
+        return (claimed - 1, body)
+    }
+
+    func record(_ outcome: WebhookSender.Outcome, latency: Duration) {
+        summary.sent += 1
+        summary.latenciesMilliseconds.append(Double(latency.nanoseconds) / 1_000_000)
+        switch outcome {
+        case .answered(let status): summary.answers[status, default: 0] += 1
+        case .failed(let reason): summary.errors[reason, default: 0] += 1
+        }
+    }
+}
