@@ -102,6 +102,6 @@ wait_http() {
 # build_release: builds the release binary as the Dockerfile does (Swift runtime linked statically)
 # and prints its path; the build's own output goes to standard error.
 build_release() {
-  swift build -c release --product cio-relay --static-swift-stdlib >&2
+  swift build -c release --product cio-relay --static-swift-stdlib >&2 || return 1
   echo "$(swift build -c release --static-swift-stdlib --show-bin-path)/cio-relay"
 }

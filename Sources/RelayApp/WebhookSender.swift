@@ -32,14 +32,10 @@ public struct WebhookSender: Sendable {
         /// Failures by HTTP status or transport error.
         public var errors: [String: Int] = [:]
         public var latenciesMilliseconds: [Double] = []
+        /// From the first send to the last answer.
+        public var elapsed: Duration = .zero
 
         public var errorCount: Int { errors.values.reduce(0, +) }
-
-        public func percentile(_ fraction: Double) -> Double? {
-            guard !latenciesMilliseconds.isEmpty else { return nil }
-            let sorted = latenciesMilliseconds.sorted()
-            return sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))]
-        }
 
         /// One line for the progress display.
         public var progressLine: String {
@@ -47,7 +43,8 @@ public struct WebhookSender: Sendable {
         }
 
         /// The closing report.
-        public func report(seconds: Double) -> String {
+        public var report: String {
+            let seconds = Double(elapsed.nanoseconds) / 1e9
             var lines = [
                 "sent: \(sent) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(sent) / max(seconds, 0.001))) req/s)",
                 "accepted: \(answers["accepted", default: 0])",
@@ -57,8 +54,10 @@ public struct WebhookSender: Sendable {
                 lines.append("\(status): \(count)")
             }
             lines.append("errors: \(errorCount)" + (errors.isEmpty ? "" : " (" + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"))
-            if let p50 = percentile(0.5), let p99 = percentile(0.99) {
-                lines.append(String(format: "latency: p50 %.1f ms, p99 %.1f ms", p50, p99))
+            if !latenciesMilliseconds.isEmpty {
+                let sorted = latenciesMilliseconds.sorted()
+                func percentile(_ fraction: Double) -> Double { sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))] }
+                lines.append(String(format: "latency: p50 %.1f ms, p99 %.1f ms", percentile(0.5), percentile(0.99)))
             }
             return lines.joined(separator: "\n")
         }
@@ -98,7 +97,9 @@ public struct WebhookSender: Sendable {
             }
         }
         ticker.cancel()
-        return await state.summary
+        var summary = await state.summary
+        summary.elapsed = ContinuousClock.now - start
+        return summary
     }
 
     enum Outcome {

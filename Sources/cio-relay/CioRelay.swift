@@ -140,13 +140,11 @@ struct Send: AsyncParsableCommand {
         configuration.concurrency = concurrency
         configuration.rate = rate
         configuration.duplicates = duplicates
-        let started = ContinuousClock.now
         let summary = await WebhookSender(configuration: configuration).send(count: total, feed: feed) { progress in
             FileHandle.standardError.write(Data("\r\(progress.progressLine)".utf8))
         }
-        let elapsed = ContinuousClock.now - started
         FileHandle.standardError.write(Data("\r\(summary.progressLine)\n".utf8))
-        print(summary.report(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        print(summary.report)
         if summary.errorCount > 0 { throw ExitCode(1) }
     }
 }
