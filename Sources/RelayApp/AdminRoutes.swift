@@ -4,6 +4,8 @@ import Prometheus
 
 /// The admin port: `/healthz` (the process answers), `/readyz` (Redis answers `PING` within the
 /// Redis command timeout) and `/metrics`.
+/// Each readiness check also sets `cio_relay_redis_up` (1 or 0): the kubelet probes every pod every
+/// few seconds, so the gauge is fresh for the "Redis unavailable" alert even when no webhook arrives.
 /// Kept off the webhook port so that probes and scrapes never compete with Customer.io's calls
 /// and are never exposed through the webhook ingress.
 public struct AdminRoutes: Sendable {
@@ -19,12 +21,18 @@ public struct AdminRoutes: Sendable {
         router.get("/healthz") { _, _ in
             Self.json(.ok, #"{"status":"ok"}"#)
         }
+        let redisUp = registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "cio_relay", metricName: "redis_up", unitName: "",
+            helpText: "1 when the last readiness check reached Redis, 0 when it did not"
+        ))
         router.get("/readyz") { _, _ in
             do {
                 // Bounded by the Redis command timeout (CIO_RELAY_REDIS_TIMEOUT).
                 try await redis.ping()
+                redisUp.set(to: 1)
                 return Self.json(.ok, #"{"status":"ready"}"#)
             } catch {
+                redisUp.set(to: 0)
                 return Self.json(.serviceUnavailable, #"{"status":"unavailable","error":"redis_unreachable","message":"Redis does not answer PING"}"#)
             }
         }

@@ -31,10 +31,12 @@ struct AdminRoutesTests {
         let app = Application(router: AdminRoutes(redis: client, registry: PrometheusCollectorRegistry()).router())
         try await app.test(.router) { http async throws in
             #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
+            #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 1"))
             server.stop()
             let start = ContinuousClock.now
             #expect(try await http.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)
             #expect(ContinuousClock.now - start < .seconds(2))
+            #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 0"))
             #expect(try await http.execute(uri: "/healthz", method: .get).status == .ok, "the process itself is still healthy")
         }
         await client.shutdown()
