@@ -2,7 +2,8 @@
 # The test command: installs what the tests need, starts a private Redis and two private
 # PostgreSQL servers (one shared, one that a test stops and restarts) on free loopback ports with
 # their data in a temporary folder, runs every test against them, and stops them again; then the
-# end-to-end smoke check of the binary and the container image checks (scripts/check-image.sh).
+# end-to-end smoke check of the binary, the Helm chart checks (scripts/check-chart.sh) and the
+# container image checks (scripts/check-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -57,6 +58,9 @@ swift test --skip-build "$@"
 
 echo "==> end-to-end check of the cio-relay binary"
 scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
+
+echo "==> Helm chart checks"
+scripts/check-chart.sh
 
 # The container image (no Docker engine here): hadolint, and the release binary's shared libraries
 # against the runtime stage. A filtered run (arguments for swift test) checks only what it names.

@@ -1,0 +1,241 @@
+{{/* Names and labels, as `helm create` lays them out. */}}
+{{- define "cio-relay.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "cio-relay.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "cio-relay.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "cio-relay.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "cio-relay.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cio-relay.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of one component (receiver, worker-actions…): call with (dict "root" $ "component" NAME). */}}
+{{- define "cio-relay.componentLabels" -}}
+{{ include "cio-relay.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "cio-relay.componentSelector" -}}
+{{ include "cio-relay.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "cio-relay.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cio-relay.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "cio-relay.secretName" -}}
+{{- default (include "cio-relay.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{- define "cio-relay.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "cio-relay.streamKey" -}}
+{{- printf "%s:{0}:events" .Values.redis.keyPrefix }}
+{{- end }}
+
+{{/*
+The pod template shared by the receiver and every worker group. Call with
+(dict "root" $ "component" NAME "args" LIST "env" LIST "resources" MAP "grace" SECONDS "extra" MAP),
+where extra may hold preStopSleepSeconds, nodeSelector, tolerations, affinity,
+topologySpreadConstraints and podAnnotations.
+*/}}
+{{- define "cio-relay.podTemplate" -}}
+{{- $root := .root }}
+metadata:
+  labels:
+    {{- include "cio-relay.componentSelector" . | nindent 4 }}
+  annotations:
+    # Pods roll when the configuration or the chart-made Secret changes.
+    checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    {{- if not $root.Values.existingSecret }}
+    checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+    {{- end }}
+    {{- with .extra.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "cio-relay.serviceAccountName" $root }}
+  automountServiceAccountToken: {{ $root.Values.serviceAccount.automountServiceAccountToken }}
+  terminationGracePeriodSeconds: {{ .grace }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: cio-relay
+      image: {{ include "cio-relay.image" $root | quote }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      args:
+        {{- toYaml .args | nindent 8 }}
+      ports:
+        {{- if eq .component "receiver" }}
+        - name: http
+          containerPort: 3000
+          protocol: TCP
+        {{- end }}
+        - name: admin
+          containerPort: 9090
+          protocol: TCP
+      envFrom:
+        - secretRef:
+            name: {{ include "cio-relay.secretName" $root }}
+      env:
+        # Named explicitly so that a Secret without it stops the pod with a clear
+        # CreateContainerConfigError instead of a relay that looks for Redis on localhost.
+        - name: REDIS_URL
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "cio-relay.secretName" $root }}
+              key: REDIS_URL
+        - name: PORT
+          value: "3000"
+        - name: ADMIN_PORT
+          value: "9090"
+        - name: CIO_RELAY_CONFIG
+          value: /etc/cio-relay/config.yaml
+        - name: CIO_RELAY_KEY_PREFIX
+          value: {{ $root.Values.redis.keyPrefix | quote }}
+        - name: CUSTOMERIO_REGION
+          value: {{ $root.Values.customerio.region | quote }}
+        # The consumer name in the group: the pod name, unique and stable for its lifetime.
+        - name: CIO_RELAY_CONSUMER_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        {{- with .env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- range $name, $value := $root.Values.env }}
+        - name: {{ $name }}
+          value: {{ $value | toString | quote }}
+        {{- end }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: admin
+        periodSeconds: {{ $root.Values.probes.liveness.periodSeconds }}
+        timeoutSeconds: {{ $root.Values.probes.liveness.timeoutSeconds }}
+        failureThreshold: {{ $root.Values.probes.liveness.failureThreshold }}
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: admin
+        periodSeconds: {{ $root.Values.probes.readiness.periodSeconds }}
+        timeoutSeconds: {{ $root.Values.probes.readiness.timeoutSeconds }}
+        failureThreshold: {{ $root.Values.probes.readiness.failureThreshold }}
+      {{- with .extra.preStopSleepSeconds }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ . }}
+      {{- end }}
+      resources:
+        {{- toYaml (default $root.Values.resources .resources) | nindent 8 }}
+      securityContext:
+        {{- toYaml $root.Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/cio-relay
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "cio-relay.fullname" $root }}
+    # The root filesystem is read-only; libraries that want a scratch folder get this one.
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+  {{- with .extra.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .extra.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .extra.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .extra.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+KEDA's view of Redis: from redis.url when the chart makes the Secret, from
+worker.autoscaling.keda.redis otherwise (the chart cannot read an existing Secret); explicit
+values win in both cases.
+*/}}
+{{- define "cio-relay.kedaRedis" -}}
+{{- $given := .Values.worker.autoscaling.keda.redis }}
+{{- $url := urlParse (default "redis://" .Values.redis.url) }}
+{{- $address := $given.address }}
+{{- if and (not $address) (not .Values.existingSecret) $url.host }}
+{{- $address = ternary $url.host (printf "%s:6379" $url.host) (contains ":" $url.host) }}
+{{- end }}
+{{- if not $address }}
+{{- fail "worker.autoscaling.keda.enabled needs Redis's host:port for KEDA: set redis.url, or worker.autoscaling.keda.redis.address when using existingSecret" }}
+{{- end }}
+{{- $database := $given.databaseIndex }}
+{{- if kindIs "invalid" $database }}
+{{- $database = default "0" (trimPrefix "/" $url.path) }}
+{{- end }}
+{{- /* No enableTLS: the relay speaks plain redis:// only, so KEDA reaches Redis the same way. */ -}}
+address: {{ $address | quote }}
+databaseIndex: {{ $database | toString | quote }}
+{{- end }}
+
+{{/* The Secret keys KEDA authenticates to Redis with, as TriggerAuthentication secretTargetRef entries (may be empty). */}}
+{{- define "cio-relay.kedaAuthRefs" -}}
+{{- $given := .Values.worker.autoscaling.keda.redis }}
+{{- $keys := dict }}
+{{- if .Values.existingSecret }}
+{{- with $given.usernameKey }}{{ $_ := set $keys "username" . }}{{ end }}
+{{- with $given.passwordKey }}{{ $_ := set $keys "password" . }}{{ end }}
+{{- else }}
+{{- $userinfo := splitList ":" (default "" (urlParse (default "redis://" .Values.redis.url)).userinfo) }}
+{{- if and (gt (len $userinfo) 1) (first $userinfo) }}{{ $_ := set $keys "username" "REDIS_USERNAME" }}{{ end }}
+{{- if or (gt (len $userinfo) 1) (and (eq (len $userinfo) 1) (first $userinfo)) }}{{ $_ := set $keys "password" "REDIS_PASSWORD" }}{{ end }}
+{{- end }}
+{{- range $parameter, $key := $keys }}
+- parameter: {{ $parameter }}
+  name: {{ include "cio-relay.secretName" $ }}
+  key: {{ $key }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""Checks helm/cio-relay offline: lints it strictly, renders it for the default values and for
+combinations of the switches, validates every manifest against the Kubernetes schemas (the KEDA and
+Prometheus Operator resources against helm/crd-schemas), asserts what each combination must
+produce, and makes sure bad values fail with a message that names them.
+
+Usage: scripts/check-chart.py [--kube-version 1.30.0]
+"""
+import argparse
+import copy
+import json
+import pathlib
+import re
+import sys
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHART = ROOT / "helm" / "cio-relay"
+CRD_SCHEMAS = ROOT / "helm" / "crd-schemas"
+RELEASE, NAMESPACE = "relay", "mail"
+FULLNAME = f"{RELEASE}-cio-relay"
+
+REQUIRED = {
+    "redis": {"url": "redis://relay:s3cret@redis.mail.svc:6379/1"},
+    "warehouse": {"url": "postgres://relay:pw@postgres.mail.svc:5432/events?sslmode=require"},
+    "secrets": {"webhookSecret": "whsec", "siteId": "site", "trackApiKey": "key"},
+}
+MONITORING = {
+    "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+    "grafana": {"dashboard": {"enabled": True}},
+    "networkPolicy": {
+        "enabled": True,
+        "webhookFrom": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+        "egressTo": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 6379, "protocol": "TCP"}]}],
+    },
+}
+INGRESS_TLS = {"ingress": {
+    "enabled": True, "className": "nginx",
+    "hosts": [{"host": "hooks.example.com", "paths": [{"path": "/webhooks/customerio", "pathType": "Prefix"}]}],
+    "tls": [{"secretName": "hooks-tls", "hosts": ["hooks.example.com"]}],
+}}
+KEDA_ON = {"worker": {"autoscaling": {"keda": {"enabled": True, "lagCount": 500}}}}
+EXISTING_SECRET = {
+    "existingSecret": "cio-relay-credentials",
+    "worker": {"autoscaling": {"keda": {"enabled": True, "redis": {"address": "redis.mail.svc:6379", "passwordKey": "REDIS_PASSWORD"}}}},
+    "config": {"workspaces": {"eu-brand": {"signing_keys_env": ["EU_BRAND_SIGNING_KEY"]}}},
+}
+
+
+def merged(*layers):
+    result = {}
+    for layer in layers:
+        result = deep_merge(result, copy.deepcopy(layer))
+    return result
+
+
+def deep_merge(base, extra):
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def render(values):
+    chart = helm.Chart.load(str(CHART))
+    chart.validate_schema(values)
+    rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    manifests = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                manifests.append((path, document))
+    return manifests, rendered.get("cio-relay/templates/NOTES.txt", "")
+
+
+def crd_schema(document):
+    group = document["apiVersion"].replace("/", "-")
+    path = CRD_SCHEMAS / f"{document['kind'].lower()}-{group}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def validate(manifests, kube_version):
+    for path, document in manifests:
+        where = f"{path}: {document.get('kind')}/{document.get('metadata', {}).get('name')}"
+        schema = crd_schema(document)
+        try:
+            if schema is not None:
+                jsonschema.Draft7Validator(schema).validate(document)
+            else:
+                kubernetes_validate.validate(document, kube_version, strict=True)
+        except jsonschema.ValidationError as error:
+            location = "/".join(str(part) for part in error.absolute_path)
+            raise Failure(f"{where} is invalid at {location or '(root)'}: {error.message}")
+        except kubernetes_validate.utils.SchemaNotFoundError as error:
+            raise Failure(f"{where}: {error.message} (add a schema to helm/crd-schemas)")
+
+
+def lint(values, kube_version):
+    result = helm.lint(str(CHART), values, strict=True, kube_version=kube_version)
+    problems = [f"{m['path']}: {m['error']}" for m in result["messages"] if m["severity"] > 1] + list(result["errors"])
+    expect(not problems, "helm lint --strict: " + "; ".join(problems))
+    return [f"{m['path']}: {m['error']}" for m in result["messages"] if m["severity"] == 1]
+
+
+def kinds(manifests):
+    return sorted(f"{d['kind']}/{d['metadata']['name']}" for _, d in manifests)
+
+
+def find(manifests, kind, name=None):
+    return [d for _, d in manifests if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+
+
+def one(manifests, kind, name):
+    found = find(manifests, kind, name)
+    expect(len(found) == 1, f"expected one {kind}/{name}, found {len(found)}: {kinds(manifests)}")
+    return found[0]
+
+
+def container(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def env(deployment):
+    return {e["name"]: e for e in container(deployment)["env"]}
+
+
+def check_workloads(manifests, values):
+    """What every combination shares: hardened pods, probes on the admin port, the Secret wiring."""
+    secret = values.get("existingSecret") or FULLNAME
+    for deployment in find(manifests, "Deployment"):
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        box = container(deployment)
+        expect(pod["securityContext"]["runAsNonRoot"] is True, f"{name}: pods must run as non-root")
+        context = box["securityContext"]
+        expect(context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+               and context["capabilities"]["drop"] == ["ALL"], f"{name}: container security context is not hardened: {context}")
+        for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            expect(box[probe]["httpGet"] == {"path": path, "port": "admin"}, f"{name}: {probe} must call {path} on the admin port")
+        expect(box["envFrom"] == [{"secretRef": {"name": secret}}], f"{name}: must read its environment from Secret {secret}")
+        expect(env(deployment)["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "REDIS_URL"},
+               f"{name}: REDIS_URL must come from {secret}")
+        expect("checksum/config" in deployment["spec"]["template"]["metadata"]["annotations"], f"{name}: no config checksum")
+        expect(box["resources"].get("requests", {}).get("cpu"), f"{name}: no CPU request, which CPU autoscaling needs")
+    receiver = one(manifests, "Deployment", f"{FULLNAME}-receiver")
+    expect(container(receiver)["args"] == ["serve"], "receiver must run `serve`")
+    expect(container(receiver)["lifecycle"]["preStop"]["sleep"]["seconds"] == 5, "receiver needs its preStop sleep")
+    for group in ("actions", "warehouse"):
+        worker = one(manifests, "Deployment", f"{FULLNAME}-worker-{group}")
+        variables = env(worker)
+        expect(container(worker)["args"] == ["work"], f"{group} worker must run `work`")
+        expect(variables["CIO_RELAY_GROUPS"]["value"] == group, f"{group} worker must run only its group")
+        expect(variables["CIO_RELAY_CONSUMER_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name",
+               f"{group} worker: consumer name must be the pod name")
+        expect("replicas" not in worker["spec"], f"{group} worker: the autoscaler owns the replica count")
+    warehouse_url = env(one(manifests, "Deployment", f"{FULLNAME}-worker-warehouse"))["WAREHOUSE_URL"]
+    expect(warehouse_url["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "WAREHOUSE_URL"}, "warehouse worker: WAREHOUSE_URL from the Secret")
+    expect(env(one(manifests, "Deployment", f"{FULLNAME}-worker-actions"))["WAREHOUSE_URL"]["value"] == "none",
+           "actions worker must not open the warehouse")
+    admin = one(manifests, "Service", f"{FULLNAME}-admin")
+    expect([p["port"] for p in admin["spec"]["ports"]] == [9090], "admin Service serves port 9090 only")
+    webhooks = one(manifests, "Service", FULLNAME)
+    expect([p["targetPort"] for p in webhooks["spec"]["ports"]] == ["http"], "the webhook Service must not expose the admin port")
+    one(manifests, "ConfigMap", FULLNAME)
+    one(manifests, "Pod", f"{FULLNAME}-test-readyz")
+    expect(one(manifests, "PodDisruptionBudget", f"{FULLNAME}-receiver")["spec"]["minAvailable"] == 1, "receiver PDB")
+
+
+def check_keda(manifests, values, lag_count, address, database, auth_keys):
+    expect(not [h for h in find(manifests, "HorizontalPodAutoscaler") if "worker" in h["metadata"]["name"]],
+           "KEDA on: no worker HorizontalPodAutoscaler (KEDA makes its own)")
+    caps = {"actions": 3, "warehouse": 6}
+    for group, cap in caps.items():
+        scaled = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")
+        trigger = scaled["spec"]["triggers"][0]
+        expect(trigger["type"] == "redis-streams", f"{group}: trigger must be redis-streams")
+        metadata = trigger["metadata"]
+        expect(metadata.get("lagCount") == str(lag_count), f"{group}: lagCount must be set explicitly to {lag_count}, got {metadata}")
+        expect("pendingEntriesCount" not in metadata and "streamLength" not in metadata, f"{group}: lag mode only")
+        expect(metadata["stream"] == "cio:{0}:events" and metadata["consumerGroup"] == group, f"{group}: stream and group")
+        expect(metadata["address"] == address and metadata["databaseIndex"] == database, f"{group}: Redis address {metadata}")
+        expect(scaled["spec"]["maxReplicaCount"] == cap, f"{group}: maxReplicaCount must be {cap}")
+        expect(scaled["spec"]["scaleTargetRef"]["name"] == f"{FULLNAME}-worker-{group}", f"{group}: scale target")
+        if auth_keys:
+            expect(trigger["authenticationRef"]["name"] == f"{FULLNAME}-redis", f"{group}: KEDA must authenticate to Redis")
+    if auth_keys:
+        refs = one(manifests, "TriggerAuthentication", f"{FULLNAME}-redis")["spec"]["secretTargetRef"]
+        expect({r["parameter"]: r["key"] for r in refs} == auth_keys, f"TriggerAuthentication keys {refs}")
+
+
+def check_hpa(manifests):
+    expect(not find(manifests, "ScaledObject"), "KEDA off: no ScaledObject")
+    for group, cap in (("actions", 3), ("warehouse", 6)):
+        hpa = one(manifests, "HorizontalPodAutoscaler", f"{FULLNAME}-worker-{group}")
+        expect(hpa["spec"]["maxReplicas"] == cap and hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu",
+               f"{group}: CPU HPA capped at {cap}")
+    one(manifests, "HorizontalPodAutoscaler", f"{FULLNAME}-receiver")
+
+
+def exported_metric_names():
+    names = set()
+    for source in (ROOT / "Sources").rglob("*.swift"):
+        names.update(re.findall(r'"(cio_relay_[a-z_]+)"', source.read_text()))
+        # Metrics named by namespace + metricName (swift-prometheus descriptors).
+        for metric in re.findall(r'namespace: "cio_relay", metricName: "([a-z_]+)"', source.read_text()):
+            names.add(f"cio_relay_{metric}")
+    return names
+
+
+def check_monitoring(manifests):
+    exported = exported_metric_names()
+    monitor = one(manifests, "ServiceMonitor", FULLNAME)
+    admin = one(manifests, "Service", f"{FULLNAME}-admin")
+    expect(all(admin["metadata"]["labels"].get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items()),
+           "the ServiceMonitor must select the admin Service")
+    expect(monitor["spec"]["endpoints"][0]["port"] == "admin", "scrape the admin port")
+    rules = one(manifests, "PrometheusRule", FULLNAME)["spec"]["groups"][0]["rules"]
+    alerts = {rule["alert"] for rule in rules}
+    wanted = {"CioRelayLagHigh", "CioRelayOldestEventTooOld", "CioRelayDeadLettersGrowing", "CioRelaySignatureFailures",
+              "CioRelayRedisUnavailable", "CioRelayWebhooksRefused", "CioRelayWorkerMetricsAbsent"}
+    expect(alerts == wanted, f"alerts {sorted(alerts)}, expected {sorted(wanted)}")
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    dashboard_map = one(manifests, "ConfigMap", f"{FULLNAME}-dashboard")
+    expect(dashboard_map["metadata"]["labels"].get("grafana_dashboard") == "1", "dashboard ConfigMap needs label grafana_dashboard")
+    dashboard = json.loads(dashboard_map["data"]["cio-relay.json"])
+    expressions = [rule["expr"] for rule in rules] + [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    for expression in expressions:
+        for used in re.findall(r"\bcio_relay_[a-z_]+", expression):
+            base = re.sub(r"_(bucket|sum|count)$", "", used)
+            expect(used in exported or base in exported, f"{used} is not a metric cio-relay exports: {expression}")
+        expect(expression.count("(") == expression.count(")") and expression.count("{") == expression.count("}"),
+               f"unbalanced brackets: {expression}")
+    for alert in alerts:
+        expect(f"### {alert}" in guide, f"docs/operations.md has no section for alert {alert}")
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for subject in ("outcome", "lag", "oldest", "track api", "throttle", "warehouse rows", "dead letters"):
+        expect(subject in titles, f"the dashboard has no panel about {subject}")
+    policy = one(manifests, "NetworkPolicy", FULLNAME)
+    expect(set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}, "NetworkPolicy limits ingress and egress")
+    return len(rules), len(dashboard["panels"])
+
+
+BAD_VALUES = [
+    ({"receiver": {"replicaCount": 0}}, "/receiver/replicaCount"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    ({"redis": {"url": "http://redis:6379"}}, "/redis/url"),
+    ({"redis": {"url": "rediss://redis:6379"}}, "/redis/url"),
+    ({"warehouse": {"url": "mysql://db/events"}}, "/warehouse/url"),
+    ({"customerio": {"region": "asia"}}, "/customerio/region"),
+    ({"worker": {"autoscaling": {"keda": {"enabled": "yes"}}}}, "/worker/autoscaling/keda/enabled"),
+    ({"worker": {"autoscaling": {"keda": {"lagCount": 0}}}}, "/worker/autoscaling/keda/lagCount"),
+    ({"worker": {"groups": {"audit": {"enabled": True, "minReplicas": 1, "maxReplicas": 2}}}}, "audit"),
+    ({"worker": {"groups": {"actions": {"maxReplicas": 500}}}}, "/worker/groups/actions/maxReplicas"),
+    ({"ingress": {"enabledd": True}}, "enabledd"),
+    ({"ingress": {"hosts": [{"host": "Hooks_Example", "paths": [{"path": "/", "pathType": "Prefix"}]}]}}, "/ingress/hosts/0/host"),
+    ({"ingress": {"tls": [{"secretName": "x"}]}}, "/ingress/tls/0"),
+    ({"resources": {"requests": {"cpu": "lots"}}}, "/resources/requests/cpu"),
+    ({"secrets": {"extra": {"NOT-A-NAME": "x"}}}, "NOT-A-NAME"),
+    ({"env": {"LOG_LEVEL": ["debug"]}}, "/env/LOG_LEVEL"),
+    ({"metrics": {"prometheusRule": {"signatureFailureRatio": 2}}}, "/metrics/prometheusRule/signatureFailureRatio"),
+    ({"metrics": {"serviceMonitor": {"interval": "30 seconds"}}}, "/metrics/serviceMonitor/interval"),
+    # Rules across values, checked by templates/validate.yaml and the KEDA helper.
+    ({"receiver": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}}, "receiver.autoscaling.minReplicas (5) is above maxReplicas (3)"),
+    ({"receiver": {"pdb": {"minAvailable": 2}}}, "receiver.pdb.minAvailable (2) must be below the fewest receivers (2)"),
+    ({"worker": {"groups": {"warehouse": {"minReplicas": 8}}}}, "worker.groups.warehouse.minReplicas (8) is above maxReplicas (6)"),
+    ({"worker": {"groups": {"actions": {"minReplicas": 0}}}}, "minReplicas 0 needs worker.autoscaling.keda.enabled"),
+    ({"ingress": {"enabled": True, "hosts": []}}, "ingress.enabled needs at least one entry in ingress.hosts"),
+    ({"existingSecret": "mine", "worker": {"autoscaling": {"keda": {"enabled": True}}}}, "worker.autoscaling.keda.redis.address"),
+]
+
+
+def check_bad_values():
+    for values, fragment in BAD_VALUES:
+        try:
+            render(merged(REQUIRED, values))
+        except (helm.HelmValuesError, helm.HelmRenderError) as error:
+            expect(fragment in str(error), f"bad values {values} failed, but the message does not name {fragment!r}: {error}")
+            continue
+        raise Failure(f"bad values were accepted: {values}")
+    return len(BAD_VALUES)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kube-version", default="1.30.0")
+    arguments = parser.parse_args()
+    version = arguments.kube_version
+
+    scenarios = [
+        ("defaults", {}),
+        ("required values, KEDA off (CPU HPA)", REQUIRED),
+        ("KEDA on", merged(REQUIRED, KEDA_ON)),
+        ("ingress with TLS", merged(REQUIRED, INGRESS_TLS)),
+        ("existingSecret + KEDA", EXISTING_SECRET),
+        ("monitoring on", merged(REQUIRED, MONITORING)),
+        ("everything on", merged(REQUIRED, KEDA_ON, INGRESS_TLS, MONITORING)),
+    ]
+    infos = set()
+    try:
+        for title, values in scenarios:
+            infos.update(lint(values, version))
+            manifests, notes = render(values)
+            validate(manifests, version)
+            check_workloads(manifests, values)
+            details = ""
+            keda = values.get("worker", {}).get("autoscaling", {}).get("keda", {}).get("enabled")
+            if keda and values.get("existingSecret"):
+                check_keda(manifests, values, 1000, "redis.mail.svc:6379", "0", {"password": "REDIS_PASSWORD"})
+                expect(not find(manifests, "Secret"), "existingSecret: the chart must not make a Secret")
+                expect("WARNING" not in notes, "existingSecret: NOTES must not claim values are missing")
+            elif keda:
+                check_keda(manifests, values, 500, "redis.mail.svc:6379", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD"})
+                secret = one(manifests, "Secret", FULLNAME)["stringData"]
+                expect(secret["REDIS_USERNAME"] == "relay" and secret["REDIS_PASSWORD"] == "s3cret", "Redis credentials for KEDA")
+            else:
+                check_hpa(manifests)
+            if values.get("ingress", {}).get("enabled"):
+                ingress = one(manifests, "Ingress", FULLNAME)
+                expect(ingress["spec"]["ingressClassName"] == "nginx", "ingress class")
+                expect(ingress["spec"]["tls"] == [{"hosts": ["hooks.example.com"], "secretName": "hooks-tls"}], "ingress TLS")
+                expect(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] == {"name": "http"},
+                       "the ingress routes to the webhook port")
+                expect("https://hooks.example.com/webhooks/customerio" in notes, "NOTES gives the webhook URL")
+            else:
+                expect(not find(manifests, "Ingress"), "no Ingress unless enabled")
+            if values.get("metrics", {}).get("prometheusRule", {}).get("enabled"):
+                rules, panels = check_monitoring(manifests)
+                details = f", {rules} alert rules, {panels} dashboard panels"
+            else:
+                expect(not find(manifests, "ServiceMonitor") and not find(manifests, "PrometheusRule"), "monitoring is off by default")
+            if title == "defaults":
+                expect("WARNING: pods cannot start until you set" in notes and "redis.url" in notes, "NOTES must list missing values")
+            if title == "required values, KEDA off (CPU HPA)":
+                expect("WARNING" not in notes, "NOTES must not warn when everything is set")
+            print(f"chart: {title}: {len(manifests)} manifests valid for Kubernetes {version}{details}")
+
+        # A change to the configuration rolls the pods; a change elsewhere does not.
+        before, _ = render(REQUIRED)
+        after, _ = render(merged(REQUIRED, {"config": {"limits": {"max_body_bytes": 2097152}}}))
+        same, _ = render(merged(REQUIRED, {"receiver": {"service": {"annotations": {"a": "b"}}}}))
+        checksum = lambda m: one(m, "Deployment", f"{FULLNAME}-receiver")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        expect(checksum(before) != checksum(after), "changing config must change the pods' checksum/config")
+        expect(checksum(before) == checksum(same), "checksum/config must not change for unrelated values")
+        print("chart: a configuration change rolls the pods (checksum/config), an unrelated change does not")
+
+        print(f"chart: {check_bad_values()} sets of bad values are refused, each with a message naming the value")
+    except Failure as failure:
+        print(f"chart: FAILED: {failure}", file=sys.stderr)
+        return 1
+    if infos:
+        print("chart: lint notes (informational): " + "; ".join(sorted(infos)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
