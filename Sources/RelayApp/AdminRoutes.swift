@@ -21,18 +21,14 @@ public struct AdminRoutes: Sendable {
         router.get("/healthz") { _, _ in
             Self.json(.ok, #"{"status":"ok"}"#)
         }
-        let redisUp = registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "cio_relay", metricName: "redis_up", unitName: "",
-            helpText: "1 when the last readiness check reached Redis, 0 when it did not"
-        ))
         router.get("/readyz") { _, _ in
             do {
                 // Bounded by the Redis command timeout (CIO_RELAY_REDIS_TIMEOUT).
                 try await redis.ping()
-                redisUp.set(to: 1)
+                redisUp().set(to: 1)
                 return Self.json(.ok, #"{"status":"ready"}"#)
             } catch {
-                redisUp.set(to: 0)
+                redisUp().set(to: 0)
                 return Self.json(.serviceUnavailable, #"{"status":"unavailable","error":"redis_unreachable","message":"Redis does not answer PING"}"#)
             }
         }
@@ -44,6 +40,15 @@ public struct AdminRoutes: Sendable {
             )
         }
         return router
+    }
+
+    /// Registered at the first check rather than up front, so that a process nobody probes shows no
+    /// value instead of a misleading 0; the registry hands back the same gauge on later calls.
+    private func redisUp() -> Gauge {
+        registry.makeGauge(descriptor: MetricNameDescriptor(
+            namespace: "cio_relay", metricName: "redis_up", unitName: "",
+            helpText: "1 when the last readiness check reached Redis, 0 when it did not"
+        ))
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

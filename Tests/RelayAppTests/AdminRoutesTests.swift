@@ -30,6 +30,8 @@ struct AdminRoutesTests {
         let client = try RedisClient(configuration: RedisConfiguration(url: server.url))
         let app = Application(router: AdminRoutes(redis: client, registry: PrometheusCollectorRegistry()).router())
         try await app.test(.router) { http async throws in
+            #expect(!String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up"),
+                    "no value before the first readiness check")
             #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
             #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 1"))
             server.stop()
