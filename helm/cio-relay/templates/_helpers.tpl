@@ -239,3 +239,31 @@ databaseIndex: {{ $database | toString | quote }}
   key: {{ $key }}
 {{- end }}
 {{- end }}
+
+{{/*
+A CPU HorizontalPodAutoscaler for one component's Deployment: the receiver's, and each worker
+group's when KEDA is off. Call with (dict "root" $ "component" NAME "min" N "max" N "target" PERCENT).
+*/}}
+{{- define "cio-relay.cpuAutoscaler" -}}
+{{- $name := printf "%s-%s" (include "cio-relay.fullname" .root) .component }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "cio-relay.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $name }}
+  minReplicas: {{ .min }}
+  maxReplicas: {{ .max }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .target }}
+{{- end }}
