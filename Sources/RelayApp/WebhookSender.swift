@@ -112,8 +112,8 @@ public struct WebhookSender: Sendable {
         var request = HTTPClientRequest(url: configuration.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "X-CIO-Timestamp", value: String(timestamp))
-        request.headers.add(name: "X-CIO-Signature", value: WebhookSignature.sign(body: body, timestamp: timestamp, key: configuration.key))
+        request.headers.add(name: WebhookSignature.timestampHeader, value: String(timestamp))
+        request.headers.add(name: WebhookSignature.signatureHeader, value: WebhookSignature.sign(body: body, timestamp: timestamp, key: configuration.key))
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await http.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))

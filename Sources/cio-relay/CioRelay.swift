@@ -45,6 +45,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws { try await runProcess([.receiver, .worker]) }
 }
 
+/// Prints an operator command's failure on standard error; the exit code to end with.
+func reportedExit(_ failure: OperatorCommands.Failure) -> ExitCode {
+    FileHandle.standardError.write(Data("cio-relay: \(failure.message)\n".utf8))
+    return ExitCode(failure.exitCode)
+}
+
 /// Runs an operator command against the configured Redis and prints its answer.
 func withQueue(_ body: (EventQueue) async throws -> String) async throws {
     let settings = try loadSettings(requireSigningKeys: false)
@@ -55,8 +61,7 @@ func withQueue(_ body: (EventQueue) async throws -> String) async throws {
         await client.shutdown()
     } catch let failure as OperatorCommands.Failure {
         await client.shutdown()
-        FileHandle.standardError.write(Data("cio-relay: \(failure.message)\n".utf8))
-        throw ExitCode(failure.exitCode)
+        throw reportedExit(failure)
     } catch {
         await client.shutdown()
         FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
@@ -128,8 +133,7 @@ struct Send: AsyncParsableCommand {
             do {
                 bodies = try PayloadFiles.load(path: payloads)
             } catch {
-                FileHandle.standardError.write(Data("cio-relay: \(error.message)\n".utf8))
-                throw ExitCode(error.exitCode)
+                throw reportedExit(error)
             }
             feed = .bodies(bodies)
             total = count ?? bodies.count
@@ -158,8 +162,7 @@ struct Migrate: AsyncParsableCommand {
         do {
             print(try await OperatorCommands.migrate(settings.worker.warehouse, logger: logger))
         } catch let failure as OperatorCommands.Failure {
-            FileHandle.standardError.write(Data("cio-relay: \(failure.message)\n".utf8))
-            throw ExitCode(failure.exitCode)
+            throw reportedExit(failure)
         }
     }
 }
@@ -217,8 +220,7 @@ struct PolicyCommand: AsyncParsableCommand {
             do {
                 print(try OperatorCommands.checkPolicy(path: file))
             } catch {
-                FileHandle.standardError.write(Data("cio-relay: \(error.message)\n".utf8))
-                throw ExitCode(error.exitCode)
+                throw reportedExit(error)
             }
         }
     }

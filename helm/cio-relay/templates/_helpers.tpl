@@ -221,17 +221,35 @@ address: {{ $address | quote }}
 databaseIndex: {{ $database | toString | quote }}
 {{- end }}
 
+{{/*
+The user and password of redis.url, as JSON {"username": …, "password": …} with only what the URL
+has (redis://user:pass@…, redis://:pass@…, redis://pass@…): written to the chart's Secret for KEDA.
+*/}}
+{{- define "cio-relay.redisCredentials" -}}
+{{- $credentials := dict }}
+{{- with (urlParse (default "redis://" .Values.redis.url)).userinfo }}
+{{- $parts := splitList ":" . }}
+{{- if gt (len $parts) 1 }}
+{{- with first $parts }}{{ $_ := set $credentials "username" . }}{{ end }}
+{{- $_ := set $credentials "password" (rest $parts | join ":") }}
+{{- else }}
+{{- $_ := set $credentials "password" . }}
+{{- end }}
+{{- end }}
+{{- toJson $credentials }}
+{{- end }}
+
 {{/* The Secret keys KEDA authenticates to Redis with, as TriggerAuthentication secretTargetRef entries (may be empty). */}}
 {{- define "cio-relay.kedaAuthRefs" -}}
-{{- $given := .Values.worker.autoscaling.keda.redis }}
 {{- $keys := dict }}
 {{- if .Values.existingSecret }}
+{{- $given := .Values.worker.autoscaling.keda.redis }}
 {{- with $given.usernameKey }}{{ $_ := set $keys "username" . }}{{ end }}
 {{- with $given.passwordKey }}{{ $_ := set $keys "password" . }}{{ end }}
 {{- else }}
-{{- $userinfo := splitList ":" (default "" (urlParse (default "redis://" .Values.redis.url)).userinfo) }}
-{{- if and (gt (len $userinfo) 1) (first $userinfo) }}{{ $_ := set $keys "username" "REDIS_USERNAME" }}{{ end }}
-{{- if or (gt (len $userinfo) 1) (and (eq (len $userinfo) 1) (first $userinfo)) }}{{ $_ := set $keys "password" "REDIS_PASSWORD" }}{{ end }}
+{{- $credentials := include "cio-relay.redisCredentials" . | fromJson }}
+{{- if hasKey $credentials "username" }}{{ $_ := set $keys "username" "REDIS_USERNAME" }}{{ end }}
+{{- if hasKey $credentials "password" }}{{ $_ := set $keys "password" "REDIS_PASSWORD" }}{{ end }}
 {{- end }}
 {{- range $parameter, $key := $keys }}
 - parameter: {{ $parameter }}
