@@ -33,11 +33,11 @@ wait_http "http://127.0.0.1:$admin/readyz" 30
 
 # Enough distinct events for the whole run at up to 40,000 req/s.
 count=$(( seconds * 40000 ))
-python3 bench/make-corpus.py "$secret" "$count" "$work/corpus.txt"
+python3 bench/make-corpus.py "$secret" "$count" "$work/corpus" "$threads"
 
 run_wrk() { # URL [script]
   if [ $# -gt 1 ]; then
-    CORPUS="$work/corpus.txt" WRK_THREADS=$threads wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$2" "$1"
+    CORPUS="$work/corpus" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$2" "$1"
   else
     wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency "$1"
   fi
