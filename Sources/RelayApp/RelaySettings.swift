@@ -36,7 +36,7 @@ public struct RelaySettings: Sendable {
         let budget = try source.duration(env: "CIO_RELAY_REDIS_TIMEOUT", file: ["limits", "redis_timeout"], default: .seconds(2), range: 0.01...3.5)
         redis.commandTimeout = budget
         redis.connectTimeout = min(budget, .seconds(1))
-        redis.poolSize = try source.integer(env: "CIO_RELAY_REDIS_POOL_SIZE", file: ["redis", "pool_size"], default: 2, range: 1...64)
+        redis.poolSize = try source.integer(env: "CIO_RELAY_REDIS_POOL_SIZE", file: ["redis", "pool_size"], default: 1, range: 1...64)
 
         let dedupTTL = try source.integer(env: "CIO_RELAY_DEDUP_TTL", file: ["limits", "dedup_ttl"], default: 7 * 24 * 3600, range: 1...(365 * 24 * 3600))
         let tolerance = try source.integer(env: "CIO_RELAY_TIMESTAMP_TOLERANCE", file: ["limits", "timestamp_tolerance"], default: dedupTTL, range: 1...(365 * 24 * 3600))
