@@ -300,13 +300,16 @@ struct WorkerIntegrationTests {
             }
         }
         let times = server.requests.map(\.receivedAt).sorted()
-        // 2.5 s at 10/s: about 25 requests in all, never more than rate + 1 in any one second.
+        // 2.5 s at 10/s: about 25 requests in all. Redis grants turns 100 ms apart, so at most
+        // rate + 1 grants fall in any one second; the server sees them after a delivery delay that
+        // varies, by 100 ms and more on a loaded CI machine, which can bring one more request into
+        // a second. Two workers without the shared budget would send about twice the rate.
         #expect((20...28).contains(times.count), "\(times.count) requests")
         var busiest = 0
         for (index, start) in times.enumerated() {
             busiest = max(busiest, times[index...].prefix { $0 - start < .seconds(1) }.count)
         }
-        #expect(busiest <= Int(rate) + 1, "busiest second had \(busiest) requests")
+        #expect(busiest <= Int(rate) + 2, "busiest second had \(busiest) requests")
         for (redis, _) in replicas { await redis.shutdown() }
         await server.stop()
     }
