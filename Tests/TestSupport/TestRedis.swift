@@ -86,20 +86,29 @@ public enum TestRedis {
 
 /// A redis-server of a test's own, which it can stop and start to simulate an outage.
 public final class RedisServerProcess: @unchecked Sendable {
-    public let port: Int
+    public private(set) var port = 0
     private let directory: URL
     private let arguments: [String]
     private var pid: pid_t?
 
     /// Starts a server on a free port; `arguments` are extra `redis-server` options.
+    /// A port found free can be taken by another test's outgoing connection before redis-server
+    /// binds it (both draw from the same ephemeral range), so the first start tries up to three ports.
     public init(arguments: [String] = []) throws {
-        self.port = try Self.freePort()
         let base = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
-        self.directory = base.appendingPathComponent("redis-\(port)-\(UUID().uuidString.prefix(6))")
+        self.directory = base.appendingPathComponent("redis-\(UUID().uuidString.prefix(8))")
         self.arguments = arguments
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try start()
+        for attempt in 1...3 {
+            port = try Self.freePort()
+            do {
+                try start()
+                return
+            } catch where attempt < 3 {
+                continue
+            }
+        }
     }
 
     public var url: String { "redis://127.0.0.1:\(port)" }
@@ -115,8 +124,16 @@ public final class RedisServerProcess: @unchecked Sendable {
         let child = try TestProcess.spawn(argv)
         pid = child
         let deadline = Date().addingTimeInterval(5)
+        var status: Int32 = 0
         while Date() < deadline {
             if Self.answersPing(port: port) { return }
+            if waitpid(child, &status, WNOHANG) == child {
+                // Exited: most often the port was taken meanwhile. Say what the server said.
+                pid = nil
+                let log = (try? String(contentsOf: directory.appendingPathComponent("redis.log"), encoding: .utf8)) ?? ""
+                let last = log.split(separator: "\n").last.map(String.init) ?? "no log"
+                throw TestSetupError("redis-server exited at start on port \(port): \(last)")
+            }
             usleep(20_000)
         }
         stop()
