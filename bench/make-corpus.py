@@ -38,12 +38,14 @@ for n in range(count):
     signature = hmac.new(secret, b"v0:%d:%s" % (now, body), hashlib.sha256).hexdigest()
     requests.append((body, signature))
 
-size = max(len(request(body, signature, 1)) for body, signature in requests)
+# The longest request gets a one-byte pad; every other one is padded up to its length.
+unpadded = [len(request(body, signature, 0)) for body, signature in requests]
+size = max(unpadded) + 1
 files = [open("%s.%d" % (out, thread), "wb") for thread in range(threads)]
 for f in files:
     f.write(b"%d\n" % size)
-for n, (body, signature) in enumerate(requests):
-    record = request(body, signature, 1 + size - len(request(body, signature, 1)))
+for n, ((body, signature), length) in enumerate(zip(requests, unpadded)):
+    record = request(body, signature, size - length)
     assert len(record) == size
     files[n % threads].write(record)
 for f in files:
