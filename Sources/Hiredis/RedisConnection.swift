@@ -274,25 +274,10 @@ private final class ConnectionWorker: @unchecked Sendable {
     }
 
     private static func append(_ command: RedisCommand, to context: UnsafeMutablePointer<redisContext>) -> Bool {
-        // hiredis copies the arguments into its output buffer, so they only need to live for the call.
-        let arguments = command.arguments
-        var lengths = arguments.map { $0.count }
-        var flat: [UInt8] = []
-        flat.reserveCapacity(lengths.reduce(0, +) + 1)
-        for argument in arguments { flat.append(contentsOf: argument) }
-        flat.append(0)  // a valid address even when every argument is empty
-        return flat.withUnsafeBufferPointer { buffer -> Bool in
+        // hiredis copies the encoded command into its output buffer, so it only needs to live for the call.
+        command.encoded.withUnsafeBytes { buffer -> Bool in
             guard let base = buffer.baseAddress else { return false }
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for length in lengths {
-                pointers.append(UnsafeRawPointer(base + offset).assumingMemoryBound(to: CChar.self))
-                offset += length
-            }
-            return pointers.withUnsafeMutableBufferPointer { argv in
-                redisAppendCommandArgv(context, Int32(arguments.count), argv.baseAddress, &lengths) == REDIS_OK
-            }
+            return redisAppendFormattedCommand(context, base.assumingMemoryBound(to: CChar.self), buffer.count) == REDIS_OK
         }
     }
 

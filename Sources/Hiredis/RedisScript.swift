@@ -28,7 +28,7 @@ extension RedisClient {
         do {
             return try await evalSHA(sha, keys: keys, arguments: arguments)
         } catch where error.serverErrorPrefix == "NOSCRIPT" {
-            return try await send(RedisCommand("EVAL", [RedisArgument(script.source), RedisArgument(keys.count)] + keys + arguments))
+            return try await send(RedisCommand(name: "EVAL", argumentLists: [[RedisArgument(script.source), RedisArgument(keys.count)], keys, arguments]))
         }
     }
 
@@ -42,6 +42,6 @@ extension RedisClient {
     }
 
     private func evalSHA(_ sha: String, keys: [RedisArgument], arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
-        try await send(RedisCommand("EVALSHA", [RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments))
+        try await send(RedisCommand(name: "EVALSHA", argumentLists: [[RedisArgument(sha), RedisArgument(keys.count)], keys, arguments]))
     }
 }
