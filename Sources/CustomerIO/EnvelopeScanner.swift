@@ -29,7 +29,8 @@ struct EnvelopeScanner {
     /// The wanted top-level fields of a valid JSON object (and `data` as `.json` when `buildsData`),
     /// or an error saying what is wrong.
     static func scan(_ body: UnsafeBufferPointer<UInt8>, buildsData: Bool = false) throws(MalformedEventError) -> [String: Field] {
-        guard String(validating: body, as: UTF8.self) != nil else {
+        // Validated in place: decoding the whole body into a String only to check it cost an allocation and a copy.
+        guard (try? UTF8Span(validating: body.span)) != nil else {
             throw MalformedEventError("the body is not a JSON object (not valid UTF-8)")
         }
         var scanner = EnvelopeScanner(body, buildsData: buildsData)
@@ -69,7 +70,8 @@ struct EnvelopeScanner {
         skipWhitespace()
         guard current == UInt8(ascii: "{") else { throw fail() }
         var fields: [String: Field] = [:]
-        try object { (scanner: inout EnvelopeScanner, key: String) throws(SyntaxError) in
+        try object { (scanner: inout EnvelopeScanner, rawKey: RawString) throws(SyntaxError) in
+            let key = rawKey.text
             if Self.wanted.contains(key) {
                 fields[key] = try scanner.field(isTimestamp: key == "timestamp")
             } else if key == "data" && scanner.buildsData {
@@ -100,11 +102,11 @@ struct EnvelopeScanner {
     }
 
     /// Reads an object, handing each key to `member`, which reads the value after it.
-    private mutating func object(_ member: (inout EnvelopeScanner, String) throws(SyntaxError) -> Void) throws(SyntaxError) {
+    private mutating func object(_ member: (inout EnvelopeScanner, RawString) throws(SyntaxError) -> Void) throws(SyntaxError) {
         try elements(closing: UInt8(ascii: "}")) { (scanner: inout EnvelopeScanner) throws(SyntaxError) in
             scanner.skipWhitespace()
             guard scanner.current == UInt8(ascii: "\"") else { throw scanner.fail() }
-            let key = try scanner.string()
+            let key = try scanner.rawString()
             try scanner.expect(UInt8(ascii: ":"))
             scanner.skipWhitespace()
             try member(&scanner, key)
@@ -134,12 +136,12 @@ struct EnvelopeScanner {
         guard let byte = current else { throw fail() }
         switch byte {
         case UInt8(ascii: "\""):
-            let text = try string()
-            return building ? .string(text) : nil
+            let raw = try rawString()
+            return building ? .string(raw.text) : nil
         case UInt8(ascii: "{"):
             var members: [String: JSONValue] = [:]
-            try object { (scanner: inout EnvelopeScanner, key: String) throws(SyntaxError) in
-                if let member = try scanner.value(depth: depth + 1, building: building) { members[key] = member }
+            try object { (scanner: inout EnvelopeScanner, key: RawString) throws(SyntaxError) in
+                if let member = try scanner.value(depth: depth + 1, building: building) { members[key.text] = member }
             }
             return building ? .object(members) : nil
         case UInt8(ascii: "["):
@@ -198,8 +200,22 @@ struct EnvelopeScanner {
         }
     }
 
-    /// Reads a string (the cursor is on its opening quote) and returns it unescaped.
+    /// The inside of a string literal, checked for syntax. Decoding it into a `String` is left to
+    /// whoever needs the text: skipped values and the keys of skipped objects never are.
+    private struct RawString {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let hasEscapes: Bool
+
+        var text: String { hasEscapes ? EnvelopeScanner.unescape(bytes) : String(decoding: bytes, as: UTF8.self) }
+    }
+
+    /// Reads a string and returns it unescaped.
     private mutating func string() throws(SyntaxError) -> String {
+        try rawString().text
+    }
+
+    /// Reads a string literal (the cursor is on its opening quote).
+    private mutating func rawString() throws(SyntaxError) -> RawString {
         index += 1
         let start = index
         var hasEscapes = false
@@ -222,7 +238,7 @@ struct EnvelopeScanner {
         }
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
         index += 1
-        return hasEscapes ? Self.unescape(raw) : String(decoding: raw, as: UTF8.self)
+        return RawString(bytes: raw, hasEscapes: hasEscapes)
     }
 
     private static func hex(_ byte: UInt8) -> UInt32? {
@@ -235,7 +251,7 @@ struct EnvelopeScanner {
     }
 
     /// Unescapes the inside of a string already checked for syntax.
-    private static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> String {
+    fileprivate static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(raw.count)
         var position = 0
