@@ -1,0 +1,29 @@
+import HTTPTypes
+@testable import Receiver
+import Testing
+
+@Suite("Request header lookup")
+struct HeaderLookupTests {
+    private let signature = HTTPField.Name("X-CIO-Signature")!
+
+    @Test func namesMatchWhateverTheirCase() {
+        let fields: HTTPFields = [HTTPField.Name("x-cio-signature")!: "abc", .contentLength: "12"]
+        #expect(WebhookRoutes.header(signature, in: fields) == "abc")
+        #expect(WebhookRoutes.header(.contentLength, in: fields) == "12")
+    }
+
+    @Test func aMissingHeaderIsNil() {
+        #expect(WebhookRoutes.header(signature, in: [.contentType: "application/json"]) == nil)
+        #expect(WebhookRoutes.header(signature, in: [:]) == nil)
+    }
+
+    @Test func repeatedHeadersAreJoinedAsHTTPCombinesThem() {
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: signature, value: "first"))
+        fields.append(HTTPField(name: .contentType, value: "text/plain"))
+        fields.append(HTTPField(name: signature, value: "second"))
+        // The same answer as HTTPFields' own subscript, so a doubled signature still fails to parse.
+        #expect(WebhookRoutes.header(signature, in: fields) == "first, second")
+        #expect(WebhookRoutes.header(signature, in: fields) == fields[signature])
+    }
+}
