@@ -1,24 +1,81 @@
 import COpenSSL
 
-/// HMAC-SHA256 through libcrypto's one-shot `HMAC`.
-enum HMACSHA256 {
+/// HMAC-SHA256 (RFC 2104) on libcrypto's SHA-256 digest, for one key.
+///
+/// The key's inner and outer pads are hashed once, here; each MAC starts from copies of those two
+/// digest states. Setting HMAC up afresh per request (`HMAC_Init_ex`) fetched the digest
+/// implementation and hashed both pads every time: about a third of the cost of verifying a
+/// typical webhook.
+final class HMACSHA256: @unchecked Sendable {
     static let digestLength = 32
+    private static let blockLength = 64
 
-    /// The MAC of the concatenation of `parts`, computed without joining them into one buffer.
-    static func authenticationCode(key: [UInt8], parts: [UnsafeRawBufferPointer]) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: digestLength)
-        guard let context = HMAC_CTX_new() else { return [] }
-        defer { HMAC_CTX_free(context) }
-        let ok = key.withUnsafeBufferPointer { keyBuffer -> Bool in
-            guard HMAC_Init_ex(context, keyBuffer.baseAddress, Int32(keyBuffer.count), EVP_sha256(), nil) == 1 else { return false }
-            for part in parts where part.count > 0 {
-                guard HMAC_Update(context, part.baseAddress?.assumingMemoryBound(to: UInt8.self), part.count) == 1 else { return false }
-            }
-            var length: UInt32 = 0
-            return output.withUnsafeMutableBufferPointer { HMAC_Final(context, $0.baseAddress, &length) == 1 } && length == 32
+    // Written only by `init`; afterwards `EVP_MD_CTX_copy_ex` only reads them, so concurrent MACs
+    // can share them (hence @unchecked Sendable).
+    private let inner: OpaquePointer
+    private let outer: OpaquePointer
+
+    /// Nil only when libcrypto cannot allocate or hash.
+    init?(key: [UInt8]) {
+        // A key longer than a block is replaced by its digest (RFC 2104, section 2).
+        var block = key.count > Self.blockLength ? Self.sha256(key) : key
+        guard block.count <= Self.blockLength else { return nil }
+        block += [UInt8](repeating: 0, count: Self.blockLength - block.count)
+        guard let inner = Self.start(with: block.map { $0 ^ 0x36 }) else { return nil }
+        guard let outer = Self.start(with: block.map { $0 ^ 0x5C }) else {
+            EVP_MD_CTX_free(inner)
+            return nil
         }
-        // An empty MAC never equals a 32-byte signature, so a libcrypto failure rejects the request.
-        return ok ? output : []
+        self.inner = inner
+        self.outer = outer
+    }
+
+    deinit {
+        EVP_MD_CTX_free(inner)
+        EVP_MD_CTX_free(outer)
+    }
+
+    /// The MAC of the concatenation of `parts`, computed without joining them into one buffer;
+    /// empty if libcrypto fails, which never equals a 32-byte signature.
+    func authenticationCode(parts: [UnsafeRawBufferPointer]) -> [UInt8] {
+        guard let context = EVP_MD_CTX_new() else { return [] }
+        defer { EVP_MD_CTX_free(context) }
+        var innerDigest = [UInt8](repeating: 0, count: Self.digestLength)
+        var output = [UInt8](repeating: 0, count: Self.digestLength)
+        guard EVP_MD_CTX_copy_ex(context, inner) == 1 else { return [] }
+        for part in parts where part.count > 0 {
+            guard EVP_DigestUpdate(context, part.baseAddress, part.count) == 1 else { return [] }
+        }
+        guard Self.finish(context, into: &innerDigest),
+              EVP_MD_CTX_copy_ex(context, outer) == 1,
+              EVP_DigestUpdate(context, innerDigest, innerDigest.count) == 1,
+              Self.finish(context, into: &output)
+        else { return [] }
+        return output
+    }
+
+    /// A SHA-256 context that has absorbed `pad`.
+    private static func start(with pad: [UInt8]) -> OpaquePointer? {
+        guard let context = EVP_MD_CTX_new() else { return nil }
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, EVP_DigestUpdate(context, pad, pad.count) == 1 else {
+            EVP_MD_CTX_free(context)
+            return nil
+        }
+        return context
+    }
+
+    private static func finish(_ context: OpaquePointer, into digest: inout [UInt8]) -> Bool {
+        var length: UInt32 = 0
+        let ok = digest.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) == 1 }
+        return ok && length == digestLength
+    }
+
+    private static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: digestLength)
+        _ = digest.withUnsafeMutableBufferPointer { output in
+            bytes.withUnsafeBufferPointer { SHA256($0.baseAddress, $0.count, output.baseAddress) }
+        }
+        return digest
     }
 
     /// Compares two byte strings in time that depends only on their length.

@@ -78,7 +78,7 @@ public struct WebhookSignature: Sendable, Hashable {
             // Every key is tried even after a match, so timing does not reveal which key matched.
             var matched: Int?
             for (index, key) in keys.enumerated() {
-                let expected = HMACSHA256.authenticationCode(key: key.bytes, parts: [prefixBuffer, body])
+                let expected = key.authenticationCode(parts: [prefixBuffer, body])
                 if HMACSHA256.constantTimeEquals(expected, digest), matched == nil {
                     matched = index
                 }
@@ -103,7 +103,7 @@ public struct WebhookSignature: Sendable, Hashable {
         let prefix = Array("v0:\(timestamp):".utf8)
         let mac = prefix.withUnsafeBytes { prefixBuffer in
             body.withUnsafeBytes { bodyBuffer in
-                HMACSHA256.authenticationCode(key: key.bytes, parts: [prefixBuffer, bodyBuffer])
+                key.authenticationCode(parts: [prefixBuffer, bodyBuffer])
             }
         }
         return encodeHex(mac)
@@ -148,9 +148,20 @@ public struct WebhookSignature: Sendable, Hashable {
 /// A webhook signing key. Its description never shows the key, so it is safe in logs.
 public struct SigningKey: Sendable, Hashable, CustomStringConvertible {
     public let bytes: [UInt8]
+    /// The key's HMAC state, prepared once; nil only if libcrypto failed, which rejects every request.
+    let mac: HMACSHA256?
 
     public init(_ secret: String) {
         self.bytes = Array(secret.utf8)
+        self.mac = HMACSHA256(key: bytes)
+    }
+
+    public static func == (lhs: SigningKey, rhs: SigningKey) -> Bool { lhs.bytes == rhs.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
+
+    /// HMAC-SHA256 of the concatenation of `parts` under this key.
+    func authenticationCode(parts: [UnsafeRawBufferPointer]) -> [UInt8] {
+        mac?.authenticationCode(parts: parts) ?? []
     }
 
     public var description: String { "SigningKey(\(bytes.count) bytes, redacted)" }
