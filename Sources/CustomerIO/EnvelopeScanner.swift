@@ -14,7 +14,16 @@ struct EnvelopeScanner {
         case json(JSONValue)
     }
 
-    private static let wanted: Set<String> = ["event_id", "object_type", "metric", "timestamp"]
+    /// The top-level fields the envelope is made of; a field the body lacks is nil. Kept in named
+    /// slots rather than a dictionary: hashing every top-level key cost more than scanning it.
+    struct Fields {
+        var eventID: Field?
+        var objectType: Field?
+        var metric: Field?
+        var timestamp: Field?
+        var data: Field?
+    }
+
     private static let maximumDepth = 64
 
     private let bytes: UnsafeBufferPointer<UInt8>
@@ -28,7 +37,7 @@ struct EnvelopeScanner {
 
     /// The wanted top-level fields of a valid JSON object (and `data` as `.json` when `buildsData`),
     /// or an error saying what is wrong.
-    static func scan(_ body: UnsafeBufferPointer<UInt8>, buildsData: Bool = false) throws(MalformedEventError) -> [String: Field] {
+    static func scan(_ body: UnsafeBufferPointer<UInt8>, buildsData: Bool = false) throws(MalformedEventError) -> Fields {
         // Validated in place: decoding the whole body into a String only to check it cost an allocation and a copy.
         guard (try? UTF8Span(validating: body.span)) != nil else {
             throw MalformedEventError("the body is not a JSON object (not valid UTF-8)")
@@ -66,16 +75,21 @@ struct EnvelopeScanner {
         index += 1
     }
 
-    private mutating func topLevelObject() throws(SyntaxError) -> [String: Field] {
+    private mutating func topLevelObject() throws(SyntaxError) -> Fields {
         skipWhitespace()
         guard current == UInt8(ascii: "{") else { throw fail() }
-        var fields: [String: Field] = [:]
-        try object { (scanner: inout EnvelopeScanner, rawKey: RawString) throws(SyntaxError) in
-            let key = rawKey.text
-            if Self.wanted.contains(key) {
-                fields[key] = try scanner.field(isTimestamp: key == "timestamp")
-            } else if key == "data" && scanner.buildsData {
-                fields[key] = try scanner.value(depth: 1, building: true).map(Field.json) ?? .null
+        var fields = Fields()
+        try object { (scanner: inout EnvelopeScanner, key: RawString) throws(SyntaxError) in
+            if key.is("event_id") {
+                fields.eventID = try scanner.field(isTimestamp: false)
+            } else if key.is("object_type") {
+                fields.objectType = try scanner.field(isTimestamp: false)
+            } else if key.is("metric") {
+                fields.metric = try scanner.field(isTimestamp: false)
+            } else if key.is("timestamp") {
+                fields.timestamp = try scanner.field(isTimestamp: true)
+            } else if scanner.buildsData && key.is("data") {
+                fields.data = try scanner.value(depth: 1, building: true).map(Field.json) ?? .null
             } else {
                 _ = try scanner.value(depth: 1, building: false)
             }
@@ -207,6 +221,12 @@ struct EnvelopeScanner {
         let hasEscapes: Bool
 
         var text: String { hasEscapes ? EnvelopeScanner.unescape(bytes) : String(decoding: bytes, as: UTF8.self) }
+
+        /// Whether the string is `name`, compared without decoding unless it has escapes.
+        func `is`(_ name: StaticString) -> Bool {
+            let expected = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+            return hasEscapes ? text.utf8.elementsEqual(expected) : bytes.elementsEqual(expected)
+        }
     }
 
     /// Reads a string and returns it unescaped.
@@ -228,7 +248,7 @@ struct EnvelopeScanner {
                 index += 1
                 guard let escaped = current else { throw fail() }
                 if escaped == UInt8(ascii: "u") {
-                    guard index + 4 < bytes.count, (1...4).allSatisfy({ Self.hex(bytes[index + $0]) != nil }) else { throw fail() }
+                    guard index + 4 < bytes.count, (1...4).allSatisfy({ hexDigitValue(bytes[index + $0]) != nil }) else { throw fail() }
                     index += 4
                 } else {
                     guard "\"\\/bfnrt".utf8.contains(escaped) else { throw fail() }
@@ -241,22 +261,13 @@ struct EnvelopeScanner {
         return RawString(bytes: raw, hasEscapes: hasEscapes)
     }
 
-    private static func hex(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case 0x30...0x39: UInt32(byte - 0x30)
-        case 0x61...0x66: UInt32(byte - 0x61 + 10)
-        case 0x41...0x46: UInt32(byte - 0x41 + 10)
-        default: nil
-        }
-    }
-
     /// Unescapes the inside of a string already checked for syntax.
     fileprivate static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(raw.count)
         var position = 0
         func codeUnit(at offset: Int) -> UInt32 {
-            (1...4).reduce(0) { $0 << 4 | (hex(raw[offset + $1]) ?? 0) }
+            (1...4).reduce(0) { $0 << 4 | UInt32(hexDigitValue(raw[offset + $1]) ?? 0) }
         }
         while position < raw.count {
             let byte = raw[position]

@@ -35,15 +35,15 @@ public struct WebhookEnvelope: Sendable, Hashable {
         try envelope(from: scan(body, buildsData: false))
     }
 
-    static func scan(_ body: [UInt8], buildsData: Bool) throws(MalformedEventError) -> [String: EnvelopeScanner.Field] {
+    static func scan(_ body: [UInt8], buildsData: Bool) throws(MalformedEventError) -> EnvelopeScanner.Fields {
         let scanned = body.withUnsafeBufferPointer { buffer in
             Result { () throws(MalformedEventError) in try EnvelopeScanner.scan(buffer, buildsData: buildsData) }
         }
         return try scanned.get()
     }
 
-    static func envelope(from fields: [String: EnvelopeScanner.Field]) throws(MalformedEventError) -> WebhookEnvelope {
-        let eventID = try requiredString("event_id", in: fields)
+    static func envelope(from fields: EnvelopeScanner.Fields) throws(MalformedEventError) -> WebhookEnvelope {
+        let eventID = try requiredString("event_id", fields.eventID)
         guard !eventID.isEmpty else {
             throw MalformedEventError("\"event_id\" is empty")
         }
@@ -51,17 +51,17 @@ public struct WebhookEnvelope: Sendable, Hashable {
             throw MalformedEventError("\"event_id\" is longer than \(maximumEventIDLength) bytes")
         }
         var timestamp: Int64?
-        if case .integer(let value) = fields["timestamp"] { timestamp = value }
+        if case .integer(let value) = fields.timestamp { timestamp = value }
         return WebhookEnvelope(
             eventID: eventID,
-            objectType: ObjectType(try requiredString("object_type", in: fields)),
-            metric: Metric(try requiredString("metric", in: fields)),
+            objectType: ObjectType(try requiredString("object_type", fields.objectType)),
+            metric: Metric(try requiredString("metric", fields.metric)),
             timestamp: timestamp
         )
     }
 
-    private static func requiredString(_ key: String, in fields: [String: EnvelopeScanner.Field]) throws(MalformedEventError) -> String {
-        switch fields[key] {
+    private static func requiredString(_ key: String, _ field: EnvelopeScanner.Field?) throws(MalformedEventError) -> String {
+        switch field {
         case .string(let value): return value
         case nil: throw MalformedEventError("the body has no \"\(key)\" field")
         case .null: throw MalformedEventError("field \"\(key)\" is null")
@@ -95,7 +95,7 @@ public struct WebhookEvent: Sendable, Hashable {
     public static func parse(_ body: [UInt8]) throws(MalformedEventError) -> WebhookEvent {
         let fields = try WebhookEnvelope.scan(body, buildsData: true)
         let envelope = try WebhookEnvelope.envelope(from: fields)
-        guard case .json(let data) = fields["data"] else {
+        guard case .json(let data) = fields.data else {
             return WebhookEvent(envelope: envelope, data: .null)
         }
         return WebhookEvent(envelope: envelope, data: data)

@@ -110,27 +110,16 @@ public struct WebhookSignature: Sendable, Hashable {
     }
 
     static func decodeHex(_ text: String) -> [UInt8]? {
-        let utf8 = text.utf8
-        guard utf8.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(utf8.count / 2)
-        var high: UInt8?
-        for character in utf8 {
-            let nibble: UInt8
-            switch character {
-            case 0x30...0x39: nibble = character - 0x30
-            case 0x61...0x66: nibble = character - 0x61 + 10
-            case 0x41...0x46: nibble = character - 0x41 + 10
-            default: return nil
+        var text = text
+        return text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count % 2 == 0 else { return nil }
+            var bytes = [UInt8](repeating: 0, count: utf8.count / 2)
+            for index in bytes.indices {
+                guard let high = hexDigitValue(utf8[2 * index]), let low = hexDigitValue(utf8[2 * index + 1]) else { return nil }
+                bytes[index] = high << 4 | low
             }
-            if let value = high {
-                bytes.append(value << 4 | nibble)
-                high = nil
-            } else {
-                high = nibble
-            }
+            return bytes
         }
-        return bytes
     }
 
     static func encodeHex(_ bytes: [UInt8]) -> String {
@@ -165,4 +154,14 @@ public struct SigningKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "SigningKey(\(bytes.count) bytes, redacted)" }
+}
+
+/// The value of a hexadecimal digit (either case), or nil for any other byte.
+func hexDigitValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case 0x30...0x39: byte - 0x30
+    case 0x61...0x66: byte - 0x61 + 10
+    case 0x41...0x46: byte - 0x41 + 10
+    default: nil
+    }
 }

@@ -142,6 +142,15 @@ struct EnvelopeScannerTests {
         #expect(throws: MalformedEventError.self) { try WebhookEnvelope.parse(Array(deep.utf8)) }
     }
 
+    @Test func keysAreMatchedAfterUnescapingAndTheLastOfARepeatedKeyWins() throws {
+        let body = #"{"event\u005fid":"01A","object_type":"email","metric":"sent","metric":"opened","metricx":"clicked","data":{"event_id":"inner"}}"#
+        let envelope = try WebhookEnvelope.parse(Array(body.utf8))
+        #expect(envelope.eventID == "01A")
+        #expect(envelope.metric == .opened)
+        let event = try WebhookEvent.parse(Array(body.utf8))
+        #expect(event.data["event_id"]?.stringValue == "inner")
+    }
+
     @Test func escapedStringsAreDecoded() throws {
         let envelope = try WebhookEnvelope.parse(Array(#"{"event_id":"01\u00e9\ud83d\ude00\n\"x","object_type":"em\/ail","metric":"sent","timestamp":-12}"#.utf8))
         #expect(envelope.eventID == "01é😀\n\"x")
