@@ -68,7 +68,7 @@ public enum RelayProcess {
         if roles.contains(.receiver) {
             let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue)
             services.append(Application(
-                router: webhooks.router(),
+                responder: webhooks.responder(),
                 configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
                 logger: logger
             ))

@@ -39,7 +39,7 @@ struct ReceiverHarness {
     }
 
     var application: some ApplicationProtocol {
-        Application(router: routes.router())
+        Application(responder: routes.responder())
     }
 
     func post(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], headers: [String: String]) async throws -> TestResponse {
@@ -150,10 +150,14 @@ struct WebhookRoutesTests {
             #expect(json(tooLarge)["error"] == "too_large")
 
             let get = try await client.execute(uri: "/webhooks/customerio", method: .get)
-            #expect(get.status == .notFound || get.status == .methodNotAllowed)
+            #expect(get.status == .methodNotAllowed)
+            #expect(get.headers[.allow] == "POST")
+            #expect(json(get)["error"] == "method_not_allowed")
             #expect(get.headers[.contentType] == "application/json")
             let elsewhere = try await client.execute(uri: "/metrics", method: .get)
             #expect(elsewhere.status == .notFound, "the webhook port serves only webhooks")
+            #expect(json(elsewhere)["error"] == "not_found")
+            #expect(elsewhere.headers[.contentType] == "application/json")
         }
         #expect(try await harness.events().isEmpty)
         #expect(try await harness.deadLetters().isEmpty)

@@ -27,3 +27,25 @@ struct HeaderLookupTests {
         #expect(WebhookRoutes.header(signature, in: fields) == fields[signature])
     }
 }
+
+@Suite("Webhook paths")
+struct WebhookPathTests {
+    @Test func theBasePathIsTheDefaultWorkspace() {
+        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio") == "default")
+        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/") == "default")
+    }
+
+    @Test func oneMoreComponentNamesTheWorkspace() {
+        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/eu") == "eu")
+        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/eu/") == "eu")
+        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/é") == "é")
+    }
+
+    @Test(arguments: [
+        "/", "/webhooks", "/webhooks/", "/webhooks/customeri", "/webhooks/customeriox", "/webhooks/customerio//",
+        "/webhooks/customerio/eu/x", "/webhooks/customerio\u{301}", "/webhooks//customerio", "/metrics", "",
+    ])
+    func anyOtherPathIsNoWebhook(path: String) {
+        #expect(WebhookRoutes.workspace(inPath: path) == nil)
+    }
+}
