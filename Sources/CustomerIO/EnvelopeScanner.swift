@@ -240,6 +240,10 @@ struct EnvelopeScanner {
         let start = index
         var hasEscapes = false
         while true {
+            // Most of a string is plain bytes: skip them in a tight loop before looking closer.
+            while index < bytes.count, bytes[index] >= 0x20, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
+                index += 1
+            }
             guard let byte = current else { throw fail() }
             if byte == UInt8(ascii: "\"") { break }
             guard byte >= 0x20 else { throw fail() }

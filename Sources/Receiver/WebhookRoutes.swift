@@ -32,20 +32,23 @@ public struct WebhookRoutes: Sendable {
     }
 
     static let basePath = "/webhooks/customerio"
+    private static let basePathBytes = Array(basePath.utf8)
 
     /// The workspace a request path names: `/webhooks/customerio` the default one,
     /// `/webhooks/customerio/{workspace}` that one (a trailing slash is ignored); nil for any other path.
     static func workspace(inPath path: String) -> String? {
-        let slash = UInt8(ascii: "/")
-        let utf8 = path.utf8
-        guard utf8.starts(with: basePath.utf8) else { return nil }
-        var rest = utf8[utf8.index(utf8.startIndex, offsetBy: basePath.utf8.count)...]
-        if rest.last == slash { rest = rest.dropLast() }
-        if rest.isEmpty { return ReceiverConfiguration.defaultWorkspaceName }
-        guard rest.first == slash else { return nil }
-        rest = rest.dropFirst()
-        guard !rest.isEmpty, !rest.contains(slash) else { return nil }
-        return String(decoding: rest, as: UTF8.self)
+        var path = path
+        return path.withUTF8 { bytes -> String? in
+            let slash = UInt8(ascii: "/")
+            guard bytes.starts(with: basePathBytes) else { return nil }
+            var rest = bytes[basePathBytes.count...]
+            if rest.last == slash { rest = rest.dropLast() }
+            if rest.isEmpty { return ReceiverConfiguration.defaultWorkspaceName }
+            guard rest.first == slash else { return nil }
+            rest = rest.dropFirst()
+            guard !rest.isEmpty, !rest.contains(slash) else { return nil }
+            return String(decoding: rest, as: UTF8.self)
+        }
     }
 
     func handle(_ request: Request, context: some RequestContext, workspace: String) async -> Response {
