@@ -14,26 +14,11 @@ ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl v
 binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-instructions.XXXXXX)
-relay=""
-cleanup() {
-  [ -n "$relay" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
-  stop_redis "$work/redis"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+trap 'stop_bench_receiver "$work"' EXIT
 # Valgrind cannot read the static binary's DWARF; the symbol table is enough to count.
 strip --strip-debug -o "$work/cio-relay" "$binary"
-redis_port=$(free_port)
-start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
 secret="bench-signing-key"
-port=$(free_port)
-admin=$(free_port)
-CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="redis://127.0.0.1:$redis_port" PORT=$port ADMIN_PORT=$admin \
-  CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning \
-  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/cio-relay" serve 2>"$work/serve.log" &
-relay=$!
-wait_http "http://127.0.0.1:$admin/readyz" 120
+start_bench_receiver "$work" "$secret" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/cio-relay"
 
 # Under callgrind the receiver manages a few hundred requests a second: these corpora are ample.
 python3 bench/make-corpus.py "$secret" 5000 "$work/warmup" 1

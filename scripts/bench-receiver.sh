@@ -12,24 +12,9 @@ ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl
 binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-bench.XXXXXX)
-relay=""
-cleanup() {
-  [ -n "$relay" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
-  stop_redis "$work/redis"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis_port=$(free_port)
-# Persistence as recommended for production: append-only file, fsync every second.
-start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+trap 'stop_bench_receiver "$work"' EXIT
 secret="bench-signing-key"
-port=$(free_port)
-admin=$(free_port)
-CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="redis://127.0.0.1:$redis_port" PORT=$port ADMIN_PORT=$admin \
-  CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning "$binary" serve 2>"$work/serve.log" &
-relay=$!
-wait_http "http://127.0.0.1:$admin/readyz" 30
+start_bench_receiver "$work" "$secret" "$binary"
 
 # Enough distinct events for the whole run at up to 40,000 req/s.
 count=$(( seconds * 40000 ))

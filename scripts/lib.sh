@@ -105,3 +105,28 @@ build_release() {
   swift build -c release --product cio-relay --static-swift-stdlib >&2 || return 1
   echo "$(swift build -c release --static-swift-stdlib --show-bin-path)/cio-relay"
 }
+
+# start_bench_receiver WORK SECRET COMMAND...: for the receiver benchmarks, starts Redis under
+# WORK/redis (append-only, fsync every second: persistence as recommended for production) and
+# COMMAND (the binary, or a wrapper such as valgrind followed by it) as `serve` on loopback, then
+# waits until it is ready. Sets redis_port, port, admin and relay (the receiver's pid); the caller's
+# EXIT trap calls stop_bench_receiver WORK.
+start_bench_receiver() {
+  local work=$1 secret=$2
+  shift 2
+  redis_port=$(free_port)
+  start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+  port=$(free_port)
+  admin=$(free_port)
+  CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="redis://127.0.0.1:$redis_port" PORT=$port ADMIN_PORT=$admin \
+    CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning "$@" serve 2>"$work/serve.log" &
+  relay=$!
+  wait_http "http://127.0.0.1:$admin/readyz" 120
+}
+
+# stop_bench_receiver WORK: stops what start_bench_receiver started and removes WORK.
+stop_bench_receiver() {
+  [ -n "${relay:-}" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
+  stop_redis "$1/redis"
+  rm -rf "$1"
+}
