@@ -18,7 +18,7 @@ final class HMACSHA256: @unchecked Sendable {
     /// Nil only when libcrypto cannot allocate or hash.
     init?(key: [UInt8]) {
         // A key longer than a block is replaced by its digest (RFC 2104, section 2).
-        var block = key.count > Self.blockLength ? Self.sha256(key) : key
+        var block = key.count > Self.blockLength ? key.withUnsafeBytes(PayloadDigest.sha256) : key
         guard block.count <= Self.blockLength else { return nil }
         block += [UInt8](repeating: 0, count: Self.blockLength - block.count)
         guard let inner = Self.start(with: block.map { $0 ^ 0x36 }) else { return nil }
@@ -68,14 +68,6 @@ final class HMACSHA256: @unchecked Sendable {
         var length: UInt32 = 0
         let ok = digest.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) == 1 }
         return ok && length == digestLength
-    }
-
-    private static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: digestLength)
-        _ = digest.withUnsafeMutableBufferPointer { output in
-            bytes.withUnsafeBufferPointer { SHA256($0.baseAddress, $0.count, output.baseAddress) }
-        }
-        return digest
     }
 
     /// Compares two byte strings in time that depends only on their length.

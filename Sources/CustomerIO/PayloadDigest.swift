@@ -5,10 +5,15 @@ import COpenSSL
 public enum PayloadDigest {
     /// Lowercase hex of SHA-256 over the bytes.
     public static func sha256Hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        WebhookSignature.encodeHex(sha256(bytes))
+    }
+
+    /// SHA-256 over the bytes.
+    static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         _ = digest.withUnsafeMutableBufferPointer { output in
             SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, output.baseAddress)
         }
-        return WebhookSignature.encodeHex(digest)
+        return digest
     }
 }
