@@ -26,7 +26,7 @@ public struct RedisCommand: Sendable, Hashable {
         }
         size += RESPWriter.headerSize(elements)
         // Sized exactly and written in place: appending piece by piece cost more than the rest of
-        // the enqueue path together (about 60 small appends and 16 integer-to-text conversions).
+        // the enqueue path together.
         self.encoded = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
             var writer = RESPWriter(buffer: buffer)
             writer.writeHeader(elements)

@@ -25,8 +25,8 @@ public struct WebhookRoutes: Sendable {
     }
 
     /// The webhook port's responder: the two webhook endpoints, and a JSON 404 or 405 for anything
-    /// else. Two fixed paths are matched directly: Hummingbird's trie router cost about 12,000
-    /// instructions a request here, twice what it costs `/healthz`.
+    /// else. Two fixed paths are matched directly, which costs far less than a general router
+    /// (figures in docs/performance.md).
     public func responder() -> WebhookResponder {
         WebhookResponder(routes: self)
     }
@@ -85,9 +85,9 @@ public struct WebhookRoutes: Sendable {
         }
     }
 
-    /// A request header's value, repeated ones joined with ", " as HTTP combines them. `HTTPFields`'
-    /// own subscript does the same through an unspecialized lazy join: about 3,500 instructions a
-    /// lookup, more than the rest of the header checks together.
+    /// A request header's value, repeated ones joined with ", " as HTTP combines them. A plain loop,
+    /// because `HTTPFields`' own subscript joins through an unspecialized lazy join that costs more
+    /// than the rest of the header checks together.
     static func header(_ name: HTTPField.Name, in fields: HTTPFields) -> String? {
         var value: String?
         for field in fields where field.name == name {

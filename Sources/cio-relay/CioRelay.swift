@@ -31,7 +31,7 @@ func runProcess(_ roles: RelayRoles) async throws {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the webhook receiver (configuration from the environment; see the README).")
+    static let configuration = CommandConfiguration(abstract: "Run the webhook receiver (configuration from the environment; see docs/configuration.md).")
     func run() async throws { try await runProcess([.receiver]) }
 }
 
