@@ -2,7 +2,9 @@
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny")
+    .enableUpcomingFeature("ExistentialAny"),
+    // A file uses only members of modules it imports, so the dependencies below stay equal to the imports.
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -42,28 +44,35 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(
+            name: "RelayMetrics",
+            dependencies: [.product(name: "Metrics", package: "swift-metrics")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Warehouse",
             dependencies: [
                 "CSQLite",
                 "CustomerIO",
-                "EventQueue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Hiredis",
-            dependencies: ["CHiredis"],
+            dependencies: [
+                "CHiredis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CustomerIO",
             dependencies: [
                 "COpenSSL",
+                "RelayMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -82,6 +91,8 @@ let package = Package(
             dependencies: [
                 "CustomerIO",
                 "EventQueue",
+                "Hiredis",
+                "RelayMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -97,10 +108,21 @@ let package = Package(
                 "EventQueue",
                 "Warehouse",
                 "Hiredis",
+                "RelayMetrics",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LoadGenerator",
+            dependencies: [
+                "CustomerIO",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -113,13 +135,14 @@ let package = Package(
                 "EventQueue",
                 "Hiredis",
                 "CustomerIO",
+                "RelayMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -127,6 +150,9 @@ let package = Package(
             name: "cio-relay",
             dependencies: [
                 "RelayApp",
+                "LoadGenerator",
+                "EventQueue",
+                "Hiredis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -136,7 +162,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Hiredis", "CustomerIO",
+                "Hiredis", "CustomerIO", "EventQueue",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,16 +171,23 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO"], swiftSettings: swiftSettings),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")], swiftSettings: swiftSettings),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "WarehouseTests", dependencies: ["Warehouse", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WarehouseTests",
+            dependencies: ["Warehouse", "CustomerIO", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReceiverTests",
             dependencies: [
                 "Receiver", "EventQueue", "Hiredis", "CustomerIO", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -163,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "RelayAppTests",
             dependencies: [
-                "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO",
+                "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,11 +1,14 @@
+import ServiceLifecycle
 import Synchronization
 
-/// A small pool of pipelining connections to one Redis server.
+/// A small pool of pipelining connections to one Redis server. As a `Service` it keeps its
+/// connections until graceful shutdown, then closes them: list it first in a `ServiceGroup`, so that
+/// it closes last, after the servers and workers that use it.
 ///
 /// Commands are spread over the pool round-robin; each connection batches whatever is queued on it.
 /// Blocking commands (`XREADGROUP BLOCK`, `BLPOP`) must not share these connections: they would
 /// hold up every command queued behind them. Use `makeBlockingConnection()` for those.
-public final class RedisClient: Sendable {
+public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
     private let connections: [RedisConnection]
     private let next = Atomic<Int>(0)
@@ -44,6 +47,12 @@ public final class RedisClient: Sendable {
         var configuration = self.configuration
         configuration.commandTimeout = commandTimeout
         return try RedisConnection(configuration: configuration)
+    }
+
+    /// Returns when graceful shutdown starts (or the task is cancelled), after closing the connections.
+    public func run() async {
+        try? await gracefulShutdown()
+        await shutdown()
     }
 
     /// Sends what is queued, then closes every connection and joins their threads.

@@ -1,6 +1,7 @@
 import Hiredis
 import Hummingbird
 import Prometheus
+import RelayMetrics
 
 /// The admin port: `/healthz` (the process answers), `/readyz` (Redis answers `PING` within the
 /// Redis command timeout) and `/metrics`.
@@ -42,13 +43,13 @@ public struct AdminRoutes: Sendable {
         return router
     }
 
+    public static let redisUpDefinition = MetricDefinition(
+        "cio_relay_redis_up", .gauge, "1 when the last readiness check reached Redis, 0 when it did not (absent until the first check)")
+
     /// Registered at the first check rather than up front, so that a process nobody probes shows no
     /// value instead of a misleading 0; the registry hands back the same gauge on later calls.
     private func redisUp() -> Gauge {
-        registry.makeGauge(descriptor: MetricNameDescriptor(
-            namespace: "cio_relay", metricName: "redis_up", unitName: "",
-            helpText: "1 when the last readiness check reached Redis, 0 when it did not"
-        ))
+        registry.makeGauge(name: Self.redisUpDefinition.name, help: Self.redisUpDefinition.help)
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

@@ -13,6 +13,11 @@ public enum OperatorCommands {
         public let message: String
         public let exitCode: Int32
         public var description: String { message }
+
+        public init(message: String, exitCode: Int32) {
+            self.message = message
+            self.exitCode = exitCode
+        }
     }
 
     /// `policy check FILE`: validates the file's `policy:` and describes the rules.
@@ -51,11 +56,9 @@ public enum OperatorCommands {
             throw Failure(message: "WAREHOUSE_URL is none: there is no warehouse to migrate", exitCode: 64)
         }
         do {
-            let applied = try await sink.migrate()
-            await sink.close()
+            let applied = try await sink.withRunning { sink in try await sink.migrate() }
             return applied.isEmpty ? "\(location): schema up to date" : "\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"
-        } catch {
-            await sink.close()
+        } catch let error as WarehouseError {
             throw Failure(message: "\(location): \(error.message)", exitCode: 69)
         }
     }

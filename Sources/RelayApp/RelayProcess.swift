@@ -8,6 +8,7 @@ import Receiver
 import Warehouse
 import Worker
 import ServiceLifecycle
+import UnixSignals
 
 /// What a process runs: the webhook receiver, the workers, or both (`cio-relay run`).
 public struct RelayRoles: OptionSet, Sendable {
@@ -42,23 +43,23 @@ public enum RelayProcess {
         let queue = EventQueue(client: client, configuration: settings.queue)
         let adminServer = Application(
             router: AdminRoutes(redis: client, registry: registry).router(),
-            configuration: .init(address: .hostname(settings.host, port: settings.adminPort), serverName: nil),
+            configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.adminPort), serverName: nil),
             logger: logger
         )
-        var services: [any Service] = [RedisClientService(client: client), adminServer]
+        var services: [any Service] = [client, adminServer]
         var metadata: Logger.Metadata = [
-            "admin_port": "\(settings.adminPort)",
+            "admin_port": "\(settings.listeners.adminPort)",
             "redis": "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)",
             "key_prefix": "\(settings.queue.prefix)",
         ]
         if roles.contains(.worker) {
             let worker = settings.worker
-            let sink = try worker.warehouse.makeSink(logger: logger)
-            services += try Workers.services(configuration: worker.configuration(), groups: worker.groups, sink: sink, queue: queue, logger: logger)
-            metadata["groups"] = "\(worker.groups.joined(separator: ","))"
-            metadata["warehouse"] = "\(worker.warehouse)"
-            metadata["consumer"] = "\(worker.consumerName)"
-            metadata["policy"] = "\(worker.policySource)"
+            let sink = try settings.warehouse.makeSink(logger: logger)
+            services += try Workers.services(configuration: worker, groups: settings.groups, sink: sink, queue: queue, logger: logger)
+            metadata["groups"] = "\(settings.groups.joined(separator: ","))"
+            metadata["warehouse"] = "\(settings.warehouse)"
+            metadata["consumer"] = "\(worker.consumer.consumer)"
+            metadata["policy"] = "\(settings.policySource)"
             metadata["track_rate_limit"] = "\(worker.rateLimit)"
             metadata["track_workspaces"] = "\(worker.track.keys.sorted().joined(separator: ","))"
             if worker.track["default"] == nil {
@@ -69,10 +70,10 @@ public enum RelayProcess {
             let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue)
             services.append(Application(
                 responder: webhooks.responder(),
-                configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
+                configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil),
                 logger: logger
             ))
-            metadata["webhook_port"] = "\(settings.port)"
+            metadata["webhook_port"] = "\(settings.listeners.webhookPort)"
             metadata["workspaces"] = "\(settings.receiver.workspaces.keys.sorted().joined(separator: ","))"
             metadata["dedup_ttl_s"] = "\(settings.queue.dedupTTL.components.seconds)"
             metadata["timestamp_tolerance_s"] = "\(settings.receiver.timestampTolerance)"

@@ -4,74 +4,105 @@ import Foundation
 import Hiredis
 import Logging
 import Receiver
+import Warehouse
+import Worker
 import Yams
 
-/// Everything `cio-relay serve` needs, read from the environment and the optional YAML file of
-/// `CIO_RELAY_CONFIG`. The environment wins over the file, as Kubernetes secrets arrive that way.
+/// The addresses a process listens on.
+public struct ListenerConfiguration: Sendable, Hashable {
+    /// Address the webhook and admin ports bind to.
+    public var host = "0.0.0.0"
+    /// The webhook port: only the webhook paths.
+    public var webhookPort = 3000
+    /// `/healthz`, `/readyz`, `/metrics`.
+    public var adminPort = 9090
+
+    public init() {}
+}
+
+/// Everything a process needs, read from the environment and the optional YAML file of
+/// `CIO_RELAY_CONFIG` through the entries of `SettingsTable`. The environment wins over the file,
+/// as Kubernetes secrets arrive that way. Each component's configuration type owns its defaults:
+/// a setting that is not set leaves the component's default in place.
 public struct RelaySettings: Sendable {
     public var redis: RedisConfiguration
     public var queue: EventQueueConfiguration
     public var receiver: ReceiverConfiguration
-    /// Address the webhook and admin ports bind to.
-    public var host: String
-    public var port: Int
-    public var adminPort: Int
+    public var listeners: ListenerConfiguration
     public var logLevel: Logger.Level
-    public var worker: WorkerSettings
+    /// The actions worker and the warehouse writers (consumer knobs, policy, Track API per workspace).
+    public var worker: WorkerConfiguration
+    /// What every workspace's Track API client shares.
+    public var track: TrackClientOptions
+    /// The consumer groups this process runs.
+    public var groups: [String]
+    /// `WAREHOUSE_URL`: where the warehouse group writes (and the audit trail of actions goes).
+    public var warehouse: WarehouseLocation
+    /// Where the policy came from, for the start-up log.
+    public var policySource: String
+
+    /// Groups this build can run.
+    public static let knownGroups = [ActionsWorker.group, WarehouseWriter.group]
 
     /// Reads the settings; the first problem stops start-up with a message naming its source.
     /// A webhook signing key is required only where webhooks are received (`serve`, `run`).
     public static func load(environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> RelaySettings {
-        let file = try environment["CIO_RELAY_CONFIG"].map { path throws(SettingsError) in try ConfigFile(path: path) }
+        let file = try environment[SettingsTable.configFile.variable].map { path throws(SettingsError) in try ConfigFile(path: path) }
         let source = SettingSource(environment: environment, file: file)
 
-        var redis: RedisConfiguration
-        do {
-            redis = try RedisConfiguration(url: source.string(env: "REDIS_URL", file: ["redis", "url"]) ?? "redis://127.0.0.1:6379")
-        } catch {
-            throw SettingsError(.invalidValue, source: "REDIS_URL", error.message)
+        var redis = RedisConfiguration()
+        if let (url, place) = source.lookup(SettingsTable.redisURL) {
+            do {
+                redis = try RedisConfiguration(url: url)
+            } catch {
+                throw SettingsError(.invalidValue, source: place, error.message)
+            }
         }
-        // Time Redis gets to store an event before the receiver answers 503: well inside the 4 s
-        // that Customer.io waits.
-        let budget = try source.duration(env: "CIO_RELAY_REDIS_TIMEOUT", file: ["limits", "redis_timeout"], default: .seconds(2), range: 0.01...3.5)
-        redis.commandTimeout = budget
-        redis.connectTimeout = min(budget, .seconds(1))
-        redis.poolSize = try source.integer(env: "CIO_RELAY_REDIS_POOL_SIZE", file: ["redis", "pool_size"], default: 1, range: 1...64)
+        if let budget = try source.duration(SettingsTable.redisTimeout) {
+            redis.commandTimeout = budget
+            redis.connectTimeout = min(budget, redis.connectTimeout)
+        }
+        redis.poolSize = try source.integer(SettingsTable.redisPoolSize) ?? redis.poolSize
 
-        let dedupTTL = try source.integer(env: "CIO_RELAY_DEDUP_TTL", file: ["limits", "dedup_ttl"], default: 7 * 24 * 3600, range: 1...(365 * 24 * 3600))
-        let tolerance = try source.integer(env: "CIO_RELAY_TIMESTAMP_TOLERANCE", file: ["limits", "timestamp_tolerance"], default: dedupTTL, range: 1...(365 * 24 * 3600))
+        var queue = EventQueueConfiguration()
+        if let ttl = try source.integer(SettingsTable.dedupTTL) { queue.dedupTTL = .seconds(ttl) }
+        let dedupTTL = queue.dedupTTL.components.seconds
+        if let (prefix, place) = source.lookup(SettingsTable.keyPrefix) {
+            guard !prefix.isEmpty, !prefix.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
+                throw SettingsError(.invalidValue, source: place, "must be non-empty, without spaces or braces")
+            }
+            queue.prefix = prefix
+        }
+
+        var receiver = ReceiverConfiguration(workspaces: try Self.workspaces(environment: environment, file: file, required: requireSigningKeys))
+        // The window follows the dedup TTL unless set, and may never be wider.
+        let tolerance = try source.integer(SettingsTable.timestampTolerance).map(Int64.init) ?? dedupTTL
         guard tolerance <= dedupTTL else {
-            throw SettingsError(.invalidValue, source: "CIO_RELAY_TIMESTAMP_TOLERANCE",
-                "\(tolerance) s is wider than the dedup TTL (CIO_RELAY_DEDUP_TTL, \(dedupTTL) s): a replayed request could pass both checks")
+            throw SettingsError(.invalidValue, source: SettingsTable.timestampTolerance.variable,
+                "\(tolerance) s is wider than the dedup TTL (\(SettingsTable.dedupTTL.variable), \(dedupTTL) s): a replayed request could pass both checks")
         }
-        let maxBody = try source.integer(env: "CIO_RELAY_MAX_BODY_BYTES", file: ["limits", "max_body_bytes"], default: 1 << 20, range: 1024...(64 << 20))
-        let retryAfter = try source.integer(env: "CIO_RELAY_RETRY_AFTER", file: ["limits", "retry_after"], default: 5, range: 1...3600)
-        let prefix = source.string(env: "CIO_RELAY_KEY_PREFIX", file: ["redis", "key_prefix"]) ?? "cio"
-        guard !prefix.isEmpty, !prefix.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
-            throw SettingsError(.invalidValue, source: "CIO_RELAY_KEY_PREFIX", "must be non-empty, without spaces or braces")
-        }
+        receiver.timestampTolerance = tolerance
+        receiver.maxBodyBytes = try source.integer(SettingsTable.maxBodyBytes) ?? receiver.maxBodyBytes
+        receiver.retryAfterSeconds = try source.integer(SettingsTable.retryAfter) ?? receiver.retryAfterSeconds
 
-        let workspaces = try Self.workspaces(environment: environment, file: file, required: requireSigningKeys)
-        let levelText = source.string(env: "LOG_LEVEL", file: ["log_level"]) ?? "info"
-        guard let logLevel = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw SettingsError(.invalidValue, source: "LOG_LEVEL", "must be one of trace, debug, info, notice, warning, error, critical")
+        var listeners = ListenerConfiguration()
+        if let (host, place) = source.lookup(SettingsTable.bind) {
+            guard !host.isEmpty, !host.contains(where: { $0.isWhitespace }) else {
+                throw SettingsError(.invalidValue, source: place, "'\(host)' is not an address (e.g. 0.0.0.0, 127.0.0.1 or ::)")
+            }
+            listeners.host = host
         }
+        listeners.webhookPort = try source.integer(SettingsTable.port) ?? listeners.webhookPort
+        listeners.adminPort = try source.integer(SettingsTable.adminPort) ?? listeners.adminPort
+        let logLevel = try source.choice(SettingsTable.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info
 
-        return RelaySettings(
-            redis: redis,
-            queue: EventQueueConfiguration(prefix: prefix, dedupTTL: .seconds(dedupTTL)),
-            receiver: ReceiverConfiguration(
-                workspaces: workspaces,
-                maxBodyBytes: maxBody,
-                timestampTolerance: Int64(tolerance),
-                retryAfterSeconds: retryAfter
-            ),
-            host: source.string(env: "CIO_RELAY_BIND", file: ["bind"]) ?? "0.0.0.0",
-            port: try source.integer(env: "PORT", file: ["port"], default: 3000, range: 1...65535),
-            adminPort: try source.integer(env: "ADMIN_PORT", file: ["admin_port"], default: 9090, range: 1...65535),
-            logLevel: logLevel,
-            worker: try WorkerSettings.load(source: source)
+        var settings = RelaySettings(
+            redis: redis, queue: queue, receiver: receiver, listeners: listeners, logLevel: logLevel,
+            worker: WorkerConfiguration(consumer: ConsumerConfiguration(group: ActionsWorker.group, consumer: "")),
+            track: TrackClientOptions(), groups: [], warehouse: .none, policySource: "built-in"
         )
+        try settings.loadWorker(source: source)
+        return settings
     }
 
     /// The default workspace from `CUSTOMERIO_WEBHOOK_SECRET` (+ `_PREVIOUS`), plus the file's
@@ -98,14 +129,14 @@ public struct RelaySettings: Sendable {
                 workspaces[name] = Workspace(name: name, signingKeys: secrets.map(SigningKey.init))
             }
         }
-        if let current = environment["CUSTOMERIO_WEBHOOK_SECRET"], !current.isEmpty {
+        if let current = environment[SettingsTable.webhookSecret.variable], !current.isEmpty {
             var keys = [SigningKey(current)]
-            if let previous = environment["CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS"], !previous.isEmpty {
+            if let previous = environment[SettingsTable.previousWebhookSecret.variable], !previous.isEmpty {
                 keys.append(SigningKey(previous))
             }
             let name = ReceiverConfiguration.defaultWorkspaceName
             workspaces[name] = Workspace(name: name, signingKeys: keys)
-        } else if environment["CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS"].map({ !$0.isEmpty }) == true {
+        } else if environment[SettingsTable.previousWebhookSecret.variable].map({ !$0.isEmpty }) == true {
             throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET", "is empty while CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS is set: set the current key too")
         }
         if workspaces.isEmpty && !required { return [] }
@@ -114,128 +145,5 @@ public struct RelaySettings: Sendable {
                 "no signing key configured: set CUSTOMERIO_WEBHOOK_SECRET to the reporting webhook's signing key, or list workspaces in the CIO_RELAY_CONFIG file")
         }
         return workspaces.values.sorted { $0.name < $1.name }
-    }
-}
-
-/// Looks a setting up in the environment first, then in the file, and parses it with errors that
-/// name where the bad value came from.
-struct SettingSource {
-    let environment: [String: String]
-    let file: ConfigFile?
-
-    func string(env: String, file path: [String]) -> String? {
-        if let value = environment[env], !value.isEmpty { return value }
-        return file?.scalar(at: path)?.value
-    }
-
-    func integer(env: String, file path: [String], default fallback: Int, range: ClosedRange<Int>) throws(SettingsError) -> Int {
-        guard let (text, source) = lookup(env: env, path: path) else { return fallback }
-        guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-            throw SettingsError(.invalidValue, source: source, "'\(text)' is not a whole number between \(range.lowerBound) and \(range.upperBound)")
-        }
-        return value
-    }
-
-    /// Seconds as a plain number, fractions allowed (`2`, `0.5`).
-    func duration(env: String, file path: [String], default fallback: Duration, range: ClosedRange<Double>) throws(SettingsError) -> Duration {
-        guard let value = try number(env: env, file: path, range: range, unit: "a number of seconds") else { return fallback }
-        return .milliseconds(Int64((value * 1000).rounded()))
-    }
-
-    /// A plain number, fractions allowed; nil when not set.
-    func number(env: String, file path: [String], range: ClosedRange<Double>, unit: String = "a number") throws(SettingsError) -> Double? {
-        guard let (text, source) = lookup(env: env, path: path) else { return nil }
-        guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
-            throw SettingsError(.invalidValue, source: source, "'\(text)' is not \(unit) between \(range.lowerBound) and \(range.upperBound)")
-        }
-        return value
-    }
-
-    func lookup(env: String, path: [String]) -> (String, String)? {
-        if let value = environment[env], !value.isEmpty { return (value, env) }
-        if let file, let scalar = file.scalar(at: path) {
-            return (scalar.value, file.location(of: scalar.node, path: path.joined(separator: ".")) + " (or \(env))")
-        }
-        return nil
-    }
-}
-
-/// The YAML file of `CIO_RELAY_CONFIG`, kept as nodes so that errors can name a line.
-struct ConfigFile {
-    let path: String
-    let root: Node
-
-    init(path: String) throws(SettingsError) {
-        self.path = path
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw SettingsError(.invalidFile, source: "CIO_RELAY_CONFIG", "cannot read \(path): \(error.localizedDescription)")
-        }
-        do {
-            guard let root = try Yams.compose(yaml: text) else {
-                self.root = Node.mapping(.init([]))
-                return
-            }
-            guard root.mapping != nil else {
-                throw SettingsError(.invalidFile, source: path, "the top level must be a mapping (key: value)")
-            }
-            self.root = root
-        } catch let error as SettingsError {
-            throw error
-        } catch {
-            throw SettingsError(.invalidFile, source: path, "not valid YAML: \(error)")
-        }
-    }
-
-    func location(of node: Node, path keyPath: String) -> String {
-        if let line = node.mark?.line { return "\(path):\(line) \(keyPath)" }
-        return "\(path) \(keyPath)"
-    }
-
-    func node(at keyPath: [String]) -> Node? {
-        var node: Node? = root
-        for key in keyPath {
-            node = node?.mapping?[key]
-        }
-        return node
-    }
-
-    func scalar(at keyPath: [String]) -> (value: String, node: Node)? {
-        guard let node = node(at: keyPath), let value = node.string else { return nil }
-        return (value, node)
-    }
-
-    func mapping(at keyPath: [String]) throws(SettingsError) -> [(String, Node)]? {
-        guard let node = node(at: keyPath) else { return nil }
-        guard let mapping = node.mapping else {
-            throw SettingsError(.invalidFile, source: location(of: node, path: keyPath.joined(separator: ".")), "must be a mapping of names to settings")
-        }
-        var entries: [(String, Node)] = []
-        for (key, value) in mapping {
-            guard let name = key.string else {
-                throw SettingsError(.invalidFile, source: location(of: key, path: keyPath.joined(separator: ".")), "keys must be text")
-            }
-            entries.append((name, value))
-        }
-        return entries
-    }
-
-    /// A list of strings under `key` of `node` (a single string is a list of one).
-    func strings(in node: Node, key: String, path keyPath: String) throws(SettingsError) -> [String] {
-        guard let value = node.mapping?[key] else { return [] }
-        if let single = value.scalar?.string { return [single] }
-        guard let items = value.sequence else {
-            throw SettingsError(.invalidFile, source: location(of: value, path: "\(keyPath).\(key)"), "must be a string or a list of strings")
-        }
-        var strings: [String] = []
-        for item in items {
-            guard let text = item.scalar?.string, !text.isEmpty else {
-                throw SettingsError(.invalidFile, source: location(of: item, path: "\(keyPath).\(key)"), "every entry must be a non-empty string")
-            }
-            strings.append(text)
-        }
-        return strings
     }
 }

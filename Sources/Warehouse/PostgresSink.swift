@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOSSL
 import PostgresNIO
+import ServiceLifecycle
 
 /// The production warehouse: PostgreSQL through postgres-nio. A batch is one transaction: `COPY`
 /// into a temporary staging table, then one `INSERT … SELECT … ON CONFLICT (event_id) DO NOTHING
@@ -10,7 +11,6 @@ import PostgresNIO
 /// under savepoints so that only that row is refused.
 public final class PostgresSink: EventSink {
     private let client: PostgresClient
-    private let runner: Task<Void, Never>
     private let logger: Logger
 
     /// Parses a `postgres://user:password@host:port/database?sslmode=…` URL. `sslmode`: `disable`,
@@ -45,7 +45,11 @@ public final class PostgresSink: EventSink {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
-        self.runner = Task { await client.run() }
+    }
+
+    /// Runs the connection pool until graceful shutdown (or cancellation); queries wait until it runs.
+    public func run() async {
+        try? await cancelWhenGracefulShutdown { await self.client.run() }
     }
 
     public func migrate() async throws(WarehouseError) -> [Int] {
@@ -253,8 +257,4 @@ public final class PostgresSink: EventSink {
         return "\(error)"
     }
 
-    public func close() async {
-        runner.cancel()
-        await runner.value
-    }
 }

@@ -1,6 +1,7 @@
 import CSQLite
 import Dispatch
 import Foundation
+import ServiceLifecycle
 
 /// The embedded warehouse: one SQLite file in WAL mode (readers never block the writer, and a
 /// commit is one append to the log). Every call runs on one serial queue, off the cooperative pool.
@@ -162,7 +163,9 @@ public final class SQLiteSink: EventSink, @unchecked Sendable {
         }
     }
 
-    public func close() async {
+    /// Keeps the database open until graceful shutdown (or cancellation), then closes it.
+    public func run() async {
+        try? await gracefulShutdown()
         let _: Bool? = try? await onQueue { database in
             sqlite3_close(database)
             self.database = nil

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// Where events go, from `WAREHOUSE_URL`: `sqlite:PATH`, `postgres://…`, or `none`.

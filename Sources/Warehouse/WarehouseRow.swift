@@ -1,3 +1,4 @@
+import ServiceLifecycle
 import CustomerIO
 
 /// One event as a warehouse row: typed columns for what analysts query, plus the verbatim payload
@@ -134,11 +135,22 @@ public struct ActionRecord: Sendable, Hashable {
 /// A destination for events. A batch goes in, one outcome per row comes out, in order; a throw
 /// means nothing was committed and the whole batch is to be tried again. A streaming HTTP
 /// warehouse (BigQuery's insertAll) fits the same shape: per-row errors map to `rejected`.
-public protocol EventSink: Sendable {
+public protocol EventSink: Service {
     /// Brings the schema to the latest version; answers the versions applied now (empty: up to date).
     func migrate() async throws(WarehouseError) -> [Int]
     func write(_ rows: [WarehouseRow]) async throws(WarehouseError) -> [RowOutcome]
     /// Appends to the audit trail of actions taken.
     func record(_ actions: [ActionRecord]) async throws(WarehouseError)
-    func close() async
+}
+
+extension EventSink {
+    /// Runs `body` while the sink runs as a service, then stops the sink whatever `body` does: for
+    /// the commands and tests that use a sink outside a `ServiceGroup`.
+    public func withRunning<T: Sendable>(_ body: (Self) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            defer { group.cancelAll() }
+            return try await body(self)
+        }
+    }
 }

@@ -10,12 +10,12 @@ import Warehouse
 public enum ActionsWorker {
     public static let group = "actions"
 
-    static func loop(configuration: WorkerConfiguration, audit: (any EventSink)?, queue: EventQueue, logger: Logger) throws(RedisError) -> ConsumerLoop {
+    static func loop(configuration: WorkerConfiguration, audit: (any EventSink)?, queue: EventQueue, logger: Logger, metrics: WorkerMetrics, trackMetrics: TrackMetrics) throws(RedisError) -> ConsumerLoop {
         let consumer = try GroupConsumer(queue: queue, configuration: configuration.consumer)
         var clients: [String: TrackClient] = [:]
         for (workspace, track) in configuration.track {
-            let budget = RateBudget(client: queue.client, prefix: queue.configuration.prefix, workspace: workspace, rate: configuration.rateLimit)
-            clients[workspace] = TrackClient(configuration: track, gate: budget, logger: logger)
+            let budget = RateBudget(client: queue.client, prefix: queue.configuration.prefix, workspace: workspace, rate: configuration.rateLimit, metrics: metrics)
+            clients[workspace] = TrackClient(configuration: track, gate: budget, logger: logger, metrics: trackMetrics)
         }
         let processor = BatchProcessor(
             consumer: consumer,
@@ -23,7 +23,8 @@ public enum ActionsWorker {
             clients: clients,
             attributeGuard: AttributeGuard(client: queue.client, prefix: queue.configuration.prefix),
             audit: audit,
-            logger: logger
+            logger: logger,
+            metrics: metrics
         )
         return ConsumerLoop(consumer: consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) { batch in
             let report = try await processor.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))

@@ -29,8 +29,13 @@ public struct BatchProcessor: Sendable {
     /// Where the audit trail of actions goes (the warehouse), if anywhere.
     public let audit: (any EventSink)?
     public let logger: Logger
+    let metrics: WorkerMetrics
 
-    public init(consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard, audit: (any EventSink)? = nil, logger: Logger) {
+    public init(
+        consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard,
+        audit: (any EventSink)? = nil, logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
+    ) {
+        self.metrics = metrics
         self.consumer = consumer
         self.policy = policy
         self.clients = clients
@@ -121,7 +126,7 @@ public struct BatchProcessor: Sendable {
                 counts[WorkerMetrics.ProcessedKey(objectType: delivered.entry.string("t") ?? "", metric: delivered.entry.string("m") ?? "", outcome: outcome), default: 0] += 1
             }
         }
-        WorkerMetrics.processed(counts, group: consumer.configuration.group)
+        metrics.processed(counts, group: consumer.configuration.group)
         return report
     }
 
@@ -194,7 +199,7 @@ public struct BatchProcessor: Sendable {
     }
 
     private func dryRun(_ operation: TrackOperation, workspace: String) {
-        WorkerMetrics.dryRunOperation(operation.action)
+        metrics.dryRunOperation(operation.action)
         var metadata: Logger.Metadata = ["workspace": "\(workspace)", "action": "\(operation.action)", "person": "\(operation.person.kind)"]
         if case .identify(_, let attributes) = operation {
             metadata["attributes"] = "\(attributes.keys.sorted().joined(separator: ","))"

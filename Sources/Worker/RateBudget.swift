@@ -12,6 +12,7 @@ public struct RateBudget: TrackRequestGate {
     public let rate: Double
     /// Requests that may go back to back after a quiet period.
     public let burst: Int
+    let metrics: WorkerMetrics
 
     /// KEYS[1] the budget; ARGV[1] microseconds between requests; ARGV[2] burst.
     /// Answers 0 when the request may go (and counts it), else microseconds to wait.
@@ -29,7 +30,8 @@ public struct RateBudget: TrackRequestGate {
         return 0
         """)
 
-    public init(client: RedisClient, prefix: String, workspace: String, rate: Double, burst: Int = 1) {
+    public init(client: RedisClient, prefix: String, workspace: String, rate: Double, burst: Int = 1, metrics: WorkerMetrics = WorkerMetrics()) {
+        self.metrics = metrics
         self.client = client
         self.key = "\(prefix):{0}:ratelimit:\(workspace)"
         self.rate = rate
@@ -44,7 +46,7 @@ public struct RateBudget: TrackRequestGate {
                 throw RedisError(.unexpectedReply, "the rate budget script answered \(reply)")
             }
             if wait <= 0 { return }
-            WorkerMetrics.budgetWaits.increment()
+            metrics.budgetWaited.increment()
             try await Task.sleep(for: .microseconds(wait))
         }
     }

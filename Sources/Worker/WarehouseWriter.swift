@@ -18,8 +18,13 @@ public struct WarehouseWriter: Sendable {
     public let logger: Logger
     public let initialBackoff: Duration
     public let maximumBackoff: Duration
+    let metrics: WarehouseMetrics
 
-    public init(consumer: GroupConsumer, sink: any EventSink, logger: Logger, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(30)) {
+    public init(
+        consumer: GroupConsumer, sink: any EventSink, logger: Logger, initialBackoff: Duration = .milliseconds(500),
+        maximumBackoff: Duration = .seconds(30), metrics: WarehouseMetrics = WarehouseMetrics()
+    ) {
+        self.metrics = metrics
         self.consumer = consumer
         self.sink = sink
         self.logger = logger
@@ -73,9 +78,9 @@ public struct WarehouseWriter: Sendable {
             }
         }
         try await consumer.acknowledge(done)
-        WarehouseMetrics.rows("written", report.written)
-        WarehouseMetrics.rows("duplicate", report.duplicates)
-        WarehouseMetrics.rows("rejected", report.deadLettered)
+        metrics.rows("written", report.written)
+        metrics.rows("duplicate", report.duplicates)
+        metrics.rows("rejected", report.deadLettered)
         return report
     }
 
@@ -86,10 +91,10 @@ public struct WarehouseWriter: Sendable {
             let start = ContinuousClock.now
             do {
                 let outcomes = try await sink.write(rows)
-                WarehouseMetrics.batchDuration.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+                metrics.batchTimer.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
                 return outcomes
             } catch {
-                WarehouseMetrics.errors.increment()
+                metrics.errorCounter.increment()
                 logger.error("warehouse unavailable; the batch stays pending and is retried", metadata: ["error": "\(error)", "rows": "\(rows.count)", "retry_in": "\(delay)"])
             }
             if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
@@ -107,13 +112,3 @@ public struct WarehouseWriter: Sendable {
     }
 }
 
-/// Warehouse metrics: rows by outcome, batch latency, errors.
-enum WarehouseMetrics {
-    static let batchDuration = Timer(label: "cio_relay_warehouse_batch_duration_seconds")
-    static let errors = Counter(label: "cio_relay_warehouse_errors_total")
-
-    static func rows(_ outcome: String, _ count: Int) {
-        guard count > 0 else { return }
-        Counter(label: "cio_relay_warehouse_rows_total", dimensions: [("outcome", outcome)]).increment(by: count)
-    }
-}

@@ -1,6 +1,7 @@
 import CustomerIO
 import EventQueue
 import Metrics
+import RelayMetrics
 
 /// What happened to one event in the worker.
 public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
@@ -18,9 +19,38 @@ public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
     case retryLater = "retry_later"
 }
 
-/// The worker's metrics, named as DESIGN.md lists them.
-public enum WorkerMetrics {
-    static let budgetWaits = Counter(label: "cio_relay_track_budget_waits_total")
+/// The actions worker's and the queue upkeep's metrics, created through the factory they are given.
+public struct WorkerMetrics: Sendable {
+    public static let eventsProcessed = MetricDefinition(
+        "cio_relay_events_processed_total", .counter, labels: ["group", "object_type", "metric", "outcome"],
+        "Events a consumer group finished, by type, metric (unknown ones as other) and outcome: \(ProcessingOutcome.allCases.map(\.rawValue).joined(separator: ", "))")
+    public static let budgetWaits = MetricDefinition(
+        "cio_relay_track_budget_waits_total", .counter, "Times a worker waited for the shared Track API budget")
+    public static let dryRunOperations = MetricDefinition(
+        "cio_relay_track_dry_run_operations_total", .counter, labels: ["action"],
+        "Track API operations a dry run logged instead of sending, by action")
+    public static let groupLag = MetricDefinition(
+        "cio_relay_group_lag", .gauge, labels: ["group"], "Stream entries not yet delivered to the consumer group")
+    public static let groupPending = MetricDefinition(
+        "cio_relay_group_pending", .gauge, labels: ["group"], "Entries delivered to the consumer group and not yet acknowledged")
+    public static let oldestUnprocessedAge = MetricDefinition(
+        "cio_relay_group_oldest_unprocessed_age_seconds", .gauge, labels: ["group"],
+        "Age of the oldest event the consumer group has not finished, from its stream entry id")
+    public static let streamLength = MetricDefinition(
+        "cio_relay_stream_length", .gauge, "Entries on the events stream")
+    public static let deadLetterLength = MetricDefinition(
+        "cio_relay_dead_letter_length", .gauge, "Entries on the dead-letter stream")
+    public static let definitions = [
+        eventsProcessed, budgetWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
+    ]
+
+    private let factory: any MetricsFactory
+    let budgetWaited: Counter
+
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        self.budgetWaited = Self.budgetWaits.counter(factory: factory)
+    }
 
     struct ProcessedKey: Hashable {
         let objectType: String
@@ -28,32 +58,56 @@ public enum WorkerMetrics {
         let outcome: ProcessingOutcome
     }
 
-    static func processed(_ counts: [ProcessedKey: Int], group: String) {
+    func processed(_ counts: [ProcessedKey: Int], group: String) {
         for (key, count) in counts {
             // Unknown types and metrics are folded into "other" to keep the label set bounded.
             let knownMetrics = ObjectType.documentedMetrics[ObjectType(key.objectType)]
             let typeLabel = knownMetrics == nil ? "other" : key.objectType
             let metricLabel = knownMetrics?.contains(Metric(key.metric)) == true ? key.metric : "other"
-            Counter(label: "cio_relay_events_processed_total", dimensions: [
-                ("group", group), ("object_type", typeLabel), ("metric", metricLabel), ("outcome", key.outcome.rawValue),
-            ]).increment(by: count)
+            Self.eventsProcessed.counter(group, typeLabel, metricLabel, key.outcome.rawValue, factory: factory).increment(by: count)
         }
     }
 
-    static func dryRunOperation(_ action: String) {
-        Counter(label: "cio_relay_track_dry_run_operations_total", dimensions: [("action", action)]).increment()
+    func dryRunOperation(_ action: String) {
+        Self.dryRunOperations.counter(action, factory: factory).increment()
     }
 
-    static func record(_ statistics: GroupStatistics, nowMilliseconds: Int64) {
-        let dimensions = [("group", statistics.name)]
-        Gauge(label: "cio_relay_group_lag", dimensions: dimensions).record(statistics.lag)
-        Gauge(label: "cio_relay_group_pending", dimensions: dimensions).record(statistics.pending)
+    func record(_ statistics: GroupStatistics, nowMilliseconds: Int64) {
+        Self.groupLag.gauge(statistics.name, factory: factory).record(statistics.lag)
+        Self.groupPending.gauge(statistics.name, factory: factory).record(statistics.pending)
         let age = statistics.oldestUnprocessedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) } ?? 0
-        Gauge(label: "cio_relay_group_oldest_unprocessed_age_seconds", dimensions: dimensions).record(age)
+        Self.oldestUnprocessedAge.gauge(statistics.name, factory: factory).record(age)
     }
 
-    static func streamLengths(events: Int, dead: Int) {
-        Gauge(label: "cio_relay_stream_length").record(events)
-        Gauge(label: "cio_relay_dead_letter_length").record(dead)
+    func streamLengths(events: Int, dead: Int) {
+        Self.streamLength.gauge(factory: factory).record(events)
+        Self.deadLetterLength.gauge(factory: factory).record(dead)
+    }
+}
+
+/// The warehouse writers' metrics: rows by outcome, batch latency, errors.
+public struct WarehouseMetrics: Sendable {
+    public static let rows = MetricDefinition(
+        "cio_relay_warehouse_rows_total", .counter, labels: ["outcome"],
+        "Warehouse rows by outcome: written, duplicate (the event_id was there already), rejected (dead-lettered)")
+    public static let batchDuration = MetricDefinition(
+        "cio_relay_warehouse_batch_duration_seconds", .histogram, "Time one warehouse batch took to commit")
+    public static let errors = MetricDefinition(
+        "cio_relay_warehouse_errors_total", .counter, "Warehouse batches that failed and were retried")
+    public static let definitions = [rows, batchDuration, errors]
+
+    private let factory: any MetricsFactory
+    let batchTimer: Metrics.Timer
+    let errorCounter: Counter
+
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        self.batchTimer = Self.batchDuration.timer(factory: factory)
+        self.errorCounter = Self.errors.counter(factory: factory)
+    }
+
+    func rows(_ outcome: String, _ count: Int) {
+        guard count > 0 else { return }
+        Self.rows.counter(outcome, factory: factory).increment(by: count)
     }
 }

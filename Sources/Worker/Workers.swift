@@ -3,33 +3,28 @@ import EventQueue
 import Foundation
 import Hiredis
 import Logging
+import Metrics
 import ServiceLifecycle
 import Warehouse
 
-/// Closes a warehouse sink once the consumers that use it have stopped (it sits before them in the
-/// `ServiceGroup`, which shuts services down in reverse order).
-public struct SinkCloser: Service {
-    public let sink: any EventSink
-
-    public init(sink: any EventSink) {
-        self.sink = sink
-    }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        await sink.close()
-    }
-}
-
 /// The workers of a process: a consumer loop per group it runs, plus stream upkeep.
 public enum Workers {
-    /// The services, in start order. The caller runs them and shuts the Redis client down after.
-    public static func services(configuration: WorkerConfiguration, groups: [String], sink: (any EventSink)?, queue: EventQueue, logger: Logger) throws(RedisError) -> [any Service] {
+    /// The services, in start order: the sink first, so that the `ServiceGroup`, which shuts down
+    /// in reverse order, closes it after the consumers that use it. The caller runs the Redis client.
+    public static func services(
+        configuration: WorkerConfiguration, groups: [String], sink: (any EventSink)?, queue: EventQueue, logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) throws(RedisError) -> [any Service] {
         var services: [any Service] = []
-        if let sink { services.append(SinkCloser(sink: sink)) }
+        if let sink { services.append(sink) }
+        let metrics = WorkerMetrics(factory: metricsFactory)
         if groups.contains(ActionsWorker.group) {
-            services.append(try ActionsWorker.loop(configuration: configuration, audit: sink, queue: queue, logger: logger))
+            services.append(try ActionsWorker.loop(
+                configuration: configuration, audit: sink, queue: queue, logger: logger,
+                metrics: metrics, trackMetrics: TrackMetrics(factory: metricsFactory)
+            ))
         }
+        let warehouseMetrics = WarehouseMetrics(factory: metricsFactory)
         if groups.contains(WarehouseWriter.group), let sink {
             // Several writers, each a consumer of its own in the group: while one waits for its
             // commit, the next batch is already being read and prepared.
@@ -38,7 +33,7 @@ public enum Workers {
                 consumer.group = WarehouseWriter.group
                 consumer.batchSize = configuration.warehouseBatchSize
                 if configuration.warehouseWriters > 1 { consumer.consumer += "-\(index)" }
-                let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger)
+                let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger, metrics: warehouseMetrics)
                 services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
                     let applied = try await sink.migrate()
                     if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
@@ -48,11 +43,11 @@ public enum Workers {
                 })
             }
         }
-        return services + maintenance(queue: queue, configuration: configuration, logger: logger)
+        return services + maintenance(queue: queue, configuration: configuration, logger: logger, metrics: metrics)
     }
 
     /// Trimming and the queue gauges; every worker runs them (they are idempotent).
-    static func maintenance(queue: EventQueue, configuration: WorkerConfiguration, logger: Logger) -> [any Service] {
+    static func maintenance(queue: EventQueue, configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics) -> [any Service] {
         [
             PeriodicService(name: "stream trim", interval: configuration.trimInterval, logger: logger) {
                 let removed = try await queue.trimAcknowledged()
@@ -61,9 +56,9 @@ public enum Workers {
             PeriodicService(name: "queue metrics", interval: configuration.monitorInterval, logger: logger) {
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 for statistics in try await queue.groupStatistics() {
-                    WorkerMetrics.record(statistics, nowMilliseconds: now)
+                    metrics.record(statistics, nowMilliseconds: now)
                 }
-                WorkerMetrics.streamLengths(events: try await queue.length(of: queue.keys.events), dead: try await queue.length(of: queue.keys.dead))
+                metrics.streamLengths(events: try await queue.length(of: queue.keys.events), dead: try await queue.length(of: queue.keys.dead))
             },
         ]
     }

@@ -2,7 +2,9 @@ import ArgumentParser
 import EventQueue
 import Foundation
 import Hiredis
+import LoadGenerator
 import Logging
+import Receiver
 import RelayApp
 
 @main
@@ -10,7 +12,7 @@ struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
-        subcommands: [Serve.self, Work.self, Run.self, Status.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self]
+        subcommands: [Serve.self, Work.self, Run.self, Status.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self]
     )
 }
 
@@ -133,7 +135,7 @@ struct Send: AsyncParsableCommand {
             do {
                 bodies = try PayloadFiles.load(path: payloads)
             } catch {
-                throw reportedExit(error)
+                throw reportedExit(OperatorCommands.Failure(message: error.description, exitCode: 66))
             }
             feed = .bodies(bodies)
             total = count ?? bodies.count
@@ -160,7 +162,7 @@ struct Migrate: AsyncParsableCommand {
         var logger = Logger(label: "cio-relay")
         logger.logLevel = .warning
         do {
-            print(try await OperatorCommands.migrate(settings.worker.warehouse, logger: logger))
+            print(try await OperatorCommands.migrate(settings.warehouse, logger: logger))
         } catch let failure as OperatorCommands.Failure {
             throw reportedExit(failure)
         }
@@ -223,5 +225,22 @@ struct PolicyCommand: AsyncParsableCommand {
                 throw reportedExit(error)
             }
         }
+    }
+}
+
+struct Config: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the configuration (environment and CIO_RELAY_CONFIG) as serve would read it, or print the reference tables.",
+        discussion: "Without a flag it loads the settings and exits 0 when they are valid, 78 with the reason when not."
+    )
+    @Flag(help: "Print the table of every setting as Markdown (docs/configuration.md).") var markdown = false
+    @Flag(help: "Print the table of every metric as Markdown (docs/operations.md).") var metricsMarkdown = false
+
+    func run() async throws {
+        if markdown { print(ReferencePages.configuration(), terminator: "") }
+        if metricsMarkdown { print(ReferencePages.metrics(), terminator: "") }
+        guard !markdown && !metricsMarkdown else { return }
+        let settings = try loadSettings(requireSigningKeys: true)
+        print("configuration is valid: webhook port \(settings.listeners.webhookPort), admin port \(settings.listeners.adminPort), workspaces \(settings.receiver.workspaces.keys.sorted().joined(separator: ",")), groups \(settings.groups.joined(separator: ",")), warehouse \(settings.warehouse), policy \(settings.policySource)")
     }
 }

@@ -5,6 +5,7 @@ import Hiredis
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import NIOCore
 import Prometheus
 import Receiver
 import Testing
@@ -59,7 +60,7 @@ struct ReceiverHarness {
 }
 
 func json(_ response: TestResponse) -> [String: String] {
-    (try? JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: String]) ?? [:]
+    (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: String]) ?? [:]
 }
 
 @Suite("Webhook receiver against real Redis")

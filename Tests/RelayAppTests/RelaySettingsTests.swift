@@ -1,4 +1,7 @@
+import CustomerIO
+import EventQueue
 import Foundation
+import Hiredis
 import Receiver
 @testable import RelayApp
 import Testing
@@ -11,8 +14,8 @@ struct RelaySettingsTests {
 
     @Test func defaults() throws {
         let settings = try RelaySettings.load(environment: base)
-        #expect(settings.port == 3000)
-        #expect(settings.adminPort == 9090)
+        #expect(settings.listeners.webhookPort == 3000)
+        #expect(settings.listeners.adminPort == 9090)
         #expect(settings.redis.host == "127.0.0.1")
         #expect(settings.redis.port == 6379)
         #expect(settings.queue.prefix == "cio")
@@ -34,8 +37,8 @@ struct RelaySettingsTests {
         #expect(settings.receiver.workspaces["default"]?.signingKeys.count == 2)
         #expect(settings.redis.host == "redis.svc")
         #expect(settings.redis.database == 2)
-        #expect(settings.port == 8080)
-        #expect(settings.adminPort == 9191)
+        #expect(settings.listeners.webhookPort == 8080)
+        #expect(settings.listeners.adminPort == 9191)
         #expect(settings.queue.dedupTTL == .seconds(86400))
         #expect(settings.receiver.timestampTolerance == 3600)
         #expect(settings.receiver.maxBodyBytes == 262_144)

@@ -1,30 +1,34 @@
 import CustomerIO
+import EventQueue
 import Foundation
 @testable import RelayApp
 import Testing
+import Warehouse
 import Worker
 
 @Suite("Worker configuration from the environment and the YAML file")
 struct WorkerSettingsTests {
     let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
 
-    private func load(_ environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> WorkerSettings {
-        try RelaySettings.load(environment: environment, requireSigningKeys: requireSigningKeys).worker
+    private func load(_ environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> RelaySettings {
+        try RelaySettings.load(environment: environment, requireSigningKeys: requireSigningKeys)
     }
 
 
 
     @Test func defaultsRunDryWithTheBuiltInPolicy() throws {
-        let worker = try load(base)
-        #expect(worker.groups == ["actions", "warehouse"])
-        #expect(worker.warehouse == .sqlite(path: "./data/events.sqlite"))
-        #expect(worker.batchSize == 500 && worker.maxDeliveries == 10 && worker.rateLimit == 100)
-        #expect(worker.warehouseBatchSize == 2000 && worker.configuration().warehouseBatchSize == 2000)
-        #expect(worker.warehouseWriters == 2 && worker.configuration().warehouseWriters == 2)
-        #expect(worker.reclaimIdle == .seconds(60))
+        let settings = try load(base)
+        let worker = settings.worker
+        #expect(settings.groups == ["actions", "warehouse"])
+        #expect(settings.warehouse == .sqlite(path: "./data/events.sqlite"))
+        #expect(worker.consumer.batchSize == 500 && worker.consumer.maxDeliveries == 10 && worker.rateLimit == 100)
+        #expect(worker.warehouseBatchSize == 2000)
+        #expect(worker.warehouseWriters == 2)
+        #expect(worker.consumer.reclaimIdle == .seconds(60))
+        #expect(worker.consumer.group == "actions")
         #expect(worker.track.isEmpty, "no credentials: dry run")
-        #expect(worker.policy == Policy.builtIn && worker.policySource == "built-in")
-        #expect(!worker.consumerName.isEmpty)
+        #expect(worker.policy == Policy.builtIn && settings.policySource == "built-in")
+        #expect(!worker.consumer.consumer.isEmpty)
     }
 
     @Test func environmentKnobsAndCredentials() throws {
@@ -33,15 +37,14 @@ struct WorkerSettingsTests {
             "CIO_RELAY_TRACK_RATE_LIMIT": "12.5", "CIO_RELAY_CONSUMER_NAME": "pod-7", "CIO_RELAY_GROUPS": "actions",
             "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key", "CUSTOMERIO_REGION": "EU",
             "CIO_RELAY_TRACK_API": "v1", "CIO_RELAY_TRACK_TIMEOUT": "3",
-        ]) { $1 })
-        #expect(worker.batchSize == 200 && worker.reclaimIdle == .seconds(30) && worker.maxDeliveries == 4)
-        #expect(worker.rateLimit == 12.5 && worker.consumerName == "pod-7")
+        ]) { $1 }).worker
+        #expect(worker.consumer.batchSize == 200 && worker.consumer.reclaimIdle == .seconds(30) && worker.consumer.maxDeliveries == 4)
+        #expect(worker.rateLimit == 12.5 && worker.consumer.consumer == "pod-7")
         let track = try #require(worker.track["default"])
         #expect(track.baseURL == "https://track-eu.customer.io")
         #expect(track.credentials.siteID == "site" && track.apiVersion == .v1 && track.requestTimeout == .seconds(3))
-        let configuration = worker.configuration()
-        #expect(configuration.consumer.group == "actions" && configuration.consumer.consumer == "pod-7" && configuration.consumer.batchSize == 200)
-        let overridden = try load(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "http://127.0.0.1:9/"]) { $1 })
+        #expect(worker.consumer.group == "actions")
+        let overridden = try load(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "http://127.0.0.1:9/"]) { $1 }).worker
         #expect(overridden.track["default"]?.baseURL == "http://127.0.0.1:9")
     }
 
@@ -89,11 +92,12 @@ struct WorkerSettingsTests {
                 actions:
                   - suppress
             """)
-        let worker = try load(["CIO_RELAY_CONFIG": path, "EU_TRACK_KEY": "secret"])
+        let settings = try load(["CIO_RELAY_CONFIG": path, "EU_TRACK_KEY": "secret"])
+        let worker = settings.worker
         #expect(worker.track.keys.sorted() == ["eu-brand"], "a workspace without track settings runs dry")
         #expect(worker.track["eu-brand"]?.baseURL == "https://track-eu.customer.io")
-        #expect(worker.batchSize == 50 && worker.rateLimit == 20)
-        #expect(worker.policy.rules.map(\.name) == ["only-bounces"] && worker.policySource == path)
+        #expect(worker.consumer.batchSize == 50 && worker.rateLimit == 20)
+        #expect(worker.policy.rules.map(\.name) == ["only-bounces"] && settings.policySource == path)
 
         let badPolicy = try writeConfigFile("""
             workspaces:
@@ -120,7 +124,7 @@ struct WorkerSettingsTests {
 
     @Test func aWorkerNeedsNoSigningKey() throws {
         #expect(throws: SettingsError.self) { try load([:]) }
-        let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], requireSigningKeys: false)
+        let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], requireSigningKeys: false).worker
         #expect(worker.track["default"] != nil)
     }
 }

@@ -1,6 +1,7 @@
 import CustomerIO
 import Foundation
 import Logging
+import PostgresNIO
 import Testing
 import TestSupport
 import Warehouse
@@ -18,28 +19,36 @@ enum SinkKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         return logger
     }
 
-    /// A migrated sink and a way to run a query on it (every value cast to text).
-    func make() async throws -> (sink: any EventSink, query: @Sendable (String) async throws -> [[String?]]) {
+    /// Runs `body` with a migrated, running sink and a way to run a query on it (every value cast
+    /// to text); the sink stops afterwards.
+    func withSink(_ body: (any EventSink, @Sendable (String) async throws -> [[String?]]) async throws -> Void) async throws {
         switch self {
         case .sqlite:
-            let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
-            let sink = try SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path)
-            _ = try await sink.migrate()
-            return (sink, { try await sink.rows($0) })
+            try await Self.freshSQLite().withRunning { sink in
+                _ = try await sink.migrate()
+                try await body(sink, { try await sink.rows($0) })
+            }
         case .postgres:
-            let sink = try await Self.freshPostgres()
-            _ = try await sink.migrate()
-            return (sink, { try await sink.rows($0) })
+            try await Self.freshPostgres().withRunning { sink in
+                _ = try await sink.migrate()
+                try await body(sink, { try await sink.rows($0) })
+            }
         }
     }
 
-    /// A PostgreSQL sink on a database of its own on the shared test server.
+    /// A SQLite sink on a new file in the test folder.
+    static func freshSQLite() throws -> SQLiteSink {
+        let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        return try SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path)
+    }
+
+    /// A PostgreSQL sink on a database of its own on the shared test server (not yet running).
     static func freshPostgres(serverURL: String? = nil) async throws -> PostgresSink {
         let server = try serverURL ?? TestPostgres.url()
-        let admin = try PostgresSink(url: server, logger: quietLogger)
         let name = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        try await admin.execute("CREATE DATABASE \(name)")
-        await admin.close()
+        try await PostgresSink(url: server, logger: quietLogger).withRunning { admin in
+            try await admin.execute("CREATE DATABASE \(name)")
+        }
         return try PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: quietLogger)
     }
 }
@@ -52,7 +61,7 @@ func row(_ body: [UInt8], workspace: String = "default") throws -> WarehouseRow 
 struct SinkTests {
     @Test(arguments: SinkKind.allCases)
     func everyObjectTypeAndMetricLandsAsOneTypedRow(kind: SinkKind) async throws {
-        let (sink, query) = try await kind.make()
+        try await kind.withSink { sink, query in
         let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
         // The examples share the spec's sample event_id: each gets one of its own.
         var rows = try examples.map { example in
@@ -85,23 +94,23 @@ struct SinkTests {
         #expect(click.first == ["https://example.com/pricing", "4", "12", "3"])
         let campaigns = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events WHERE campaign_id IS NOT NULL AND action_id IS NOT NULL")
         #expect((Int((campaigns.first?.first ?? nil) ?? "0") ?? 0) > 0)
-        await sink.close()
+        }
     }
 
     @Test(arguments: SinkKind.allCases)
     func aRedeliveredEventAddsNoRow(kind: SinkKind) async throws {
-        let (sink, query) = try await kind.make()
+        try await kind.withSink { sink, query in
         let bounce = try row(Fixtures.bytes("email_bounced.json"))
         #expect(try await sink.write([bounce]) == [.written])
         #expect(try await sink.write([bounce, try row(Fixtures.bytes("email_sent.json"))]) == [.duplicate, .written])
         #expect(try await sink.write([bounce, bounce]) == [.duplicate, .duplicate])
         #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
-        await sink.close()
+        }
     }
 
     @Test(arguments: SinkKind.allCases)
     func textWithTabsNewlinesAndBackslashesLandsVerbatim(kind: SinkKind) async throws {
-        let (sink, query) = try await kind.make()
+        try await kind.withSink { sink, query in
         // PostgreSQL's COPY text format escapes these four bytes; the values must come back unchanged.
         let subject = "tab\there\nnew line\r\\back\\slash é ✓ \\N"
         let object: [String: Any] = ["event_id": "01ESCAPES", "object_type": "email", "metric": "sent", "timestamp": 1_767_235_000,
@@ -110,12 +119,12 @@ struct SinkTests {
         #expect(try await sink.write([try row(Array(body)), try row(Fixtures.bytes("email_sent.json"))]) == [.written, .written])
         let values = try await query("SELECT subject, recipient, identifier_email FROM customerio_events WHERE event_id = '01ESCAPES'")
         #expect(values.first == [subject, "\\", "a\tb@example.org"])
-        await sink.close()
+        }
     }
 
     @Test(arguments: SinkKind.allCases)
     func aRefusedRowIsReportedWhileTheRestOfItsBatchLands(kind: SinkKind) async throws {
-        let (sink, query) = try await kind.make()
+        try await kind.withSink { sink, query in
         let poison: WarehouseRow
         switch kind {
         case .postgres:
@@ -134,26 +143,28 @@ struct SinkTests {
         }
         #expect(!message.isEmpty)
         #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
-        await sink.close()
+        }
     }
 
     @Test(arguments: SinkKind.allCases)
     func migrationsAreIdempotentAndUpgradeAnOlderSchema(kind: SinkKind) async throws {
-        let old: [Int]
-        let sink: any EventSink
-        let indexes: @Sendable () async throws -> Set<String>
         switch kind {
         case .sqlite:
-            let sqlite = try SQLiteSink(path: FileManager.default.temporaryDirectory.appendingPathComponent("mig-\(UUID().uuidString).sqlite").path)
-            old = try await sqlite.migrate(upTo: 1)
-            sink = sqlite
-            indexes = { Set(try await sqlite.rows("SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customerio_events' AND sql IS NOT NULL").compactMap { $0.first ?? nil }) }
+            try await SinkKind.freshSQLite().withRunning { sqlite in
+                try await Self.migrateFromVersionOne(kind: kind, sink: sqlite, old: try await sqlite.migrate(upTo: 1)) {
+                    Set(try await sqlite.rows("SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customerio_events' AND sql IS NOT NULL").compactMap { $0.first ?? nil })
+                }
+            }
         case .postgres:
-            let postgres = try await SinkKind.freshPostgres()
-            old = try await postgres.migrate(upTo: 1)
-            sink = postgres
-            indexes = { Set(try await postgres.rows("SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = 'customerio_events' AND indexname NOT LIKE '%_pkey'").compactMap { $0.first ?? nil }) }
+            try await SinkKind.freshPostgres().withRunning { postgres in
+                try await Self.migrateFromVersionOne(kind: kind, sink: postgres, old: try await postgres.migrate(upTo: 1)) {
+                    Set(try await postgres.rows("SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = 'customerio_events' AND indexname NOT LIKE '%_pkey'").compactMap { $0.first ?? nil })
+                }
+            }
         }
+    }
+
+    private static func migrateFromVersionOne(kind: SinkKind, sink: any EventSink, old: [Int], indexes: () async throws -> Set<String>) async throws {
         #expect(old == [1])
         #expect(try await indexes().count == 7, "version 1 has seven secondary indexes")
         #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json"))]) == [.written])
@@ -166,7 +177,6 @@ struct SinkTests {
         #expect(timeIndex.contains("USING brin") == (kind == .postgres), "\(timeIndex)")
         #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json")), try row(Fixtures.bytes("email_bounced.json"))]) == [.duplicate, .written])
         try await sink.record([ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil)])
-        await sink.close()
     }
 
     @Test func urlsAreCheckedAndPasswordsStayOutOfDescriptions() throws {

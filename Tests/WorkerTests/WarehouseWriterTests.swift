@@ -14,32 +14,41 @@ struct WarehouseHarness {
     let writer: WarehouseWriter
     let query: @Sendable (String) async throws -> [[String?]]
 
-    static func make(postgresServer: String? = nil, sqlite: Bool = false, batchSize: Int = 500) async throws -> WarehouseHarness {
-        let queue = EventQueue(client: try TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("wh")))
+    /// Runs `body` with a writer on a fresh warehouse (a new SQLite file, or a new database on the
+    /// given PostgreSQL server) and a fresh queue; everything is stopped afterwards.
+    static func run(postgresServer: String? = nil, sqlite: Bool = false, batchSize: Int = 500, _ body: (WarehouseHarness) async throws -> Void) async throws {
         var logger = Logger(label: "warehouse-test")
         logger.logLevel = .critical
-        let sink: any EventSink
-        let query: @Sendable (String) async throws -> [[String?]]
         if sqlite {
             let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
-            let database = try SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path)
-            sink = database
-            query = { try await database.rows($0) }
+            try await SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path).withRunning { database in
+                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, logger: logger, body)
+            }
         } else {
             let server = try postgresServer ?? TestPostgres.url()
-            let admin = try PostgresSink(url: server, logger: logger)
             let name = "w_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-            try await admin.execute("CREATE DATABASE \(name)")
-            await admin.close()
-            let database = try PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: logger)
-            sink = database
-            query = { try await database.rows($0) }
+            try await PostgresSink(url: server, logger: logger).withRunning { admin in
+                try await admin.execute("CREATE DATABASE \(name)")
+            }
+            try await PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: logger).withRunning { database in
+                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, logger: logger, body)
+            }
         }
+    }
+
+    private static func run(
+        sink: any EventSink, query: @escaping @Sendable (String) async throws -> [[String?]], batchSize: Int, logger: Logger,
+        _ body: (WarehouseHarness) async throws -> Void
+    ) async throws {
         _ = try await sink.migrate()
-        let consumer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50)))
-        try await consumer.createGroup()
-        let writer = WarehouseWriter(consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200))
-        return WarehouseHarness(queue: queue, writer: writer, query: query)
+        try await withTestQueue(prefix: "wh") { queue in
+            let consumer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50)))
+            try await withShutdown(consumer) {
+                try await consumer.createGroup()
+                let writer = WarehouseWriter(consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200))
+                try await body(WarehouseHarness(queue: queue, writer: writer, query: query))
+            }
+        }
     }
 
     func add(_ count: Int) async throws {
@@ -67,18 +76,13 @@ struct WarehouseHarness {
         try await queue.groupStatistics().first { $0.name == WarehouseWriter.group }?.pending ?? -1
     }
 
-    func stop() async {
-        await writer.consumer.shutdown()
-        await writer.sink.close()
-        await queue.client.shutdown()
-    }
 }
 
 @Suite("Warehouse consumer against real Redis, SQLite and PostgreSQL")
 struct WarehouseWriterTests {
     @Test(arguments: [true, false])
     func tenThousandEventsArriveOnceEach(sqlite: Bool) async throws {
-        let harness = try await WarehouseHarness.make(sqlite: sqlite)
+        try await WarehouseHarness.run(sqlite: sqlite) { harness in
         try await harness.add(10_000)
         let reports = try await harness.drain()
         #expect(reports.map(\.written).reduce(0, +) == 10_000)
@@ -90,12 +94,12 @@ struct WarehouseWriterTests {
         let again = try await harness.drain()
         #expect(again.map(\.duplicates).reduce(0, +) == 1)
         #expect(try await harness.rowCount() == 10_000)
-        await harness.stop()
+        }
     }
 
     @Test(arguments: [true, false])
     func aRefusedRowGoesToDeadLettersWhileItsBatchLands(sqlite: Bool) async throws {
-        let harness = try await WarehouseHarness.make(sqlite: sqlite)
+        try await WarehouseHarness.run(sqlite: sqlite) { harness in
         try await harness.add(3)
         let poison: [UInt8]
         if sqlite {
@@ -114,11 +118,11 @@ struct WarehouseWriterTests {
         #expect(letter.reason == "warehouse_rejected" && !letter.error.isEmpty)
         #expect(letter.entry.fields["body"] == poison)
         #expect(try await harness.pending() == 0)
-        await harness.stop()
+        }
     }
 
     @Test func postgresStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
-        let harness = try await WarehouseHarness.make(postgresServer: try TestPostgres.outageURL(), batchSize: 200)
+        try await WarehouseHarness.run(postgresServer: try TestPostgres.outageURL(), batchSize: 200) { harness in
         try await harness.add(1000)
         // Two batches land, then the database goes away.
         for _ in 0..<2 {
@@ -138,6 +142,6 @@ struct WarehouseWriterTests {
         #expect(try await harness.rowCount() == 1000)
         #expect(try await harness.pending() == 0)
         #expect(try await harness.queue.deadLetters().isEmpty)
-        await harness.stop()
+        }
     }
 }

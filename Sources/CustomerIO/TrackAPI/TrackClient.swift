@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import Metrics
+import RelayMetrics
 import NIOCore
 import NIOHTTP1
 
@@ -51,12 +52,17 @@ public struct TrackClient: Sendable {
     private let http: HTTPClient
     private let gate: (any TrackRequestGate)?
     private let logger: Logger
+    private let metrics: TrackMetrics
 
-    public init(configuration: TrackClientConfiguration, httpClient: HTTPClient = .shared, gate: (any TrackRequestGate)? = nil, logger: Logger = Logger(label: "cio-relay.track")) {
+    public init(
+        configuration: TrackClientConfiguration, httpClient: HTTPClient = .shared, gate: (any TrackRequestGate)? = nil,
+        logger: Logger = Logger(label: "cio-relay.track"), metrics: TrackMetrics = TrackMetrics()
+    ) {
         self.configuration = configuration
         self.http = httpClient
         self.gate = gate
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Sends the operations in order and answers one result per operation, in the same order.
@@ -166,7 +172,7 @@ public struct TrackClient: Sendable {
                 transportError = "\(error)"
             }
             let elapsed = ContinuousClock.now - start
-            TrackMetrics.record(status: status, path: path, elapsed: elapsed)
+            metrics.record(status: status, route: Self.route(path), elapsed: elapsed)
 
             let decision = configuration.retry.decide(status: status, retryAfter: retryAfter, attempt: attempt, random: Double.random(in: 0..<1))
             let what = status.map { "HTTP \($0)" } ?? "no response (\(transportError))"
@@ -178,7 +184,7 @@ public struct TrackClient: Sendable {
             case .unavailable:
                 return .failure(TrackError(.unavailable, status: status, "\(method) \(Self.route(path)) still failing after \(attempt) attempt(s): \(what)"))
             case .retry(let delay):
-                if status == 429 { TrackMetrics.throttled.increment() }
+                if status == 429 { metrics.throttled.increment() }
                 logger.warning("Track API request will be retried", metadata: [
                     "route": "\(Self.route(path))", "status": "\(status.map(String.init) ?? "none")",
                     "attempt": "\(attempt)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
@@ -207,13 +213,27 @@ public struct TrackClient: Sendable {
 }
 
 /// Track API metrics: requests by status and route, latency, and 429 throttles.
-enum TrackMetrics {
-    static let throttled = Counter(label: "cio_relay_track_throttled_total")
+public struct TrackMetrics: Sendable {
+    public static let requests = MetricDefinition(
+        "cio_relay_track_requests_total", .counter, labels: ["status", "route"],
+        "Track API requests by HTTP status (transport_error when there was no answer) and route")
+    public static let requestDuration = MetricDefinition(
+        "cio_relay_track_request_duration_seconds", .histogram, labels: ["route"], "Time one Track API request took")
+    public static let throttledRequests = MetricDefinition(
+        "cio_relay_track_throttled_total", .counter, "Track API answers 429 (throttled) that were retried")
+    public static let definitions = [requests, requestDuration, throttledRequests]
 
-    static func record(status: Int?, path: String, elapsed: Duration) {
-        let statusLabel = status.map(String.init) ?? "transport_error"
-        Counter(label: "cio_relay_track_requests_total", dimensions: [("status", statusLabel), ("route", TrackClient.route(path))]).increment()
-        Timer(label: "cio_relay_track_request_duration_seconds", dimensions: [("route", TrackClient.route(path))]).recordNanoseconds(elapsed.nanoseconds)
+    private let factory: any MetricsFactory
+    let throttled: Counter
+
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        self.throttled = Self.throttledRequests.counter(factory: factory)
+    }
+
+    func record(status: Int?, route: String, elapsed: Duration) {
+        Self.requests.counter(status.map(String.init) ?? "transport_error", route, factory: factory).increment()
+        Self.requestDuration.timer(route, factory: factory).recordNanoseconds(elapsed.nanoseconds)
     }
 }
 

@@ -5,6 +5,9 @@ public enum TrackRegion: String, Sendable, Hashable, CaseIterable {
     case us
     case eu
 
+    /// The region of a workspace that names none.
+    public static let standard = TrackRegion.us
+
     public var baseURL: String {
         switch self {
         case .us: "https://track.customer.io"
@@ -39,6 +42,15 @@ public struct TrackCredentials: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "TrackCredentials(site \(siteID), key redacted)" }
 }
 
+/// What the Track API clients of every workspace share: the endpoints and the time a request may take.
+public struct TrackClientOptions: Sendable, Hashable {
+    public var apiVersion: TrackAPIVersion = .v2
+    /// Time for one HTTP request, connecting included.
+    public var requestTimeout: Duration = .seconds(10)
+
+    public init() {}
+}
+
 /// Everything the Track API client needs; defaults follow Customer.io's documented limits.
 public struct TrackClientConfiguration: Sendable, Hashable {
     /// Scheme and host, no trailing slash: the region's host or `CUSTOMERIO_TRACK_URL`.
@@ -56,8 +68,8 @@ public struct TrackClientConfiguration: Sendable, Hashable {
     public init(
         baseURL: String,
         credentials: TrackCredentials,
-        apiVersion: TrackAPIVersion = .v2,
-        requestTimeout: Duration = .seconds(10),
+        apiVersion: TrackAPIVersion = TrackClientOptions().apiVersion,
+        requestTimeout: Duration = TrackClientOptions().requestTimeout,
         retry: TrackRetryPolicy = TrackRetryPolicy(),
         maximumRequestBytes: Int = 500_000,
         maximumItemBytes: Int = 32_000
@@ -73,5 +85,9 @@ public struct TrackClientConfiguration: Sendable, Hashable {
 
     public init(region: TrackRegion, credentials: TrackCredentials) {
         self.init(baseURL: region.baseURL, credentials: credentials)
+    }
+
+    public init(baseURL: String, credentials: TrackCredentials, options: TrackClientOptions) {
+        self.init(baseURL: baseURL, credentials: credentials, apiVersion: options.apiVersion, requestTimeout: options.requestTimeout)
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CustomerIO
 import Foundation
 import NIOCore
+import NIOHTTP1
 
 /// Signs and posts events to a receiver, as Customer.io does, for `cio-relay send`: trying a
 /// deployment, and load.

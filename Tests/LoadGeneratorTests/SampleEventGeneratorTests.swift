@@ -1,6 +1,6 @@
 import CustomerIO
 import Foundation
-import RelayApp
+@testable import LoadGenerator
 import Testing
 
 @Suite("Generated events for cio-relay send")
@@ -31,9 +31,9 @@ struct SampleEventGeneratorTests {
         try Data("ignored".utf8).write(to: directory.appendingPathComponent("notes.txt"))
         #expect(try PayloadFiles.load(path: directory.path) == [Array("{\"a\":1}".utf8), Array("{\"b\":1}".utf8)])
         #expect(try PayloadFiles.load(path: directory.appendingPathComponent("b.json").path) == [Array("{\"b\":1}".utf8)])
-        #expect(throws: OperatorCommands.Failure.self) { try PayloadFiles.load(path: directory.appendingPathComponent("missing").path) }
+        #expect(throws: PayloadFiles.Error(code: .notFound, path: directory.appendingPathComponent("missing").path)) { try PayloadFiles.load(path: directory.appendingPathComponent("missing").path) }
         try FileManager.default.removeItem(at: directory.appendingPathComponent("a.json"))
         try FileManager.default.removeItem(at: directory.appendingPathComponent("b.json"))
-        #expect(throws: OperatorCommands.Failure.self) { try PayloadFiles.load(path: directory.path) }
+        #expect(throws: PayloadFiles.Error(code: .empty, path: directory.path)) { try PayloadFiles.load(path: directory.path) }
     }
 }

@@ -1,0 +1,130 @@
+import CustomerIO
+import EventQueue
+import Receiver
+import Foundation
+import Warehouse
+import Worker
+import Yams
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RelaySettings {
+    /// The workers' part: warehouse, groups, consumer knobs, Track API credentials per workspace
+    /// and the policy.
+    mutating func loadWorker(source: SettingSource) throws(SettingsError) {
+        let (warehouseURL, warehousePlace) = source.lookup(SettingsTable.warehouseURL) ?? (WarehouseLocation.defaultURL, SettingsTable.warehouseURL.variable)
+        do {
+            warehouse = try WarehouseLocation(url: warehouseURL)
+        } catch {
+            throw SettingsError(.invalidValue, source: warehousePlace, error.message)
+        }
+        let setGroups = source.lookup(SettingsTable.groups)
+        let variable = setGroups?.source ?? SettingsTable.groups.variable
+        let available = Self.knownGroups.joined(separator: ", ")
+        let defaultGroups = warehouse == .none ? [ActionsWorker.group] : Self.knownGroups
+        groups = setGroups.map(\.text).map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } ?? defaultGroups
+        for group in groups where !Self.knownGroups.contains(group) {
+            throw SettingsError(.invalidValue, source: variable, "'\(group)': unknown group; groups available: \(available)")
+        }
+        guard !groups.isEmpty else {
+            throw SettingsError(.invalidValue, source: variable, "names no group; groups available: \(available)")
+        }
+        if groups.contains(WarehouseWriter.group) && warehouse == .none {
+            throw SettingsError(.invalidValue, source: variable, "runs the warehouse group while \(SettingsTable.warehouseURL.variable) is none")
+        }
+
+        var consumer = worker.consumer
+        let (name, namePlace) = source.lookup(SettingsTable.consumerName) ?? (Self.hostName(), SettingsTable.consumerName.variable)
+        guard !name.isEmpty, name.utf8.count <= 200, !name.contains(where: { $0.isWhitespace }) else {
+            throw SettingsError(.invalidValue, source: namePlace, "must be 1 to 200 characters without spaces")
+        }
+        consumer.consumer = name
+        consumer.batchSize = try source.integer(SettingsTable.batchSize) ?? consumer.batchSize
+        consumer.reclaimIdle = try source.duration(SettingsTable.reclaimIdle) ?? consumer.reclaimIdle
+        consumer.maxDeliveries = try source.integer(SettingsTable.maxDeliveries) ?? consumer.maxDeliveries
+        worker.consumer = consumer
+        worker.warehouseBatchSize = try source.integer(SettingsTable.warehouseBatchSize) ?? worker.warehouseBatchSize
+        worker.warehouseWriters = try source.integer(SettingsTable.warehouseWriters) ?? worker.warehouseWriters
+        worker.rateLimit = try source.number(SettingsTable.trackRateLimit) ?? worker.rateLimit
+
+        if let version = try source.choice(SettingsTable.trackAPI).flatMap(TrackAPIVersion.init(rawValue:)) {
+            track.apiVersion = version
+        }
+        track.requestTimeout = try source.duration(SettingsTable.trackTimeout) ?? track.requestTimeout
+        worker.track = try Self.trackSettings(source: source, options: track)
+
+        if let file = source.file, let node = file.node(at: ["policy"]) {
+            do {
+                worker.policy = try PolicyParser.parse(policy: node, source: file.path)
+            } catch {
+                throw SettingsError(.invalidFile, source: "\(error.source)\(error.line.map { ":\($0)" } ?? "")", error.message)
+            }
+            policySource = file.path
+        }
+    }
+
+    /// Credentials of the default workspace from `CUSTOMERIO_*`, and of the file's workspaces from
+    /// their `track:` mapping (`site_id`, `api_key` or `api_key_env`, `region`, `url`).
+    private static func trackSettings(source: SettingSource, options: TrackClientOptions) throws(SettingsError) -> [String: TrackClientConfiguration] {
+        func configuration(site: String?, key: String?, region: String?, url: String?, where place: String) throws(SettingsError) -> TrackClientConfiguration? {
+            let site = site.flatMap { $0.isEmpty ? nil : $0 }
+            let key = key.flatMap { $0.isEmpty ? nil : $0 }
+            guard site != nil || key != nil else { return nil }
+            guard let site, let key else {
+                throw SettingsError(.missing, source: place, "set both the site id and the Track API key (or neither, to run dry)")
+            }
+            var base = TrackRegion.standard.baseURL
+            if let region {
+                let name = try SettingSource.choose(region, for: SettingsTable.region, source: place)
+                base = TrackRegion(rawValue: name)?.baseURL ?? base
+            }
+            if let url, !url.isEmpty {
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                    throw SettingsError(.invalidValue, source: place, "'\(url)' is not an http(s) URL")
+                }
+                base = url
+            }
+            return TrackClientConfiguration(baseURL: base, credentials: TrackCredentials(siteID: site, apiKey: key), options: options)
+        }
+
+        let environment = source.environment
+        var track: [String: TrackClientConfiguration] = [:]
+        if let file = source.file, let entries = try file.mapping(at: ["workspaces"]) {
+            for (name, node) in entries {
+                guard let trackNode = node.mapping?["track"] else { continue }
+                let place = file.location(of: trackNode, path: "workspaces.\(name).track")
+                guard let mapping = trackNode.mapping else {
+                    throw SettingsError(.invalidFile, source: place, "must be a mapping with site_id, api_key or api_key_env, region, url")
+                }
+                var key = mapping["api_key"]?.string
+                if let variable = mapping["api_key_env"]?.string {
+                    guard let value = environment[variable], !value.isEmpty else {
+                        throw SettingsError(.missing, source: place, "api_key_env names \(variable), which is not set")
+                    }
+                    key = value
+                }
+                track[name] = try configuration(site: mapping["site_id"]?.string, key: key, region: mapping["region"]?.string, url: mapping["url"]?.string, where: place)
+            }
+        }
+        if let defaultTrack = try configuration(
+            site: environment[SettingsTable.siteID.variable], key: environment[SettingsTable.trackAPIKey.variable],
+            region: environment[SettingsTable.region.variable].flatMap { $0.isEmpty ? nil : $0 },
+            url: environment[SettingsTable.trackURL.variable],
+            where: "\(SettingsTable.siteID.variable)/\(SettingsTable.trackAPIKey.variable)"
+        ) {
+            track[ReceiverConfiguration.defaultWorkspaceName] = defaultTrack
+        }
+        return track
+    }
+
+    private static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "cio-relay" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "cio-relay" : name
+    }
+}

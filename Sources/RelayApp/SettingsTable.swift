@@ -1,0 +1,143 @@
+import CustomerIO
+import EventQueue
+import Hiredis
+import Logging
+import Receiver
+import Warehouse
+import Worker
+
+/// Every setting cio-relay reads, in the order docs/configuration.md lists them. `RelaySettings`
+/// parses through these entries and the reference page is generated from them, so a setting exists
+/// in one place.
+public enum SettingsTable {
+    // Signing keys and Redis.
+    static let webhookSecret = Setting(
+        "CUSTOMERIO_WEBHOOK_SECRET", .secret, default: "— (required to receive, unless the YAML file lists workspaces)",
+        "signing key of the default workspace (`/webhooks/customerio`)")
+    static let previousWebhookSecret = Setting(
+        "CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS", .secret, default: "—",
+        "a second key that also verifies, for rotating keys without rejecting events")
+    static let redisURL = Setting(
+        "REDIS_URL", file: "redis.url", .text,
+        "`redis://[user:password@]host:port[/db]`; user for Redis 6 ACLs, percent-encode special characters"
+    ) { "redis://\($0.redis.host):\($0.redis.port)" + ($0.redis.database == 0 ? "" : "/\($0.redis.database)") }
+    static let redisTimeout = Setting(
+        "CIO_RELAY_REDIS_TIMEOUT", file: "limits.redis_timeout", .seconds(0.01...3.5),
+        "seconds Redis gets to store an event before the answer is 503 (every Redis call is bounded by it; well inside Customer.io's 4 s)"
+    ) { $0.redis.commandTimeout.map(Self.seconds) }
+    static let redisPoolSize = Setting(
+        "CIO_RELAY_REDIS_POOL_SIZE", file: "redis.pool_size", .integer(1...64),
+        "Redis connections, each pipelining on its own thread; one gathers concurrent commands into the largest pipelines, which the receiver benchmark measured fastest"
+    ) { "\($0.redis.poolSize)" }
+    static let keyPrefix = Setting(
+        "CIO_RELAY_KEY_PREFIX", file: "redis.key_prefix", .text,
+        "first part of every Redis key; no spaces or braces"
+    ) { $0.queue.prefix }
+
+    // The receiver.
+    static let port = Setting(
+        "PORT", file: "port", .integer(1...65535), "webhook port (serves only the webhook paths)"
+    ) { "\($0.listeners.webhookPort)" }
+    static let adminPort = Setting(
+        "ADMIN_PORT", file: "admin_port", .integer(1...65535), "`/healthz`, `/readyz`, `/metrics`"
+    ) { "\($0.listeners.adminPort)" }
+    static let bind = Setting(
+        "CIO_RELAY_BIND", file: "bind", .text, "address both ports bind to"
+    ) { $0.listeners.host }
+    static let dedupTTL = Setting(
+        "CIO_RELAY_DEDUP_TTL", file: "limits.dedup_ttl", .integer(1...(365 * 24 * 3600)),
+        "seconds an `event_id` is remembered; Customer.io retries for 7 days"
+    ) { "\($0.queue.dedupTTL.components.seconds)" }
+    static let timestampTolerance = Setting(
+        "CIO_RELAY_TIMESTAMP_TOLERANCE", file: "limits.timestamp_tolerance", .integer(1...(365 * 24 * 3600)), default: "the dedup TTL",
+        "seconds `X-CIO-Timestamp` may be from now; must not exceed the dedup TTL")
+    static let maxBodyBytes = Setting(
+        "CIO_RELAY_MAX_BODY_BYTES", file: "limits.max_body_bytes", .integer(1024...(64 << 20)),
+        "largest body accepted; larger ones are answered 413"
+    ) { "\($0.receiver.maxBodyBytes)" }
+    static let retryAfter = Setting(
+        "CIO_RELAY_RETRY_AFTER", file: "limits.retry_after", .integer(1...3600),
+        "seconds in the `Retry-After` header of a 503"
+    ) { "\($0.receiver.retryAfterSeconds)" }
+
+    // The actions worker and the Track API.
+    static let siteID = Setting(
+        "CUSTOMERIO_SITE_ID", .text, default: "—",
+        "Track API site id of the default workspace; with `CUSTOMERIO_TRACK_API_KEY` (both or neither). Without them the worker runs dry")
+    static let trackAPIKey = Setting(
+        "CUSTOMERIO_TRACK_API_KEY", .secret, default: "—", "Track API key of the default workspace")
+    static let region = Setting(
+        "CUSTOMERIO_REGION", .choice(TrackRegion.allCases.map(\.rawValue)),
+        "the default workspace's data centre: `us` (`track.customer.io`) or `eu` (`track-eu.customer.io`)"
+    ) { _ in TrackRegion.standard.rawValue }
+    static let trackURL = Setting(
+        "CUSTOMERIO_TRACK_URL", .text, default: "the region's host",
+        "Track API base URL override (a proxy, a test server)")
+    static let trackRateLimit = Setting(
+        "CIO_RELAY_TRACK_RATE_LIMIT", file: "worker.track_rate_limit", .number(0.1...100_000),
+        "Track API requests per second per workspace, one budget shared by all worker replicas through Redis"
+    ) { Setting.format($0.worker.rateLimit) }
+    static let trackAPI = Setting(
+        "CIO_RELAY_TRACK_API", file: "worker.track_api", .choice(TrackAPIVersion.allCases.map(\.rawValue)),
+        "`v2` (`/api/v2/batch`, many operations per request) or `v1` (one request per operation)"
+    ) { $0.track.apiVersion.rawValue }
+    static let trackTimeout = Setting(
+        "CIO_RELAY_TRACK_TIMEOUT", file: "worker.track_timeout", .seconds(0.1...120),
+        "seconds one Track API request may take"
+    ) { Self.seconds($0.track.requestTimeout) }
+    static let batchSize = Setting(
+        "CIO_RELAY_BATCH_SIZE", file: "worker.batch_size", .integer(1...10_000),
+        "stream entries an actions worker reads and merges per batch"
+    ) { "\($0.worker.consumer.batchSize)" }
+    static let reclaimIdle = Setting(
+        "CIO_RELAY_RECLAIM_IDLE", file: "worker.reclaim_idle", .seconds(1...86_400),
+        "seconds an entry may stay unacknowledged before another worker takes it over"
+    ) { Self.seconds($0.worker.consumer.reclaimIdle) }
+    static let maxDeliveries = Setting(
+        "CIO_RELAY_MAX_DELIVERIES", file: "worker.max_deliveries", .integer(1...1000),
+        "deliveries after which an entry goes to the dead letters (reason `max_deliveries`)"
+    ) { "\($0.worker.consumer.maxDeliveries)" }
+    static let consumerName = Setting(
+        "CIO_RELAY_CONSUMER_NAME", file: "worker.consumer_name", .text, default: "the host name",
+        "this worker's name in its consumer groups (the pod name on Kubernetes: keep it unique); 1 to 200 characters, no spaces")
+    static let groups = Setting(
+        "CIO_RELAY_GROUPS", file: "worker.groups", .text, default: "`actions,warehouse` (`actions` when `WAREHOUSE_URL=none`)",
+        "consumer groups this process runs, comma-separated")
+
+    // The warehouse.
+    static let warehouseURL = Setting(
+        "WAREHOUSE_URL", file: "warehouse.url", .text,
+        "`sqlite:PATH`, `postgres://user:password@host:port/db?sslmode=disable|prefer|require|verify-full`, or `none`"
+    ) { "\($0.warehouse)" }
+    static let warehouseBatchSize = Setting(
+        "CIO_RELAY_WAREHOUSE_BATCH_SIZE", file: "worker.warehouse_batch_size", .integer(1...10_000),
+        "entries the warehouse group commits per transaction"
+    ) { "\($0.worker.warehouseBatchSize)" }
+    static let warehouseWriters = Setting(
+        "CIO_RELAY_WAREHOUSE_WRITERS", file: "worker.warehouse_writers", .integer(1...16),
+        "warehouse writers per process, each a consumer of the group (`<name>-1`, `<name>-2`, …)"
+    ) { "\($0.worker.warehouseWriters)" }
+
+    // The process.
+    static let configFile = Setting(
+        "CIO_RELAY_CONFIG", .text, default: "—", "path of the optional YAML file (workspaces, policy, any setting of this table)")
+    static let logLevel = Setting(
+        "LOG_LEVEL", file: "log_level", .choice(Logger.Level.allCases.map(\.rawValue)),
+        "least severe level logged"
+    ) { $0.logLevel.rawValue }
+
+    /// The table, in the order of the reference page.
+    public static let all: [Setting] = [
+        webhookSecret, previousWebhookSecret, redisURL, redisTimeout, redisPoolSize, keyPrefix,
+        port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter,
+        siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
+        batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
+        warehouseURL, warehouseBatchSize, warehouseWriters,
+        configFile, logLevel,
+    ]
+
+    static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return Setting.format(Double(seconds) + Double(attoseconds) / 1e18)
+    }
+}
