@@ -13,7 +13,13 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev openssl curl
-echo "==> building (release)"
+if [ ! -d .build/release ]; then
+  echo "==> building cio-relay (release). The first build compiles every dependency from source"
+  echo "    (SwiftNIO and its BoringSSL, Hummingbird, AsyncHTTPClient, postgres-nio): about 10 to 15"
+  echo "    minutes on two cores. Later builds take seconds to a minute. Progress: [done/total] below."
+else
+  echo "==> building cio-relay (release; only what changed)"
+fi
 binary=$(build_release)
 
 data="$PWD/data"

@@ -1,5 +1,21 @@
 import Hiredis
 
+/// Why an entry went to the dead letters: the `reason` field of a dead letter.
+public enum DeadLetterReason: String, Sendable, Hashable, CaseIterable {
+    /// Correctly signed, but not a usable event; never replayed.
+    case malformed
+    /// Delivered more often than `CIO_RELAY_MAX_DELIVERIES` without success.
+    case maxDeliveries = "max_deliveries"
+    /// The Track API refused the whole request (400, 401, 403, …).
+    case trackAPIRejected = "track_api_rejected"
+    /// A Track API `207` named this event's operation as invalid.
+    case trackAPIItemRejected = "track_api_item_rejected"
+    /// The event's Track API operation is larger than one batch item may be.
+    case trackAPITooLarge = "track_api_too_large"
+    /// The warehouse refused the row for its content.
+    case warehouseRejected = "warehouse_rejected"
+}
+
 /// An entry of the dead-letter stream: the original fields plus why it failed.
 public struct DeadLetter: Sendable, Hashable {
     /// Fields of an events-stream entry that a dead letter keeps, and that a replay puts back.
@@ -12,9 +28,7 @@ public struct DeadLetter: Sendable, Hashable {
     public var attempts: Int { entry.string("attempts").flatMap { Int($0) } ?? 0 }
     public var workspace: String { entry.string("ws") ?? "" }
     /// A body that was never a valid event cannot be processed again, however often it is replayed.
-    public var isReplayable: Bool { reason != DeadLetter.malformedReason }
-
-    public static let malformedReason = "malformed"
+    public var isReplayable: Bool { reason != DeadLetterReason.malformed.rawValue }
 
     public init(entry: StreamEntry) {
         self.entry = entry
@@ -70,7 +84,7 @@ extension EventQueue {
         let reply = try await client.run(
             Self.replayDeadLetter,
             keys: [RedisArgument(keys.dead), RedisArgument(keys.events)],
-            arguments: [RedisArgument(id), RedisArgument(DeadLetter.malformedReason)]
+            arguments: [RedisArgument(id), RedisArgument(DeadLetterReason.malformed.rawValue)]
         )
         switch reply {
         case .integer(0): return .notFound

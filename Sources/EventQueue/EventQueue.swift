@@ -28,11 +28,11 @@ public struct RejectedBody: Sendable {
     public var workspace: String
     public var receivedAt: Int64
     /// Machine-readable reason, such as `malformed`.
-    public var reason: String
+    public var reason: DeadLetterReason
     /// What exactly was wrong, in words.
     public var error: String
 
-    public init(body: [UInt8], digest: String, workspace: String, receivedAt: Int64, reason: String, error: String) {
+    public init(body: [UInt8], digest: String, workspace: String, receivedAt: Int64, reason: DeadLetterReason, error: String) {
         self.body = body
         self.digest = digest
         self.workspace = workspace
@@ -159,7 +159,7 @@ public struct EventQueue: Sendable {
             "body", RedisArgument(bytes: rejected.body),
             "ws", RedisArgument(rejected.workspace),
             "rt", RedisArgument(rejected.receivedAt),
-            "reason", RedisArgument(rejected.reason),
+            "reason", RedisArgument(rejected.reason.rawValue),
             "error", RedisArgument(rejected.error),
             "attempts", "0",
             "failed_at", RedisArgument(rejected.receivedAt),

@@ -15,17 +15,26 @@ public struct EventQueueConfiguration: Sendable, Hashable {
     public var keys: QueueKeys { QueueKeys(prefix: prefix, partition: 0) }
 }
 
-/// The Redis keys of one partition.
+/// The Redis keys of one partition: every key name cio-relay uses is built here.
 public struct QueueKeys: Sendable, Hashable {
     public let events: String
     public let dead: String
+    private let base: String
     private let seenPrefix: String
 
     public init(prefix: String, partition: Int) {
-        let base = "\(prefix):{\(partition)}"
+        base = "\(prefix):{\(partition)}"
         events = "\(base):events"
         dead = "\(base):dead"
         seenPrefix = "\(base):seen:"
+    }
+
+    /// The shared Track API budget of a workspace (GCRA: the theoretical arrival time).
+    public func rateBudget(workspace: String) -> String { "\(base):ratelimit:\(workspace)" }
+
+    /// Per monotonic attribute, the time of the event that last wrote it for one person.
+    public func attributeTimes(workspace: String, personKind: String, person: String) -> String {
+        "\(base):attr:\(workspace):\(personKind):\(person)"
     }
 
     /// The dedup marker of an event.

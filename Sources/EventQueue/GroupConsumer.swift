@@ -154,7 +154,7 @@ public struct GroupConsumer: Sendable {
     }
 
     /// Keeps an entry that cannot be processed on the dead-letter stream, with why, and acknowledges it.
-    public func deadLetter(_ delivered: DeliveredEntry, reason: String, error: String, now: Int64) async throws(RedisError) {
+    public func deadLetter(_ delivered: DeliveredEntry, reason: DeadLetterReason, error: String, now: Int64) async throws(RedisError) {
         var fields: [RedisArgument] = []
         for name in DeadLetter.copiedFields {
             if let value = delivered.entry.fields[name] {
@@ -162,7 +162,7 @@ public struct GroupConsumer: Sendable {
             }
         }
         fields += [
-            "reason", RedisArgument(reason),
+            "reason", RedisArgument(reason.rawValue),
             "error", RedisArgument(error),
             "attempts", RedisArgument(delivered.deliveries),
             "failed_at", RedisArgument(now),

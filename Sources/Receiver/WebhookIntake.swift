@@ -102,7 +102,7 @@ public struct WebhookIntake: Sendable {
             let digest = body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }
             return .success(.deadLetter(RejectedBody(
                 body: body, digest: digest, workspace: workspace, receivedAt: receivedAt,
-                reason: "malformed", error: error.message
+                reason: .malformed, error: error.message
             )))
         }
     }

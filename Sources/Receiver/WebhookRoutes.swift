@@ -118,7 +118,7 @@ public struct WebhookRoutes: Sendable {
                 metrics.recordEnqueue(since: start)
                 metrics.record(.malformed)
                 logger.warning("genuine but malformed event kept as a dead letter", metadata: ["workspace": "\(workspace)", "error": "\(rejected.error)"])
-                return Self.json(.ok, ["status": "dead_lettered", "reason": rejected.reason, "message": rejected.error])
+                return Self.json(.ok, ["status": "dead_lettered", "reason": rejected.reason.rawValue, "message": rejected.error])
             }
         } catch {
             let seconds = intake.configuration.retryAfterSeconds

@@ -14,14 +14,14 @@ public enum ActionsWorker {
         let consumer = try GroupConsumer(queue: queue, configuration: configuration.consumer)
         var clients: [String: TrackClient] = [:]
         for (workspace, track) in configuration.track {
-            let budget = RateBudget(client: queue.client, prefix: queue.configuration.prefix, workspace: workspace, rate: configuration.rateLimit, metrics: metrics)
+            let budget = RateBudget(client: queue.client, keys: queue.keys, workspace: workspace, rate: configuration.rateLimit, metrics: metrics)
             clients[workspace] = TrackClient(configuration: track, gate: budget, logger: logger, metrics: trackMetrics)
         }
         let processor = BatchProcessor(
             consumer: consumer,
             policy: configuration.policy,
             clients: clients,
-            attributeGuard: AttributeGuard(client: queue.client, prefix: queue.configuration.prefix),
+            attributeGuard: AttributeGuard(client: queue.client, keys: queue.keys),
             audit: audit,
             logger: logger,
             metrics: metrics

@@ -7,7 +7,7 @@ import Hiredis
 /// an event at least as new may write it again (equal, so that a retried event still applies).
 public struct AttributeGuard: Sendable {
     public let client: RedisClient
-    public let prefix: String
+    public let keys: QueueKeys
     /// How long a person's record is kept after its last write.
     public let retention: Duration
 
@@ -34,15 +34,15 @@ public struct AttributeGuard: Sendable {
         return result
         """)
 
-    public init(client: RedisClient, prefix: String, retention: Duration = .seconds(30 * 24 * 3600)) {
+    public init(client: RedisClient, keys: QueueKeys, retention: Duration = .seconds(30 * 24 * 3600)) {
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
         self.retention = retention
     }
 
-    /// The hash of one person: `<prefix>:{0}:attr:<workspace>:<kind>:<identifier>`.
+    /// The hash of one person.
     public func key(workspace: String, person: PersonIdentifier) -> String {
-        "\(prefix):{0}:attr:\(workspace):\(person.kind):\(person.value)"
+        keys.attributeTimes(workspace: workspace, personKind: "\(person.kind)", person: person.value)
     }
 
     /// Drops from each update the monotonic attributes that an equally new or newer event has

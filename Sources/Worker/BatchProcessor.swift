@@ -44,9 +44,18 @@ public struct BatchProcessor: Sendable {
         self.logger = logger
     }
 
+    /// The dead-letter reason of a permanent Track API failure.
+    static func deadLetterReason(_ error: TrackError) -> DeadLetterReason {
+        switch error.code {
+        case .itemRejected: .trackAPIItemRejected
+        case .tooLarge: .trackAPITooLarge
+        default: .trackAPIRejected
+        }
+    }
+
     /// A permanent failure, kept on the dead-letter stream.
     struct Failure {
-        let reason: String
+        let reason: DeadLetterReason
         let error: String
     }
 
@@ -61,14 +70,14 @@ public struct BatchProcessor: Sendable {
         for (index, delivered) in batch.enumerated() {
             let entry = delivered.entry
             if delivered.deliveries > limit {
-                failures.append((delivered, Failure(reason: "max_deliveries", error: "delivered \(delivered.deliveries) times without success (limit \(limit), CIO_RELAY_MAX_DELIVERIES)")))
+                failures.append((delivered, Failure(reason: .maxDeliveries, error: "delivered \(delivered.deliveries) times without success (limit \(limit), CIO_RELAY_MAX_DELIVERIES)")))
                 continue
             }
             let event: WebhookEvent
             do {
                 event = try WebhookEvent.parse(entry.fields["body"] ?? [])
             } catch {
-                failures.append((delivered, Failure(reason: DeadLetter.malformedReason, error: error.message)))
+                failures.append((delivered, Failure(reason: .malformed, error: error.message)))
                 continue
             }
             let receivedSeconds = (entry.string("rt").flatMap { Int64($0) } ?? now) / 1000
@@ -103,7 +112,7 @@ public struct BatchProcessor: Sendable {
                     done.append(entry.id)
                     report.outcomes[entry.id] = outcome
                 case .failure(let error) where error.isPermanent:
-                    failures.append((batch[index], Failure(reason: "track_api_\(error.code)", error: error.description)))
+                    failures.append((batch[index], Failure(reason: Self.deadLetterReason(error), error: error.description)))
                 case .failure:
                     report.outcomes[entry.id] = .retryLater
                 }
@@ -115,7 +124,7 @@ public struct BatchProcessor: Sendable {
             try await consumer.deadLetter(delivered, reason: failure.reason, error: failure.error, now: now)
             report.outcomes[delivered.entry.id] = .deadLettered
             logger.error("event moved to the dead letters", metadata: [
-                "entry": "\(delivered.entry.id)", "reason": "\(failure.reason)", "attempts": "\(delivered.deliveries)",
+                "entry": "\(delivered.entry.id)", "reason": "\(failure.reason.rawValue)", "attempts": "\(delivered.deliveries)",
             ])
         }
         try await consumer.acknowledge(done)

@@ -1,4 +1,5 @@
 import CustomerIO
+import EventQueue
 import Hiredis
 import Metrics
 
@@ -30,10 +31,10 @@ public struct RateBudget: TrackRequestGate {
         return 0
         """)
 
-    public init(client: RedisClient, prefix: String, workspace: String, rate: Double, burst: Int = 1, metrics: WorkerMetrics = WorkerMetrics()) {
+    public init(client: RedisClient, keys: QueueKeys, workspace: String, rate: Double, burst: Int = 1, metrics: WorkerMetrics = WorkerMetrics()) {
         self.metrics = metrics
         self.client = client
-        self.key = "\(prefix):{0}:ratelimit:\(workspace)"
+        self.key = keys.rateBudget(workspace: workspace)
         self.rate = rate
         self.burst = max(1, burst)
     }

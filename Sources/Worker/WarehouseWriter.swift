@@ -48,7 +48,7 @@ public struct WarehouseWriter: Sendable {
         for delivered in batch {
             let entry = delivered.entry
             if delivered.deliveries > consumer.configuration.maxDeliveries {
-                try await deadLetter(delivered, reason: "max_deliveries", error: "delivered \(delivered.deliveries) times without being stored (limit \(consumer.configuration.maxDeliveries))", now: now, report: &report)
+                try await deadLetter(delivered, reason: .maxDeliveries, error: "delivered \(delivered.deliveries) times without being stored (limit \(consumer.configuration.maxDeliveries))", now: now, report: &report)
                 continue
             }
             let body = entry.fields["body"] ?? []
@@ -57,7 +57,7 @@ public struct WarehouseWriter: Sendable {
                 rows.append(WarehouseRow(event: event, workspace: entry.string("ws") ?? "", receivedAt: entry.string("rt").flatMap { Int64($0) } ?? entry.addedAt ?? now, body: String(decoding: body, as: UTF8.self)))
                 entries.append(delivered)
             } catch {
-                try await deadLetter(delivered, reason: DeadLetter.malformedReason, error: error.message, now: now, report: &report)
+                try await deadLetter(delivered, reason: .malformed, error: error.message, now: now, report: &report)
             }
         }
         guard let outcomes = await writeRetrying(rows) else {
@@ -74,7 +74,7 @@ public struct WarehouseWriter: Sendable {
                 report.duplicates += 1
                 done.append(delivered.entry.id)
             case .rejected(let message):
-                try await deadLetter(delivered, reason: "warehouse_rejected", error: message, now: now, report: &report)
+                try await deadLetter(delivered, reason: .warehouseRejected, error: message, now: now, report: &report)
             }
         }
         try await consumer.acknowledge(done)
@@ -105,10 +105,10 @@ public struct WarehouseWriter: Sendable {
         }
     }
 
-    private func deadLetter(_ delivered: DeliveredEntry, reason: String, error: String, now: Int64, report: inout Report) async throws(RedisError) {
+    private func deadLetter(_ delivered: DeliveredEntry, reason: DeadLetterReason, error: String, now: Int64, report: inout Report) async throws(RedisError) {
         try await consumer.deadLetter(delivered, reason: reason, error: error, now: now)
         report.deadLettered += 1
-        logger.error("event moved to the dead letters", metadata: ["group": "\(consumer.configuration.group)", "entry": "\(delivered.entry.id)", "reason": "\(reason)"])
+        logger.error("event moved to the dead letters", metadata: ["group": "\(consumer.configuration.group)", "entry": "\(delivered.entry.id)", "reason": "\(reason.rawValue)"])
     }
 }
 

@@ -72,7 +72,7 @@ struct EventQueueTests {
 
     @Test func aMalformedBodyIsDeadLetteredOncePerDistinctBody() async throws {
         let queue = try makeQueue()
-        let rejected = RejectedBody(body: Array("{oops".utf8), digest: "abc123", workspace: "eu", receivedAt: 42, reason: "malformed", error: "the body is not a JSON object")
+        let rejected = RejectedBody(body: Array("{oops".utf8), digest: "abc123", workspace: "eu", receivedAt: 42, reason: .malformed, error: "the body is not a JSON object")
         #expect(try await queue.deadLetter(rejected) != .duplicate)
         #expect(try await queue.deadLetter(rejected) == .duplicate)
         let entries = try await queue.entries(of: queue.keys.dead)

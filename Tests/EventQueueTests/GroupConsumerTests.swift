@@ -94,7 +94,7 @@ struct GroupConsumerTests {
         try await worker.createGroup()
         try await enqueue(queue, count: 1, metric: "bounced")
         let delivered = try #require(try await worker.readNew().first)
-        try await worker.deadLetter(delivered, reason: "track_api_rejected", error: "400 Bad Request: invalid attribute", now: 1_767_235_999_000)
+        try await worker.deadLetter(delivered, reason: .trackAPIRejected, error: "400 Bad Request: invalid attribute", now: 1_767_235_999_000)
         #expect(try await pending(queue, group: "actions") == 0)
         let letters = try await queue.deadLetters()
         #expect(letters.count == 1)
@@ -124,7 +124,7 @@ struct GroupConsumerTests {
     @Test func malformedDeadLettersAreNotReplayedAndPurgeEmptiesTheStream() async throws {
         let queue = try makeQueue()
         let body = Array("not json".utf8)
-        _ = try await queue.deadLetter(RejectedBody(body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: "malformed", error: "not JSON"))
+        _ = try await queue.deadLetter(RejectedBody(body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: .malformed, error: "not JSON"))
         let letter = try #require(try await queue.deadLetters().first)
         #expect(!letter.isReplayable)
         #expect(try await queue.replay(deadLetterID: letter.id) == .notReplayable)

@@ -62,87 +62,87 @@ struct SinkTests {
     @Test(arguments: SinkKind.allCases)
     func everyObjectTypeAndMetricLandsAsOneTypedRow(kind: SinkKind) async throws {
         try await kind.withSink { sink, query in
-        let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
-        // The examples share the spec's sample event_id: each gets one of its own.
-        var rows = try examples.map { example in
-            var object = try #require(try JSONSerialization.jsonObject(with: Data(try example.body())) as? [String: Any])
-            object["event_id"] = Fixtures.newEventID()
-            return try row(Array(try JSONSerialization.data(withJSONObject: object)))
-        }
-        rows += try ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"].map { try row(Fixtures.bytes($0)) }
-        let outcomes = try await sink.write(rows)
-        #expect(outcomes.allSatisfy { $0 == .written }, "\(outcomes.filter { $0 != .written })")
-        let count = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events")
-        #expect(count.first?.first == "\(rows.count)")
-        // Every (object_type, metric) of the vendor file is there, once per example.
-        let pairs = try await query("SELECT object_type || '/' || metric FROM customerio_events")
-        #expect(Set(pairs.compactMap { $0.first ?? nil }) == Set(examples.map { "\($0.objectType)/\($0.metric)" }).union(["email/bounced", "email/clicked", "email/sent", "email/spammed", "customer/unsubscribed", "push/delivered"]))
-        // Typed columns, from the bounce fixture.
-        let bounce = try await query("""
-            SELECT workspace, CAST(occurred_at AS TEXT), CAST(received_at AS TEXT), customer_id, identifier_id, identifier_email, cio_id, delivery_id,
-                   CAST(transactional_message_id AS TEXT), recipient, subject, failure_message, CAST(payload AS TEXT)
-            FROM customerio_events WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
-            """)
-        let values = try #require(bounce.first)
-        #expect(values[0] == "default")
-        #expect(values[1]?.hasPrefix("2025-12-31") == true || values[1]?.hasPrefix("2026-01-01") == true, "\(values[1] ?? "nil")")
-        #expect(values[2]?.contains("2026-01-01") == true && values[2]?.contains("02:36:40.123") == true, "\(values[2] ?? "nil")")
-        #expect(Array(values[3...11]) == ["u_903", "u_903", "old@corp.example", "a1b2c3000903", "dgXkAQEBpQ1k2m3n4o5p6q==", "5", "old@corp.example", "Reset your password", "550 5.1.1 <old@corp.example>: Recipient address rejected"])
-        #expect(values[12]?.contains("\"failure_message\"") == true)
-        // Clicks have href and link_id; campaign events their campaign and action.
-        let click = try await query("SELECT href, CAST(link_id AS TEXT), CAST(newsletter_id AS TEXT), CAST(content_id AS TEXT) FROM customerio_events WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'")
-        #expect(click.first == ["https://example.com/pricing", "4", "12", "3"])
-        let campaigns = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events WHERE campaign_id IS NOT NULL AND action_id IS NOT NULL")
-        #expect((Int((campaigns.first?.first ?? nil) ?? "0") ?? 0) > 0)
+            let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
+            // The examples share the spec's sample event_id: each gets one of its own.
+            var rows = try examples.map { example in
+                var object = try #require(try JSONSerialization.jsonObject(with: Data(try example.body())) as? [String: Any])
+                object["event_id"] = Fixtures.newEventID()
+                return try row(Array(try JSONSerialization.data(withJSONObject: object)))
+            }
+            rows += try ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"].map { try row(Fixtures.bytes($0)) }
+            let outcomes = try await sink.write(rows)
+            #expect(outcomes.allSatisfy { $0 == .written }, "\(outcomes.filter { $0 != .written })")
+            let count = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events")
+            #expect(count.first?.first == "\(rows.count)")
+            // Every (object_type, metric) of the vendor file is there, once per example.
+            let pairs = try await query("SELECT object_type || '/' || metric FROM customerio_events")
+            #expect(Set(pairs.compactMap { $0.first ?? nil }) == Set(examples.map { "\($0.objectType)/\($0.metric)" }).union(["email/bounced", "email/clicked", "email/sent", "email/spammed", "customer/unsubscribed", "push/delivered"]))
+            // Typed columns, from the bounce fixture.
+            let bounce = try await query("""
+                SELECT workspace, CAST(occurred_at AS TEXT), CAST(received_at AS TEXT), customer_id, identifier_id, identifier_email, cio_id, delivery_id,
+                       CAST(transactional_message_id AS TEXT), recipient, subject, failure_message, CAST(payload AS TEXT)
+                FROM customerio_events WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
+                """)
+            let values = try #require(bounce.first)
+            #expect(values[0] == "default")
+            #expect(values[1]?.hasPrefix("2025-12-31") == true || values[1]?.hasPrefix("2026-01-01") == true, "\(values[1] ?? "nil")")
+            #expect(values[2]?.contains("2026-01-01") == true && values[2]?.contains("02:36:40.123") == true, "\(values[2] ?? "nil")")
+            #expect(Array(values[3...11]) == ["u_903", "u_903", "old@corp.example", "a1b2c3000903", "dgXkAQEBpQ1k2m3n4o5p6q==", "5", "old@corp.example", "Reset your password", "550 5.1.1 <old@corp.example>: Recipient address rejected"])
+            #expect(values[12]?.contains("\"failure_message\"") == true)
+            // Clicks have href and link_id; campaign events their campaign and action.
+            let click = try await query("SELECT href, CAST(link_id AS TEXT), CAST(newsletter_id AS TEXT), CAST(content_id AS TEXT) FROM customerio_events WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'")
+            #expect(click.first == ["https://example.com/pricing", "4", "12", "3"])
+            let campaigns = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events WHERE campaign_id IS NOT NULL AND action_id IS NOT NULL")
+            #expect((Int((campaigns.first?.first ?? nil) ?? "0") ?? 0) > 0)
         }
     }
 
     @Test(arguments: SinkKind.allCases)
     func aRedeliveredEventAddsNoRow(kind: SinkKind) async throws {
         try await kind.withSink { sink, query in
-        let bounce = try row(Fixtures.bytes("email_bounced.json"))
-        #expect(try await sink.write([bounce]) == [.written])
-        #expect(try await sink.write([bounce, try row(Fixtures.bytes("email_sent.json"))]) == [.duplicate, .written])
-        #expect(try await sink.write([bounce, bounce]) == [.duplicate, .duplicate])
-        #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
+            let bounce = try row(Fixtures.bytes("email_bounced.json"))
+            #expect(try await sink.write([bounce]) == [.written])
+            #expect(try await sink.write([bounce, try row(Fixtures.bytes("email_sent.json"))]) == [.duplicate, .written])
+            #expect(try await sink.write([bounce, bounce]) == [.duplicate, .duplicate])
+            #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
         }
     }
 
     @Test(arguments: SinkKind.allCases)
     func textWithTabsNewlinesAndBackslashesLandsVerbatim(kind: SinkKind) async throws {
         try await kind.withSink { sink, query in
-        // PostgreSQL's COPY text format escapes these four bytes; the values must come back unchanged.
-        let subject = "tab\there\nnew line\r\\back\\slash é ✓ \\N"
-        let object: [String: Any] = ["event_id": "01ESCAPES", "object_type": "email", "metric": "sent", "timestamp": 1_767_235_000,
-                                     "data": ["subject": subject, "recipient": "\\", "identifiers": ["email": "a\tb@example.org"]]]
-        let body = try JSONSerialization.data(withJSONObject: object)
-        #expect(try await sink.write([try row(Array(body)), try row(Fixtures.bytes("email_sent.json"))]) == [.written, .written])
-        let values = try await query("SELECT subject, recipient, identifier_email FROM customerio_events WHERE event_id = '01ESCAPES'")
-        #expect(values.first == [subject, "\\", "a\tb@example.org"])
+            // PostgreSQL's COPY text format escapes these four bytes; the values must come back unchanged.
+            let subject = "tab\there\nnew line\r\\back\\slash é ✓ \\N"
+            let object: [String: Any] = ["event_id": "01ESCAPES", "object_type": "email", "metric": "sent", "timestamp": 1_767_235_000,
+                                         "data": ["subject": subject, "recipient": "\\", "identifiers": ["email": "a\tb@example.org"]]]
+            let body = try JSONSerialization.data(withJSONObject: object)
+            #expect(try await sink.write([try row(Array(body)), try row(Fixtures.bytes("email_sent.json"))]) == [.written, .written])
+            let values = try await query("SELECT subject, recipient, identifier_email FROM customerio_events WHERE event_id = '01ESCAPES'")
+            #expect(values.first == [subject, "\\", "a\tb@example.org"])
         }
     }
 
     @Test(arguments: SinkKind.allCases)
     func aRefusedRowIsReportedWhileTheRestOfItsBatchLands(kind: SinkKind) async throws {
         try await kind.withSink { sink, query in
-        let poison: WarehouseRow
-        switch kind {
-        case .postgres:
-            // PostgreSQL text cannot hold a NUL character, nor jsonb a \u0000 escape: valid JSON it refuses.
-            poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"a\u0000b"}}"#.utf8))
-        case .sqlite:
-            try await (sink as? SQLiteSink)?.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.event_id = '01POISON' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
-            poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{}}"#.utf8))
-        }
-        let outcomes = try await sink.write([try row(Fixtures.bytes("email_sent.json")), poison, try row(Fixtures.bytes("email_clicked.json"))])
-        #expect(outcomes.count == 3)
-        #expect(outcomes[0] == .written && outcomes[2] == .written)
-        guard case .rejected(let message) = outcomes[1] else {
-            Issue.record("the poison row must be refused, got \(outcomes[1])")
-            return
-        }
-        #expect(!message.isEmpty)
-        #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
+            let poison: WarehouseRow
+            switch kind {
+            case .postgres:
+                // PostgreSQL text cannot hold a NUL character, nor jsonb a \u0000 escape: valid JSON it refuses.
+                poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"a\u0000b"}}"#.utf8))
+            case .sqlite:
+                try await (sink as? SQLiteSink)?.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.event_id = '01POISON' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
+                poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{}}"#.utf8))
+            }
+            let outcomes = try await sink.write([try row(Fixtures.bytes("email_sent.json")), poison, try row(Fixtures.bytes("email_clicked.json"))])
+            #expect(outcomes.count == 3)
+            #expect(outcomes[0] == .written && outcomes[2] == .written)
+            guard case .rejected(let message) = outcomes[1] else {
+                Issue.record("the poison row must be refused, got \(outcomes[1])")
+                return
+            }
+            #expect(!message.isEmpty)
+            #expect(try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first == "2")
         }
     }
 

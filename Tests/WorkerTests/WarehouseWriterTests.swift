@@ -75,7 +75,6 @@ struct WarehouseHarness {
     func pending() async throws -> Int {
         try await queue.groupStatistics().first { $0.name == WarehouseWriter.group }?.pending ?? -1
     }
-
 }
 
 @Suite("Warehouse consumer against real Redis, SQLite and PostgreSQL")
@@ -83,65 +82,65 @@ struct WarehouseWriterTests {
     @Test(arguments: [true, false])
     func tenThousandEventsArriveOnceEach(sqlite: Bool) async throws {
         try await WarehouseHarness.run(sqlite: sqlite) { harness in
-        try await harness.add(10_000)
-        let reports = try await harness.drain()
-        #expect(reports.map(\.written).reduce(0, +) == 10_000)
-        #expect(try await harness.rowCount() == 10_000)
-        #expect(try await harness.pending() == 0)
-        // A redelivered entry (a replay) adds no row.
-        let first = try #require(try await harness.queue.entries(of: harness.queue.keys.events, count: 1).first)
-        _ = try await harness.queue.client.send(RedisCommand("XADD", [RedisArgument(harness.queue.keys.events), "*"] + first.fields.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value)] }))
-        let again = try await harness.drain()
-        #expect(again.map(\.duplicates).reduce(0, +) == 1)
-        #expect(try await harness.rowCount() == 10_000)
+            try await harness.add(10_000)
+            let reports = try await harness.drain()
+            #expect(reports.map(\.written).reduce(0, +) == 10_000)
+            #expect(try await harness.rowCount() == 10_000)
+            #expect(try await harness.pending() == 0)
+            // A redelivered entry (a replay) adds no row.
+            let first = try #require(try await harness.queue.entries(of: harness.queue.keys.events, count: 1).first)
+            _ = try await harness.queue.client.send(RedisCommand("XADD", [RedisArgument(harness.queue.keys.events), "*"] + first.fields.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value)] }))
+            let again = try await harness.drain()
+            #expect(again.map(\.duplicates).reduce(0, +) == 1)
+            #expect(try await harness.rowCount() == 10_000)
         }
     }
 
     @Test(arguments: [true, false])
     func aRefusedRowGoesToDeadLettersWhileItsBatchLands(sqlite: Bool) async throws {
         try await WarehouseHarness.run(sqlite: sqlite) { harness in
-        try await harness.add(3)
-        let poison: [UInt8]
-        if sqlite {
-            _ = try await harness.query("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.subject = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
-            poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"poison"}}"#.utf8)
-        } else {
-            poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"nul \u0000 inside"}}"#.utf8)
-        }
-        _ = try await harness.queue.enqueue(IncomingEvent(eventID: try WebhookEnvelope.parse(poison).eventID, body: poison, workspace: "default", receivedAt: 1, objectType: "email", metric: "sent"))
-        try await harness.add(2)
-        let reports = try await harness.drain()
-        #expect(reports.map(\.written).reduce(0, +) == 5)
-        #expect(reports.map(\.deadLettered).reduce(0, +) == 1)
-        #expect(try await harness.rowCount() == 5)
-        let letter = try #require(try await harness.queue.deadLetters().first)
-        #expect(letter.reason == "warehouse_rejected" && !letter.error.isEmpty)
-        #expect(letter.entry.fields["body"] == poison)
-        #expect(try await harness.pending() == 0)
+            try await harness.add(3)
+            let poison: [UInt8]
+            if sqlite {
+                _ = try await harness.query("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.subject = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
+                poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"poison"}}"#.utf8)
+            } else {
+                poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"nul \u0000 inside"}}"#.utf8)
+            }
+            _ = try await harness.queue.enqueue(IncomingEvent(eventID: try WebhookEnvelope.parse(poison).eventID, body: poison, workspace: "default", receivedAt: 1, objectType: "email", metric: "sent"))
+            try await harness.add(2)
+            let reports = try await harness.drain()
+            #expect(reports.map(\.written).reduce(0, +) == 5)
+            #expect(reports.map(\.deadLettered).reduce(0, +) == 1)
+            #expect(try await harness.rowCount() == 5)
+            let letter = try #require(try await harness.queue.deadLetters().first)
+            #expect(letter.reason == "warehouse_rejected" && !letter.error.isEmpty)
+            #expect(letter.entry.fields["body"] == poison)
+            #expect(try await harness.pending() == 0)
         }
     }
 
     @Test func postgresStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
         try await WarehouseHarness.run(postgresServer: try TestPostgres.outageURL(), batchSize: 200) { harness in
-        try await harness.add(1000)
-        // Two batches land, then the database goes away.
-        for _ in 0..<2 {
-            _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
-        }
-        #expect(try await harness.rowCount() == 400)
-        try TestPostgres.outage("stop")
-        let batch = try await harness.writer.consumer.readNew()
-        #expect(batch.count == 200)
-        let writing = Task { try await harness.writer.process(batch, now: 0) }
-        try await Task.sleep(for: .milliseconds(1500))
-        #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while the database is down")
-        try TestPostgres.outage("start")
-        let report = try await writing.value
-        #expect(report.written == 200 && !report.interrupted)
-        _ = try await harness.drain()
-        #expect(try await harness.rowCount() == 1000)
-        #expect(try await harness.pending() == 0)
-        #expect(try await harness.queue.deadLetters().isEmpty)
+            try await harness.add(1000)
+            // Two batches land, then the database goes away.
+            for _ in 0..<2 {
+                _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
+            }
+            #expect(try await harness.rowCount() == 400)
+            try TestPostgres.outage("stop")
+            let batch = try await harness.writer.consumer.readNew()
+            #expect(batch.count == 200)
+            let writing = Task { try await harness.writer.process(batch, now: 0) }
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while the database is down")
+            try TestPostgres.outage("start")
+            let report = try await writing.value
+            #expect(report.written == 200 && !report.interrupted)
+            _ = try await harness.drain()
+            #expect(try await harness.rowCount() == 1000)
+            #expect(try await harness.pending() == 0)
+            #expect(try await harness.queue.deadLetters().isEmpty)
         }
     }
 }

@@ -29,7 +29,7 @@ struct WorkerHarness {
         let clients = dryRun ? [:] : ["default": TrackClient(configuration: track)]
         var logger = Logger(label: "worker-test")
         logger.logLevel = .critical
-        let processor = BatchProcessor(consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, prefix: queue.configuration.prefix), logger: logger)
+        let processor = BatchProcessor(consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, keys: queue.keys), logger: logger)
         return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor)
     }
 
@@ -287,7 +287,7 @@ struct WorkerIntegrationTests {
         // Two replicas: separate Redis clients and Track clients, one budget key.
         let replicas = try (0..<2).map { _ in
             let redis = try TestRedis.client()
-            return (redis, TrackClient(configuration: configuration, gate: RateBudget(client: redis, prefix: prefix, workspace: "default", rate: rate)))
+            return (redis, TrackClient(configuration: configuration, gate: RateBudget(client: redis, keys: QueueKeys(prefix: prefix, partition: 0), workspace: "default", rate: rate)))
         }
         let deadline = ContinuousClock.now + .milliseconds(2500)
         await withTaskGroup(of: Void.self) { group in
