@@ -12,7 +12,14 @@ cd "$(dirname "$0")/.."
 binary=$1 redis_port=$2 work=$3
 mkdir -p "$work"
 
-fail() { echo "smoke: FAILED: $*" >&2; [ -f "$work/serve.log" ] && tail -20 "$work/serve.log" >&2; exit 1; }
+# On failure, the end of the log of each process the smoke check started so far.
+fail() {
+  echo "smoke: FAILED: $*" >&2
+  for log in "$work"/serve.log "$work"/run.log; do
+    [ -f "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
+  done
+  exit 1
+}
 
 prefix="smoke$$"
 secret="smoke-signing-key-$$"
