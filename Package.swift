@@ -153,6 +153,7 @@ let package = Package(
                 "LoadGenerator",
                 "EventQueue",
                 "Hiredis",
+                "Receiver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -164,6 +165,7 @@ let package = Package(
             dependencies: [
                 "Hiredis", "CustomerIO", "EventQueue",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -173,8 +175,12 @@ let package = Package(
         ),
         .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO"], swiftSettings: swiftSettings),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "WarehouseTests",
             dependencies: ["Warehouse", "CustomerIO", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
@@ -197,6 +203,7 @@ let package = Package(
             name: "RelayAppTests",
             dependencies: [
                 "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
