@@ -4,9 +4,9 @@ import Foundation
 public enum PayloadFiles {
     /// Why payload files could not be read.
     public struct Error: Swift.Error, Sendable, Hashable, CustomStringConvertible {
-        public enum Code: String, Sendable, Hashable {
+        public enum Code: Sendable, Hashable {
             /// The path names nothing.
-            case notFound = "not_found"
+            case notFound
             /// A directory without `*.json` files.
             case empty
             /// A file that exists but cannot be read.

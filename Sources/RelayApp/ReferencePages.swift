@@ -19,8 +19,7 @@ public enum ReferencePages {
         for setting in SettingsTable.all {
             let fallback = defaults.flatMap(setting.value).map { "`\($0)`" }
             let defaultText = setting.defaultNote ?? fallback ?? "—"
-            let values = setting.valuesDescription
-            lines.append("| `\(setting.variable)` | \(setting.filePath.map { "`\($0.joined(separator: "."))`" } ?? "—") | \(defaultText) | \(values.isEmpty ? "" : values) | \(setting.summary.replacingOccurrences(of: "|", with: "\\|")) |")
+            lines.append("| `\(setting.variable)` | \(setting.filePath.map { "`\($0.joined(separator: "."))`" } ?? "—") | \(defaultText) | \(setting.valuesDescription) | \(setting.summary.replacingOccurrences(of: "|", with: "\\|")) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -137,7 +137,6 @@ public enum SettingsTable {
     ]
 
     static func seconds(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        return Setting.format(Double(seconds) + Double(attoseconds) / 1e18)
+        Setting.format(Double(duration.nanoseconds) / 1e9)
     }
 }

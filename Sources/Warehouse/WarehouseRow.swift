@@ -82,6 +82,21 @@ public enum RowOutcome: Sendable, Hashable {
     case duplicate
     /// The database refused the row for its content; the message says why.
     case rejected(String)
+
+    /// An outcome without the refusal's message, as metrics count it.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case written
+        case duplicate
+        case rejected
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .written: .written
+        case .duplicate: .duplicate
+        case .rejected: .rejected
+        }
+    }
 }
 
 /// A warehouse could not take a batch at all (unreachable, failing): nothing of it was committed.

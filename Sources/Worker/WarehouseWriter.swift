@@ -78,9 +78,9 @@ public struct WarehouseWriter: Sendable {
             }
         }
         try await consumer.acknowledge(done)
-        metrics.rows("written", report.written)
-        metrics.rows("duplicate", report.duplicates)
-        metrics.rows("rejected", report.deadLettered)
+        metrics.rows(.written, report.written)
+        metrics.rows(.duplicate, report.duplicates)
+        metrics.rows(.rejected, report.deadLettered)
         return report
     }
 

@@ -2,6 +2,7 @@ import CustomerIO
 import EventQueue
 import Metrics
 import RelayMetrics
+import Warehouse
 
 /// What happened to one event in the worker.
 public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
@@ -106,8 +107,8 @@ public struct WarehouseMetrics: Sendable {
         self.errorCounter = Self.errors.counter(factory: factory)
     }
 
-    func rows(_ outcome: String, _ count: Int) {
+    func rows(_ outcome: RowOutcome.Kind, _ count: Int) {
         guard count > 0 else { return }
-        Self.rows.counter(outcome, factory: factory).increment(by: count)
+        Self.rows.counter(outcome.rawValue, factory: factory).increment(by: count)
     }
 }
