@@ -178,7 +178,10 @@ let package = Package(
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

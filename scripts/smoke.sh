@@ -113,11 +113,15 @@ assert [r["actions"] for r in requests] == [["identify"], ["suppress"]], request
 assert all(r["path"] == "/api/v2/batch" and r["auth"] for r in requests), requests
 print("smoke: run acted on a bounce: identify, then suppress, through /api/v2/batch with auth")
 PY
+# The worker counts the bounce after the Track API answered and the audit rows were written, so
+# wait for the count itself (the pending gauge is refreshed every 5 s and can still show the 0 from
+# before the bounce was read).
+applied='cio_relay_events_processed_total{group="actions",object_type="email",metric="bounced",outcome="applied"} 1'
 for _ in $(seq 100); do
-  curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_group_pending{group="actions"} 0' && break; sleep 0.1
+  curl -sS "http://127.0.0.1:$admin/metrics" | grep -qF "$applied" && break; sleep 0.1
 done
-curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_events_processed_total{group="actions",object_type="email",metric="bounced",outcome="applied"} 1' \
-  || fail "run: metrics do not count the applied bounce"
+curl -sS "http://127.0.0.1:$admin/metrics" >"$work/metrics.txt"
+grep -qF "$applied" "$work/metrics.txt" || fail "run: metrics do not count the applied bounce"
 python3 - "$work/events.sqlite" <<'PY' || fail "run: warehouse rows"
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1])

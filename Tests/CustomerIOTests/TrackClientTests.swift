@@ -99,106 +99,106 @@ struct TrackClientTests {
     ]
 
     @Test func batchCarriesEveryOperationWithBasicAuth() async throws {
-        let server = try await TrackTestServer()
-        let results = await client(server).send(operations)
-        #expect(results.allSatisfy { (try? $0.get()) != nil })
-        let request = try #require(server.requests.first)
-        #expect(server.requests.count == 1)
-        #expect(request.method == "POST" && request.path == "/api/v2/batch")
-        #expect(request.authorization == "Basic " + Data("site-1:key-1".utf8).base64EncodedString())
-        let batch = request.batch
-        #expect(batch.count == 3)
-        #expect(batch[0]["type"] as? String == "person")
-        #expect(batch[0]["action"] as? String == "identify")
-        #expect(batch[0]["identifiers"] as? [String: String] == ["cio_id": "c1"])
-        #expect((batch[0]["attributes"] as? [String: Any])?["email_bounced_at"] as? Int == 1_767_230_000)
-        #expect(batch[1]["identifiers"] as? [String: String] == ["email": "x@y.example"])
-        #expect(batch[2]["action"] as? String == "suppress")
-        #expect(batch[2]["attributes"] == nil)
-        await server.stop()
+        try await withShutdown(try await TrackTestServer()) { server in
+            let results = await client(server).send(operations)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            let request = try #require(server.requests.first)
+            #expect(server.requests.count == 1)
+            #expect(request.method == "POST" && request.path == "/api/v2/batch")
+            #expect(request.authorization == "Basic " + Data("site-1:key-1".utf8).base64EncodedString())
+            let batch = request.batch
+            #expect(batch.count == 3)
+            #expect(batch[0]["type"] as? String == "person")
+            #expect(batch[0]["action"] as? String == "identify")
+            #expect(batch[0]["identifiers"] as? [String: String] == ["cio_id": "c1"])
+            #expect((batch[0]["attributes"] as? [String: Any])?["email_bounced_at"] as? Int == 1_767_230_000)
+            #expect(batch[1]["identifiers"] as? [String: String] == ["email": "x@y.example"])
+            #expect(batch[2]["action"] as? String == "suppress")
+            #expect(batch[2]["attributes"] == nil)
+        }
     }
 
     @Test func a207FailsExactlyTheItemsItNames() async throws {
-        let server = try await TrackTestServer()
-        server.script(.itemErrors([1]))
-        let results = await client(server).send(operations)
-        #expect((try? results[0].get()) != nil)
-        #expect((try? results[2].get()) != nil)
-        guard case .failure(let error) = results[1] else {
-            Issue.record("item 1 must fail")
-            return
+        try await withShutdown(try await TrackTestServer()) { server in
+            server.script(.itemErrors([1]))
+            let results = await client(server).send(operations)
+            #expect((try? results[0].get()) != nil)
+            #expect((try? results[2].get()) != nil)
+            guard case .failure(let error) = results[1] else {
+                Issue.record("item 1 must fail")
+                return
+            }
+            #expect(error.code == .itemRejected && error.isPermanent)
+            #expect(error.message.contains("value too long"))
         }
-        #expect(error.code == .itemRejected && error.isPermanent)
-        #expect(error.message.contains("value too long"))
-        await server.stop()
     }
 
     @Test func throttlingAndServerErrorsAreRetriedHonouringRetryAfter() async throws {
-        let server = try await TrackTestServer()
-        server.script(.init(status: 429, headers: ["Retry-After": "1"]), .init(status: 500), .ok)
-        let results = await client(server).send(operations)
-        #expect(results.allSatisfy { (try? $0.get()) != nil })
-        let requests = server.requests
-        #expect(requests.count == 3)
-        if requests.count == 3 {
-            #expect(requests[1].receivedAt - requests[0].receivedAt >= .seconds(1), "Retry-After: 1 is respected")
-            #expect(requests[2].body == requests[0].body, "the same batch is sent again")
+        try await withShutdown(try await TrackTestServer()) { server in
+            server.script(.init(status: 429, headers: ["Retry-After": "1"]), .init(status: 500), .ok)
+            let results = await client(server).send(operations)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            let requests = server.requests
+            #expect(requests.count == 3)
+            if requests.count == 3 {
+                #expect(requests[1].receivedAt - requests[0].receivedAt >= .seconds(1), "Retry-After: 1 is respected")
+                #expect(requests[2].body == requests[0].body, "the same batch is sent again")
+            }
         }
-        await server.stop()
     }
 
     @Test(arguments: [400, 401])
     func clientErrorsArePermanentAndNotRetried(status: Int) async throws {
-        let server = try await TrackTestServer()
-        server.script(.init(status: status, body: #"{"meta":{"error":"bad"}}"#))
-        let results = await client(server).send(operations)
-        #expect(server.requests.count == 1)
-        for result in results {
-            guard case .failure(let error) = result else {
-                Issue.record("HTTP \(status) must fail the operations")
-                continue
+        try await withShutdown(try await TrackTestServer()) { server in
+            server.script(.init(status: status, body: #"{"meta":{"error":"bad"}}"#))
+            let results = await client(server).send(operations)
+            #expect(server.requests.count == 1)
+            for result in results {
+                guard case .failure(let error) = result else {
+                    Issue.record("HTTP \(status) must fail the operations")
+                    continue
+                }
+                #expect(error.code == .rejected && error.status == status && error.isPermanent)
+                #expect(error.message.contains("\(status)"))
             }
-            #expect(error.code == .rejected && error.status == status && error.isPermanent)
-            #expect(error.message.contains("\(status)"))
         }
-        await server.stop()
     }
 
     @Test func aServerThatNeverAnswersTimesOutAndIsReportedUnavailable() async throws {
-        let server = try await TrackTestServer(fallback: .init(delay: .seconds(30)))
-        let start = ContinuousClock.now
-        let results = await client(server, attempts: 2, timeout: .milliseconds(300)).send(Array(operations.prefix(1)))
-        #expect(ContinuousClock.now - start < .seconds(3))
-        guard case .failure(let error) = results[0] else {
-            Issue.record("a hanging server must fail the operation")
-            return
+        try await withShutdown(try await TrackTestServer(fallback: .init(delay: .seconds(30)))) { server in
+            let start = ContinuousClock.now
+            let results = await client(server, attempts: 2, timeout: .milliseconds(300)).send(Array(operations.prefix(1)))
+            #expect(ContinuousClock.now - start < .seconds(3))
+            guard case .failure(let error) = results[0] else {
+                Issue.record("a hanging server must fail the operation")
+                return
+            }
+            #expect(error.code == .unavailable && !error.isPermanent)
+            #expect(server.requests.count == 2)
         }
-        #expect(error.code == .unavailable && !error.isPermanent)
-        #expect(server.requests.count == 2)
-        await server.stop()
     }
 
     @Test func v1SendsOneRequestPerOperation() async throws {
-        let server = try await TrackTestServer()
-        let results = await client(server, version: .v1).send(operations)
-        #expect(results.allSatisfy { (try? $0.get()) != nil })
-        let requests = server.requests
-        #expect(requests.map(\.method) == ["PUT", "PUT", "POST"])
-        #expect(requests.map(\.path) == ["/api/v1/customers/cio_c1", "/api/v1/customers/x@y.example", "/api/v1/customers/cio_c1/suppress"])
-        #expect((requests.first?.json as? [String: Any])?["email_bounced"] as? Bool == true)
-        await server.stop()
+        try await withShutdown(try await TrackTestServer()) { server in
+            let results = await client(server, version: .v1).send(operations)
+            #expect(results.allSatisfy { (try? $0.get()) != nil })
+            let requests = server.requests
+            #expect(requests.map(\.method) == ["PUT", "PUT", "POST"])
+            #expect(requests.map(\.path) == ["/api/v1/customers/cio_c1", "/api/v1/customers/x@y.example", "/api/v1/customers/cio_c1/suppress"])
+            #expect((requests.first?.json as? [String: Any])?["email_bounced"] as? Bool == true)
+        }
     }
 
     @Test func oversizedOperationsFailWithoutARequest() async throws {
-        let server = try await TrackTestServer()
-        let big = TrackOperation.identify(.id("u1"), attributes: ["blob": .string(String(repeating: "x", count: 40_000))])
-        let results = await client(server).send([big])
-        guard case .failure(let error) = results[0] else {
-            Issue.record("an item over 32 KB must fail")
-            return
+        try await withShutdown(try await TrackTestServer()) { server in
+            let big = TrackOperation.identify(.id("u1"), attributes: ["blob": .string(String(repeating: "x", count: 40_000))])
+            let results = await client(server).send([big])
+            guard case .failure(let error) = results[0] else {
+                Issue.record("an item over 32 KB must fail")
+                return
+            }
+            #expect(error.code == .tooLarge)
+            #expect(server.requests.isEmpty)
         }
-        #expect(error.code == .tooLarge)
-        #expect(server.requests.isEmpty)
-        await server.stop()
     }
 }

@@ -21,68 +21,68 @@ struct EventQueueTests {
     }
 
     @Test func acceptedEventIsOneVerbatimEntryAndADuplicateAddsNothing() async throws {
-        let queue = try makeQueue()
-        let incoming = event(Fixtures.newEventID())
-        guard case .accepted(let entryID) = try await queue.enqueue(incoming) else {
-            Issue.record("first enqueue must be accepted")
-            return
+        try await withShutdown(try makeQueue()) { queue in
+            let incoming = event(Fixtures.newEventID())
+            guard case .accepted(let entryID) = try await queue.enqueue(incoming) else {
+                Issue.record("first enqueue must be accepted")
+                return
+            }
+            #expect(try await queue.enqueue(incoming) == .duplicate)
+            let entries = try await queue.entries(of: queue.keys.events)
+            #expect(entries.count == 1)
+            let entry = try #require(entries.first)
+            #expect(entry.id == entryID)
+            #expect(entry.fields["body"] == incoming.body)
+            #expect(entry.string("ws") == "default")
+            #expect(entry.string("rt") == "1767235000123")
+            #expect(entry.string("t") == "email")
+            #expect(entry.string("m") == "delivered")
+            let ttl = try await queue.client.send("TTL", RedisArgument(queue.keys.seen(eventID: incoming.eventID)))
+            #expect((3590...3600).contains(ttl.integer ?? 0), "dedup marker TTL is the configured 3600 s, got \(ttl)")
         }
-        #expect(try await queue.enqueue(incoming) == .duplicate)
-        let entries = try await queue.entries(of: queue.keys.events)
-        #expect(entries.count == 1)
-        let entry = try #require(entries.first)
-        #expect(entry.id == entryID)
-        #expect(entry.fields["body"] == incoming.body)
-        #expect(entry.string("ws") == "default")
-        #expect(entry.string("rt") == "1767235000123")
-        #expect(entry.string("t") == "email")
-        #expect(entry.string("m") == "delivered")
-        let ttl = try await queue.client.send("TTL", RedisArgument(queue.keys.seen(eventID: incoming.eventID)))
-        #expect((3590...3600).contains(ttl.integer ?? 0), "dedup marker TTL is the configured 3600 s, got \(ttl)")
-        await queue.client.shutdown()
     }
 
     @Test func concurrentDistinctEventsOverOneConnectionAllLand() async throws {
-        let queue = try makeQueue(poolSize: 1)
-        let ids = (0..<200).map { _ in Fixtures.newEventID() }
-        let outcomes = try await withThrowingTaskGroup(of: EnqueueOutcome.self) { group in
-            for id in ids {
-                group.addTask { try await queue.enqueue(event(id)) }
+        try await withShutdown(try makeQueue(poolSize: 1)) { queue in
+            let ids = (0..<200).map { _ in Fixtures.newEventID() }
+            let outcomes = try await withThrowingTaskGroup(of: EnqueueOutcome.self) { group in
+                for id in ids {
+                    group.addTask { try await queue.enqueue(event(id)) }
+                }
+                var outcomes: [EnqueueOutcome] = []
+                for try await outcome in group { outcomes.append(outcome) }
+                return outcomes
             }
-            var outcomes: [EnqueueOutcome] = []
-            for try await outcome in group { outcomes.append(outcome) }
-            return outcomes
+            #expect(outcomes.allSatisfy { $0 != .duplicate })
+            #expect(try await queue.length(of: queue.keys.events) == 200)
+            let stored = Set(try await queue.entries(of: queue.keys.events, count: 500).compactMap { $0.fields["body"] })
+            #expect(stored == Set(ids.map { Fixtures.event(id: $0) }))
         }
-        #expect(outcomes.allSatisfy { $0 != .duplicate })
-        #expect(try await queue.length(of: queue.keys.events) == 200)
-        let stored = Set(try await queue.entries(of: queue.keys.events, count: 500).compactMap { $0.fields["body"] })
-        #expect(stored == Set(ids.map { Fixtures.event(id: $0) }))
-        await queue.client.shutdown()
     }
 
     @Test func theScriptIsReloadedAfterScriptFlush() async throws {
-        let queue = try makeQueue()
-        _ = try await queue.enqueue(event(Fixtures.newEventID()))
-        _ = try await queue.client.send("SCRIPT", "FLUSH")
-        let outcome = try await queue.enqueue(event(Fixtures.newEventID()))
-        #expect(outcome != .duplicate)
-        #expect(try await queue.length(of: queue.keys.events) == 2)
-        await queue.client.shutdown()
+        try await withShutdown(try makeQueue()) { queue in
+            _ = try await queue.enqueue(event(Fixtures.newEventID()))
+            _ = try await queue.client.send("SCRIPT", "FLUSH")
+            let outcome = try await queue.enqueue(event(Fixtures.newEventID()))
+            #expect(outcome != .duplicate)
+            #expect(try await queue.length(of: queue.keys.events) == 2)
+        }
     }
 
     @Test func aMalformedBodyIsDeadLetteredOncePerDistinctBody() async throws {
-        let queue = try makeQueue()
-        let rejected = RejectedBody(body: Array("{oops".utf8), digest: "abc123", workspace: "eu", receivedAt: 42, reason: .malformed, error: "the body is not a JSON object")
-        #expect(try await queue.deadLetter(rejected) != .duplicate)
-        #expect(try await queue.deadLetter(rejected) == .duplicate)
-        let entries = try await queue.entries(of: queue.keys.dead)
-        #expect(entries.count == 1)
-        #expect(entries.first?.string("reason") == "malformed")
-        #expect(entries.first?.string("error") == "the body is not a JSON object")
-        #expect(entries.first?.fields["body"] == Array("{oops".utf8))
-        #expect(entries.first?.string("ws") == "eu")
-        #expect(entries.first?.string("attempts") == "0")
-        #expect(try await queue.length(of: queue.keys.events) == 0, "nothing reaches the events stream")
-        await queue.client.shutdown()
+        try await withShutdown(try makeQueue()) { queue in
+            let rejected = RejectedBody(body: Array("{oops".utf8), digest: "abc123", workspace: "eu", receivedAt: 42, reason: .malformed, error: "the body is not a JSON object")
+            #expect(try await queue.deadLetter(rejected) != .duplicate)
+            #expect(try await queue.deadLetter(rejected) == .duplicate)
+            let entries = try await queue.entries(of: queue.keys.dead)
+            #expect(entries.count == 1)
+            #expect(entries.first?.string("reason") == "malformed")
+            #expect(entries.first?.string("error") == "the body is not a JSON object")
+            #expect(entries.first?.fields["body"] == Array("{oops".utf8))
+            #expect(entries.first?.string("ws") == "eu")
+            #expect(entries.first?.string("attempts") == "0")
+            #expect(try await queue.length(of: queue.keys.events) == 0, "nothing reaches the events stream")
+        }
     }
 }

@@ -7,10 +7,6 @@ import TestSupport
 
 @Suite("Consumer groups, dead letters and trimming against real Redis")
 struct GroupConsumerTests {
-    private func makeQueue() throws -> EventQueue {
-        EventQueue(client: try TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("cg")))
-    }
-
     private func consumer(_ queue: EventQueue, group: String = "actions", name: String, reclaimIdle: Duration = .seconds(60)) throws -> GroupConsumer {
         try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
             group: group, consumer: name, batchSize: 100, blockTime: .milliseconds(50), reclaimIdle: reclaimIdle, maxDeliveries: 3))
@@ -33,141 +29,152 @@ struct GroupConsumerTests {
     }
 
     @Test func groupsAreCreatedIdempotentlyAndEachGroupSeesEveryEntry() async throws {
-        let queue = try makeQueue()
-        let actions = try consumer(queue, group: "actions", name: "a")
-        let warehouse = try consumer(queue, group: "warehouse", name: "w")
-        try await actions.createGroup()
-        try await actions.createGroup()
-        try await warehouse.createGroup()
-        let added = try await enqueue(queue, count: 5)
-        #expect(try await actions.readNew().map(\.entry.id) == added)
-        #expect(try await warehouse.readNew().map(\.entry.id) == added)
-        // Nothing new: the read waits for the block time and returns empty.
-        #expect(try await actions.readNew().isEmpty)
-        try await actions.acknowledge(added)
-        #expect(try await pending(queue, group: "actions") == 0)
-        #expect(try await pending(queue, group: "warehouse") == 5, "one group's acknowledgement does not touch the other")
-        await actions.shutdown(); await warehouse.shutdown(); await queue.client.shutdown()
+        try await withTestQueue(prefix: "cg") { queue in
+            try await withShutdown(try consumer(queue, group: "actions", name: "a")) { actions in
+                try await withShutdown(try consumer(queue, group: "warehouse", name: "w")) { warehouse in
+                    try await actions.createGroup()
+                    try await actions.createGroup()
+                    try await warehouse.createGroup()
+                    let added = try await enqueue(queue, count: 5)
+                    #expect(try await actions.readNew().map(\.entry.id) == added)
+                    #expect(try await warehouse.readNew().map(\.entry.id) == added)
+                    // Nothing new: the read waits for the block time and returns empty.
+                    #expect(try await actions.readNew().isEmpty)
+                    try await actions.acknowledge(added)
+                    #expect(try await pending(queue, group: "actions") == 0)
+                    #expect(try await pending(queue, group: "warehouse") == 5, "one group's acknowledgement does not touch the other")
+                }
+            }
+        }
     }
 
     @Test func anotherConsumerReclaimsWhatADeadConsumerLeftPending() async throws {
-        let queue = try makeQueue()
-        // Long enough that the first reclaim comes before it even on a busy machine.
-        let dead = try consumer(queue, name: "dead", reclaimIdle: .seconds(1))
-        let rescuer = try consumer(queue, name: "rescuer", reclaimIdle: .seconds(1))
-        try await dead.createGroup()
-        let added = try await enqueue(queue, count: 3)
-        #expect(try await dead.readNew().count == 3)
-        #expect(try await rescuer.reclaim().isEmpty, "entries younger than the reclaim idle time stay with their consumer")
-        try await Task.sleep(for: .milliseconds(1100))
-        let reclaimed = try await rescuer.reclaim()
-        #expect(reclaimed.map(\.entry.id) == added)
-        #expect(reclaimed.allSatisfy { $0.deliveries == 2 })
-        #expect(reclaimed.first?.entry.fields["body"] != nil)
-        try await rescuer.acknowledge(reclaimed.map(\.entry.id))
-        #expect(try await pending(queue, group: "actions") == 0)
-        await dead.shutdown(); await rescuer.shutdown(); await queue.client.shutdown()
+        try await withTestQueue(prefix: "cg") { queue in
+            // Long enough that the first reclaim comes before it even on a busy machine.
+            try await withShutdown(try consumer(queue, name: "dead", reclaimIdle: .seconds(1))) { dead in
+                try await withShutdown(try consumer(queue, name: "rescuer", reclaimIdle: .seconds(1))) { rescuer in
+                    try await dead.createGroup()
+                    let added = try await enqueue(queue, count: 3)
+                    #expect(try await dead.readNew().count == 3)
+                    #expect(try await rescuer.reclaim().isEmpty, "entries younger than the reclaim idle time stay with their consumer")
+                    try await Task.sleep(for: .milliseconds(1100))
+                    let reclaimed = try await rescuer.reclaim()
+                    #expect(reclaimed.map(\.entry.id) == added)
+                    #expect(reclaimed.allSatisfy { $0.deliveries == 2 })
+                    #expect(reclaimed.first?.entry.fields["body"] != nil)
+                    try await rescuer.acknowledge(reclaimed.map(\.entry.id))
+                    #expect(try await pending(queue, group: "actions") == 0)
+                }
+            }
+        }
     }
 
     @Test func reclaimFindsIdleEntriesBehindYoungOnesWithTheirDeliveryCounts() async throws {
-        let queue = try makeQueue()
-        let dead = try consumer(queue, name: "dead")
-        try await dead.createGroup()
-        let added = try await enqueue(queue, count: 15)
-        #expect(try await dead.readNew().count == 15)
-        try await Task.sleep(for: .milliseconds(150))
-        // Another consumer has just taken the first twelve: they are young again.
-        _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "busy", "0"] + added.prefix(12).map { RedisArgument($0) }))
-        // One entry per batch: XAUTOCLAIM scans ten per call, so the idle ones are only found by
-        // following its cursor.
-        let rescuer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
-            group: "actions", consumer: "rescuer", batchSize: 1, blockTime: .milliseconds(50), reclaimIdle: .milliseconds(100)))
-        let reclaimed = try await rescuer.reclaim()
-        #expect(reclaimed.map(\.entry.id) == [added[12]])
-        #expect(reclaimed.first?.deliveries == 2)
-        await dead.shutdown(); await rescuer.shutdown(); await queue.client.shutdown()
+        try await withTestQueue(prefix: "cg") { queue in
+            try await withShutdown(try consumer(queue, name: "dead")) { dead in
+                try await dead.createGroup()
+                let added = try await enqueue(queue, count: 15)
+                #expect(try await dead.readNew().count == 15)
+                try await Task.sleep(for: .milliseconds(150))
+                // Another consumer has just taken the first twelve: they are young again.
+                _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "busy", "0"] + added.prefix(12).map { RedisArgument($0) }))
+                // One entry per batch: XAUTOCLAIM scans ten per call, so the idle ones are only found by
+                // following its cursor.
+                let configuration = ConsumerConfiguration(
+                    group: "actions", consumer: "rescuer", batchSize: 1, blockTime: .milliseconds(50), reclaimIdle: .milliseconds(100))
+                try await withShutdown(try GroupConsumer(queue: queue, configuration: configuration)) { rescuer in
+                    let reclaimed = try await rescuer.reclaim()
+                    #expect(reclaimed.map(\.entry.id) == [added[12]])
+                    #expect(reclaimed.first?.deliveries == 2)
+                }
+            }
+        }
     }
 
     @Test func deadLetteringKeepsTheEntryWithItsReasonAndAcknowledgesIt() async throws {
-        let queue = try makeQueue()
-        let worker = try consumer(queue, name: "w1")
-        try await worker.createGroup()
-        try await enqueue(queue, count: 1, metric: "bounced")
-        let delivered = try #require(try await worker.readNew().first)
-        try await worker.deadLetter(delivered, reason: .trackAPIRejected, error: "400 Bad Request: invalid attribute", now: 1_767_235_999_000)
-        #expect(try await pending(queue, group: "actions") == 0)
-        let letters = try await queue.deadLetters()
-        #expect(letters.count == 1)
-        let letter = try #require(letters.first)
-        #expect(letter.reason == "track_api_rejected")
-        #expect(letter.error == "400 Bad Request: invalid attribute")
-        #expect(letter.attempts == 1)
-        #expect(letter.entry.fields["body"] == delivered.entry.fields["body"])
-        #expect(letter.entry.string("m") == "bounced")
-        #expect(letter.entry.string("group") == "actions")
-        #expect(letter.entry.string("entry") == delivered.entry.id)
-        #expect(letter.isReplayable)
+        try await withTestQueue(prefix: "cg") { queue in
+            try await withShutdown(try consumer(queue, name: "w1")) { worker in
+                try await worker.createGroup()
+                try await enqueue(queue, count: 1, metric: "bounced")
+                let delivered = try #require(try await worker.readNew().first)
+                try await worker.deadLetter(delivered, reason: .trackAPIRejected, error: "400 Bad Request: invalid attribute", now: 1_767_235_999_000)
+                #expect(try await pending(queue, group: "actions") == 0)
+                let letters = try await queue.deadLetters()
+                #expect(letters.count == 1)
+                let letter = try #require(letters.first)
+                #expect(letter.reason == "track_api_rejected")
+                #expect(letter.error == "400 Bad Request: invalid attribute")
+                #expect(letter.attempts == 1)
+                #expect(letter.entry.fields["body"] == delivered.entry.fields["body"])
+                #expect(letter.entry.string("m") == "bounced")
+                #expect(letter.entry.string("group") == "actions")
+                #expect(letter.entry.string("entry") == delivered.entry.id)
+                #expect(letter.isReplayable)
 
-        // Replay: back on the stream as a new entry, gone from the dead letters, read again.
-        guard case .replayed(let newID) = try await queue.replay(deadLetterID: letter.id) else {
-            Issue.record("the dead letter was not replayed")
-            return
+                // Replay: back on the stream as a new entry, gone from the dead letters, read again.
+                guard case .replayed(let newID) = try await queue.replay(deadLetterID: letter.id) else {
+                    Issue.record("the dead letter was not replayed")
+                    return
+                }
+                #expect(try await queue.deadLetters().isEmpty)
+                let again = try await worker.readNew()
+                #expect(again.map(\.entry.id) == [newID])
+                #expect(again.first?.entry.fields["body"] == delivered.entry.fields["body"])
+                #expect(try await queue.replay(deadLetterID: letter.id) == .notFound)
+            }
         }
-        #expect(try await queue.deadLetters().isEmpty)
-        let again = try await worker.readNew()
-        #expect(again.map(\.entry.id) == [newID])
-        #expect(again.first?.entry.fields["body"] == delivered.entry.fields["body"])
-        #expect(try await queue.replay(deadLetterID: letter.id) == .notFound)
-        await worker.shutdown(); await queue.client.shutdown()
     }
 
     @Test func malformedDeadLettersAreNotReplayedAndPurgeEmptiesTheStream() async throws {
-        let queue = try makeQueue()
-        let body = Array("not json".utf8)
-        _ = try await queue.deadLetter(RejectedBody(body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: .malformed, error: "not JSON"))
-        let letter = try #require(try await queue.deadLetters().first)
-        #expect(!letter.isReplayable)
-        #expect(try await queue.replay(deadLetterID: letter.id) == .notReplayable)
-        #expect(try await queue.deadLetter(id: letter.id) == letter)
-        #expect(try await queue.purgeDeadLetters() == 1)
-        #expect(try await queue.deadLetters().isEmpty)
-        await queue.client.shutdown()
+        try await withTestQueue(prefix: "cg") { queue in
+            let body = Array("not json".utf8)
+            _ = try await queue.deadLetter(RejectedBody(body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: .malformed, error: "not JSON"))
+            let letter = try #require(try await queue.deadLetters().first)
+            #expect(!letter.isReplayable)
+            #expect(try await queue.replay(deadLetterID: letter.id) == .notReplayable)
+            #expect(try await queue.deadLetter(id: letter.id) == letter)
+            #expect(try await queue.purgeDeadLetters() == 1)
+            #expect(try await queue.deadLetters().isEmpty)
+        }
     }
 
     @Test func trimmingNeverRemovesWhatAnyGroupHasNotAcknowledged() async throws {
-        let queue = try makeQueue()
-        #expect(try await queue.trimAcknowledged() == 0, "no stream: nothing to do")
-        let fast = try consumer(queue, group: "actions", name: "fast")
-        let slow = try consumer(queue, group: "warehouse", name: "slow")
-        try await fast.createGroup()
-        try await slow.createGroup()
-        let added = try await enqueue(queue, count: 10)
-        // actions acknowledges everything; warehouse has read 4, acknowledged 2 and not seen 6.
-        try await fast.acknowledge(try await fast.readNew().map(\.entry.id))
-        let slowRead = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "warehouse", consumer: "slow", batchSize: 4, blockTime: .milliseconds(50)))
-        let four = try await slowRead.readNew().map(\.entry.id)
-        #expect(four == Array(added.prefix(4)))
-        try await slow.acknowledge(Array(four.prefix(2)))
+        try await withTestQueue(prefix: "cg") { queue in
+            #expect(try await queue.trimAcknowledged() == 0, "no stream: nothing to do")
+            try await withShutdown(try consumer(queue, group: "actions", name: "fast")) { fast in
+                try await withShutdown(try consumer(queue, group: "warehouse", name: "slow")) { slow in
+                    try await fast.createGroup()
+                    try await slow.createGroup()
+                    let added = try await enqueue(queue, count: 10)
+                    // actions acknowledges everything; warehouse has read 4, acknowledged 2 and not seen 6.
+                    try await fast.acknowledge(try await fast.readNew().map(\.entry.id))
+                    try await withShutdown(try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "warehouse", consumer: "slow", batchSize: 4, blockTime: .milliseconds(50)))) { slowRead in
+                        let four = try await slowRead.readNew().map(\.entry.id)
+                        #expect(four == Array(added.prefix(4)))
+                        try await slow.acknowledge(Array(four.prefix(2)))
 
-        #expect(try await queue.trimAcknowledged() == 2, "only the two entries every group acknowledged go")
-        #expect(try await queue.entries(of: queue.keys.events, count: 100).map(\.id) == Array(added.dropFirst(2)))
-        #expect(try await queue.trimAcknowledged() == 0)
+                        #expect(try await queue.trimAcknowledged() == 2, "only the two entries every group acknowledged go")
+                        #expect(try await queue.entries(of: queue.keys.events, count: 100).map(\.id) == Array(added.dropFirst(2)))
+                        #expect(try await queue.trimAcknowledged() == 0)
 
-        // The oldest unacknowledged entry of warehouse is the 3rd; stats agree.
-        let stats = try #require(try await queue.groupStatistics().first { $0.name == "warehouse" })
-        #expect(stats.pending == 2)
-        #expect(stats.lag == 6)
-        #expect(stats.oldestUnprocessedAt == StreamID(added[2])?.milliseconds)
-        let actionStats = try #require(try await queue.groupStatistics().first { $0.name == "actions" })
-        #expect(actionStats.pending == 0 && actionStats.lag == 0 && actionStats.oldestUnprocessedAt == nil)
+                        // The oldest unacknowledged entry of warehouse is the 3rd; stats agree.
+                        let stats = try #require(try await queue.groupStatistics().first { $0.name == "warehouse" })
+                        #expect(stats.pending == 2)
+                        #expect(stats.lag == 6)
+                        #expect(stats.oldestUnprocessedAt == StreamID(added[2])?.milliseconds)
+                        let actionStats = try #require(try await queue.groupStatistics().first { $0.name == "actions" })
+                        #expect(actionStats.pending == 0 && actionStats.lag == 0 && actionStats.oldestUnprocessedAt == nil)
 
-        // Acknowledge the rest of what warehouse read: the undelivered six still stay.
-        try await slow.acknowledge(Array(four.suffix(2)))
-        #expect(try await queue.trimAcknowledged() == 2)
-        #expect(try await queue.length(of: queue.keys.events) == 6)
-        try await slow.acknowledge(try await slow.readNew().map(\.entry.id))
-        #expect(try await queue.trimAcknowledged() == 6)
-        #expect(try await queue.length(of: queue.keys.events) == 0)
-        await fast.shutdown(); await slow.shutdown(); await slowRead.shutdown(); await queue.client.shutdown()
+                        // Acknowledge the rest of what warehouse read: the undelivered six still stay.
+                        try await slow.acknowledge(Array(four.suffix(2)))
+                        #expect(try await queue.trimAcknowledged() == 2)
+                        #expect(try await queue.length(of: queue.keys.events) == 6)
+                        try await slow.acknowledge(try await slow.readNew().map(\.entry.id))
+                        #expect(try await queue.trimAcknowledged() == 6)
+                        #expect(try await queue.length(of: queue.keys.events) == 0)
+                    }
+                }
+            }
+        }
     }
 }

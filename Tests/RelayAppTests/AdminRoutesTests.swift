@@ -10,37 +10,37 @@ import TestSupport
 @Suite("Admin port")
 struct AdminRoutesTests {
     @Test func healthReadinessAndMetrics() async throws {
-        let client = try TestRedis.client()
-        let registry = PrometheusCollectorRegistry()
-        registry.makeCounter(name: "cio_relay_webhooks_received_total", labels: [("outcome", "accepted")]).increment()
-        let app = Application(router: AdminRoutes(redis: client, registry: registry).router())
-        try await app.test(.router) { http async throws in
-            #expect(try await http.execute(uri: "/healthz", method: .get).status == .ok)
-            #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
-            let metrics = try await http.execute(uri: "/metrics", method: .get)
-            #expect(metrics.status == .ok)
-            #expect(String(buffer: metrics.body).contains(#"cio_relay_webhooks_received_total{outcome="accepted"} 1"#))
-            #expect(try await http.execute(uri: "/webhooks/customerio", method: .post).status == .notFound)
+        try await withTestRedis { client in
+            let registry = PrometheusCollectorRegistry()
+            registry.makeCounter(name: "cio_relay_webhooks_received_total", labels: [("outcome", "accepted")]).increment()
+            let app = Application(router: AdminRoutes(redis: client, registry: registry).router())
+            try await app.test(.router) { http async throws in
+                #expect(try await http.execute(uri: "/healthz", method: .get).status == .ok)
+                #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
+                let metrics = try await http.execute(uri: "/metrics", method: .get)
+                #expect(metrics.status == .ok)
+                #expect(String(buffer: metrics.body).contains(#"cio_relay_webhooks_received_total{outcome="accepted"} 1"#))
+                #expect(try await http.execute(uri: "/webhooks/customerio", method: .post).status == .notFound)
+            }
         }
-        await client.shutdown()
     }
 
     @Test func notReadyWhileRedisIsDown() async throws {
         let server = try RedisServerProcess()
-        let client = try RedisClient(configuration: RedisConfiguration(url: server.url))
-        let app = Application(router: AdminRoutes(redis: client, registry: PrometheusCollectorRegistry()).router())
-        try await app.test(.router) { http async throws in
-            #expect(!String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up"),
-                    "no value before the first readiness check")
-            #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
-            #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 1"))
-            server.stop()
-            let start = ContinuousClock.now
-            #expect(try await http.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)
-            #expect(ContinuousClock.now - start < .seconds(2))
-            #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 0"))
-            #expect(try await http.execute(uri: "/healthz", method: .get).status == .ok, "the process itself is still healthy")
+        try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
+            let app = Application(router: AdminRoutes(redis: client, registry: PrometheusCollectorRegistry()).router())
+            try await app.test(.router) { http async throws in
+                #expect(!String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up"),
+                        "no value before the first readiness check")
+                #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
+                #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 1"))
+                server.stop()
+                let start = ContinuousClock.now
+                #expect(try await http.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)
+                #expect(ContinuousClock.now - start < .seconds(2))
+                #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 0"))
+                #expect(try await http.execute(uri: "/healthz", method: .get).status == .ok, "the process itself is still healthy")
+            }
         }
-        await client.shutdown()
     }
 }

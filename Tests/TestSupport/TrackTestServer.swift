@@ -8,7 +8,7 @@ import Synchronization
 /// A stand-in for Customer.io's Track API inside the tests: a local HTTP server that records every
 /// request and answers as scripted (200, 207 with item errors, 4xx, 429 with `Retry-After`, 5xx,
 /// or no answer at all).
-public final class TrackTestServer: Sendable {
+public final class TrackTestServer: ShutdownAfterTest {
     public struct RecordedRequest: Sendable, Hashable {
         public let method: String
         public let path: String
@@ -123,7 +123,7 @@ public final class TrackTestServer: Sendable {
         recorder.state.withLock { $0 = State() }
     }
 
-    public func stop() async {
+    public func shutdown() async {
         let running = task.withLock { $0 }
         running?.cancel()
         _ = try? await running?.value

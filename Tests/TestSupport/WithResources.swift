@@ -6,8 +6,7 @@ import Hiredis
 public func withTestRedis<T>(
     poolSize: Int = 2, commandTimeout: Duration? = .seconds(2), _ body: (RedisClient) async throws -> T
 ) async throws -> T {
-    let client = try TestRedis.client(poolSize: poolSize, commandTimeout: commandTimeout)
-    return try await withShutdown(client) { try await body(client) }
+    try await withShutdown(try TestRedis.client(poolSize: poolSize, commandTimeout: commandTimeout), body)
 }
 
 /// Runs `body` with an event queue on the test Redis under a key prefix of its own, and shuts its
@@ -20,7 +19,8 @@ public func withTestQueue<T>(
     }
 }
 
-/// Something a test opens and must close: a Redis client, a blocking connection, a group consumer.
+/// Something a test opens and must close: a Redis client, a blocking connection, a group consumer,
+/// an event queue (its client), a test harness.
 public protocol ShutdownAfterTest: Sendable {
     func shutdown() async
 }
@@ -28,11 +28,14 @@ public protocol ShutdownAfterTest: Sendable {
 extension RedisClient: ShutdownAfterTest {}
 extension RedisConnection: ShutdownAfterTest {}
 extension GroupConsumer: ShutdownAfterTest {}
+extension EventQueue: ShutdownAfterTest {
+    public func shutdown() async { await client.shutdown() }
+}
 
-/// Runs `body`, then shuts `resource` down, whether `body` returned or threw.
-public func withShutdown<T>(_ resource: some ShutdownAfterTest, _ body: () async throws -> T) async throws -> T {
+/// Runs `body` with `resource`, then shuts it down, whether `body` returned or threw.
+public func withShutdown<Resource: ShutdownAfterTest, T>(_ resource: Resource, _ body: (Resource) async throws -> T) async throws -> T {
     do {
-        let result = try await body()
+        let result = try await body(resource)
         await resource.shutdown()
         return result
     } catch {

@@ -3,6 +3,7 @@ import EventQueue
 import Foundation
 import Hiredis
 import Logging
+import Prometheus
 import Testing
 import TestSupport
 import Warehouse
@@ -13,6 +14,8 @@ struct WarehouseHarness {
     let queue: EventQueue
     let writer: WarehouseWriter
     let query: @Sendable (String) async throws -> [[String?]]
+    /// The writer's metrics, in a registry of this harness's own.
+    let registry: PrometheusCollectorRegistry
 
     /// Runs `body` with a writer on a fresh warehouse (a new SQLite file, or a new database on the
     /// given PostgreSQL server) and a fresh queue; everything is stopped afterwards.
@@ -42,11 +45,14 @@ struct WarehouseHarness {
     ) async throws {
         _ = try await sink.migrate()
         try await withTestQueue(prefix: "wh") { queue in
-            let consumer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50)))
-            try await withShutdown(consumer) {
+            let configuration = ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50))
+            try await withShutdown(try GroupConsumer(queue: queue, configuration: configuration)) { consumer in
                 try await consumer.createGroup()
-                let writer = WarehouseWriter(consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200))
-                try await body(WarehouseHarness(queue: queue, writer: writer, query: query))
+                let registry = PrometheusCollectorRegistry()
+                let writer = WarehouseWriter(
+                    consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200),
+                    metrics: WarehouseMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+                try await body(WarehouseHarness(queue: queue, writer: writer, query: query, registry: registry))
             }
         }
     }
@@ -93,6 +99,9 @@ struct WarehouseWriterTests {
             let again = try await harness.drain()
             #expect(again.map(\.duplicates).reduce(0, +) == 1)
             #expect(try await harness.rowCount() == 10_000)
+            let metrics = harness.registry.emitToString()
+            #expect(metrics.contains(#"cio_relay_warehouse_rows_total{outcome="written"} 10000"#), "\(metrics)")
+            #expect(metrics.contains(#"cio_relay_warehouse_rows_total{outcome="duplicate"} 1"#), "\(metrics)")
         }
     }
 

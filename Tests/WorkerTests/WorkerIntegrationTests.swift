@@ -3,16 +3,19 @@ import EventQueue
 import Foundation
 import Hiredis
 import Logging
+import Prometheus
 import Testing
 import TestSupport
 import Worker
 
 /// A worker wired to real Redis and the Track API test server.
-struct WorkerHarness {
+struct WorkerHarness: ShutdownAfterTest {
     let queue: EventQueue
     let server: TrackTestServer
     let consumer: GroupConsumer
     let processor: BatchProcessor
+    /// The worker's and the Track client's metrics, in a registry of this harness's own.
+    let registry: PrometheusCollectorRegistry
 
     static func make(
         queue: EventQueue? = nil, server: TrackTestServer? = nil, name: String = "w1", dryRun: Bool = false,
@@ -26,11 +29,15 @@ struct WorkerHarness {
         let track = TrackClientConfiguration(
             baseURL: server.baseURL, credentials: TrackCredentials(siteID: "site", apiKey: "key"),
             requestTimeout: .seconds(5), retry: TrackRetryPolicy(maximumAttempts: attempts, initialBackoff: .milliseconds(10), maximumBackoff: .milliseconds(50)))
-        let clients = dryRun ? [:] : ["default": TrackClient(configuration: track)]
+        let registry = PrometheusCollectorRegistry()
+        let factory = PrometheusMetricsFactory(registry: registry)
+        let clients = dryRun ? [:] : ["default": TrackClient(configuration: track, metrics: TrackMetrics(factory: factory))]
         var logger = Logger(label: "worker-test")
         logger.logLevel = .critical
-        let processor = BatchProcessor(consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, keys: queue.keys), logger: logger)
-        return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor)
+        let processor = BatchProcessor(
+            consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, keys: queue.keys),
+            logger: logger, metrics: WorkerMetrics(factory: factory))
+        return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor, registry: registry)
     }
 
     @discardableResult
@@ -50,10 +57,10 @@ struct WorkerHarness {
         try await queue.groupStatistics().first { $0.name == "actions" }?.pending ?? -1
     }
 
-    func stop() async {
+    func shutdown() async {
         await consumer.shutdown()
-        await server.stop()
-        await queue.client.shutdown()
+        await server.shutdown()
+        await queue.shutdown()
     }
 }
 
@@ -67,174 +74,174 @@ func event(_ metric: String, type: String = "email", person: String = "p1", emai
 @Suite("Actions worker against real Redis and a Track API test server")
 struct WorkerIntegrationTests {
     @Test func eachFixtureProducesExactlyTheExpectedRequests() async throws {
-        let harness = try await WorkerHarness.make()
-        func requests(for body: [UInt8]) async throws -> [TrackTestServer.RecordedRequest] {
-            harness.server.reset()
-            try await harness.add(body)
-            let report = try await harness.runOnce()
-            #expect(report.outcomes.count == 1)
-            return harness.server.requests
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            func requests(for body: [UInt8]) async throws -> [TrackTestServer.RecordedRequest] {
+                harness.server.reset()
+                try await harness.add(body)
+                let report = try await harness.runOnce()
+                #expect(report.outcomes.count == 1)
+                return harness.server.requests
+            }
+            // Bounce: attributes, then suppress, addressed by cio_id.
+            let bounce = try await requests(for: try Fixtures.bytes("email_bounced.json"))
+            #expect(bounce.count == 2)
+            #expect(bounce.map(\.path) == ["/api/v2/batch", "/api/v2/batch"])
+            let bounceItem = try #require(bounce.first?.batch.first)
+            #expect(bounceItem["action"] as? String == "identify")
+            #expect(bounceItem["identifiers"] as? [String: String] == ["cio_id": "a1b2c3000903"])
+            let bounceAttributes = try #require(bounceItem["attributes"] as? [String: Any])
+            #expect(bounceAttributes["email_bounced"] as? Bool == true)
+            #expect(bounceAttributes["email_bounced_at"] as? Int == 1_767_230_000)
+            #expect(bounceAttributes["last_bounce_delivery_id"] as? String == "dgXkAQEBpQ1k2m3n4o5p6q==")
+            #expect(bounce.last?.batch.count == 1)
+            #expect(bounce.last?.batch.first?["action"] as? String == "suppress")
+            #expect(bounce.last?.batch.first?["identifiers"] as? [String: String] == ["cio_id": "a1b2c3000903"])
+
+            // Spam complaint: attributes, then suppress.
+            let spam = try await requests(for: try Fixtures.bytes("email_spammed.json"))
+            #expect(spam.map { $0.batch.first?["action"] as? String } == ["identify", "suppress"])
+            #expect((spam.first?.batch.first?["attributes"] as? [String: Any])?["spam_complaint"] as? Bool == true)
+
+            // Unsubscribe: attributes only.
+            let unsubscribe = try await requests(for: try Fixtures.bytes("customer_unsubscribed.json"))
+            #expect(unsubscribe.count == 1)
+            let unsubscribeAttributes = try #require(unsubscribe.first?.batch.first?["attributes"] as? [String: Any])
+            #expect(unsubscribeAttributes["unsubscribed"] as? Bool == true)
+            #expect(unsubscribeAttributes["unsubscribed_at"] as? Int == 1_767_231_000)
+
+            // Click, and an open (the click fixture with another metric and id): engagement.
+            let clickBody = try Fixtures.bytes("email_clicked.json")
+            let click = try await requests(for: clickBody)
+            #expect(click.count == 1)
+            #expect((click.first?.batch.first?["attributes"] as? [String: Any])?["last_email_metric"] as? String == "clicked")
+            let openBody = Array(String(decoding: clickBody, as: UTF8.self)
+                .replacingOccurrences(of: #""metric":"clicked""#, with: #""metric":"opened""#)
+                .replacingOccurrences(of: "01JBX5A0C4D8E2F6G0H4J8K2M6", with: "01JBX5A0C4D8E2F6G0H4J8K2M7")
+                .replacingOccurrences(of: "1767229200", with: "1767229300").utf8)
+            let open = try await requests(for: openBody)
+            #expect(open.count == 1)
+            #expect((open.first?.batch.first?["attributes"] as? [String: Any])?["last_email_metric"] as? String == "opened")
+
+            // Sent and delivered: warehouse only, no request.
+            #expect(try await requests(for: try Fixtures.bytes("email_sent.json")).isEmpty)
+            #expect(try await requests(for: try Fixtures.bytes("push_delivered_email_only_workspace.json")).isEmpty)
+            #expect(try await harness.pending() == 0)
         }
-        // Bounce: attributes, then suppress, addressed by cio_id.
-        let bounce = try await requests(for: try Fixtures.bytes("email_bounced.json"))
-        #expect(bounce.count == 2)
-        #expect(bounce.map(\.path) == ["/api/v2/batch", "/api/v2/batch"])
-        let bounceItem = try #require(bounce.first?.batch.first)
-        #expect(bounceItem["action"] as? String == "identify")
-        #expect(bounceItem["identifiers"] as? [String: String] == ["cio_id": "a1b2c3000903"])
-        let bounceAttributes = try #require(bounceItem["attributes"] as? [String: Any])
-        #expect(bounceAttributes["email_bounced"] as? Bool == true)
-        #expect(bounceAttributes["email_bounced_at"] as? Int == 1_767_230_000)
-        #expect(bounceAttributes["last_bounce_delivery_id"] as? String == "dgXkAQEBpQ1k2m3n4o5p6q==")
-        #expect(bounce.last?.batch.count == 1)
-        #expect(bounce.last?.batch.first?["action"] as? String == "suppress")
-        #expect(bounce.last?.batch.first?["identifiers"] as? [String: String] == ["cio_id": "a1b2c3000903"])
-
-        // Spam complaint: attributes, then suppress.
-        let spam = try await requests(for: try Fixtures.bytes("email_spammed.json"))
-        #expect(spam.map { $0.batch.first?["action"] as? String } == ["identify", "suppress"])
-        #expect((spam.first?.batch.first?["attributes"] as? [String: Any])?["spam_complaint"] as? Bool == true)
-
-        // Unsubscribe: attributes only.
-        let unsubscribe = try await requests(for: try Fixtures.bytes("customer_unsubscribed.json"))
-        #expect(unsubscribe.count == 1)
-        let unsubscribeAttributes = try #require(unsubscribe.first?.batch.first?["attributes"] as? [String: Any])
-        #expect(unsubscribeAttributes["unsubscribed"] as? Bool == true)
-        #expect(unsubscribeAttributes["unsubscribed_at"] as? Int == 1_767_231_000)
-
-        // Click, and an open (the click fixture with another metric and id): engagement.
-        let clickBody = try Fixtures.bytes("email_clicked.json")
-        let click = try await requests(for: clickBody)
-        #expect(click.count == 1)
-        #expect((click.first?.batch.first?["attributes"] as? [String: Any])?["last_email_metric"] as? String == "clicked")
-        let openBody = Array(String(decoding: clickBody, as: UTF8.self)
-            .replacingOccurrences(of: #""metric":"clicked""#, with: #""metric":"opened""#)
-            .replacingOccurrences(of: "01JBX5A0C4D8E2F6G0H4J8K2M6", with: "01JBX5A0C4D8E2F6G0H4J8K2M7")
-            .replacingOccurrences(of: "1767229200", with: "1767229300").utf8)
-        let open = try await requests(for: openBody)
-        #expect(open.count == 1)
-        #expect((open.first?.batch.first?["attributes"] as? [String: Any])?["last_email_metric"] as? String == "opened")
-
-        // Sent and delivered: warehouse only, no request.
-        #expect(try await requests(for: try Fixtures.bytes("email_sent.json")).isEmpty)
-        #expect(try await requests(for: try Fixtures.bytes("push_delivered_email_only_workspace.json")).isEmpty)
-        #expect(try await harness.pending() == 0)
-        await harness.stop()
     }
 
     @Test func manyEventsForOnePersonCollapseIntoOneOperation() async throws {
-        let harness = try await WorkerHarness.make()
-        for second in 0..<50 {
-            try await harness.add(event(second % 2 == 0 ? "opened" : "clicked", person: "busy", timestamp: 1_767_230_000 + Int64(second)))
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            for second in 0..<50 {
+                try await harness.add(event(second % 2 == 0 ? "opened" : "clicked", person: "busy", timestamp: 1_767_230_000 + Int64(second)))
+            }
+            try await harness.add(event("clicked", person: "other"))
+            let report = try await harness.runOnce()
+            #expect(report.count(.applied) == 51)
+            let requests = harness.server.requests
+            #expect(requests.count == 1)
+            let batch = try #require(requests.first?.batch)
+            #expect(batch.count == 2, "one identify per person")
+            let busy = try #require(batch.first { ($0["identifiers"] as? [String: String])?["cio_id"] == "cio-busy" })
+            #expect((busy["attributes"] as? [String: Any])?["last_email_engaged_at"] as? Int == 1_767_230_049)
+            #expect((busy["attributes"] as? [String: Any])?["last_email_metric"] as? String == "clicked")
         }
-        try await harness.add(event("clicked", person: "other"))
-        let report = try await harness.runOnce()
-        #expect(report.count(.applied) == 51)
-        let requests = harness.server.requests
-        #expect(requests.count == 1)
-        let batch = try #require(requests.first?.batch)
-        #expect(batch.count == 2, "one identify per person")
-        let busy = try #require(batch.first { ($0["identifiers"] as? [String: String])?["cio_id"] == "cio-busy" })
-        #expect((busy["attributes"] as? [String: Any])?["last_email_engaged_at"] as? Int == 1_767_230_049)
-        #expect((busy["attributes"] as? [String: Any])?["last_email_metric"] as? String == "clicked")
-        await harness.stop()
     }
 
     @Test func olderEventsNeverMoveMonotonicAttributesBackAcrossBatches() async throws {
-        let harness = try await WorkerHarness.make()
-        try await harness.add(event("clicked", person: "m", timestamp: 2_000))
-        _ = try await harness.runOnce()
-        harness.server.reset()
-        // An older open arrives later: nothing to send.
-        try await harness.add(event("opened", person: "m", timestamp: 1_000))
-        let report = try await harness.runOnce()
-        #expect(report.count(.noAction) == 1)
-        #expect(harness.server.requests.isEmpty)
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            try await harness.add(event("clicked", person: "m", timestamp: 2_000))
+            _ = try await harness.runOnce()
+            harness.server.reset()
+            // An older open arrives later: nothing to send.
+            try await harness.add(event("opened", person: "m", timestamp: 1_000))
+            let report = try await harness.runOnce()
+            #expect(report.count(.noAction) == 1)
+            #expect(harness.server.requests.isEmpty)
 
-        // Resubscribe (newer), then an old unsubscribe retried late.
-        try await harness.add(event("subscribed", type: "customer", person: "m", timestamp: 3_000))
-        _ = try await harness.runOnce()
-        try await harness.add(event("unsubscribed", type: "customer", person: "m", timestamp: 2_500))
-        _ = try await harness.runOnce()
-        let sent = harness.server.requests.flatMap(\.batch).compactMap { $0["attributes"] as? [String: Any] }
-        #expect(sent.first?["unsubscribed"] as? Bool == false)
-        #expect(!sent.contains { $0["unsubscribed"] as? Bool == true }, "the old unsubscribe must not override the newer resubscribe")
-        #expect(try await harness.pending() == 0)
-        await harness.stop()
+            // Resubscribe (newer), then an old unsubscribe retried late.
+            try await harness.add(event("subscribed", type: "customer", person: "m", timestamp: 3_000))
+            _ = try await harness.runOnce()
+            try await harness.add(event("unsubscribed", type: "customer", person: "m", timestamp: 2_500))
+            _ = try await harness.runOnce()
+            let sent = harness.server.requests.flatMap(\.batch).compactMap { $0["attributes"] as? [String: Any] }
+            #expect(sent.first?["unsubscribed"] as? Bool == false)
+            #expect(!sent.contains { $0["unsubscribed"] as? Bool == true }, "the old unsubscribe must not override the newer resubscribe")
+            #expect(try await harness.pending() == 0)
+        }
     }
 
     @Test func throttlingAndServerErrorsAreRetriedUntilTheySucceed() async throws {
-        let harness = try await WorkerHarness.make(attempts: 4)
-        harness.server.script(.init(status: 500), .init(status: 429, headers: ["Retry-After": "1"]), .ok)
-        try await harness.add(event("clicked"))
-        let start = ContinuousClock.now
-        let report = try await harness.runOnce()
-        #expect(report.count(.applied) == 1)
-        #expect(harness.server.requests.count == 3)
-        #expect(ContinuousClock.now - start >= .seconds(1), "Retry-After: 1 was waited out")
-        #expect(try await harness.pending() == 0)
-        await harness.stop()
+        try await withShutdown(try await WorkerHarness.make(attempts: 4)) { harness in
+            harness.server.script(.init(status: 500), .init(status: 429, headers: ["Retry-After": "1"]), .ok)
+            try await harness.add(event("clicked"))
+            let start = ContinuousClock.now
+            let report = try await harness.runOnce()
+            #expect(report.count(.applied) == 1)
+            #expect(harness.server.requests.count == 3)
+            #expect(ContinuousClock.now - start >= .seconds(1), "Retry-After: 1 was waited out")
+            #expect(try await harness.pending() == 0)
+        }
     }
 
     @Test(arguments: [400, 401])
     func rejectedRequestsSendTheEntriesToDeadLettersWithTheReason(status: Int) async throws {
-        let harness = try await WorkerHarness.make()
-        harness.server.script(.init(status: status, body: #"{"meta":{"error":"nope"}}"#))
-        try await harness.add(event("clicked"))
-        let report = try await harness.runOnce()
-        #expect(report.count(.deadLettered) == 1)
-        #expect(harness.server.requests.count == 1, "a \(status) is not retried")
-        let letter = try #require(try await harness.queue.deadLetters().first)
-        #expect(letter.reason == "track_api_rejected")
-        #expect(letter.error.contains("HTTP \(status)"))
-        #expect(letter.attempts == 1)
-        #expect(try await harness.pending() == 0)
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            harness.server.script(.init(status: status, body: #"{"meta":{"error":"nope"}}"#))
+            try await harness.add(event("clicked"))
+            let report = try await harness.runOnce()
+            #expect(report.count(.deadLettered) == 1)
+            #expect(harness.server.requests.count == 1, "a \(status) is not retried")
+            let letter = try #require(try await harness.queue.deadLetters().first)
+            #expect(letter.reason == "track_api_rejected")
+            #expect(letter.error.contains("HTTP \(status)"))
+            #expect(letter.attempts == 1)
+            #expect(try await harness.pending() == 0)
 
-        // Once the cause is fixed, a replay processes the event.
-        guard case .replayed = try await harness.queue.replay(deadLetterID: letter.id) else {
-            Issue.record("replay failed")
-            return
+            // Once the cause is fixed, a replay processes the event.
+            guard case .replayed = try await harness.queue.replay(deadLetterID: letter.id) else {
+                Issue.record("replay failed")
+                return
+            }
+            let replayed = try await harness.runOnce()
+            #expect(replayed.count(.applied) == 1)
+            #expect(harness.server.requests.count == 2)
+            #expect(try await harness.queue.deadLetters().isEmpty)
         }
-        let replayed = try await harness.runOnce()
-        #expect(replayed.count(.applied) == 1)
-        #expect(harness.server.requests.count == 2)
-        #expect(try await harness.queue.deadLetters().isEmpty)
-        await harness.stop()
     }
 
     @Test func a207DeadLettersOnlyTheItemsItNames() async throws {
-        let harness = try await WorkerHarness.make()
-        harness.server.script(.itemErrors([1]))
-        let ids = [try await harness.add(event("clicked", person: "a")), try await harness.add(event("clicked", person: "b")), try await harness.add(event("clicked", person: "c"))]
-        let report = try await harness.runOnce()
-        #expect(report.outcomes[ids[0]] == .applied && report.outcomes[ids[2]] == .applied)
-        #expect(report.outcomes[ids[1]] == .deadLettered)
-        #expect(try await harness.queue.deadLetters().map(\.reason) == ["track_api_item_rejected"])
-        await harness.stop()
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            harness.server.script(.itemErrors([1]))
+            let ids = [try await harness.add(event("clicked", person: "a")), try await harness.add(event("clicked", person: "b")), try await harness.add(event("clicked", person: "c"))]
+            let report = try await harness.runOnce()
+            #expect(report.outcomes[ids[0]] == .applied && report.outcomes[ids[2]] == .applied)
+            #expect(report.outcomes[ids[1]] == .deadLettered)
+            #expect(try await harness.queue.deadLetters().map(\.reason) == ["track_api_item_rejected"])
+        }
     }
 
     @Test func anUnavailableTrackAPILeavesEntriesPendingAndTooManyDeliveriesEndInDeadLetters() async throws {
-        let harness = try await WorkerHarness.make(attempts: 2, maxDeliveries: 2, reclaimIdle: .milliseconds(50))
-        let failing = TrackTestServer.Answer(status: 503)
-        harness.server.script(failing, failing, failing, failing)
-        try await harness.add(event("bounced"))
-        let first = try await harness.runOnce()
-        #expect(first.count(.retryLater) == 1)
-        #expect(try await harness.pending() == 1, "not acknowledged: redelivered later")
-        #expect(harness.server.requests.count == 2)
-        // Redelivery 2 fails the same way; the third delivery is over the limit.
-        try await Task.sleep(for: .milliseconds(80))
-        let second = try await harness.processor.process(try await harness.consumer.reclaim(), now: 0)
-        #expect(second.count(.retryLater) == 1)
-        try await Task.sleep(for: .milliseconds(80))
-        let third = try await harness.processor.process(try await harness.consumer.reclaim(), now: 0)
-        #expect(third.count(.deadLettered) == 1)
-        let letter = try #require(try await harness.queue.deadLetters().first)
-        #expect(letter.reason == "max_deliveries" && letter.attempts == 3)
-        #expect(try await harness.pending() == 0)
-        #expect(harness.server.requests.count == 4, "no suppress was sent while the attributes failed")
-        #expect(!harness.server.requests.flatMap(\.batch).contains { $0["action"] as? String == "suppress" })
-        await harness.stop()
+        try await withShutdown(try await WorkerHarness.make(attempts: 2, maxDeliveries: 2, reclaimIdle: .milliseconds(50))) { harness in
+            let failing = TrackTestServer.Answer(status: 503)
+            harness.server.script(failing, failing, failing, failing)
+            try await harness.add(event("bounced"))
+            let first = try await harness.runOnce()
+            #expect(first.count(.retryLater) == 1)
+            #expect(try await harness.pending() == 1, "not acknowledged: redelivered later")
+            #expect(harness.server.requests.count == 2)
+            // Redelivery 2 fails the same way; the third delivery is over the limit.
+            try await Task.sleep(for: .milliseconds(80))
+            let second = try await harness.processor.process(try await harness.consumer.reclaim(), now: 0)
+            #expect(second.count(.retryLater) == 1)
+            try await Task.sleep(for: .milliseconds(80))
+            let third = try await harness.processor.process(try await harness.consumer.reclaim(), now: 0)
+            #expect(third.count(.deadLettered) == 1)
+            let letter = try #require(try await harness.queue.deadLetters().first)
+            #expect(letter.reason == "max_deliveries" && letter.attempts == 3)
+            #expect(try await harness.pending() == 0)
+            #expect(harness.server.requests.count == 4, "no suppress was sent while the attributes failed")
+            #expect(!harness.server.requests.flatMap(\.batch).contains { $0["action"] as? String == "suppress" })
+        }
     }
 
     @Test func aWorkerKilledMidBatchIsCompletedByAnother() async throws {
@@ -243,74 +250,92 @@ struct WorkerIntegrationTests {
         // It read the batch and died before acknowledging anything.
         #expect(try await crashed.consumer.readNew().count == 3)
         await crashed.consumer.shutdown()
-        let rescuer = try await WorkerHarness.make(queue: crashed.queue, server: crashed.server, name: "rescuer", reclaimIdle: .milliseconds(100))
-        try await Task.sleep(for: .milliseconds(150))
-        let reclaimed = try await rescuer.consumer.reclaim()
-        #expect(reclaimed.count == 3)
-        let report = try await rescuer.processor.process(reclaimed, now: 0)
-        #expect(report.count(.applied) == 3)
-        #expect(try await rescuer.pending() == 0)
-        #expect(rescuer.server.requests.flatMap(\.batch).filter { $0["action"] as? String == "suppress" }.count == 3)
-        await rescuer.stop()
+        try await withShutdown(try await WorkerHarness.make(queue: crashed.queue, server: crashed.server, name: "rescuer", reclaimIdle: .milliseconds(100))) { rescuer in
+            try await Task.sleep(for: .milliseconds(150))
+            let reclaimed = try await rescuer.consumer.reclaim()
+            #expect(reclaimed.count == 3)
+            let report = try await rescuer.processor.process(reclaimed, now: 0)
+            #expect(report.count(.applied) == 3)
+            #expect(try await rescuer.pending() == 0)
+            #expect(rescuer.server.requests.flatMap(\.batch).filter { $0["action"] as? String == "suppress" }.count == 3)
+        }
     }
 
     @Test func malformedEntriesAndEventsWithoutAPersonAreNotRetried() async throws {
-        let harness = try await WorkerHarness.make()
-        _ = try await harness.queue.client.send("XADD", RedisArgument(harness.queue.keys.events), "*", "body", "{not json", "ws", "default", "rt", "1", "t", "email", "m", "bounced")
-        let nobody = try await harness.add(Array(#"{"event_id":"01NOBODY\#(UUID().uuidString.prefix(6))","object_type":"email","metric":"bounced","timestamp":1,"data":{"identifiers":{"id":null,"email":null,"cio_id":null}}}"#.utf8))
-        let report = try await harness.runOnce()
-        #expect(report.outcomes[nobody] == .skipped)
-        #expect(report.count(.deadLettered) == 1)
-        #expect(try await harness.queue.deadLetters().map(\.reason) == ["malformed"])
-        #expect(harness.server.requests.isEmpty)
-        #expect(try await harness.pending() == 0)
-        await harness.stop()
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            _ = try await harness.queue.client.send("XADD", RedisArgument(harness.queue.keys.events), "*", "body", "{not json", "ws", "default", "rt", "1", "t", "email", "m", "bounced")
+            let nobody = try await harness.add(Array(#"{"event_id":"01NOBODY\#(UUID().uuidString.prefix(6))","object_type":"email","metric":"bounced","timestamp":1,"data":{"identifiers":{"id":null,"email":null,"cio_id":null}}}"#.utf8))
+            let report = try await harness.runOnce()
+            #expect(report.outcomes[nobody] == .skipped)
+            #expect(report.count(.deadLettered) == 1)
+            #expect(try await harness.queue.deadLetters().map(\.reason) == ["malformed"])
+            #expect(harness.server.requests.isEmpty)
+            #expect(try await harness.pending() == 0)
+        }
     }
 
     @Test func dryRunSendsNothingAndAcknowledges() async throws {
-        let harness = try await WorkerHarness.make(dryRun: true)
-        try await harness.add(event("bounced"))
-        try await harness.add(event("sent"))
-        let report = try await harness.runOnce()
-        #expect(report.count(.dryRun) == 1 && report.count(.noAction) == 1)
-        #expect(report.operations == 2, "identify and suppress counted")
-        #expect(harness.server.requests.isEmpty)
-        #expect(try await harness.pending() == 0)
-        await harness.stop()
+        try await withShutdown(try await WorkerHarness.make(dryRun: true)) { harness in
+            try await harness.add(event("bounced"))
+            try await harness.add(event("sent"))
+            let report = try await harness.runOnce()
+            #expect(report.count(.dryRun) == 1 && report.count(.noAction) == 1)
+            #expect(report.operations == 2, "identify and suppress counted")
+            #expect(harness.server.requests.isEmpty)
+            #expect(try await harness.pending() == 0)
+        }
+    }
+
+    @Test func aWorkerCountsInTheRegistryItIsGiven() async throws {
+        try await withShutdown(try await WorkerHarness.make()) { harness in
+            try await harness.add(try Fixtures.bytes("email_bounced.json"))
+            try await harness.add(try Fixtures.bytes("email_sent.json"))
+            _ = try await harness.runOnce()
+            let metrics = harness.registry.emitToString()
+            #expect(metrics.contains(#"cio_relay_events_processed_total{group="actions",object_type="email",metric="bounced",outcome="applied"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"cio_relay_events_processed_total{group="actions",object_type="email",metric="sent",outcome="no_action"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"cio_relay_track_requests_total{status="200",route="/api/v2/batch"} 2"#), "\(metrics)")
+            // Another harness's registry saw none of it.
+            let other = try await WorkerHarness.make(queue: harness.queue, server: harness.server, name: "w2")
+            #expect(!other.registry.emitToString().contains("cio_relay_events_processed_total"))
+            await other.consumer.shutdown()
+        }
     }
 
     @Test func theRateBudgetHoldsAcrossTwoWorkers() async throws {
-        let server = try await TrackTestServer()
-        let prefix = TestRedis.uniquePrefix("rate")
-        let rate = 10.0
-        let configuration = TrackClientConfiguration(baseURL: server.baseURL, credentials: TrackCredentials(siteID: "s", apiKey: "k"))
-        // Two replicas: separate Redis clients and Track clients, one budget key.
-        let replicas = try (0..<2).map { _ in
-            let redis = try TestRedis.client()
-            return (redis, TrackClient(configuration: configuration, gate: RateBudget(client: redis, keys: QueueKeys(prefix: prefix, partition: 0), workspace: "default", rate: rate)))
-        }
-        let deadline = ContinuousClock.now + .milliseconds(2500)
-        await withTaskGroup(of: Void.self) { group in
-            for (_, client) in replicas {
-                group.addTask {
-                    while ContinuousClock.now < deadline {
-                        _ = await client.send([.identify(.id("u"), attributes: ["n": .number(1)])])
+        try await withShutdown(try await TrackTestServer()) { server in
+            let prefix = TestRedis.uniquePrefix("rate")
+            let rate = 10.0
+            let configuration = TrackClientConfiguration(baseURL: server.baseURL, credentials: TrackCredentials(siteID: "s", apiKey: "k"))
+            // Two replicas: separate Redis clients and Track clients, one budget key.
+            try await withTestRedis { first in
+                try await withTestRedis { second in
+                    let replicas = [first, second].map { redis in
+                        TrackClient(configuration: configuration, gate: RateBudget(client: redis, keys: QueueKeys(prefix: prefix, partition: 0), workspace: "default", rate: rate))
+                    }
+                    let deadline = ContinuousClock.now + .milliseconds(2500)
+                    await withTaskGroup(of: Void.self) { group in
+                        for client in replicas {
+                            group.addTask {
+                                while ContinuousClock.now < deadline {
+                                    _ = await client.send([.identify(.id("u"), attributes: ["n": .number(1)])])
+                                }
+                            }
+                        }
                     }
                 }
             }
+            let times = server.requests.map(\.receivedAt).sorted()
+            // 2.5 s at 10/s: about 25 requests in all. Redis grants turns 100 ms apart, so at most
+            // rate + 1 grants fall in any one second; the server sees them after a delivery delay that
+            // varies, by 100 ms and more on a loaded CI machine, which can bring one more request into
+            // a second. Two workers without the shared budget would send about twice the rate.
+            #expect((20...28).contains(times.count), "\(times.count) requests")
+            var busiest = 0
+            for (index, start) in times.enumerated() {
+                busiest = max(busiest, times[index...].prefix { $0 - start < .seconds(1) }.count)
+            }
+            #expect(busiest <= Int(rate) + 2, "busiest second had \(busiest) requests")
         }
-        let times = server.requests.map(\.receivedAt).sorted()
-        // 2.5 s at 10/s: about 25 requests in all. Redis grants turns 100 ms apart, so at most
-        // rate + 1 grants fall in any one second; the server sees them after a delivery delay that
-        // varies, by 100 ms and more on a loaded CI machine, which can bring one more request into
-        // a second. Two workers without the shared budget would send about twice the rate.
-        #expect((20...28).contains(times.count), "\(times.count) requests")
-        var busiest = 0
-        for (index, start) in times.enumerated() {
-            busiest = max(busiest, times[index...].prefix { $0 - start < .seconds(1) }.count)
-        }
-        #expect(busiest <= Int(rate) + 2, "busiest second had \(busiest) requests")
-        for (redis, _) in replicas { await redis.shutdown() }
-        await server.stop()
     }
 }
