@@ -162,6 +162,10 @@ def check_workloads(manifests, values):
     receiver = one(manifests, "Deployment", f"{FULLNAME}-receiver")
     expect(container(receiver)["args"] == ["serve"], "receiver must run `serve`")
     expect(container(receiver)["lifecycle"]["preStop"]["sleep"]["seconds"] == 5, "receiver needs its preStop sleep")
+    enabled = [group for group, settings in sorted(values.get("worker", {}).get("groups", {}).items()) if settings.get("enabled", True)]
+    enabled = enabled or ["actions", "warehouse"]
+    expect(env(receiver)["CIO_RELAY_GROUPS"]["value"] == ",".join(enabled),
+           f"receiver must create the enabled groups {enabled} at start: {env(receiver).get('CIO_RELAY_GROUPS')}")
     for group in ("actions", "warehouse"):
         worker = one(manifests, "Deployment", f"{FULLNAME}-worker-{group}")
         variables = env(worker)

@@ -61,6 +61,25 @@ public struct GroupConsumer: Sendable {
         return redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
         """)
 
+    /// Resets the idle time of those of the given entries that this consumer still holds
+    /// (`XCLAIM … 0 … JUSTID`, which leaves the delivery count alone), in one step with the check
+    /// of who holds them, so that an entry another consumer took over is never taken back.
+    /// KEYS[1] events stream; ARGV[1] group, ARGV[2] consumer, ARGV[3…] entry ids. Returns the
+    /// number of entries still held.
+    static let keepClaimedScript = RedisScript("""
+        local held = {}
+        for i = 3, #ARGV do
+          local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
+          if row and row[2] == ARGV[2] then held[#held + 1] = ARGV[i] end
+        end
+        local count = #held
+        if count > 0 then
+          held[count + 1] = 'JUSTID'
+          redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(held))
+        end
+        return count
+        """)
+
     public init(queue: EventQueue, configuration: ConsumerConfiguration) throws(RedisError) {
         self.queue = queue
         self.configuration = configuration
@@ -145,6 +164,23 @@ public struct GroupConsumer: Sendable {
             if rows.count < page { break }
         }
         return counts
+    }
+
+    /// Keeps this consumer's claim on entries it is still working on: a batch that waits a long
+    /// time for its destination (a `Retry-After`, a slow warehouse) would otherwise look abandoned
+    /// after `reclaimIdle` and be worked a second time by another consumer. Answers how many of
+    /// them this consumer still holds; fewer than given means another took some over meanwhile.
+    @discardableResult
+    public func keepClaimed(_ ids: [String]) async throws(RedisError) -> Int {
+        guard !ids.isEmpty else { return 0 }
+        let reply = try await queue.client.run(
+            Self.keepClaimedScript, keys: [stream],
+            arguments: [group, consumer] + ids.map { RedisArgument($0) }
+        )
+        guard let held = reply.integer else {
+            throw RedisError(.unexpectedReply, "the claim-keeping script answered \(reply)")
+        }
+        return Int(held)
     }
 
     /// Acknowledges processed entries: the group will not hand them out again.

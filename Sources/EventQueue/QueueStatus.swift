@@ -19,6 +19,10 @@ public struct GroupStatus: Sendable, Hashable, Codable {
     /// Age of the oldest entry the group has not acknowledged, nil when it is caught up.
     public let oldestUnprocessedAgeSeconds: Double?
     public let consumers: [ConsumerStatus]
+    /// True for a configured group that does not exist in Redis: no role has started since the
+    /// stream was made, or someone deleted it. Its lag is the whole stream, as it would be once
+    /// created (groups start at the beginning of the stream).
+    public let missing: Bool
 }
 
 /// The state of the queue for `cio-relay status`: what an operator looks at first.
@@ -43,8 +47,9 @@ extension EventQueue {
     /// How many random keys the dedup estimate samples.
     public static let dedupSamples = 200
 
-    /// The queue's state at `nowMilliseconds`.
-    public func status(nowMilliseconds: Int64) async throws(RedisError) -> QueueStatus {
+    /// The queue's state at `nowMilliseconds`; each of `expectedGroups` that does not exist is
+    /// reported as missing, lagging by the whole stream.
+    public func status(nowMilliseconds: Int64, expectedGroups: [String] = []) async throws(RedisError) -> QueueStatus {
         var groups: [GroupStatus] = []
         for statistics in try await groupStatistics() {
             let reply = try await client.send("XINFO", "CONSUMERS", RedisArgument(keys.events), RedisArgument(statistics.name))
@@ -53,7 +58,13 @@ extension EventQueue {
                 return ConsumerStatus(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleSeconds: Double(fields["idle"]?.integer ?? 0) / 1000)
             }
             let age = statistics.oldestUnprocessedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) }
-            groups.append(GroupStatus(name: statistics.name, lag: statistics.lag, pending: statistics.pending, oldestUnprocessedAgeSeconds: age, consumers: consumers))
+            groups.append(GroupStatus(name: statistics.name, lag: statistics.lag, pending: statistics.pending, oldestUnprocessedAgeSeconds: age, consumers: consumers, missing: false))
+        }
+        let streamLength = try await length(of: keys.events)
+        for name in expectedGroups where !groups.contains(where: { $0.name == name }) {
+            let first = try StreamEntry.list(try await client.send("XRANGE", RedisArgument(keys.events), "-", "+", "COUNT", "1"), from: "XRANGE").first
+            let age = first?.addedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) }
+            groups.append(GroupStatus(name: name, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age, consumers: [], missing: true))
         }
         let (dedupKeys, exact) = try await dedupKeyCount()
         let memory = try await client.send("INFO", "memory").string ?? ""
@@ -61,7 +72,7 @@ extension EventQueue {
             memory.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
         }
         return QueueStatus(
-            stream: keys.events, streamLength: try await length(of: keys.events),
+            stream: keys.events, streamLength: streamLength,
             deadLetterStream: keys.dead, deadLetters: try await length(of: keys.dead),
             dedupKeys: dedupKeys, dedupKeysExact: exact,
             redisUsedMemoryBytes: memoryField("used_memory"), redisMaxMemoryBytes: memoryField("maxmemory"),

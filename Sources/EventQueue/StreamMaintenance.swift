@@ -67,6 +67,40 @@ extension EventQueue {
         return Int(removed)
     }
 
+    /// Deletes the consumers, in every group, that hold no pending entry and have been idle
+    /// longer than ARGV[1] ms: those left behind by restarts (each process has a name of its own).
+    /// Checked and deleted in one step, so that a consumer that just took an entry is never
+    /// deleted with it. KEYS[1] events stream. Returns `group/consumer` of each deleted.
+    static let removeIdleConsumersScript = RedisScript("""
+        local removed = {}
+        if redis.call('EXISTS', KEYS[1]) == 0 then return removed end
+        local limit = tonumber(ARGV[1])
+        for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+          local group = {}
+          for i = 1, #flat, 2 do group[flat[i]] = flat[i + 1] end
+          for _, row in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], group['name'])) do
+            local consumer = {}
+            for i = 1, #row, 2 do consumer[row[i]] = row[i + 1] end
+            if consumer['pending'] == 0 and consumer['idle'] > limit then
+              redis.call('XGROUP', 'DELCONSUMER', KEYS[1], group['name'], consumer['name'])
+              removed[#removed + 1] = group['name'] .. '/' .. consumer['name']
+            end
+          end
+        end
+        return removed
+        """)
+
+    /// Deletes consumers without pending entries that have been idle longer than `idle`; returns
+    /// them as `group/consumer`. A live consumer reads every few seconds and is never that idle.
+    @discardableResult
+    public func removeIdleConsumers(idleLongerThan idle: Duration) async throws(RedisError) -> [String] {
+        let reply = try await client.run(Self.removeIdleConsumersScript, keys: [RedisArgument(keys.events)], arguments: [RedisArgument(idle.milliseconds)])
+        guard let removed = reply.array else {
+            throw RedisError(.unexpectedReply, "the consumer clean-up script answered \(reply)")
+        }
+        return removed.compactMap(\.string)
+    }
+
     /// Pending, lag and oldest unacknowledged entry of every group on the events stream.
     public func groupStatistics() async throws(RedisError) -> [GroupStatistics] {
         let stream = RedisArgument(keys.events)

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,8 +9,10 @@ import Darwin
 /// A POSIX thread that can be joined, so that shutting a connection down waits until its thread
 /// has really finished with the socket.
 final class JoinableThread: @unchecked Sendable {
-    // Written once in init, read once by `join`; never shared otherwise.
+    // Written once in init, read only by the one `join` that wins `joined`.
     private var handle: pthread_t
+    /// Joining a thread twice is undefined behaviour: held while joining, true once joined.
+    private let joined = Mutex<Bool>(false)
 
     private final class Body {
         let run: @Sendable () -> Void
@@ -38,8 +42,15 @@ final class JoinableThread: @unchecked Sendable {
         #endif
     }
 
-    /// Waits for the thread to return.
-    func join() {
-        _ = pthread_join(handle, nil)
+    /// Waits for the thread to return. Only the first call joins (true); a concurrent call waits
+    /// for that one, and later calls return at once (false).
+    @discardableResult
+    func join() -> Bool {
+        joined.withLock { joined in
+            guard !joined else { return false }
+            _ = pthread_join(handle, nil)
+            joined = true
+            return true
+        }
     }
 }

@@ -13,11 +13,22 @@ public final class RedisClient: Service, Sendable {
     private let connections: [RedisConnection]
     private let next = Atomic<Int>(0)
 
-    public init(configuration: RedisConfiguration) throws(RedisError) {
+    public convenience init(configuration: RedisConfiguration) throws(RedisError) {
+        try self.init(configuration: configuration, makeConnection: RedisConnection.init(configuration:))
+    }
+
+    /// When a connection cannot be made, those already made are closed (their threads joined)
+    /// before the error is thrown: nobody else holds them to shut them down later.
+    init(configuration: RedisConfiguration, makeConnection: (RedisConfiguration) throws(RedisError) -> RedisConnection) throws(RedisError) {
         self.configuration = configuration
         var connections: [RedisConnection] = []
-        for _ in 0..<max(1, configuration.poolSize) {
-            connections.append(try RedisConnection(configuration: configuration))
+        do {
+            for _ in 0..<max(1, configuration.poolSize) {
+                connections.append(try makeConnection(configuration))
+            }
+        } catch {
+            for connection in connections { connection.close() }
+            throw error
         }
         self.connections = connections
     }

@@ -116,19 +116,25 @@ public final class RedisConnection: Sendable {
     }
 
     /// Stops the connection: commands already queued are still sent, later ones fail with
-    /// `shutdown`, and a blocking read in progress is interrupted. Returns once the thread has ended.
+    /// `shutdown`, and a blocking read in progress is interrupted. Returns once the thread has ended;
+    /// calling it again is harmless.
     public func shutdown() async {
-        // A blocking connection may sit in XREADGROUP BLOCK for a long time: wake it up.
-        shared.stop(interruptingReads: configuration.commandTimeout == nil)
-        watchdog?.0.stop()
-        let threads = [thread] + (watchdog.map { [$0.1] } ?? [])
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             // pthread_join blocks; keep it off the cooperative pool.
             Thread.detachNewThread {
-                for thread in threads { thread.join() }
+                self.close()
                 continuation.resume()
             }
         }
+    }
+
+    /// `shutdown` for synchronous callers: blocks the calling thread until the threads have ended.
+    func close() {
+        // A blocking connection may sit in XREADGROUP BLOCK for a long time: wake it up.
+        shared.stop(interruptingReads: configuration.commandTimeout == nil)
+        watchdog?.0.stop()
+        thread.join()
+        watchdog?.1.join()
     }
 
     private static func serve(shared: Shared, worker: ConnectionWorker) {

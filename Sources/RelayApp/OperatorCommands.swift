@@ -143,8 +143,9 @@ public enum OperatorCommands {
 
     /// `status [--json] [--max-lag N] [--max-age SECONDS]`: stream, groups, consumers, dead letters,
     /// dedup keys and Redis memory; a threshold exceeded by any group is reported in `exceeded`.
-    public static func status(_ queue: EventQueue, json: Bool, maxLag: Int?, maxAge: Double?, nowMilliseconds: Int64) async throws -> StatusReport {
-        let status = try await queue.status(nowMilliseconds: nowMilliseconds)
+    /// A configured group (`groups`) missing from Redis counts as lagging by the whole stream.
+    public static func status(_ queue: EventQueue, groups: [String], json: Bool, maxLag: Int?, maxAge: Double?, nowMilliseconds: Int64) async throws -> StatusReport {
+        let status = try await queue.status(nowMilliseconds: nowMilliseconds, expectedGroups: groups)
         var exceeded: [String] = []
         for group in status.groups {
             if let maxLag, group.lag > maxLag {
@@ -168,9 +169,13 @@ public enum OperatorCommands {
             "redis memory: \(bytes(status.redisUsedMemoryBytes)) used \(memoryLimit)",
         ]
         if status.groups.isEmpty {
-            lines.append("no consumer groups yet: no worker has started")
+            lines.append("no consumer groups yet: no role has started")
         }
         for group in status.groups {
+            if group.missing {
+                lines.append("group \(group.name): MISSING (configured, not in Redis: no role has started since the stream was made), lag \(group.lag)")
+                continue
+            }
             let age = group.oldestUnprocessedAgeSeconds.map { seconds($0) } ?? "none (caught up)"
             lines.append("group \(group.name): lag \(group.lag), pending \(group.pending), oldest unprocessed \(age), \(group.consumers.count) consumer(s)")
             for consumer in group.consumers {

@@ -11,7 +11,7 @@ public enum ReferencePages {
     /// The settings table as Markdown. The default column shows what the settings hold when
     /// nothing is set, as loaded by the same code that reads a real environment.
     public static func configuration() -> String {
-        let defaults = try? RelaySettings.load(environment: [:], requireSigningKeys: false)
+        let defaults = try? RelaySettings.load(environment: [:], roles: [.worker])
         var lines = [
             "| variable | YAML key | default | values | meaning |",
             "|---|---|---|---|---|",

@@ -46,17 +46,17 @@ public enum RelayProcess {
             configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.adminPort), serverName: nil),
             logger: logger
         )
-        var services: [any Service] = [client, adminServer]
+        var services: [any Service] = [client, adminServer, GroupCreation(queue: queue, groups: settings.groups, retryInterval: .seconds(2), logger: logger)]
         var metadata: Logger.Metadata = [
             "admin_port": "\(settings.listeners.adminPort)",
             "redis": "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)",
             "key_prefix": "\(settings.queue.prefix)",
+            "groups": "\(settings.groups.joined(separator: ","))",
         ]
         if roles.contains(.worker) {
             let worker = settings.worker
             let sink = try settings.warehouse.makeSink(logger: logger)
             services += try Workers.services(configuration: worker, groups: settings.groups, sink: sink, queue: queue, logger: logger)
-            metadata["groups"] = "\(settings.groups.joined(separator: ","))"
             metadata["warehouse"] = "\(settings.warehouse)"
             metadata["consumer"] = "\(worker.consumer.consumer)"
             metadata["policy"] = "\(settings.policySource)"

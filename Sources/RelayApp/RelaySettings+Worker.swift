@@ -11,8 +11,27 @@ import Glibc
 #endif
 
 extension RelaySettings {
-    /// The workers' part: warehouse, groups, consumer knobs, Track API credentials per workspace
-    /// and the policy.
+    /// The groups of the deployment, read by every role. Without `CIO_RELAY_GROUPS` they follow
+    /// `WAREHOUSE_URL`: both groups, or `actions` alone when it is `none`; only a worker parses
+    /// the URL itself.
+    mutating func loadGroups(source: SettingSource) throws(SettingsError) {
+        let setGroups = source.lookup(SettingsTable.groups)
+        let variable = setGroups?.source ?? SettingsTable.groups.variable
+        let available = Self.knownGroups.joined(separator: ", ")
+        let withoutWarehouse = source.lookup(SettingsTable.warehouseURL)?.text == WarehouseLocation.none.description
+        groups = setGroups.map(\.text).map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } ?? (withoutWarehouse ? [ActionsWorker.group] : Self.knownGroups)
+        for group in groups where !Self.knownGroups.contains(group) {
+            throw SettingsError(.invalidValue, source: variable, "'\(group)': unknown group; groups available: \(available)")
+        }
+        guard !groups.isEmpty else {
+            throw SettingsError(.invalidValue, source: variable, "names no group; groups available: \(available)")
+        }
+    }
+
+    /// The workers' part: warehouse, consumer knobs, Track API credentials per workspace and the
+    /// policy.
     mutating func loadWorker(source: SettingSource) throws(SettingsError) {
         let (warehouseURL, warehousePlace) = source.lookup(SettingsTable.warehouseURL) ?? (WarehouseLocation.defaultURL, SettingsTable.warehouseURL.variable)
         do {
@@ -20,25 +39,13 @@ extension RelaySettings {
         } catch {
             throw SettingsError(.invalidValue, source: warehousePlace, error.message)
         }
-        let setGroups = source.lookup(SettingsTable.groups)
-        let variable = setGroups?.source ?? SettingsTable.groups.variable
-        let available = Self.knownGroups.joined(separator: ", ")
-        let defaultGroups = warehouse == .none ? [ActionsWorker.group] : Self.knownGroups
-        groups = setGroups.map(\.text).map {
-            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        } ?? defaultGroups
-        for group in groups where !Self.knownGroups.contains(group) {
-            throw SettingsError(.invalidValue, source: variable, "'\(group)': unknown group; groups available: \(available)")
-        }
-        guard !groups.isEmpty else {
-            throw SettingsError(.invalidValue, source: variable, "names no group; groups available: \(available)")
-        }
         if groups.contains(WarehouseWriter.group) && warehouse == .none {
-            throw SettingsError(.invalidValue, source: variable, "runs the warehouse group while \(SettingsTable.warehouseURL.variable) is none")
+            throw SettingsError(.invalidValue, source: source.lookup(SettingsTable.groups)?.source ?? SettingsTable.groups.variable,
+                "runs the warehouse group while \(SettingsTable.warehouseURL.variable) is none")
         }
 
         var consumer = worker.consumer
-        let (name, namePlace) = source.lookup(SettingsTable.consumerName) ?? (Self.hostName(), SettingsTable.consumerName.variable)
+        let (name, namePlace) = source.lookup(SettingsTable.consumerName) ?? (Self.uniqueConsumerName(), SettingsTable.consumerName.variable)
         guard !name.isEmpty, name.utf8.count <= 200, !name.contains(where: { $0.isWhitespace }) else {
             throw SettingsError(.invalidValue, source: namePlace, "must be 1 to 200 characters without spaces")
         }
@@ -121,10 +128,15 @@ extension RelaySettings {
         return track
     }
 
-    private static func hostName() -> String {
+    /// The host name plus a random suffix: two processes on one host (or in one pod's network
+    /// namespace, where both see the pod's host name) must not read as one consumer, or each
+    /// would take the other's pending entries for its own. Consumers left behind by restarts are
+    /// removed by the workers' upkeep once idle and without pending entries.
+    static func uniqueConsumerName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "cio-relay" }
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? "cio-relay" : name
+        let host = gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
+        return "\(host.isEmpty ? "cio-relay" : host)-\(suffix)"
     }
 }

@@ -34,7 +34,9 @@ public struct RelaySettings: Sendable {
     public var worker: WorkerConfiguration
     /// What every workspace's Track API client shares.
     public var track: TrackClientOptions
-    /// The consumer groups this process runs.
+    /// The consumer groups of the deployment: a worker runs them, every role creates them at start
+    /// (so that events queued before any worker started already count as their lag), and `status`
+    /// reports one that is missing.
     public var groups: [String]
     /// `WAREHOUSE_URL`: where the warehouse group writes (and the audit trail of actions goes).
     public var warehouse: WarehouseLocation
@@ -45,8 +47,11 @@ public struct RelaySettings: Sendable {
     public static let knownGroups = [ActionsWorker.group, WarehouseWriter.group]
 
     /// Reads the settings; the first problem stops start-up with a message naming its source.
-    /// A webhook signing key is required only where webhooks are received (`serve`, `run`).
-    public static func load(environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> RelaySettings {
+    /// Each role reads and checks only what it uses: signing keys and limits for the receiver;
+    /// warehouse, policy, consumer and Track API for the worker. Redis, the queue, the listeners
+    /// and the groups are read for every role (an operator command passes no role); by default
+    /// everything is checked.
+    public static func load(environment: [String: String], roles: RelayRoles = [.receiver, .worker]) throws(SettingsError) -> RelaySettings {
         let file = try environment[SettingsTable.configFile.variable].map { path throws(SettingsError) in try ConfigFile(path: path) }
         let source = SettingSource(environment: environment, file: file)
 
@@ -74,16 +79,10 @@ public struct RelaySettings: Sendable {
             queue.prefix = prefix
         }
 
-        var receiver = ReceiverConfiguration(workspaces: try Self.workspaces(environment: environment, file: file, required: requireSigningKeys))
-        // The window follows the dedup TTL unless set, and may never be wider.
-        let tolerance = try source.integer(SettingsTable.timestampTolerance).map(Int64.init) ?? dedupTTL
-        guard tolerance <= dedupTTL else {
-            throw SettingsError(.invalidValue, source: SettingsTable.timestampTolerance.variable,
-                "\(tolerance) s is wider than the dedup TTL (\(SettingsTable.dedupTTL.variable), \(dedupTTL) s): a replayed request could pass both checks")
+        var receiver = ReceiverConfiguration(workspaces: [])
+        if roles.contains(.receiver) {
+            receiver = try Self.receiver(source: source, dedupTTL: dedupTTL)
         }
-        receiver.timestampTolerance = tolerance
-        receiver.maxBodyBytes = try source.integer(SettingsTable.maxBodyBytes) ?? receiver.maxBodyBytes
-        receiver.retryAfterSeconds = try source.integer(SettingsTable.retryAfter) ?? receiver.retryAfterSeconds
 
         var listeners = ListenerConfiguration()
         if let (host, place) = source.lookup(SettingsTable.bind) {
@@ -101,13 +100,31 @@ public struct RelaySettings: Sendable {
             worker: WorkerConfiguration(consumer: ConsumerConfiguration(group: ActionsWorker.group, consumer: "")),
             track: TrackClientOptions(), groups: [], warehouse: .none, policySource: "built-in"
         )
-        try settings.loadWorker(source: source)
+        try settings.loadGroups(source: source)
+        if roles.contains(.worker) {
+            try settings.loadWorker(source: source)
+        }
         return settings
+    }
+
+    /// The receiver's part: signing keys per workspace, the timestamp window and the limits.
+    private static func receiver(source: SettingSource, dedupTTL: Int64) throws(SettingsError) -> ReceiverConfiguration {
+        var receiver = ReceiverConfiguration(workspaces: try Self.workspaces(environment: source.environment, file: source.file))
+        // The window follows the dedup TTL unless set, and may never be wider.
+        let tolerance = try source.integer(SettingsTable.timestampTolerance).map(Int64.init) ?? dedupTTL
+        guard tolerance <= dedupTTL else {
+            throw SettingsError(.invalidValue, source: SettingsTable.timestampTolerance.variable,
+                "\(tolerance) s is wider than the dedup TTL (\(SettingsTable.dedupTTL.variable), \(dedupTTL) s): a replayed request could pass both checks")
+        }
+        receiver.timestampTolerance = tolerance
+        receiver.maxBodyBytes = try source.integer(SettingsTable.maxBodyBytes) ?? receiver.maxBodyBytes
+        receiver.retryAfterSeconds = try source.integer(SettingsTable.retryAfter) ?? receiver.retryAfterSeconds
+        return receiver
     }
 
     /// The default workspace from `CUSTOMERIO_WEBHOOK_SECRET` (+ `_PREVIOUS`), plus the file's
     /// `workspaces:` map, each with `signing_keys` (values) and/or `signing_keys_env` (variable names).
-    private static func workspaces(environment: [String: String], file: ConfigFile?, required: Bool) throws(SettingsError) -> [Workspace] {
+    private static func workspaces(environment: [String: String], file: ConfigFile?) throws(SettingsError) -> [Workspace] {
         var workspaces: [String: Workspace] = [:]
         if let entries = try file?.mapping(at: ["workspaces"]) {
             for (name, node) in entries {
@@ -119,7 +136,6 @@ public struct RelaySettings: Sendable {
                     }
                     secrets.append(value)
                 }
-                if secrets.isEmpty && !required { continue }  // a worker needs only the workspace's Track settings
                 guard !secrets.isEmpty else {
                     throw SettingsError(.missing, source: location, "workspace '\(name)' has no signing_keys or signing_keys_env")
                 }
@@ -139,7 +155,6 @@ public struct RelaySettings: Sendable {
         } else if environment[SettingsTable.previousWebhookSecret.variable].map({ !$0.isEmpty }) == true {
             throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET", "is empty while CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS is set: set the current key too")
         }
-        if workspaces.isEmpty && !required { return [] }
         guard !workspaces.isEmpty else {
             throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET",
                 "no signing key configured: set CUSTOMERIO_WEBHOOK_SECRET to the reporting webhook's signing key, or list workspaces in the CIO_RELAY_CONFIG file")

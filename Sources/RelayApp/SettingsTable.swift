@@ -98,11 +98,11 @@ public enum SettingsTable {
         "deliveries after which an entry goes to the dead letters (reason `max_deliveries`)"
     ) { "\($0.worker.consumer.maxDeliveries)" }
     static let consumerName = Setting(
-        "CIO_RELAY_CONSUMER_NAME", file: "worker.consumer_name", .text, default: "the host name",
-        "this worker's name in its consumer groups (the pod name on Kubernetes: keep it unique); 1 to 200 characters, no spaces")
+        "CIO_RELAY_CONSUMER_NAME", file: "worker.consumer_name", .text, default: "the host name plus a random suffix",
+        "this worker's name in its consumer groups (the pod name on Kubernetes); unique per process, 1 to 200 characters, no spaces")
     static let groups = Setting(
         "CIO_RELAY_GROUPS", file: "worker.groups", .text, default: "`actions,warehouse` (`actions` when `WAREHOUSE_URL=none`)",
-        "consumer groups this process runs, comma-separated")
+        "consumer groups, comma-separated: a worker runs them; every role creates them at start and `status` reports one that is missing")
 
     // The warehouse.
     static let warehouseURL = Setting(

@@ -59,7 +59,7 @@ public struct ConsumerLoop: Service {
                 }
                 guard !batch.isEmpty else { continue }
                 let start = ContinuousClock.now
-                let unavailable = try await process(batch)
+                let unavailable = try await processKeepingClaims(batch, metadata: metadata)
                 logger.debug("batch processed", metadata: metadata.merging(["entries": "\(batch.count)", "elapsed": "\(ContinuousClock.now - start)"]) { $1 })
                 if unavailable {
                     await pause(unavailablePause)
@@ -71,6 +71,31 @@ public struct ConsumerLoop: Service {
         }
         await consumer.shutdown()
         logger.info("consumer stopped", metadata: metadata)
+    }
+
+    /// Processes a batch while renewing this consumer's claim on its entries every third of
+    /// `reclaimIdle`, so that however long the destination makes it wait, no other consumer takes
+    /// the entries over while they are still being worked (they would be worked twice).
+    private func processKeepingClaims(_ batch: [DeliveredEntry], metadata: Logger.Metadata) async throws -> Bool {
+        let ids = batch.map(\.entry.id)
+        let interval = consumer.configuration.reclaimIdle / 3
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                while true {
+                    try await Task.sleep(for: interval)
+                    do {
+                        let held = try await consumer.keepClaimed(ids)
+                        if held < ids.count {
+                            logger.warning("another consumer took over entries of a batch in progress", metadata: metadata.merging(["lost": "\(ids.count - held)"]) { $1 })
+                        }
+                    } catch {
+                        logger.warning("could not renew the claim on a batch in progress", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    }
+                }
+            }
+            defer { tasks.cancelAll() }
+            return try await process(batch)
+        }
     }
 
     private func pause(_ duration: Duration) async {

@@ -13,6 +13,9 @@ public struct WorkerConfiguration: Sendable {
     public var reclaimInterval: Duration
     /// How often to trim acknowledged entries off the stream.
     public var trimInterval: Duration
+    /// A consumer with nothing pending that has not read for this long is deleted from its group:
+    /// one left behind by a restart (every process reads under a name of its own).
+    public var staleConsumerIdle: Duration
     /// How often to refresh the lag, pending and dead-letter gauges.
     public var monitorInterval: Duration
     /// Pause after a batch in which Customer.io was unavailable, before reading more.
@@ -30,6 +33,7 @@ public struct WorkerConfiguration: Sendable {
         rateLimit: Double = 100,
         reclaimInterval: Duration = .seconds(10),
         trimInterval: Duration = .seconds(10),
+        staleConsumerIdle: Duration = .seconds(3600),
         monitorInterval: Duration = .seconds(5),
         unavailablePause: Duration = .seconds(5),
         warehouseBatchSize: Int = 2000,
@@ -41,6 +45,7 @@ public struct WorkerConfiguration: Sendable {
         self.rateLimit = rateLimit
         self.reclaimInterval = reclaimInterval
         self.trimInterval = trimInterval
+        self.staleConsumerIdle = staleConsumerIdle
         self.monitorInterval = monitorInterval
         self.unavailablePause = unavailablePause
         self.warehouseBatchSize = warehouseBatchSize

@@ -46,12 +46,15 @@ public enum Workers {
         return services + maintenance(queue: queue, configuration: configuration, logger: logger, metrics: metrics)
     }
 
-    /// Trimming and the queue gauges; every worker runs them (they are idempotent).
+    /// Trimming, clean-up of consumers left behind and the queue gauges; every worker runs them
+    /// (they are idempotent).
     static func maintenance(queue: EventQueue, configuration: WorkerConfiguration, logger: Logger, metrics: WorkerMetrics) -> [any Service] {
         [
             PeriodicService(name: "stream trim", interval: configuration.trimInterval, logger: logger) {
                 let removed = try await queue.trimAcknowledged()
                 if removed > 0 { logger.debug("trimmed acknowledged entries", metadata: ["count": "\(removed)"]) }
+                let consumers = try await queue.removeIdleConsumers(idleLongerThan: configuration.staleConsumerIdle)
+                if !consumers.isEmpty { logger.notice("removed idle consumers without pending entries", metadata: ["consumers": "\(consumers.joined(separator: ","))"]) }
             },
             PeriodicService(name: "queue metrics", interval: configuration.monitorInterval, logger: logger) {
                 let now = Int64(Date().timeIntervalSince1970 * 1000)

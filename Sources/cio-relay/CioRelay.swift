@@ -16,10 +16,10 @@ struct CioRelay: AsyncParsableCommand {
     )
 }
 
-/// Reads the settings from the environment, or exits with EX_CONFIG and the reason.
-func loadSettings(requireSigningKeys: Bool) throws -> RelaySettings {
+/// Reads the settings the roles use from the environment, or exits with EX_CONFIG and the reason.
+func loadSettings(roles: RelayRoles) throws -> RelaySettings {
     do {
-        return try RelaySettings.load(environment: ProcessInfo.processInfo.environment, requireSigningKeys: requireSigningKeys)
+        return try RelaySettings.load(environment: ProcessInfo.processInfo.environment, roles: roles)
     } catch {
         FileHandle.standardError.write(Data("cio-relay: configuration error: \(error)\n".utf8))
         throw ExitCode(78)  // EX_CONFIG
@@ -27,7 +27,7 @@ func loadSettings(requireSigningKeys: Bool) throws -> RelaySettings {
 }
 
 func runProcess(_ roles: RelayRoles) async throws {
-    let settings = try loadSettings(requireSigningKeys: roles.contains(.receiver))
+    let settings = try loadSettings(roles: roles)
     let registry = RelayProcess.bootstrapObservability(level: settings.logLevel)
     try await RelayProcess.run(settings: settings, roles: roles, registry: registry)
 }
@@ -54,12 +54,12 @@ func reportedExit(_ failure: OperatorCommands.Failure) -> ExitCode {
 }
 
 /// Runs an operator command against the configured Redis and prints its answer.
-func withQueue(_ body: (EventQueue) async throws -> String) async throws {
-    let settings = try loadSettings(requireSigningKeys: false)
+func withQueue(_ body: (EventQueue, RelaySettings) async throws -> String) async throws {
+    let settings = try loadSettings(roles: [])
     let client = try RedisClient(configuration: settings.redis)
     let queue = EventQueue(client: client, configuration: settings.queue)
     do {
-        print(try await body(queue))
+        print(try await body(queue, settings))
         await client.shutdown()
     } catch let failure as OperatorCommands.Failure {
         await client.shutdown()
@@ -87,9 +87,9 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         var exceeded: [String] = []
-        try await withQueue { queue in
+        try await withQueue { queue, settings in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let report = try await OperatorCommands.status(queue, json: json, maxLag: maxLag, maxAge: maxAge, nowMilliseconds: now)
+            let report = try await OperatorCommands.status(queue, groups: settings.groups, json: json, maxLag: maxLag, maxAge: maxAge, nowMilliseconds: now)
             exceeded = report.exceeded
             return report.text
         }
@@ -158,7 +158,7 @@ struct Send: AsyncParsableCommand {
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bring the warehouse schema (WAREHOUSE_URL) to the latest version; workers also do it on start.")
     func run() async throws {
-        let settings = try loadSettings(requireSigningKeys: false)
+        let settings = try loadSettings(roles: [.worker])
         var logger = Logger(label: "cio-relay")
         logger.logLevel = .warning
         do {
@@ -182,7 +182,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Option(help: "Show at most this many.") var limit = 50
         func run() async throws {
             guard limit > 0 else { throw ValidationError("--limit must be positive") }
-            try await withQueue { try await OperatorCommands.listDeadLetters($0, from: from, limit: limit) }
+            try await withQueue { queue, _ in try await OperatorCommands.listDeadLetters(queue, from: from, limit: limit) }
         }
     }
 
@@ -190,7 +190,7 @@ struct DeadLetters: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one dead letter with its body.")
         @Argument(help: "The dead letter's id.") var id: String
         func run() async throws {
-            try await withQueue { try await OperatorCommands.showDeadLetter($0, id: id) }
+            try await withQueue { queue, _ in try await OperatorCommands.showDeadLetter(queue, id: id) }
         }
     }
 
@@ -199,7 +199,7 @@ struct DeadLetters: AsyncParsableCommand {
         @Argument(help: "Ids of the dead letters to replay.") var ids: [String] = []
         @Flag(help: "Replay every replayable dead letter.") var all = false
         func run() async throws {
-            try await withQueue { try await OperatorCommands.replayDeadLetters($0, ids: ids, all: all) }
+            try await withQueue { queue, _ in try await OperatorCommands.replayDeadLetters(queue, ids: ids, all: all) }
         }
     }
 
@@ -207,7 +207,7 @@ struct DeadLetters: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete every dead letter.")
         @Flag(help: "Confirm the deletion.") var yes = false
         func run() async throws {
-            try await withQueue { try await OperatorCommands.purgeDeadLetters($0, confirmed: yes) }
+            try await withQueue { queue, _ in try await OperatorCommands.purgeDeadLetters(queue, confirmed: yes) }
         }
     }
 }
@@ -240,7 +240,7 @@ struct Config: AsyncParsableCommand {
         if markdown { print(ReferencePages.configuration(), terminator: "") }
         if metricsMarkdown { print(ReferencePages.metrics(), terminator: "") }
         guard !markdown && !metricsMarkdown else { return }
-        let settings = try loadSettings(requireSigningKeys: true)
+        let settings = try loadSettings(roles: [.receiver, .worker])
         print("configuration is valid: webhook port \(settings.listeners.webhookPort), admin port \(settings.listeners.adminPort), workspaces \(settings.receiver.workspaces.keys.sorted().joined(separator: ",")), groups \(settings.groups.joined(separator: ",")), warehouse \(settings.warehouse), policy \(settings.policySource)")
     }
 }

@@ -69,6 +69,51 @@ struct GroupConsumerTests {
         }
     }
 
+    @Test func keepingAClaimResetsOnlyOwnEntriesAndLeavesDeliveryCountsAlone() async throws {
+        try await withTestQueue(prefix: "cg") { queue in
+            try await withShutdown(try consumer(queue, name: "holder", reclaimIdle: .milliseconds(300))) { holder in
+                try await withShutdown(try consumer(queue, name: "other", reclaimIdle: .milliseconds(300))) { other in
+                    try await holder.createGroup()
+                    let added = try await enqueue(queue, count: 3)
+                    #expect(try await holder.readNew().count == 3)
+                    // Renewed twice within the idle time: nothing looks abandoned.
+                    for _ in 0..<2 {
+                        try await Task.sleep(for: .milliseconds(200))
+                        #expect(try await holder.keepClaimed(added) == 3)
+                    }
+                    try await Task.sleep(for: .milliseconds(150))
+                    #expect(try await other.reclaim().isEmpty, "an entry whose claim is kept is not taken over")
+                    // Left alone past the idle time, the entries are taken over, once, with their
+                    // count of 1 + 1: the renewals did not count as deliveries.
+                    try await Task.sleep(for: .milliseconds(350))
+                    let taken = try await other.reclaim()
+                    #expect(taken.map(\.entry.id) == added && taken.allSatisfy { $0.deliveries == 2 })
+                    #expect(try await holder.keepClaimed(added) == 0, "what another consumer took over is never taken back")
+                    #expect(try await other.reclaim().isEmpty)
+                }
+            }
+        }
+    }
+
+    @Test func consumersLeftBehindAreRemovedOnlyWhenIdleAndHoldingNothing() async throws {
+        try await withTestQueue(prefix: "cg") { queue in
+            try await withShutdown(try consumer(queue, name: "gone-empty")) { goneEmpty in
+                try await withShutdown(try consumer(queue, name: "gone-holding")) { goneHolding in
+                    try await goneEmpty.createGroup()
+                    try await enqueue(queue, count: 1)
+                    try await goneEmpty.acknowledge(try await goneEmpty.readNew().map(\.entry.id))
+                    try await enqueue(queue, count: 1)
+                    #expect(try await goneHolding.readNew().count == 1)
+                    try await Task.sleep(for: .milliseconds(300))
+                    #expect(try await queue.removeIdleConsumers(idleLongerThan: .seconds(60)).isEmpty, "not idle long enough")
+                    #expect(try await queue.removeIdleConsumers(idleLongerThan: .milliseconds(200)) == ["actions/gone-empty"])
+                    let left = try await queue.client.send("XINFO", "CONSUMERS", RedisArgument(queue.keys.events), "actions")
+                    #expect(left.array?.count == 1, "the consumer with a pending entry stays until it is reclaimed")
+                }
+            }
+        }
+    }
+
     @Test func reclaimFindsIdleEntriesBehindYoungOnesWithTheirDeliveryCounts() async throws {
         try await withTestQueue(prefix: "cg") { queue in
             try await withShutdown(try consumer(queue, name: "dead")) { dead in

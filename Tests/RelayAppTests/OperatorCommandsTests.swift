@@ -1,7 +1,8 @@
 import EventQueue
 import Foundation
 import Hiredis
-import RelayApp
+import Logging
+@testable import RelayApp
 import Testing
 import TestSupport
 import Worker
@@ -55,7 +56,7 @@ struct OperatorCommandsTests {
         let server = try RedisServerProcess()
         try await withShutdown(EventQueue(client: try RedisClient(configuration: RedisConfiguration(url: server.url)), configuration: EventQueueConfiguration(prefix: "st"))) { queue in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let empty = try await OperatorCommands.status(queue, json: false, maxLag: 0, maxAge: 0, nowMilliseconds: now)
+            let empty = try await OperatorCommands.status(queue, groups: [], json: false, maxLag: 0, maxAge: 0, nowMilliseconds: now)
             #expect(empty.text.contains("0 entries") && empty.text.contains("no consumer groups yet") && empty.exceeded.isEmpty)
 
             for _ in 0..<5 {
@@ -72,7 +73,7 @@ struct OperatorCommandsTests {
             _ = try await queue.client.send("XADD", RedisArgument(queue.keys.dead), "*", "body", "{}", "reason", "malformed")
 
             let later = Int64(Date().timeIntervalSince1970 * 1000) + 90_000
-            let report = try await OperatorCommands.status(queue, json: true, maxLag: 2, maxAge: 60, nowMilliseconds: later)
+            let report = try await OperatorCommands.status(queue, groups: [], json: true, maxLag: 2, maxAge: 60, nowMilliseconds: later)
             let object = try #require(try JSONSerialization.jsonObject(with: Data(report.text.utf8)) as? [String: Any])
             #expect(object["stream_length"] as? Int == 5 && object["dead_letters"] as? Int == 1)
             #expect(object["dedup_keys"] as? Int == 5 && object["dedup_keys_exact"] as? Bool == true)
@@ -87,8 +88,8 @@ struct OperatorCommandsTests {
             #expect(warehouseGroup["lag"] as? Int == 0 && warehouseGroup["pending"] as? Int == 0 && warehouseGroup["oldest_unprocessed_age_seconds"] == nil)
             // The actions group is behind on both counts; the caught-up warehouse group on neither.
             #expect(report.exceeded.count == 2 && report.exceeded.allSatisfy { $0.hasPrefix("group actions:") }, "\(report.exceeded)")
-            #expect(try await OperatorCommands.status(queue, json: false, maxLag: 3, maxAge: 120, nowMilliseconds: later).exceeded.isEmpty)
-            let text = try await OperatorCommands.status(queue, json: false, maxLag: nil, maxAge: nil, nowMilliseconds: later).text
+            #expect(try await OperatorCommands.status(queue, groups: [], json: false, maxLag: 3, maxAge: 120, nowMilliseconds: later).exceeded.isEmpty)
+            let text = try await OperatorCommands.status(queue, groups: [], json: false, maxLag: nil, maxAge: nil, nowMilliseconds: later).text
             #expect(text.contains("group actions: lag 3, pending 2, oldest unprocessed 90.") && text.contains("s, 1 consumer(s)") && text.contains("consumer worker-a: pending 2"), "\(text)")
 
             // Past 10,000 keys the dedup count is estimated from random keys.
@@ -96,6 +97,40 @@ struct OperatorCommandsTests {
             let large = try await queue.status(nowMilliseconds: later)
             #expect(!large.dedupKeysExact)
             #expect(abs(large.dedupKeys - 12_005) < 3_000, "estimate \(large.dedupKeys) for 12,005")
+        }
+    }
+
+    @Test func aConfiguredGroupThatDoesNotExistCountsAsLaggingByTheWholeStream() async throws {
+        try await withTestQueue(prefix: "missing") { queue in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for _ in 0..<3 {
+                let id = Fixtures.newEventID()
+                _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
+            }
+            // Events wait and no worker has created a group: this must not look healthy.
+            let report = try await OperatorCommands.status(queue, groups: ["actions", "warehouse"], json: false, maxLag: 0, maxAge: nil, nowMilliseconds: now + 5_000)
+            #expect(report.exceeded == ["group actions: lag 3 > --max-lag 0", "group warehouse: lag 3 > --max-lag 0"], "\(report.exceeded)")
+            #expect(report.text.contains("group actions: MISSING"), "\(report.text)")
+            let status = try await queue.status(nowMilliseconds: now + 5_000, expectedGroups: ["actions"])
+            let actions = try #require(status.groups.first)
+            #expect(actions.missing && actions.lag == 3 && (actions.oldestUnprocessedAgeSeconds ?? 0) >= 4.9)
+        }
+    }
+
+    @Test func everyRoleCreatesTheConfiguredGroupsAtStart() async throws {
+        try await withTestQueue(prefix: "create") { queue in
+            let creation = Task {
+                try await GroupCreation(queue: queue, groups: ["actions", "warehouse"], retryInterval: .milliseconds(50), logger: Logger(label: "test")).run()
+            }
+            defer { creation.cancel() }
+            let deadline = ContinuousClock.now + .seconds(5)
+            var names: [String] = []
+            while ContinuousClock.now < deadline {
+                names = try await queue.groupStatistics().map(\.name).sorted()
+                if names == ["actions", "warehouse"] { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(names == ["actions", "warehouse"])
         }
     }
 }

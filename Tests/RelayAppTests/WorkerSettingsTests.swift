@@ -10,11 +10,9 @@ import Worker
 struct WorkerSettingsTests {
     let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
 
-    private func load(_ environment: [String: String], requireSigningKeys: Bool = true) throws(SettingsError) -> RelaySettings {
-        try RelaySettings.load(environment: environment, requireSigningKeys: requireSigningKeys)
+    private func load(_ environment: [String: String], roles: RelayRoles = [.receiver, .worker]) throws(SettingsError) -> RelaySettings {
+        try RelaySettings.load(environment: environment, roles: roles)
     }
-
-
 
     @Test func defaultsRunDryWithTheBuiltInPolicy() throws {
         let settings = try load(base)
@@ -124,7 +122,38 @@ struct WorkerSettingsTests {
 
     @Test func aWorkerNeedsNoSigningKey() throws {
         #expect(throws: SettingsError.self) { try load([:]) }
-        let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], requireSigningKeys: false).worker
+        let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], roles: [.worker]).worker
         #expect(worker.track["default"] != nil)
+    }
+
+    @Test func eachRoleChecksOnlyWhatItUses() throws {
+        let policyFile = try writeConfigFile("""
+            policy:
+              - metrics: [bounced]
+                actions:
+                  - identify:
+                      when: $nope
+            """)
+        let workerOnlyFaults = base.merging(["WAREHOUSE_URL": "mysql://db/events", "CIO_RELAY_CONFIG": policyFile]) { $1 }
+        // A receiver never opens the warehouse nor runs the policy: their faults do not stop it.
+        let receiver = try load(workerOnlyFaults, roles: [.receiver])
+        #expect(receiver.groups == ["actions", "warehouse"])
+        #expect(throws: SettingsError.self) { try load(workerOnlyFaults, roles: [.worker]) }
+        #expect(throws: SettingsError.self) { try load(base.merging(["WAREHOUSE_URL": "mysql://db/events"]) { $1 }, roles: [.worker]) }
+        // A worker and an operator command need no signing key, and ignore the receiver's limits.
+        let receiverFault = ["CIO_RELAY_MAX_BODY_BYTES": "-5"]
+        #expect(throws: SettingsError.self) { try load(base.merging(receiverFault) { $1 }, roles: [.receiver]) }
+        #expect(try load(receiverFault, roles: [.worker]).groups == ["actions", "warehouse"])
+        #expect(try load(receiverFault.merging(["WAREHOUSE_URL": "none"]) { $1 }, roles: []).groups == ["actions"])
+        // Every role reads the groups, so every role refuses a bad one.
+        for roles: RelayRoles in [[], [.receiver], [.worker]] {
+            #expect(throws: SettingsError.self) { try load(base.merging(["CIO_RELAY_GROUPS": "reports"]) { $1 }, roles: roles) }
+        }
+    }
+
+    @Test func twoProcessesOnOneHostGetDifferentConsumerNames() throws {
+        let first = try load([:], roles: [.worker]).worker.consumer.consumer
+        let second = try load([:], roles: [.worker]).worker.consumer.consumer
+        #expect(first != second, "\(first) and \(second) would read as one consumer")
     }
 }

@@ -261,6 +261,35 @@ struct WorkerIntegrationTests {
         }
     }
 
+    @Test func aBatchThatWaitsLongerThanTheReclaimIdleIsNeverWorkedByASecondConsumer() async throws {
+        // Customer.io throttles for three seconds in all; a batch is abandoned after one second of
+        // silence. The worker in hand must keep its claim, or the other would repeat the update.
+        try await withShutdown(try await WorkerHarness.make(name: "slow", attempts: 5, reclaimIdle: .seconds(1))) { slow in
+            try await withShutdown(try await WorkerHarness.make(queue: slow.queue, server: slow.server, name: "eager", reclaimIdle: .seconds(1))) { eager in
+                let throttled = TrackTestServer.Answer(status: 429, headers: ["Retry-After": "1"])
+                slow.server.script(throttled, throttled, throttled, .ok)
+                try await slow.add(event("clicked"))
+                var logger = Logger(label: "loop-test")
+                logger.logLevel = .critical
+                func loop(_ harness: WorkerHarness) -> ConsumerLoop {
+                    ConsumerLoop(consumer: harness.consumer, reclaimInterval: .milliseconds(100), unavailablePause: .milliseconds(100), logger: logger) { batch in
+                        try await harness.processor.process(batch, now: 0).count(.retryLater) > 0
+                    }
+                }
+                let (slowLoop, eagerLoop) = (loop(slow), loop(eager))
+                let first = Task { try await slowLoop.run() }
+                while slow.server.requests.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+                let second = Task { try await eagerLoop.run() }
+                try await Task.sleep(for: .seconds(5))
+                first.cancel()
+                second.cancel()
+                _ = try? await (first.value, second.value)
+                #expect(slow.server.requests.count == 4, "three throttled attempts and one that landed, by one worker only")
+                #expect(try await slow.pending() == 0)
+            }
+        }
+    }
+
     @Test func malformedEntriesAndEventsWithoutAPersonAreNotRetried() async throws {
         try await withShutdown(try await WorkerHarness.make()) { harness in
             _ = try await harness.queue.client.send("XADD", RedisArgument(harness.queue.keys.events), "*", "body", "{not json", "ws", "default", "rt", "1", "t", "email", "m", "bounced")
