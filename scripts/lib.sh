@@ -62,20 +62,44 @@ as_postgres() {
 
 # start_postgres DIR PORT [SETTINGS]: a throw-away PostgreSQL on 127.0.0.1:PORT with its data in
 # DIR/data, trusting local connections (user postgres, database postgres), and waits until it
-# accepts them. Tests run it with fsync off; SETTINGS ("-c name=value …") override that.
+# accepts them. fsync is off (tests stop the server, never the machine, and the page cache keeps
+# what was committed); SETTINGS ("-c name=value …") come after the defaults and override them.
 start_postgres() {
-  local dir=$1 port=$2 settings=${3:-} bin
-  bin=$(pg_bin)
+  local dir=$1 port=$2 settings=${3:-}
   mkdir -p "$dir"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
-  as_postgres "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1     || { cat "$dir/initdb.log" >&2; return 1; }
-  as_postgres "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30     -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=50" start >/dev/null     || { cat "$dir/postgres.log" >&2; return 1; }
+  as_postgres "$(pg_bin)/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  pg_control "$dir" "$port" start "$settings" || { cat "$dir/postgres.log" >&2; return 1; }
+}
+
+# pg_control DIR PORT start|stop [SETTINGS]: starts the server of DIR (made by start_postgres) on
+# PORT, or stops it at once (`-m immediate`, as a crash would: for outage tests and the chaos soak).
+pg_control() {
+  local dir=$1 port=$2 settings=${4:-}
+  case "$3" in
+    start) as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=50 $settings" start >/dev/null ;;
+    stop) as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null ;;
+    *) echo "pg_control: start or stop, not '$3'" >&2; return 64 ;;
+  esac
+}
+
+# write_pg_control FILE DIR PORT: a script FILE taking start or stop for that server, for test
+# code that stops and starts it.
+write_pg_control() {
+  cat >"$1" <<CONTROL
+#!/usr/bin/env bash
+. "$PWD/scripts/lib.sh"
+pg_control "$2" "$3" "\$1"
+CONTROL
+  chmod +x "$1"
 }
 
 # stop_postgres DIR: stops the server of that folder, if it runs.
 stop_postgres() {
   [ -f "$1/data/postmaster.pid" ] || return 0
-  as_postgres "$(pg_bin)/pg_ctl" -D "$1/data" -m immediate -w stop >/dev/null 2>&1 || true
+  pg_control "$1" 0 stop 2>/dev/null || true
 }
 
 # sign SECRET TIMESTAMP BODY: prints the X-CIO-Signature Customer.io would send.

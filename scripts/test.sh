@@ -41,16 +41,7 @@ echo "==> test PostgreSQL on 127.0.0.1:$pg_port and :$outage_port ($("$(pg_bin)/
 export CIO_RELAY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
 export CIO_RELAY_TEST_POSTGRES_OUTAGE_URL="postgres://postgres@127.0.0.1:$outage_port/postgres?sslmode=disable"
 # The outage test stops and starts its server with this script.
-cat >"$work/postgres-outage-control" <<CONTROL
-#!/usr/bin/env bash
-. "$PWD/scripts/lib.sh"
-case "\$1" in
-  stop) as_postgres "\$(pg_bin)/pg_ctl" -D "$work/postgres-outage/data" -m immediate -w stop ;;
-  start) as_postgres "\$(pg_bin)/pg_ctl" -D "$work/postgres-outage/data" -l "$work/postgres-outage/postgres.log" -w -t 30 \
-    -o "-c listen_addresses=127.0.0.1 -p $outage_port -k $work/postgres-outage -c fsync=off" start ;;
-esac
-CONTROL
-chmod +x "$work/postgres-outage-control"
+write_pg_control "$work/postgres-outage-control" "$work/postgres-outage" "$outage_port"
 export CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL="$work/postgres-outage-control"
 
 swift build --build-tests
@@ -58,6 +49,9 @@ swift test --skip-build "$@"
 
 echo "==> end-to-end check of the cio-relay binary"
 scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
+
+echo "==> chaos soak (${CHAOS_SECONDS:-60} s): every acknowledged event checked end to end under faults"
+scripts/chaos.sh "$(swift build --show-bin-path)/cio-relay"
 
 echo "==> Helm chart checks"
 scripts/check-chart.sh

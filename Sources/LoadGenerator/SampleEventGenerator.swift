@@ -2,7 +2,9 @@ import CustomerIO
 import Foundation
 
 /// Realistic Customer.io reporting events for `cio-relay send`: every documented object type and
-/// metric in turn, each with a new `event_id`, the current time and the fields that kind carries.
+/// metric in turn, each with a new `event_id`, the fields that kind carries, for one of a fixed set
+/// of people (`u_1` … `u_<people>`), at the current time or, with a `timeSpread`, up to that many
+/// seconds before it, so that older events arrive after newer ones as they do in practice.
 public struct SampleEventGenerator: Sendable {
     /// Every documented (object type, metric), in a fixed order.
     public static let kinds: [(objectType: String, metric: String)] = ObjectType.documentedMetrics
@@ -11,15 +13,23 @@ public struct SampleEventGenerator: Sendable {
 
     private var sequence = 0
     private let runID: String
+    private let people: Int
+    private let timeSpread: Int64
 
-    public init(runID: String = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)) {
+    /// `runID` goes into every `event_id`: senders running at once need different ones.
+    public init(runID: String = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36), people: Int = 5000, timeSpread: Int64 = 0) {
         self.runID = runID.uppercased()
+        self.people = max(1, people)
+        self.timeSpread = max(0, timeSpread)
     }
 
     /// The next event's body.
     public mutating func next(now: Int64 = Int64(Date().timeIntervalSince1970)) -> [UInt8] {
         let (objectType, metric) = Self.kinds[sequence % Self.kinds.count]
-        let person = sequence % 5000 + 1
+        // Shifted by one every round of kinds, so that each person gets every kind over time.
+        let person = (sequence + sequence / Self.kinds.count) % people + 1
+        // A fixed scramble of the sequence: reproducible, and not in step with the kinds.
+        let age = timeSpread > 0 ? Int64((UInt64(sequence) &* 2_654_435_761) % UInt64(timeSpread + 1)) : 0
         var data: [String: Any] = [
             "customer_id": "u_\(person)",
             "identifiers": ["id": "u_\(person)", "email": "person\(person)@example.com", "cio_id": String(format: "c%010d", person)],
@@ -41,7 +51,7 @@ public struct SampleEventGenerator: Sendable {
         }
         let event: [String: Any] = [
             "event_id": "01SEND\(runID)\(String(format: "%010d", sequence))",
-            "object_type": objectType, "metric": metric, "timestamp": now, "data": data,
+            "object_type": objectType, "metric": metric, "timestamp": now - age, "data": data,
         ]
         sequence += 1
         // Only strings, numbers and nested dictionaries of them: serialization cannot fail.

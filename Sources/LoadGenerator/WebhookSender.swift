@@ -18,6 +18,10 @@ public struct WebhookSender: Sendable {
         /// The share of sends that repeat an event already sent (re-signed, same `event_id`).
         public var duplicates: Double = 0
         public var timeout: Duration = .seconds(10)
+        /// Where to write one line per send: the `event_id`, a space, and the answer
+        /// (`200 accepted`, `200 duplicate`, `HTTP 503`, or the transport error), for checking
+        /// afterwards that every acknowledged event arrived (the chaos soak does).
+        public var record: FileHandle?
 
         public init(url: String, secret: String) {
             self.url = url
@@ -75,7 +79,7 @@ public struct WebhookSender: Sendable {
     /// Sends up to `count` events, each the next of `feed` unless it repeats an earlier one;
     /// `progress` gets the running totals about once a second.
     public func send(count: Int, feed: EventFeed, progress: @escaping @Sendable (Summary) -> Void) async -> Summary {
-        let state = SendState(feed: feed, duplicates: configuration.duplicates)
+        let state = SendState(feed: feed, duplicates: configuration.duplicates, record: configuration.record)
         let start = ContinuousClock.now
         let ticker = Task {
             while !Task.isCancelled {
@@ -92,7 +96,7 @@ public struct WebhookSender: Sendable {
                         }
                         let sentAt = ContinuousClock.now
                         let outcome = await post(body)
-                        await state.record(outcome, latency: ContinuousClock.now - sentAt)
+                        await state.record(outcome, body: body, latency: ContinuousClock.now - sentAt)
                     }
                 }
             }
@@ -104,8 +108,21 @@ public struct WebhookSender: Sendable {
     }
 
     enum Outcome {
+        /// A 200, with the `status` of its body.
         case answered(String)
+        /// Another HTTP status.
+        case refused(Int)
+        /// No answer: the connection failed or timed out.
         case failed(String)
+
+        /// As written to the record file.
+        var recorded: String {
+            switch self {
+            case .answered(let status): "200 \(status)"
+            case .refused(let status): "HTTP \(status)"
+            case .failed(let reason): "error \(reason)"
+            }
+        }
     }
 
     private func post(_ body: [UInt8]) async -> Outcome {
@@ -119,7 +136,7 @@ public struct WebhookSender: Sendable {
         do {
             let response = try await http.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))
             let answer = try await response.body.collect(upTo: 64 * 1024)
-            guard response.status.code == 200 else { return .failed("HTTP \(response.status.code)") }
+            guard response.status.code == 200 else { return .refused(Int(response.status.code)) }
             let object = try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView)) as? [String: Any]
             return .answered(object?["status"] as? String ?? "unrecognised answer")
         } catch {
@@ -156,11 +173,13 @@ private actor SendState {
     private var sentBodies: [[UInt8]] = []
     private var generator = SystemRandomNumberGenerator()
     private let duplicates: Double
+    private let recordFile: FileHandle?
     private(set) var summary = WebhookSender.Summary()
 
-    init(feed: EventFeed, duplicates: Double) {
+    init(feed: EventFeed, duplicates: Double, record: FileHandle?) {
         self.feed = feed
         self.duplicates = duplicates
+        self.recordFile = record
     }
 
     /// The next send's index and body, or nil when `limit` sends are claimed or the source is dry.
@@ -178,11 +197,16 @@ private actor SendState {
         return (claimed - 1, body)
     }
 
-    func record(_ outcome: WebhookSender.Outcome, latency: Duration) {
+    func record(_ outcome: WebhookSender.Outcome, body: [UInt8], latency: Duration) {
+        if let recordFile {
+            let eventID = (try? WebhookEnvelope.parse(body))?.eventID ?? "-"
+            recordFile.write(Data("\(eventID) \(outcome.recorded)\n".utf8))
+        }
         summary.sent += 1
         summary.latenciesMilliseconds.append(Double(latency.nanoseconds) / 1_000_000)
         switch outcome {
         case .answered(let status): summary.answers[status, default: 0] += 1
+        case .refused(let status): summary.errors["HTTP \(status)", default: 0] += 1
         case .failed(let reason): summary.errors[reason, default: 0] += 1
         }
     }

@@ -115,6 +115,10 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Requests in flight at once.") var concurrency = 8
     @Option(help: "Share of sends that repeat an earlier event, 0 to 1.") var duplicates = 0.0
     @Option(help: "The signing key (default: CUSTOMERIO_WEBHOOK_SECRET).") var secret: String?
+    @Option(help: "Generated events go to this many people (u_1 … u_N).") var people = 5000
+    @Option(help: "Generated events are up to this many seconds old, in a scrambled order.") var timeSpread = 0
+    @Option(help: "Goes into every generated event_id: senders running at once need different ones (default: the time).") var runID: String?
+    @Option(help: "Append a line per send to this file: the event_id and the answer.") var record: String?
 
     func validate() throws {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("--url must be an http:// or https:// URL") }
@@ -122,6 +126,9 @@ struct Send: AsyncParsableCommand {
         if let rate, !(rate > 0) { throw ValidationError("--rate must be above 0") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard (0...1).contains(duplicates) else { throw ValidationError("--duplicates must be between 0 and 1") }
+        guard people >= 1 else { throw ValidationError("--people must be at least 1") }
+        guard timeSpread >= 0 else { throw ValidationError("--time-spread must be 0 or more seconds") }
+        if let runID { guard !runID.isEmpty, runID.allSatisfy({ $0.isLetter || $0.isNumber }) else { throw ValidationError("--run-id must be letters and digits") } }
     }
 
     func run() async throws {
@@ -140,12 +147,21 @@ struct Send: AsyncParsableCommand {
             feed = .bodies(bodies)
             total = count ?? bodies.count
         } else {
-            feed = .generated(SampleEventGenerator())
+            feed = .generated(runID.map { SampleEventGenerator(runID: $0, people: people, timeSpread: Int64(timeSpread)) }
+                ?? SampleEventGenerator(people: people, timeSpread: Int64(timeSpread)))
         }
         var configuration = WebhookSender.Configuration(url: url, secret: key)
         configuration.concurrency = concurrency
         configuration.rate = rate
         configuration.duplicates = duplicates
+        if let record {
+            guard FileManager.default.fileExists(atPath: record) || FileManager.default.createFile(atPath: record, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: record) else {
+                throw reportedExit(OperatorCommands.Failure(message: "cannot write \(record)", exitCode: 73))
+            }
+            handle.seekToEndOfFile()
+            configuration.record = handle
+        }
         let summary = await WebhookSender(configuration: configuration).send(count: total, feed: feed) { progress in
             FileHandle.standardError.write(Data("\r\(progress.progressLine)".utf8))
         }

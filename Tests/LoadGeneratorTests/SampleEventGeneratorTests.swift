@@ -23,6 +23,23 @@ struct SampleEventGeneratorTests {
         #expect(ids.count == 2 * count, "every event has an id of its own")
     }
 
+    @Test func peopleAndTimesStayWithinTheirBoundsAndEveryPersonGetsEveryKind() throws {
+        var generator = SampleEventGenerator(runID: "t2", people: 4, timeSpread: 600)
+        let count = SampleEventGenerator.kinds.count
+        var pairs: Set<String> = []
+        var times: Set<Int64> = []
+        for _ in 0..<(8 * count) {
+            let event = try WebhookEvent.parse(generator.next(now: 1_767_235_000))
+            let person = try #require(event.identifiers.id)
+            #expect(["u_1", "u_2", "u_3", "u_4"].contains(person))
+            #expect((1_767_234_400...1_767_235_000).contains(event.timestamp))
+            pairs.insert("\(person) \(event.objectType.rawValue)/\(event.metric.rawValue)")
+            times.insert(event.timestamp)
+        }
+        #expect(pairs.count == 4 * count, "each of the 4 people got each of the \(count) kinds")
+        #expect(times.count > count, "times are spread, not all now")
+    }
+
     @Test func payloadFilesAreReadFromAFileOrADirectory() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("payloads-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
