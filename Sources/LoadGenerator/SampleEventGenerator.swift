@@ -27,7 +27,7 @@ public struct SampleEventGenerator: Sendable {
     public mutating func next(now: Int64 = Int64(Date().timeIntervalSince1970)) -> [UInt8] {
         let (objectType, metric) = Self.kinds[sequence % Self.kinds.count]
         // Shifted by one every round of kinds, so that each person gets every kind over time.
-        let person = (sequence + sequence / Self.kinds.count) % people + 1
+        let person = (sequence / Self.kinds.count + sequence % Self.kinds.count) % people + 1
         // A fixed scramble of the sequence: reproducible, and not in step with the kinds.
         let age = timeSpread > 0 ? Int64((UInt64(sequence) &* 2_654_435_761) % UInt64(timeSpread + 1)) : 0
         var data: [String: Any] = [

@@ -27,16 +27,20 @@ public struct ReceiverConfiguration: Sendable {
     public var timestampTolerance: Int64
     /// Seconds sent in `Retry-After` with a 503.
     public var retryAfterSeconds: Int
+    /// Time and header space per connection of the webhook port.
+    public var connections: ConnectionLimits
 
     public init(
         workspaces: [Workspace] = [],
         maxBodyBytes: Int = 1 << 20,
         timestampTolerance: Int64 = 7 * 24 * 3600,
-        retryAfterSeconds: Int = 5
+        retryAfterSeconds: Int = 5,
+        connections: ConnectionLimits = ConnectionLimits()
     ) {
         self.workspaces = Dictionary(workspaces.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
         self.maxBodyBytes = maxBodyBytes
         self.timestampTolerance = timestampTolerance
         self.retryAfterSeconds = retryAfterSeconds
+        self.connections = connections
     }
 }

@@ -70,6 +70,7 @@ public enum RelayProcess {
             let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue)
             services.append(Application(
                 responder: webhooks.responder(),
+                server: WebhookServer.builder(limits: settings.receiver.connections),
                 configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil),
                 logger: logger
             ))
@@ -78,6 +79,7 @@ public enum RelayProcess {
             metadata["dedup_ttl_s"] = "\(settings.queue.dedupTTL.components.seconds)"
             metadata["timestamp_tolerance_s"] = "\(settings.receiver.timestampTolerance)"
             metadata["max_body_bytes"] = "\(settings.receiver.maxBodyBytes)"
+            metadata["request_timeout"] = "\(settings.receiver.connections.requestTimeout)"
         }
         logger.info("cio-relay \(name) starting", metadata: metadata)
         let group = ServiceGroup(configuration: .init(

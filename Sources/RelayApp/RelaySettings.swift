@@ -119,6 +119,8 @@ public struct RelaySettings: Sendable {
         receiver.timestampTolerance = tolerance
         receiver.maxBodyBytes = try source.integer(SettingsTable.maxBodyBytes) ?? receiver.maxBodyBytes
         receiver.retryAfterSeconds = try source.integer(SettingsTable.retryAfter) ?? receiver.retryAfterSeconds
+        receiver.connections.requestTimeout = try source.duration(SettingsTable.requestTimeout) ?? receiver.connections.requestTimeout
+        receiver.connections.idleTimeout = try source.duration(SettingsTable.idleTimeout) ?? receiver.connections.idleTimeout
         return receiver
     }
 

@@ -59,6 +59,14 @@ public enum SettingsTable {
         "CIO_RELAY_RETRY_AFTER", file: "limits.retry_after", .integer(1...3600),
         "seconds in the `Retry-After` header of a 503"
     ) { "\($0.receiver.retryAfterSeconds)" }
+    static let requestTimeout = Setting(
+        "CIO_RELAY_REQUEST_TIMEOUT", file: "limits.request_timeout", .seconds(1...300),
+        "seconds a client has from a request's first byte to its last; a slower one (trickled headers or body) is disconnected and nothing of it is queued"
+    ) { Self.seconds($0.receiver.connections.requestTimeout) }
+    static let idleTimeout = Setting(
+        "CIO_RELAY_IDLE_TIMEOUT", file: "limits.idle_timeout", .seconds(1...3600),
+        "seconds a kept-alive webhook connection may wait for its next request; keep it above a proxy's upstream keep-alive (60 s in ingress-nginx)"
+    ) { Self.seconds($0.receiver.connections.idleTimeout) }
 
     // The actions worker and the Track API.
     static let siteID = Setting(
@@ -129,7 +137,7 @@ public enum SettingsTable {
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
         webhookSecret, previousWebhookSecret, redisURL, redisTimeout, redisPoolSize, keyPrefix,
-        port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter,
+        port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
         warehouseURL, warehouseBatchSize, warehouseWriters,

@@ -32,9 +32,10 @@ struct SampleEventGeneratorTests {
             let event = try WebhookEvent.parse(generator.next(now: 1_767_235_000))
             let person = try #require(event.identifiers.id)
             #expect(["u_1", "u_2", "u_3", "u_4"].contains(person))
-            #expect((1_767_234_400...1_767_235_000).contains(event.timestamp))
+            let time = try #require(event.timestamp)
+            #expect((1_767_234_400...1_767_235_000).contains(time))
             pairs.insert("\(person) \(event.objectType.rawValue)/\(event.metric.rawValue)")
-            times.insert(event.timestamp)
+            times.insert(time)
         }
         #expect(pairs.count == 4 * count, "each of the 4 people got each of the \(count) kinds")
         #expect(times.count > count, "times are spread, not all now")

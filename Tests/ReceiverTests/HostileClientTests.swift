@@ -1,0 +1,232 @@
+import CustomerIO
+import EventQueue
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Receiver
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Clients that break HTTP on purpose, against the real webhook server on a loopback port: each gets
+/// a clear answer or a closed connection, nothing is queued for it, genuine webhooks keep being
+/// answered, and memory stays bounded.
+@Suite("Hostile clients on the webhook port")
+struct HostileClientTests {
+    /// Short enough that the tests do not wait long for a deadline.
+    static let limits = ConnectionLimits(requestTimeout: .seconds(2), idleTimeout: .seconds(30))
+
+    private func withLiveServer(_ body: @escaping @Sendable (ReceiverHarness, Int, any TestClientProtocol) async throws -> Void) async throws {
+        try await withShutdown(try ReceiverHarness()) { harness in
+            let app = Application(
+                responder: harness.routes.responder(),
+                server: WebhookServer.builder(limits: Self.limits),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil)
+            )
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                try await body(harness, port, client)
+            }
+        }
+    }
+
+    private func queued(_ harness: ReceiverHarness) async throws -> Int {
+        try await harness.queue.length(of: harness.queue.keys.events)
+    }
+
+    /// A whole signed request as bytes, with any extra header lines.
+    private func signedRequest(_ body: [UInt8], key: SigningKey = ReceiverHarness.currentKey, extra: String = "") -> [UInt8] {
+        var head = "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n"
+        for (name, value) in customerIOHeaders(body: body, key: key) { head += "\(name): \(value)\r\n" }
+        return Array((head + extra + "\r\n").utf8) + body
+    }
+
+    @Test func aThousandConnectionsThatNeverFinishTheirHeadersDoNotHoldUpGenuineWebhooks() async throws {
+        try await withLiveServer { harness, port, client in
+            let before = residentMemoryBytes()
+            var stalled: [RawConnection] = []
+            for index in 0..<1000 {
+                let connection = try RawConnection(port: port)
+                #expect(connection.send(Array("POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-\(index): ".utf8)))
+                stalled.append(connection)
+            }
+            let during = residentMemoryBytes()
+            for _ in 0..<20 {
+                let id = Fixtures.newEventID()
+                let start = ContinuousClock.now
+                let response = try await harness.signedPost(client, body: Fixtures.event(id: id))
+                #expect(response.status == .ok)
+                #expect(ContinuousClock.now - start < .seconds(4), "Customer.io gives up after 4 s")
+            }
+            // Past the request timeout every stalled connection has been closed by the server.
+            try await Task.sleep(for: Self.limits.requestTimeout + .seconds(1))
+            var closed = 0
+            for connection in stalled {
+                if await connection.readUntilClosed(timeout: .milliseconds(200)).closed { closed += 1 }
+                connection.close()
+            }
+            #expect(closed == 1000)
+            #expect(try await queued(harness) == 20)
+            print("hostile clients: resident memory \(before >> 20) MiB before, \(during >> 20) MiB with 1,000 stalled connections open")
+            #expect(during - before < 200 << 20, "1,000 stalled connections must not cost more than 200 MiB")
+        }
+    }
+
+    @Test func aBodyOneBytePerSecondIsCutOffAndNothingIsQueued() async throws {
+        try await withLiveServer { harness, port, _ in
+            let body = Fixtures.event(id: Fixtures.newEventID())
+            let request = signedRequest(body)
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            #expect(connection.send(Array(request.dropLast(body.count))))
+            var sent = 0
+            let start = ContinuousClock.now
+            while sent < 10, connection.send([body[sent]]) {
+                sent += 1
+                try await Task.sleep(for: .seconds(1))
+                if await connection.readUntilClosed(timeout: .milliseconds(10)).closed { break }
+            }
+            let end = await connection.readUntilClosed(timeout: .seconds(3))
+            #expect(end.closed && end.statuses.allSatisfy { $0 != 200 })
+            #expect(ContinuousClock.now - start < .seconds(6), "cut off at the request timeout, not when the body ends")
+            #expect(try await queued(harness) == 0)
+        }
+    }
+
+    @Test func contentLengthWithChunkedTransferEncodingIsRefused() async throws {
+        try await withLiveServer { harness, port, _ in
+            let body = Fixtures.event(id: Fixtures.newEventID())
+            var head = "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\nTransfer-Encoding: chunked\r\n"
+            for (name, value) in customerIOHeaders(body: body, key: ReceiverHarness.currentKey) { head += "\(name): \(value)\r\n" }
+            let chunked = Array("\(String(body.count, radix: 16))\r\n".utf8) + body + Array("\r\n0\r\n\r\n".utf8)
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            _ = connection.send(Array((head + "\r\n").utf8) + chunked)
+            let answer = await connection.readUntilClosed(timeout: .seconds(3))
+            #expect(answer.closed && answer.statuses.allSatisfy { $0 == 400 }, "\(answer.statuses)")
+            #expect(try await queued(harness) == 0)
+        }
+    }
+
+    @Test func aChunkedBodyGrowingPastTheLimitIsRefused() async throws {
+        try await withLiveServer { harness, port, _ in
+            let head = "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-CIO-Timestamp: \(Int(Date().timeIntervalSince1970))\r\nX-CIO-Signature: \(String(repeating: "0", count: 64))\r\n\r\n"
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            _ = connection.send(Array(head.utf8))
+            let chunk = Array("400\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 1024) + Array("\r\n".utf8)
+            for _ in 0..<64 where connection.send(chunk) {}  // 64 KiB against a 4 KiB limit
+            let answer = await connection.readUntilClosed(timeout: .seconds(3))
+            #expect(answer.statuses == [413] || (answer.statuses.isEmpty && answer.closed), "\(answer)")
+            #expect(try await queued(harness) == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ("10,000 tiny headers", String(repeating: "X-T: 1\r\n", count: 10_000)),
+        ("a header line of 1 MiB", "X-Big: " + String(repeating: "b", count: 1 << 20) + "\r\n"),
+    ])
+    func oversizedHeadersAreRefused(name: String, headers: String) async throws {
+        try await withLiveServer { harness, port, _ in
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            _ = connection.send(signedRequest(Fixtures.event(id: Fixtures.newEventID()), extra: headers))
+            let answer = await connection.readUntilClosed(timeout: .seconds(3))
+            #expect(answer.closed && answer.statuses.allSatisfy { $0 >= 400 && $0 < 500 }, "\(name): \(answer.statuses)")
+            #expect(try await queued(harness) == 0)
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderAndAForgedOneInTheMiddleQueuesNothing() async throws {
+        try await withLiveServer { harness, port, _ in
+            let bodies = (0..<3).map { _ in Fixtures.event(id: Fixtures.newEventID()) }
+            let pipeline = signedRequest(bodies[0]) + signedRequest(bodies[1], key: SigningKey("attacker")) + signedRequest(bodies[2], extra: "Connection: close\r\n")
+            let connection = try RawConnection(port: port)
+            defer { connection.close() }
+            #expect(connection.send(pipeline))
+            let answer = await connection.readUntilClosed(timeout: .seconds(3))
+            #expect(answer.statuses == [200, 401, 200])
+            #expect(try await queued(harness) == 2)
+        }
+    }
+}
+
+/// The resident set of this process (the server runs in it), from /proc.
+func residentMemoryBytes() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
+
+/// A raw TCP client for hostile requests. Blocking reads run on a thread of their own, so that
+/// they never hold a thread of the cooperative pool the server's handlers need.
+final class RawConnection: @unchecked Sendable {
+    private let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestSetupError("socket() failed: \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Glibc.close(descriptor)
+            throw TestSetupError("connect() failed: \(errno)")
+        }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Sends all of `bytes`; false when the server closed or stopped reading.
+    func send(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard written > 0 else { return false }
+            offset += written
+        }
+        return true
+    }
+
+    /// Reads until the server closes the connection or `timeout` passes; the HTTP statuses seen.
+    func readUntilClosed(timeout: Duration) async -> (statuses: [Int], closed: Bool) {
+        let descriptor = self.descriptor
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var received: [UInt8] = []
+                var closed = false
+                let deadline = ContinuousClock.now + timeout
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while ContinuousClock.now < deadline {
+                    var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                    let left = Int32(max(1, (deadline - ContinuousClock.now) / .milliseconds(1)))
+                    guard poll(&poller, 1, left) > 0 else { break }
+                    let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                    if count <= 0 {
+                        closed = true
+                        break
+                    }
+                    received += buffer[..<count]
+                }
+                continuation.resume(returning: (Self.statuses(in: received), closed))
+            }
+        }
+    }
+
+    func close() {
+        Glibc.close(descriptor)
+    }
+
+    /// The status of every `HTTP/1.1 NNN` status line in `bytes`.
+    static func statuses(in bytes: [UInt8]) -> [Int] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        return text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+    }
+}
