@@ -11,7 +11,9 @@ let package = Package(
     name: "cio-relay",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "cio-relay", targets: ["cio-relay"])
+        .executable(name: "cio-relay", targets: ["cio-relay"]),
+        // Built with libFuzzer by scripts/fuzz.sh; an ordinary build replays saved inputs.
+        .executable(name: "cio-relay-fuzz", targets: ["cio-relay-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -162,6 +164,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The invariants of every parser of outside input, for the fuzzer and the corpus replay.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["CustomerIO", "Hiredis", "Warehouse", "Worker"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "cio-relay-fuzz", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
         // Shared by the test targets: test servers, fixtures, signing helpers.
         .target(
             name: "TestSupport",
@@ -176,6 +185,7 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO"], swiftSettings: swiftSettings),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),

@@ -3,9 +3,11 @@
 /// `object_type`, `metric` and `timestamp`, and `JSONDecoder` cost it about a tenth of its CPU.
 /// With `data` (the worker) it also builds that field's value, still in the same pass; decoding
 /// it with `JSONDecoder` took the worker about 60% of its CPU.
-struct EnvelopeScanner {
+///
+/// Public only as SPI, for the differential fuzzer that compares it with Foundation's parser.
+@_spi(Fuzzing) public struct EnvelopeScanner {
     /// What a top-level field held.
-    enum Field: Equatable {
+    public enum Field: Equatable {
         case string(String)
         case integer(Int64)
         case null
@@ -16,12 +18,12 @@ struct EnvelopeScanner {
 
     /// The top-level fields the envelope is made of; a field the body lacks is nil. Kept in named
     /// slots rather than a dictionary: hashing every top-level key cost more than scanning it.
-    struct Fields {
-        var eventID: Field?
-        var objectType: Field?
-        var metric: Field?
-        var timestamp: Field?
-        var data: Field?
+    public struct Fields {
+        public var eventID: Field?
+        public var objectType: Field?
+        public var metric: Field?
+        public var timestamp: Field?
+        public var data: Field?
     }
 
     private static let maximumDepth = 64
@@ -37,7 +39,7 @@ struct EnvelopeScanner {
 
     /// The wanted top-level fields of a valid JSON object (and `data` as `.json` when `buildsData`),
     /// or an error saying what is wrong.
-    static func scan(_ body: UnsafeBufferPointer<UInt8>, buildsData: Bool = false) throws(MalformedEventError) -> Fields {
+    public static func scan(_ body: UnsafeBufferPointer<UInt8>, buildsData: Bool = false) throws(MalformedEventError) -> Fields {
         // Validated in place: decoding the whole body into a String only to check it cost an allocation and a copy.
         guard (try? UTF8Span(validating: body.span)) != nil else {
             throw MalformedEventError("the body is not a JSON object (not valid UTF-8)")

@@ -198,7 +198,7 @@ private final class ConnectionWorker: @unchecked Sendable {
                 continue
             }
             let replyPointer = reply!.assumingMemoryBound(to: redisReply.self)
-            let value = Self.convert(replyPointer)
+            let value = RedisValue(reply: replyPointer)
             freeReplyObject(reply)
             if case .error(let message) = value {
                 pending.complete(.failure(RedisError(.serverError, message)))
@@ -267,7 +267,7 @@ private final class ConnectionWorker: @unchecked Sendable {
                 redisFree(context)
                 return .failure(error)
             }
-            let value = Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+            let value = RedisValue(reply: reply.assumingMemoryBound(to: redisReply.self))
             freeReplyObject(reply)
             if case .error(let message) = value {
                 redisFree(context)
@@ -285,38 +285,6 @@ private final class ConnectionWorker: @unchecked Sendable {
             guard let base = buffer.baseAddress else { return false }
             return redisAppendFormattedCommand(context, base.assumingMemoryBound(to: CChar.self), buffer.count) == REDIS_OK
         }
-    }
-
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
-        let reply = reply.pointee
-        switch reply.type {
-        case REDIS_REPLY_STRING:
-            return .bulkString(bytes(reply.str, reply.len))
-        case REDIS_REPLY_STATUS:
-            return .simpleString(String(decoding: bytes(reply.str, reply.len), as: UTF8.self))
-        case REDIS_REPLY_ERROR:
-            return .error(String(decoding: bytes(reply.str, reply.len), as: UTF8.self))
-        case REDIS_REPLY_INTEGER:
-            return .integer(Int64(reply.integer))
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisValue] = []
-            elements.reserveCapacity(Int(reply.elements))
-            for index in 0..<Int(reply.elements) {
-                if let element = reply.element[index] {
-                    elements.append(convert(element))
-                } else {
-                    elements.append(.null)
-                }
-            }
-            return .array(elements)
-        default:
-            return .null
-        }
-    }
-
-    private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ length: Int) -> [UInt8] {
-        guard let pointer, length > 0 else { return [] }
-        return Array(UnsafeRawBufferPointer(start: pointer, count: length))
     }
 
     private func ioError(_ context: UnsafeMutablePointer<redisContext>, command: String) -> RedisError {

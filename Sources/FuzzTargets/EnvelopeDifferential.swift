@@ -1,0 +1,96 @@
+@_spi(Fuzzing) import CustomerIO
+import Foundation
+
+/// The envelope scanner checked against Foundation's `JSONSerialization` on the same bytes: both
+/// accept exactly the valid JSON objects, and they read the same top-level fields and `data`.
+/// Where they may differ by design: the scanner takes UTF-8 only (Foundation also guesses UTF-16
+/// and UTF-32) and refuses nesting deeper than 64 levels (Foundation allows more).
+enum EnvelopeDifferential {
+    static let scannerDepthLimit = 64
+
+    static func check(_ bytes: [UInt8]) throws(FuzzFinding) {
+        let scanned = bytes.withUnsafeBufferPointer { buffer in
+            Result { () throws(MalformedEventError) in try EnvelopeScanner.scan(buffer, buildsData: true) }
+        }
+        let isUTF8 = String(validating: bytes, as: UTF8.self) != nil
+        let reference = isUTF8 ? (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] : nil
+        switch (scanned, reference) {
+        case (.failure, nil):
+            return
+        case (.success, nil):
+            throw finding("the scanner accepted what Foundation refuses (or is not a JSON object)")
+        case (.failure(let error), let object?):
+            if depth(of: object) >= scannerDepthLimit { return }
+            throw finding("the scanner refused a JSON object Foundation reads: \(error.message)")
+        case (.success(let fields), let object?):
+            try compare(fields.eventID, expected: plainField(object["event_id"]), name: "event_id")
+            try compare(fields.objectType, expected: plainField(object["object_type"]), name: "object_type")
+            try compare(fields.metric, expected: plainField(object["metric"]), name: "metric")
+            try compare(fields.timestamp, expected: timestampField(object["timestamp"]), name: "timestamp")
+            try compare(fields.data, expected: object["data"].map { .json(jsonValue($0)) }, name: "data")
+        }
+    }
+
+    private static func finding(_ message: String) -> FuzzFinding {
+        FuzzTarget.envelope.finding(message)
+    }
+
+    private static func compare(_ actual: EnvelopeScanner.Field?, expected: EnvelopeScanner.Field?, name: String) throws(FuzzFinding) {
+        guard actual == expected else {
+            throw finding("\(name): the scanner read \(String(describing: actual)), Foundation \(String(describing: expected))")
+        }
+    }
+
+    /// What the scanner reports for `event_id`, `object_type` and `metric`.
+    private static func plainField(_ value: Any?) -> EnvelopeScanner.Field? {
+        switch value {
+        case nil: nil
+        case let text as String: .string(text)
+        case is NSNull: .null
+        default: .other
+        }
+    }
+
+    /// What the scanner reports for `timestamp`: a whole number written as one (no fraction or
+    /// exponent) that fits in 64 bits, else as `plainField`.
+    private static func timestampField(_ value: Any?) -> EnvelopeScanner.Field? {
+        if let number = value as? NSNumber, !isBoolean(number), let integer = integerValue(number) {
+            return .integer(integer)
+        }
+        return plainField(value)
+    }
+
+    private static func isBoolean(_ number: NSNumber) -> Bool {
+        String(cString: number.objCType) == "c"
+    }
+
+    /// The number as a 64-bit integer when Foundation parsed it as an integer literal.
+    private static func integerValue(_ number: NSNumber) -> Int64? {
+        switch String(cString: number.objCType) {
+        case "q", "l", "i", "s": number.int64Value
+        case "Q", "L", "I", "S": number.uint64Value <= UInt64(Int64.max) ? Int64(number.uint64Value) : nil
+        default: nil
+        }
+    }
+
+    /// Foundation's object as the scanner's `JSONValue`.
+    private static func jsonValue(_ value: Any) -> JSONValue {
+        switch value {
+        case is NSNull: return .null
+        case let text as String: return .string(text)
+        case let number as NSNumber:
+            return isBoolean(number) ? .bool(number.boolValue) : .number(number.doubleValue)
+        case let array as [Any]: return .array(array.map(jsonValue))
+        case let object as [String: Any]: return .object(object.mapValues(jsonValue))
+        default: return .string("unexpected \(type(of: value))")
+        }
+    }
+
+    private static func depth(of value: Any) -> Int {
+        switch value {
+        case let array as [Any]: 1 + (array.map(depth).max() ?? 0)
+        case let object as [String: Any]: 1 + (object.values.map(depth).max() ?? 0)
+        default: 0
+        }
+    }
+}
