@@ -241,6 +241,8 @@
         index += 1
         let start = index
         var hasEscapes = false
+        // Set after a high surrogate: the escape that follows (checked to be a low one) may be one.
+        var lowSurrogateAllowed = false
         while true {
             // Most of a string is plain bytes: skip them in a tight loop before looking closer.
             while index < bytes.count, bytes[index] >= 0x20, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
@@ -254,7 +256,18 @@
                 index += 1
                 guard let escaped = current else { throw fail() }
                 if escaped == UInt8(ascii: "u") {
-                    guard index + 4 < bytes.count, (1...4).allSatisfy({ hexDigitValue(bytes[index + $0]) != nil }) else { throw fail() }
+                    guard let unit = codeUnit(at: index + 1) else { throw fail() }
+                    // A surrogate must come in a pair, high then low, as Foundation (and PostgreSQL's
+                    // jsonb) require: a lone one is no character, and the body would pass here only to
+                    // be refused by the warehouse.
+                    if (0xDC00...0xDFFF).contains(unit) {
+                        guard lowSurrogateAllowed else { throw fail() }
+                        lowSurrogateAllowed = false
+                    } else if (0xD800...0xDBFF).contains(unit) {
+                        guard index + 10 < bytes.count, bytes[index + 5] == UInt8(ascii: "\\"), bytes[index + 6] == UInt8(ascii: "u"),
+                              let low = codeUnit(at: index + 7), (0xDC00...0xDFFF).contains(low) else { throw fail() }
+                        lowSurrogateAllowed = true
+                    }
                     index += 4
                 } else {
                     guard "\"\\/bfnrt".utf8.contains(escaped) else { throw fail() }
@@ -265,6 +278,17 @@
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
         index += 1
         return RawString(bytes: raw, hasEscapes: hasEscapes)
+    }
+
+    /// The UTF-16 code unit of the four hex digits at `offset`, if they are four hex digits.
+    private func codeUnit(at offset: Int) -> UInt32? {
+        guard offset + 3 < bytes.count else { return nil }
+        var unit: UInt32 = 0
+        for position in offset..<(offset + 4) {
+            guard let digit = hexDigitValue(bytes[position]) else { return nil }
+            unit = unit << 4 | UInt32(digit)
+        }
+        return unit
     }
 
     /// Unescapes the inside of a string already checked for syntax.

@@ -100,7 +100,12 @@ public struct WebhookSignature: Sendable, Hashable {
 
     /// Hex of `HMAC-SHA256(key, "v0:<timestamp>:<body>")`: what Customer.io sends (for tests and `send`).
     public static func sign(body: [UInt8], timestamp: Int64, key: SigningKey) -> String {
-        let prefix = Array("v0:\(timestamp):".utf8)
+        sign(body: body, timestampText: String(timestamp), key: key)
+    }
+
+    /// The same for a timestamp as sent, byte for byte: the text is what is signed.
+    public static func sign(body: [UInt8], timestampText: String, key: SigningKey) -> String {
+        let prefix = Array("v0:\(timestampText):".utf8)
         let mac = prefix.withUnsafeBytes { prefixBuffer in
             body.withUnsafeBytes { bodyBuffer in
                 key.authenticationCode(parts: [prefixBuffer, bodyBuffer])

@@ -57,8 +57,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         _ = try? parsed.checkFreshness(now: 1_767_235_000, tolerance: 300)
         let key = SigningKey("fuzz-key")
         _ = try? parsed.verify(body: body, keys: [key])
-        // Whatever timestamp text was accepted, a signature made for it must verify.
-        let genuine = WebhookSignature.sign(body: body, timestamp: parsed.timestamp, key: key)
+        // Whatever timestamp text was accepted, a signature made over that text must verify.
+        let genuine = WebhookSignature.sign(body: body, timestampText: parsed.timestampText, key: key)
         guard let resigned = try? WebhookSignature(signature: genuine, timestamp: parsed.timestampText),
               (try? resigned.verify(body: body, keys: [SigningKey("other"), key])) == 1 else {
             throw FuzzTarget.signatureHeader.finding("a genuine signature for accepted timestamp '\(parsed.timestampText)' did not verify")

@@ -40,6 +40,18 @@ struct WebhookEventTests {
         }
     }
 
+    @Test func surrogateEscapesMustComeInPairs() throws {
+        func body(_ subject: String) -> [UInt8] {
+            Array(#"{"event_id":"01A","object_type":"email","metric":"sent","data":{"subject":"\#(subject)"}}"#.utf8)
+        }
+        let paired = try WebhookEvent.parse(body(#"\ud83d\ude00"#))
+        #expect(paired.data["subject"] == .string("😀"))
+        // Found by the envelope fuzzer: Foundation and PostgreSQL's jsonb refuse these.
+        for lone in [#"\ude00"#, #"\ud83d"#, #"\ud83dx"#, #"\ud83d\u0041"#, #"\ud41d\ude00"#] {
+            #expect(throws: MalformedEventError.self, "\(lone)") { try WebhookEvent.parse(body(lone)) }
+        }
+    }
+
     @Test func fixturesParseWithIdentifiers() throws {
         let bounced = try WebhookEvent.parse(Fixtures.bytes("email_bounced.json"))
         #expect(bounced.eventID == "01JBX5F9Z1Y2X3W4V5T6S7R8Q9")
