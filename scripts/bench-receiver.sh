@@ -47,7 +47,7 @@ open(sys.argv[2] + ".rps", "w").write(str(rps))
 PY
 }
 
-echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s"
+echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}') appendfsync ${REDIS_APPENDFSYNC:-everysec}, wrk -t$threads -c$connections -d${seconds}s"
 run_wrk "http://127.0.0.1:$port" bench/webhooks.lua >"$work/webhook.txt"
 run_wrk "http://127.0.0.1:$admin/healthz" >"$work/ceiling.txt"
 summarize webhook "$work/webhook.txt"

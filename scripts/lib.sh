@@ -131,7 +131,8 @@ build_release() {
 }
 
 # start_bench_receiver WORK SECRET COMMAND...: for the receiver benchmarks, starts Redis under
-# WORK/redis (append-only, fsync every second: persistence as recommended for production) and
+# WORK/redis (append-only, fsync every second: persistence as recommended for production;
+# REDIS_APPENDFSYNC=always measures an fsync per write instead) and
 # COMMAND (the binary, or a wrapper such as valgrind followed by it) as `serve` on loopback, then
 # waits until it is ready. Sets redis_port, port, admin and relay (the receiver's pid); the caller's
 # EXIT trap calls stop_bench_receiver WORK.
@@ -139,7 +140,7 @@ start_bench_receiver() {
   local work=$1 secret=$2
   shift 2
   redis_port=$(free_port)
-  start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+  start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save ""
   port=$(free_port)
   admin=$(free_port)
   CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="redis://127.0.0.1:$redis_port" PORT=$port ADMIN_PORT=$admin \

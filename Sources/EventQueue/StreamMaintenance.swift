@@ -101,6 +101,47 @@ extension EventQueue {
         return removed.compactMap(\.string)
     }
 
+    /// The stream's length and the id of the last entry ever added.
+    private func streamPosition() async throws(RedisError) -> (length: Int, lastGenerated: String?) {
+        let info = try await client.send("XINFO", "STREAM", RedisArgument(keys.events)).fieldMap
+        guard let length = info?["length"]?.integer else {
+            throw RedisError(.unexpectedReply, "XINFO STREAM answered without a length")
+        }
+        return (Int(length), info?["last-generated-id"]?.string)
+    }
+
+    /// Sets Redis' lag counter (`entries-read`) of every group that has read the whole stream
+    /// but reports a lag anyway, as seen after restarts from the append-only file. Autoscalers and
+    /// dashboards read that counter directly (KEDA's `redis-streams` trigger does): left wrong, it
+    /// would show a backlog that never drains. Checked and set in one step, so that no entry can
+    /// arrive in between. KEYS[1] events stream. Returns the names of the groups repaired.
+    static let repairLagCountersScript = RedisScript("""
+        local repaired = {}
+        if redis.call('EXISTS', KEYS[1]) == 0 then return repaired end
+        local flat = redis.call('XINFO', 'STREAM', KEYS[1])
+        local stream = {}
+        for i = 1, #flat, 2 do stream[flat[i]] = flat[i + 1] end
+        for _, row in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+          local group = {}
+          for i = 1, #row, 2 do group[row[i]] = row[i + 1] end
+          if group['last-delivered-id'] == stream['last-generated-id'] and group['lag'] ~= 0 then
+            redis.call('XGROUP', 'SETID', KEYS[1], group['name'], group['last-delivered-id'], 'ENTRIESREAD', stream['entries-added'])
+            repaired[#repaired + 1] = group['name']
+          end
+        end
+        return repaired
+        """)
+
+    /// Repairs wrong lag counters (see `repairLagCountersScript`); returns the groups repaired.
+    @discardableResult
+    public func repairLagCounters() async throws(RedisError) -> [String] {
+        let reply = try await client.run(Self.repairLagCountersScript, keys: [RedisArgument(keys.events)], arguments: [])
+        guard let repaired = reply.array else {
+            throw RedisError(.unexpectedReply, "the lag repair script answered \(reply)")
+        }
+        return repaired.compactMap(\.string)
+    }
+
     /// Pending, lag and oldest unacknowledged entry of every group on the events stream.
     public func groupStatistics() async throws(RedisError) -> [GroupStatistics] {
         let stream = RedisArgument(keys.events)
@@ -114,17 +155,17 @@ extension EventQueue {
             throw RedisError(.unexpectedReply, "XINFO GROUPS answered \(reply)")
         }
         var statistics: [GroupStatistics] = []
+        let (length, lastGenerated) = try await streamPosition()
         for group in groups {
             guard let info = group.fieldMap else { continue }
             guard let name = info["name"]?.string, let pending = info["pending"]?.integer, let lastDelivered = info["last-delivered-id"]?.string else {
                 throw RedisError(.unexpectedReply, "XINFO GROUPS entry has an unexpected shape: \(group)")
             }
-            let lag: Int
-            if let known = info["lag"]?.integer {
-                lag = Int(known)
-            } else {
-                lag = try await length(of: keys.events)
-            }
+            // Redis' own counter can be wrong (after a restart from the append-only file it was seen
+            // 112,000 above the stream's length, for a group that had read everything): a group
+            // that has read the last entry lags by nothing, and no group lags by more than the
+            // stream holds (nothing undelivered is ever trimmed).
+            let lag = lastDelivered == lastGenerated ? 0 : min(info["lag"]?.integer.map { Int($0) } ?? length, length)
             var oldest: Int64?
             if pending > 0 {
                 let summary = try await client.send("XPENDING", stream, RedisArgument(name))

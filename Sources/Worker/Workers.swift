@@ -53,6 +53,8 @@ public enum Workers {
             PeriodicService(name: "stream trim", interval: configuration.trimInterval, logger: logger) {
                 let removed = try await queue.trimAcknowledged()
                 if removed > 0 { logger.debug("trimmed acknowledged entries", metadata: ["count": "\(removed)"]) }
+                let repaired = try await queue.repairLagCounters()
+                if !repaired.isEmpty { logger.notice("repaired Redis' lag counter of groups that had read everything", metadata: ["groups": "\(repaired.joined(separator: ","))"]) }
                 let consumers = try await queue.removeIdleConsumers(idleLongerThan: configuration.staleConsumerIdle)
                 if !consumers.isEmpty { logger.notice("removed idle consumers without pending entries", metadata: ["consumers": "\(consumers.joined(separator: ","))"]) }
             },
