@@ -14,6 +14,9 @@ public struct ConsumerLoop: Service {
     public let reclaimInterval: Duration
     /// Pause after a batch that left entries for redelivery (the destination is unavailable).
     public let unavailablePause: Duration
+    /// How long the claim on a batch in progress is renewed at most: a batch that has not ended
+    /// by then is presumed hung, and its entries are left for another consumer to take over.
+    public let maximumClaimRenewal: Duration
     public let logger: Logger
     /// Runs once before the first read (and again after it failed): readies the destination.
     public let prepare: @Sendable () async throws -> Void
@@ -22,12 +25,14 @@ public struct ConsumerLoop: Service {
 
     public init(
         consumer: GroupConsumer, reclaimInterval: Duration, unavailablePause: Duration, logger: Logger,
+        maximumClaimRenewal: Duration = .seconds(900),
         prepare: @escaping @Sendable () async throws -> Void = {},
         process: @escaping @Sendable ([DeliveredEntry]) async throws -> Bool
     ) {
         self.consumer = consumer
         self.reclaimInterval = reclaimInterval
         self.unavailablePause = unavailablePause
+        self.maximumClaimRenewal = maximumClaimRenewal
         self.logger = logger
         self.prepare = prepare
         self.process = process
@@ -74,14 +79,20 @@ public struct ConsumerLoop: Service {
     }
 
     /// Processes a batch while renewing this consumer's claim on its entries every third of
-    /// `reclaimIdle`, so that however long the destination makes it wait, no other consumer takes
-    /// the entries over while they are still being worked (they would be worked twice).
+    /// `reclaimIdle`, so that however long the destination makes it wait (up to
+    /// `maximumClaimRenewal`), no other consumer takes the entries over while they are still being
+    /// worked (they would be worked twice).
     private func processKeepingClaims(_ batch: [DeliveredEntry], metadata: Logger.Metadata) async throws -> Bool {
         let ids = batch.map(\.entry.id)
         let interval = consumer.configuration.reclaimIdle / 3
+        let renewUntil = ContinuousClock.now + maximumClaimRenewal
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
                 while true {
+                    guard ContinuousClock.now + interval < renewUntil else {
+                        logger.error("a batch is still in progress after \(maximumClaimRenewal): no longer keeping its claim, so that another consumer can take its entries over", metadata: metadata)
+                        return
+                    }
                     try await Task.sleep(for: interval)
                     do {
                         let held = try await consumer.keepClaimed(ids)

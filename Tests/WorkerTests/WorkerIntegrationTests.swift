@@ -290,6 +290,33 @@ struct WorkerIntegrationTests {
         }
     }
 
+    @Test func aHungBatchIsLeftForAnotherConsumerOnceItsClaimStopsBeingRenewed() async throws {
+        try await withShutdown(try await WorkerHarness.make(name: "hung", reclaimIdle: .milliseconds(600))) { hung in
+            try await withShutdown(try await WorkerHarness.make(queue: hung.queue, server: hung.server, name: "rescuer", reclaimIdle: .milliseconds(600))) { rescuer in
+                try await hung.add(event("bounced"))
+                var logger = Logger(label: "loop-test")
+                logger.logLevel = .critical
+                let loop = ConsumerLoop(consumer: hung.consumer, reclaimInterval: .seconds(60), unavailablePause: .milliseconds(100), logger: logger, maximumClaimRenewal: .seconds(2)) { _ in
+                    try await Task.sleep(for: .seconds(30))  // never ends in time
+                    return false
+                }
+                let running = Task { try await loop.run() }
+                defer { running.cancel() }
+                while try await hung.pending() == 0 { try await Task.sleep(for: .milliseconds(20)) }
+                let start = ContinuousClock.now
+                var taken: [DeliveredEntry] = []
+                while taken.isEmpty, ContinuousClock.now - start < .seconds(5) {
+                    try await Task.sleep(for: .milliseconds(100))
+                    taken = try await rescuer.consumer.reclaim()
+                }
+                let waited = ContinuousClock.now - start
+                #expect(taken.count == 1)
+                #expect(waited >= .seconds(2), "kept while the claim was renewed, \(waited)")
+                #expect(waited < .seconds(4), "taken over once renewal stopped and the idle time passed, \(waited)")
+            }
+        }
+    }
+
     @Test func malformedEntriesAndEventsWithoutAPersonAreNotRetried() async throws {
         try await withShutdown(try await WorkerHarness.make()) { harness in
             _ = try await harness.queue.client.send("XADD", RedisArgument(harness.queue.keys.events), "*", "body", "{not json", "ws", "default", "rt", "1", "t", "email", "m", "bounced")
