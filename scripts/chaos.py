@@ -590,6 +590,11 @@ def check(soak, senders, status, drained, wall):
         count = sum(c for (_, r), c in dead.items() if r == reason)
         if count:
             log(f"{count} dead letter(s) {reason}: explained by {cause}")
+    if missing or not drained:
+        # What holds the undrained entries, for the diagnosis.
+        for name in ("actions", "warehouse"):
+            log(f"pending in {name}: {soak.redis('XPENDING', 'cio:{0}:events', name, '-', '+', '10')}")
+            log(f"consumers of {name}: {soak.redis('XINFO', 'CONSUMERS', 'cio:{0}:events', name)}")
     for problem in problems:
         log(f"VIOLATION: {problem}")
     log("every invariant holds" if not problems else f"{len(problems)} invariant(s) violated")

@@ -24,7 +24,7 @@ cleanup() {
   for pid in $(pgrep -x redis-server || true); do
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$work"/*) kill -9 "$pid" 2>/dev/null || true ;; esac
   done
-  rm -rf "$work"
+  if [ "${status:-1}" -eq 0 ]; then rm -rf "$work"; else echo "chaos: logs kept in $work/soak" >&2; fi
 }
 trap cleanup EXIT
 chmod 755 "$work"
@@ -32,7 +32,9 @@ pg_port=$(free_port)
 start_postgres "$work/postgres" "$pg_port"
 write_pg_control "$work/postgres-control" "$work/postgres" "$pg_port"
 
+status=0
 python3 scripts/chaos.py --binary "$binary" --work "$work/soak" \
   --postgres-url "postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable" \
   --postgres-control "$work/postgres-control" \
-  --seconds "${CHAOS_SECONDS:-60}" --rate "${CHAOS_RATE:-150}" ${CHAOS_SEED:+--seed "$CHAOS_SEED"}
+  --seconds "${CHAOS_SECONDS:-60}" --rate "${CHAOS_RATE:-150}" ${CHAOS_SEED:+--seed "$CHAOS_SEED"} || status=$?
+exit "$status"

@@ -4,7 +4,8 @@ import Foundation
 /// The envelope scanner checked against Foundation's `JSONSerialization` on the same bytes: both
 /// accept exactly the valid JSON objects, and they read the same top-level fields and `data`.
 /// Where they may differ by design: the scanner takes UTF-8 only (Foundation also guesses UTF-16
-/// and UTF-32) and refuses nesting deeper than 64 levels (Foundation allows more).
+/// and UTF-32), refuses nesting deeper than 64 levels (Foundation allows more) and keeps to RFC 8259
+/// where Foundation is lenient (a trailing comma, as in `{"a": 1, }`, which it accepts).
 enum EnvelopeDifferential {
     static let scannerDepthLimit = 64
 
@@ -20,7 +21,7 @@ enum EnvelopeDifferential {
         case (.success, nil):
             throw finding("the scanner accepted what Foundation refuses (or is not a JSON object)")
         case (.failure(let error), let object?):
-            if depth(of: object) >= scannerDepthLimit { return }
+            if depth(of: object) >= scannerDepthLimit || hasTrailingComma(bytes) { return }
             throw finding("the scanner refused a JSON object Foundation reads: \(error.message)")
         case (.success(let fields), let object?):
             try compare(fields.eventID, expected: plainField(object["event_id"]), name: "event_id")
@@ -84,6 +85,28 @@ enum EnvelopeDifferential {
         case let object as [String: Any]: return .object(object.mapValues(jsonValue))
         default: return .string("unexpected \(type(of: value))")
         }
+    }
+
+    /// Whether a `,` is followed (after whitespace) by `}` or `]` outside strings: JSON does not
+    /// allow it, Foundation does.
+    static func hasTrailingComma(_ bytes: [UInt8]) -> Bool {
+        var inString = false
+        var escaped = false
+        var afterComma = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true; afterComma = false
+            case UInt8(ascii: ","): afterComma = true
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): if afterComma { return true }
+            case 0x20, 0x09, 0x0A, 0x0D: break
+            default: afterComma = false
+            }
+        }
+        return false
     }
 
     private static func depth(of value: Any) -> Int {

@@ -156,9 +156,14 @@ public struct BatchProcessor: Sendable {
                 }
                 continue
             }
-            // Phase 1: attributes.
+            // Phase 1: attributes. A request retried after a failed attempt drops what a newer
+            // event has written meanwhile (merged updates are one per person and workspace).
             let identifies = positions.compactMap { position in updates[position].operations.identify.map { (position, $0) } }
-            let identifyResults = await client.send(identifies.map(\.1))
+            let times = Dictionary(positions.map { (updates[$0].person, updates[$0].monotonicTimes) }) { first, _ in first }
+            let guardCheck = attributeGuard
+            let identifyResults = await client.send(identifies.map(\.1)) { operations in
+                await guardCheck.withoutStaleAttributes(operations, workspace: workspace, times: times)
+            }
             report.operations += identifies.count
             for ((position, _), result) in zip(identifies, identifyResults) {
                 results[position] = result.map { .applied }

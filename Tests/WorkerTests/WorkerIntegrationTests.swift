@@ -317,6 +317,24 @@ struct WorkerIntegrationTests {
         }
     }
 
+    @Test func anOlderUpdateRetriedAfterANewerOneLandedDoesNotMoveTheAttributeBack() async throws {
+        // Found by the chaos soak: one worker's request for an older event is throttled and
+        // retried; meanwhile another worker applies a newer event. The retry must not undo it.
+        try await withShutdown(try await WorkerHarness.make(name: "first", attempts: 3)) { first in
+            try await withShutdown(try await WorkerHarness.make(queue: first.queue, server: first.server, name: "second", attempts: 3)) { second in
+                first.server.script(.init(status: 429, headers: ["Retry-After": "1"]))
+                try await first.add(event("subscribed", type: "customer", timestamp: 1_767_230_100))
+                let older = Task { try await first.runOnce() }
+                while first.server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                try await second.add(event("subscribed", type: "customer", timestamp: 1_767_230_200))
+                #expect(try await second.runOnce().count(.applied) == 1)
+                #expect(try await older.value.count(.applied) == 1)
+                let written = first.server.requests.flatMap(\.batch).compactMap { ($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber }
+                #expect(written.last?.int64Value == 1_767_230_200, "the last write of subscribed_at must be the newest event's: \(written)")
+            }
+        }
+    }
+
     @Test func malformedEntriesAndEventsWithoutAPersonAreNotRetried() async throws {
         try await withShutdown(try await WorkerHarness.make()) { harness in
             _ = try await harness.queue.client.send("XADD", RedisArgument(harness.queue.keys.events), "*", "body", "{not json", "ws", "default", "rt", "1", "t", "email", "m", "bounced")

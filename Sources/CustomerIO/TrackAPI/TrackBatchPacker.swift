@@ -13,6 +13,17 @@ struct TrackBatchPacker {
     private static let opening = Array(#"{"batch":["#.utf8)
     private static let closing = Array("]}".utf8)
 
+    /// One request body of these items, whatever their size (for a request resent with the same
+    /// items, made no larger).
+    static func body(of items: [[UInt8]]) -> [UInt8] {
+        var body = opening
+        for (index, item) in items.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += item
+        }
+        return body + closing
+    }
+
     func pack(_ items: [[UInt8]]) -> (requests: [Request], oversized: [Int]) {
         var requests: [Request] = []
         var oversized: [Int] = []

@@ -65,15 +65,21 @@ public struct TrackClient: Sendable {
         self.metrics = metrics
     }
 
+    /// Rewrites operations before a request is sent again after a failed attempt, one for one and
+    /// never larger: what was true when they were first sent may not be any more (a newer event
+    /// may have written a monotonic attribute meanwhile).
+    public typealias Refresh = @Sendable ([TrackOperation]) async -> [TrackOperation]
+
     /// Sends the operations in order and answers one result per operation, in the same order.
-    /// With v2 they are packed into as few batch requests as the size limits allow.
-    public func send(_ operations: [TrackOperation]) async -> [Result<Void, TrackError>] {
+    /// With v2 they are packed into as few batch requests as the size limits allow. A request
+    /// retried after 429, 5xx or no answer carries the operations as `refresh` rewrites them.
+    public func send(_ operations: [TrackOperation], refresh: Refresh? = nil) async -> [Result<Void, TrackError>] {
         switch configuration.apiVersion {
-        case .v2: return await sendBatches(operations)
+        case .v2: return await sendBatches(operations, refresh: refresh)
         case .v1:
             var results: [Result<Void, TrackError>] = []
             for operation in operations {
-                results.append(await sendV1(operation))
+                results.append(await sendV1(operation, refresh: refresh))
             }
             return results
         }
@@ -81,7 +87,7 @@ public struct TrackClient: Sendable {
 
     // MARK: v2
 
-    private func sendBatches(_ operations: [TrackOperation]) async -> [Result<Void, TrackError>] {
+    private func sendBatches(_ operations: [TrackOperation], refresh: Refresh?) async -> [Result<Void, TrackError>] {
         var results = [Result<Void, TrackError>](repeating: .success(()), count: operations.count)
         let packing = TrackBatchPacker(maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
             .pack(operations.map { $0.batchItem.serialized() })
@@ -89,7 +95,12 @@ public struct TrackClient: Sendable {
             results[index] = .failure(TrackError(.tooLarge, "the \(operations[index].action) operation is larger than the \(configuration.maximumItemBytes)-byte limit of a batch item"))
         }
         for request in packing.requests {
-            switch await perform(.POST, path: "/api/v2/batch", body: request.body) {
+            var retryBody: (@Sendable () async -> [UInt8])?
+            if let refresh {
+                let sent = request.items.map { operations[$0] }
+                retryBody = { TrackBatchPacker.body(of: await refresh(sent).map { $0.batchItem.serialized() }) }
+            }
+            switch await perform(.POST, path: "/api/v2/batch", body: request.body, retryBody: retryBody) {
             case .failure(let error):
                 for index in request.items { results[index] = .failure(error) }
             case .success(let response) where response.status == 207:
@@ -123,12 +134,19 @@ public struct TrackClient: Sendable {
 
     // MARK: v1
 
-    private func sendV1(_ operation: TrackOperation) async -> Result<Void, TrackError> {
+    private func sendV1(_ operation: TrackOperation, refresh: Refresh?) async -> Result<Void, TrackError> {
         let path = "/api/v1/customers/\(operation.person.pathComponent)"
         let outcome: Result<Response, TrackError>
         switch operation {
         case .identify(_, let attributes):
-            outcome = await perform(.PUT, path: path, body: JSONValue.object(attributes).serialized())
+            var retryBody: (@Sendable () async -> [UInt8])?
+            if let refresh {
+                retryBody = {
+                    guard case .identify(_, let current)? = await refresh([operation]).first else { return JSONValue.object(attributes).serialized() }
+                    return JSONValue.object(current).serialized()
+                }
+            }
+            outcome = await perform(.PUT, path: path, body: JSONValue.object(attributes).serialized(), retryBody: retryBody)
         case .suppress:
             outcome = await perform(.POST, path: path + "/suppress", body: Array("{}".utf8))
         }
@@ -142,10 +160,13 @@ public struct TrackClient: Sendable {
         let body: [UInt8]
     }
 
-    private func perform(_ method: HTTPMethod, path: String, body: [UInt8]) async -> Result<Response, TrackError> {
+    /// One request with its retries; `retryBody`, when given, makes the body of each retry.
+    private func perform(_ method: HTTPMethod, path: String, body firstBody: [UInt8], retryBody: (@Sendable () async -> [UInt8])? = nil) async -> Result<Response, TrackError> {
         var attempt = 0
+        var body = firstBody
         while true {
             attempt += 1
+            if attempt > 1, let retryBody { body = await retryBody() }
             do {
                 try await gate?.waitForTurn()
             } catch {
