@@ -180,13 +180,18 @@ trap 'kill -9 $relay 2>/dev/null || true' EXIT
 wait_http "http://127.0.0.1:$admin/readyz" 30 || fail "not ready within 30 s (send)"
 before=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
 "$binary" send --url "http://127.0.0.1:$port/webhooks/customerio" --count 200 --duplicates 0.25 --concurrency 4 \
+  --people 7 --time-spread 600 --record "$work/send.record" \
   >"$work/send.out" 2>"$work/send.err" || fail "send: $(cat "$work/send.out" "$work/send.err")"
+# The record has a line per send, and repeats share their event_id with the first send.
+recorded_accepted=$(grep -c " 200 accepted$" "$work/send.record" || true)
+recorded_ids=$(awk '{print $1}' "$work/send.record" | sort -u | wc -l)
 accepted=$(awk '/^accepted:/ {print $2}' "$work/send.out")
 duplicate=$(awk '/^duplicate:/ {print $2}' "$work/send.out")
 after=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
 grep -q "^sent: 200 " "$work/send.out" && grep -q "^errors: 0$" "$work/send.out" && [ "$duplicate" -gt 0 ] \
   && [ $((accepted + duplicate)) -eq 200 ] && [ $((after - before)) -eq "$accepted" ] \
-  || fail "send: $(cat "$work/send.out"), stream grew by $((after - before))"
+  && [ "$(wc -l <"$work/send.record")" -eq 200 ] && [ "$recorded_accepted" -eq "$accepted" ] && [ "$recorded_ids" -eq "$accepted" ] \
+  || fail "send: $(cat "$work/send.out"), stream grew by $((after - before)), record: $(head -3 "$work/send.record")"
 set +e
 "$binary" send --url "http://127.0.0.1:$port/webhooks/customerio" --count 3 --secret wrong >"$work/forged.out" 2>/dev/null
 code=$?
@@ -195,4 +200,4 @@ set -e
 kill -TERM "$relay"
 wait "$relay" || true
 trap - EXIT
-echo "smoke: send delivered 200 signed events ($accepted accepted, $duplicate repeats answered duplicate); a wrong key gives 401s and exit 1"
+echo "smoke: send delivered 200 signed events ($accepted accepted, $duplicate repeats answered duplicate), each recorded with its answer; a wrong key gives 401s and exit 1"
