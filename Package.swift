@@ -218,7 +218,7 @@ let package = Package(
         .testTarget(
             name: "RelayAppTests",
             dependencies: [
-                "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse",
+                "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse", "RelayMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

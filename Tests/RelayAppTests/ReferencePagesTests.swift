@@ -1,6 +1,7 @@
 import CustomerIO
 import Foundation
 import Receiver
+import RelayMetrics
 @testable import RelayApp
 import Testing
 import Warehouse
