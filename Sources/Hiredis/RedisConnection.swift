@@ -247,6 +247,7 @@ private final class ConnectionWorker: @unchecked Sendable {
             return .failure(error)
         }
         _ = redisEnableKeepAlive(context)
+        RedisReplyLimits.apply(to: context.pointee.reader)
         // The handshake runs under the connect timeout; commands under the command timeout.
         _ = redisSetTimeout(context, Self.timeval(configuration.connectTimeout))
         var handshake: [RedisCommand] = []

@@ -32,6 +32,38 @@ extension RedisValue {
     }
 }
 
+/// Bounds what a reply may make hiredis allocate. hiredis 0.14 (Debian 12) allocates an array's
+/// element table as soon as it reads the header, whatever count the header claims: `*444444441`
+/// made it ask for 3.5 GB (found by the reply fuzzer). An array above the limit is refused
+/// instead, as a protocol error: the connection drops and reconnects. No reply of this client's
+/// commands comes near it (a read is at most `CIO_RELAY_BATCH_SIZE` entries).
+enum RedisReplyLimits {
+    static let maximumElements: Int32 = 1 << 20
+
+    private nonisolated(unsafe) static let defaults: redisReplyObjectFunctions = {
+        // hiredis keeps its default functions private: copy them from a reader.
+        guard let reader = redisReaderCreate() else { preconditionFailure("hiredis could not allocate a reply reader") }
+        defer { redisReaderFree(reader) }
+        return reader.pointee.fn.pointee
+    }()
+
+    private nonisolated(unsafe) static let limited: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+        var functions = defaults
+        functions.createArray = { task, elements in
+            guard elements <= RedisReplyLimits.maximumElements else { return nil }
+            return RedisReplyLimits.defaults.createArray(task, elements)
+        }
+        let pointer = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
+        pointer.initialize(to: functions)
+        return pointer
+    }()
+
+    /// Makes `reader` refuse arrays above the limit.
+    static func apply(to reader: UnsafeMutablePointer<redisReader>?) {
+        reader?.pointee.fn = limited
+    }
+}
+
 /// Reads RESP bytes with hiredis' own reader, outside any connection: how the fuzzer puts hostile
 /// server bytes through the same conversion every reply takes.
 @_spi(Fuzzing) public enum RedisReplyReader {
@@ -40,6 +72,7 @@ extension RedisValue {
     public static func values(from bytes: [UInt8], feedingAt split: Int? = nil) -> (values: [RedisValue], protocolError: Bool) {
         guard let reader = redisReaderCreate() else { return ([], true) }
         defer { redisReaderFree(reader) }
+        RedisReplyLimits.apply(to: reader)
         let pieces = split.map { [bytes[..<min($0, bytes.count)], bytes[min($0, bytes.count)...]] } ?? [bytes[...]]
         var values: [RedisValue] = []
         for piece in pieces {
