@@ -5,7 +5,9 @@ import Foundation
 /// accept exactly the valid JSON objects, and they read the same top-level fields and `data`.
 /// Where they may differ by design: the scanner takes UTF-8 only (Foundation also guesses UTF-16
 /// and UTF-32), refuses nesting deeper than 64 levels (Foundation allows more) and keeps to RFC 8259
-/// where Foundation is lenient (a trailing comma, as in `{"a": 1, }`, which it accepts).
+/// where Foundation is lenient (a trailing comma, as in `{"a": 1, }`, which it accepts) or strict
+/// (a number beyond the range of a Double, as in `1e800`, which it refuses: the grammar allows it,
+/// the body is kept verbatim, and the scanner reads it as infinite, written out as `null`).
 enum EnvelopeDifferential {
     static let scannerDepthLimit = 64
 
@@ -19,6 +21,7 @@ enum EnvelopeDifferential {
         case (.failure, nil):
             return
         case (.success, nil):
+            if hasNumberBeyondDouble(bytes) { return }
             throw finding("the scanner accepted what Foundation refuses (or is not a JSON object)")
         case (.failure(let error), let object?):
             if depth(of: object) >= scannerDepthLimit || hasTrailingComma(bytes) { return }
@@ -107,6 +110,30 @@ enum EnvelopeDifferential {
             }
         }
         return false
+    }
+
+    /// Whether a number outside strings is too large for a Double.
+    static func hasNumberBeyondDouble(_ bytes: [UInt8]) -> Bool {
+        var inString = false
+        var escaped = false
+        var number: [UInt8] = []
+        func overflows() -> Bool {
+            defer { number.removeAll() }
+            return Double(String(decoding: number, as: UTF8.self))?.isInfinite == true
+        }
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            if (0x30...0x39).contains(byte) || [UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(byte) {
+                number.append(byte)
+                continue
+            }
+            if !number.isEmpty, overflows() { return true }
+            if byte == UInt8(ascii: "\"") { inString = true }
+        }
+        return !number.isEmpty && overflows()
     }
 
     private static func depth(of value: Any) -> Int {
