@@ -208,6 +208,7 @@ let package = Package(
             dependencies: [
                 "Receiver", "EventQueue", "Hiredis", "CustomerIO", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
