@@ -50,6 +50,9 @@ swift test --skip-build "$@"
 echo "==> end-to-end check of the cio-relay binary"
 scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
 
+echo "==> 1,000 connections that never finish their headers, against the binary"
+python3 scripts/slowloris.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/slowloris"
+
 echo "==> chaos soak (${CHAOS_SECONDS:-60} s): every acknowledged event checked end to end under faults"
 scripts/chaos.sh "$(swift build --show-bin-path)/cio-relay"
 

@@ -21,16 +21,23 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var maxHeaderBytes: Int
     /// Most headers per request.
     public var maxHeaderCount: Int
+    /// Connections the kernel may hold for the server to accept (capped by `net.core.somaxconn`).
+    /// Hummingbird's default of 256 overflowed when 1,000 connections arrived at once on a busy
+    /// machine: the kernel then drops handshakes and clients wait for retransmissions, up to a
+    /// minute, the same as Customer.io's retries after an outage would.
+    public var listenBacklog: Int
 
     public init(
         requestTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(75),
-        maxHeaderFieldBytes: Int = 16 << 10, maxHeaderBytes: Int = 64 << 10, maxHeaderCount: Int = 100
+        maxHeaderFieldBytes: Int = 16 << 10, maxHeaderBytes: Int = 64 << 10, maxHeaderCount: Int = 100,
+        listenBacklog: Int = 4096
     ) {
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
         self.maxHeaderFieldBytes = maxHeaderFieldBytes
         self.maxHeaderBytes = maxHeaderBytes
         self.maxHeaderCount = maxHeaderCount
+        self.listenBacklog = listenBacklog
     }
 }
 

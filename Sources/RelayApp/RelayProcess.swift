@@ -71,7 +71,10 @@ public enum RelayProcess {
             services.append(Application(
                 responder: webhooks.responder(),
                 server: WebhookServer.builder(limits: settings.receiver.connections),
-                configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil),
+                configuration: .init(
+                    address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil,
+                    backlog: settings.receiver.connections.listenBacklog
+                ),
                 logger: logger
             ))
             metadata["webhook_port"] = "\(settings.listeners.webhookPort)"

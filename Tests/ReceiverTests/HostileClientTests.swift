@@ -27,7 +27,7 @@ struct HostileClientTests {
             let app = Application(
                 responder: harness.routes.responder(),
                 server: WebhookServer.builder(limits: Self.limits),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil, backlog: Self.limits.listenBacklog),
                 logger: logger
             )
             try await app.test(.live) { client in
@@ -48,11 +48,13 @@ struct HostileClientTests {
         return Array((head + extra + "\r\n").utf8) + body
     }
 
-    @Test func aThousandConnectionsThatNeverFinishTheirHeadersDoNotHoldUpGenuineWebhooks() async throws {
+    /// A hundred here, in the test process; `scripts/slowloris.py` runs a thousand against the
+    /// real binary, in a process of its own, and measures its memory.
+    @Test func connectionsThatNeverFinishTheirHeadersDoNotHoldUpGenuineWebhooks() async throws {
         try await withLiveServer { harness, port, client in
             let before = residentMemoryBytes()
             var stalled: [RawConnection] = []
-            for index in 0..<1000 {
+            for index in 0..<100 {
                 let connection = try RawConnection(port: port)
                 #expect(connection.send(Array("POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-\(index): ".utf8)))
                 stalled.append(connection)
@@ -70,10 +72,9 @@ struct HostileClientTests {
             // machine is busy: the deadline here is generous, the server's is 2 s).
             let closed = await RawConnection.countClosed(stalled, within: .seconds(60))
             for connection in stalled { connection.close() }
-            #expect(closed == 1000)
+            #expect(closed == 100)
             #expect(try await queued(harness) == 20)
-            print("hostile clients: resident memory \(before >> 20) MiB before, \(during >> 20) MiB with 1,000 stalled connections open")
-            #expect(during - before < 200 << 20, "1,000 stalled connections must not cost more than 200 MiB")
+            #expect(during - before < 50 << 20, "100 stalled connections must not cost more than 50 MiB")
         }
     }
 
