@@ -256,7 +256,7 @@
                 index += 1
                 guard let escaped = current else { throw fail() }
                 if escaped == UInt8(ascii: "u") {
-                    guard let unit = codeUnit(at: index + 1) else { throw fail() }
+                    guard let unit = Self.codeUnit(in: bytes, at: index + 1) else { throw fail() }
                     // A surrogate must come in a pair, high then low, as Foundation (and PostgreSQL's
                     // jsonb) require: a lone one is no character, and the body would pass here only to
                     // be refused by the warehouse.
@@ -265,7 +265,7 @@
                         lowSurrogateAllowed = false
                     } else if (0xD800...0xDBFF).contains(unit) {
                         guard index + 10 < bytes.count, bytes[index + 5] == UInt8(ascii: "\\"), bytes[index + 6] == UInt8(ascii: "u"),
-                              let low = codeUnit(at: index + 7), (0xDC00...0xDFFF).contains(low) else { throw fail() }
+                              let low = Self.codeUnit(in: bytes, at: index + 7), (0xDC00...0xDFFF).contains(low) else { throw fail() }
                         lowSurrogateAllowed = true
                     }
                     index += 4
@@ -280,12 +280,13 @@
         return RawString(bytes: raw, hasEscapes: hasEscapes)
     }
 
-    /// The UTF-16 code unit of the four hex digits at `offset`, if they are four hex digits.
-    private func codeUnit(at offset: Int) -> UInt32? {
-        guard offset + 3 < bytes.count else { return nil }
+    /// The UTF-16 code unit of the four hex digits at `offset` of `buffer`, if they are four hex
+    /// digits: for checking `\u` escapes while scanning and for decoding them when unescaping.
+    private static func codeUnit(in buffer: UnsafeBufferPointer<UInt8>, at offset: Int) -> UInt32? {
+        guard offset + 3 < buffer.count else { return nil }
         var unit: UInt32 = 0
         for position in offset..<(offset + 4) {
-            guard let digit = hexDigitValue(bytes[position]) else { return nil }
+            guard let digit = hexDigitValue(buffer[position]) else { return nil }
             unit = unit << 4 | UInt32(digit)
         }
         return unit
@@ -296,9 +297,6 @@
         var output: [UInt8] = []
         output.reserveCapacity(raw.count)
         var position = 0
-        func codeUnit(at offset: Int) -> UInt32 {
-            (1...4).reduce(0) { $0 << 4 | UInt32(hexDigitValue(raw[offset + $1]) ?? 0) }
-        }
         while position < raw.count {
             let byte = raw[position]
             guard byte == UInt8(ascii: "\\") else {
@@ -315,12 +313,12 @@
             case UInt8(ascii: "r"): output.append(0x0D)
             case UInt8(ascii: "t"): output.append(0x09)
             case UInt8(ascii: "u"):
-                var scalar = codeUnit(at: position - 1)
+                // Checked while scanning: four hex digits, and surrogates in pairs.
+                var scalar = codeUnit(in: raw, at: position) ?? 0xFFFD
                 position += 4
                 // A high surrogate followed by an escaped low surrogate is one character.
                 if (0xD800...0xDBFF).contains(scalar), position + 5 < raw.count, raw[position] == UInt8(ascii: "\\"), raw[position + 1] == UInt8(ascii: "u") {
-                    let low = codeUnit(at: position + 1)
-                    if (0xDC00...0xDFFF).contains(low) {
+                    if let low = codeUnit(in: raw, at: position + 2), (0xDC00...0xDFFF).contains(low) {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         position += 6
                     }

@@ -61,10 +61,12 @@ extension EventQueue {
             groups.append(GroupStatus(name: statistics.name, lag: statistics.lag, pending: statistics.pending, oldestUnprocessedAgeSeconds: age, consumers: consumers, missing: false))
         }
         let streamLength = try await length(of: keys.events)
-        for name in expectedGroups where !groups.contains(where: { $0.name == name }) {
+        let missing = expectedGroups.filter { name in !groups.contains { $0.name == name } }
+        if !missing.isEmpty {
+            // A missing group has read nothing: its oldest unprocessed event is the stream's first.
             let first = try StreamEntry.list(try await client.send("XRANGE", RedisArgument(keys.events), "-", "+", "COUNT", "1"), from: "XRANGE").first
             let age = first?.addedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) }
-            groups.append(GroupStatus(name: name, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age, consumers: [], missing: true))
+            groups += missing.map { GroupStatus(name: $0, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age, consumers: [], missing: true) }
         }
         let (dedupKeys, exact) = try await dedupKeyCount()
         let memory = try await client.send("INFO", "memory").string ?? ""

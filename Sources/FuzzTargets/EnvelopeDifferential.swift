@@ -119,19 +119,28 @@ enum EnvelopeDifferential {
         }
     }
 
-    /// Whether a `,` is followed (after whitespace) by `}` or `]` outside strings: JSON does not
-    /// allow it, Foundation does.
-    static func hasTrailingComma(_ bytes: [UInt8]) -> Bool {
+    /// The bytes outside string literals, with a `"` standing for each string.
+    static func outsideStrings(_ bytes: [UInt8]) -> [UInt8] {
+        var result: [UInt8] = []
         var inString = false
         var escaped = false
-        var afterComma = false
         for byte in bytes {
             if inString {
                 if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                continue
+            } else {
+                if byte == UInt8(ascii: "\"") { inString = true }
+                result.append(byte)
             }
+        }
+        return result
+    }
+
+    /// Whether a `,` is followed (after whitespace) by `}` or `]` outside strings: JSON does not
+    /// allow it, Foundation does.
+    static func hasTrailingComma(_ bytes: [UInt8]) -> Bool {
+        var afterComma = false
+        for byte in outsideStrings(bytes) {
             switch byte {
-            case UInt8(ascii: "\""): inString = true; afterComma = false
             case UInt8(ascii: ","): afterComma = true
             case UInt8(ascii: "}"), UInt8(ascii: "]"): if afterComma { return true }
             case 0x20, 0x09, 0x0A, 0x0D: break
@@ -143,26 +152,10 @@ enum EnvelopeDifferential {
 
     /// Whether a number outside strings is too large for a Double.
     static func hasNumberBeyondDouble(_ bytes: [UInt8]) -> Bool {
-        var inString = false
-        var escaped = false
-        var number: [UInt8] = []
-        func overflows() -> Bool {
-            defer { number.removeAll() }
-            return Double(String(decoding: number, as: UTF8.self))?.isInfinite == true
-        }
-        for byte in bytes {
-            if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
-            if (0x30...0x39).contains(byte) || [UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(byte) {
-                number.append(byte)
-                continue
-            }
-            if !number.isEmpty, overflows() { return true }
-            if byte == UInt8(ascii: "\"") { inString = true }
-        }
-        return !number.isEmpty && overflows()
+        let numberBytes = Set("0123456789+-.eE".utf8)
+        return outsideStrings(bytes)
+            .split { !numberBytes.contains($0) }
+            .contains { Double(String(decoding: $0, as: UTF8.self))?.isInfinite == true }
     }
 
     private static func depth(of value: Any) -> Int {
