@@ -71,21 +71,23 @@ struct GroupConsumerTests {
 
     @Test func keepingAClaimResetsOnlyOwnEntriesAndLeavesDeliveryCountsAlone() async throws {
         try await withTestQueue(prefix: "cg") { queue in
-            try await withShutdown(try consumer(queue, name: "holder", reclaimIdle: .milliseconds(300))) { holder in
-                try await withShutdown(try consumer(queue, name: "other", reclaimIdle: .milliseconds(300))) { other in
+            // An idle time well above the sleeps: a busy machine stretches a sleep, and the "not taken
+            // over" check must not depend on a margin of a few tens of milliseconds.
+            try await withShutdown(try consumer(queue, name: "holder", reclaimIdle: .seconds(1))) { holder in
+                try await withShutdown(try consumer(queue, name: "other", reclaimIdle: .seconds(1))) { other in
                     try await holder.createGroup()
                     let added = try await enqueue(queue, count: 3)
                     #expect(try await holder.readNew().count == 3)
                     // Renewed twice within the idle time: nothing looks abandoned.
                     for _ in 0..<2 {
-                        try await Task.sleep(for: .milliseconds(200))
+                        try await Task.sleep(for: .milliseconds(600))
                         #expect(try await holder.keepClaimed(added) == 3)
                     }
-                    try await Task.sleep(for: .milliseconds(150))
+                    try await Task.sleep(for: .milliseconds(300))
                     #expect(try await other.reclaim().isEmpty, "an entry whose claim is kept is not taken over")
                     // Left alone past the idle time, the entries are taken over, once, with their
                     // count of 1 + 1: the renewals did not count as deliveries.
-                    try await Task.sleep(for: .milliseconds(350))
+                    try await Task.sleep(for: .milliseconds(1100))
                     let taken = try await other.reclaim()
                     #expect(taken.map(\.entry.id) == added && taken.allSatisfy { $0.deliveries == 2 })
                     #expect(try await holder.keepClaimed(added) == 0, "what another consumer took over is never taken back")
@@ -149,13 +151,16 @@ struct GroupConsumerTests {
                 try await dead.createGroup()
                 let added = try await enqueue(queue, count: 15)
                 #expect(try await dead.readNew().count == 15)
-                try await Task.sleep(for: .milliseconds(150))
-                // Another consumer has just taken the first twelve: they are young again.
+                // Another consumer has just taken the first twelve: they are young. The last three are
+                // made idle for an hour with XCLAIM's IDLE (JUSTID keeps their delivery count), so no
+                // sleep decides which side of the reclaim idle time an entry falls on: a busy machine
+                // once let the young ones age past a 100 ms threshold before the reclaim ran.
                 _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "busy", "0"] + added.prefix(12).map { RedisArgument($0) }))
+                _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "dead", "0"] + added.suffix(3).map { RedisArgument($0) } + ["IDLE", "3600000", "JUSTID"]))
                 // One entry per batch: XAUTOCLAIM scans ten per call, so the idle ones are only found by
                 // following its cursor.
                 let configuration = ConsumerConfiguration(
-                    group: "actions", consumer: "rescuer", batchSize: 1, blockTime: .milliseconds(50), reclaimIdle: .milliseconds(100))
+                    group: "actions", consumer: "rescuer", batchSize: 1, blockTime: .milliseconds(50), reclaimIdle: .seconds(60))
                 try await withShutdown(try GroupConsumer(queue: queue, configuration: configuration)) { rescuer in
                     let reclaimed = try await rescuer.reclaim()
                     #expect(reclaimed.map(\.entry.id) == [added[12]])
