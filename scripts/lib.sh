@@ -8,10 +8,20 @@ ensure_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "==> installing ${missing[*]}"
-  local sudo=""
+  local sudo="" guard=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The scripts start their own servers on free ports: a package's service (the prometheus package
+  # would start a server on 9090, PostgreSQL one on 5432) must not start on install. Debian asks
+  # /usr/sbin/policy-rc.d; exit 101 means "not now". One already there is left as it is.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$guard" >/dev/null
+    $sudo chmod 755 "$guard"
+  fi
+  local status=0
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || status=$?
+  [ -z "$guard" ] || $sudo rm -f "$guard"
+  return "$status"
 }
 
 # Prints a TCP port that is free on 127.0.0.1 right now.

@@ -2,13 +2,15 @@
 # The test command: installs what the tests need, starts a private Redis and two private
 # PostgreSQL servers (one shared, one that a test stops and restarts) on free loopback ports with
 # their data in a temporary folder, runs every test against them, and stops them again; then the
-# end-to-end smoke check of the binary, the Helm chart checks (scripts/check-chart.sh) and the
+# end-to-end smoke check of the binary, promtool on its metrics (scripts/check-metrics.py), the
+# Helm chart checks (scripts/check-chart.sh) and the
 # container image checks (scripts/check-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-dev postgresql-15
+# prometheus: for promtool, which checks the metrics of the binary and the chart's alert rules.
+ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-dev postgresql-15 prometheus
 
 work=$(mktemp -d -t cio-relay-test.XXXXXX)
 cleanup() {
@@ -49,6 +51,9 @@ swift test --skip-build "$@"
 
 echo "==> end-to-end check of the cio-relay binary"
 scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
+
+echo "==> promtool check metrics on serve, work and run after traffic"
+python3 scripts/check-metrics.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/metrics"
 
 echo "==> 1,000 connections that never finish their headers, against the binary"
 python3 scripts/slowloris.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/slowloris"

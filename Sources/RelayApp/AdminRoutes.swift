@@ -1,6 +1,6 @@
 import Hiredis
 import Hummingbird
-import Prometheus
+import Metrics
 import RelayMetrics
 
 /// The admin port: `/healthz` (the process answers), `/readyz` (Redis answers `PING` within the
@@ -11,10 +11,10 @@ import RelayMetrics
 /// and are never exposed through the webhook ingress.
 public struct AdminRoutes: Sendable {
     public let redis: RedisClient
-    public let registry: PrometheusCollectorRegistry
-    public init(redis: RedisClient, registry: PrometheusCollectorRegistry) {
+    public let exposition: MetricsExposition
+    public init(redis: RedisClient, exposition: MetricsExposition) {
         self.redis = redis
-        self.registry = registry
+        self.exposition = exposition
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -26,10 +26,10 @@ public struct AdminRoutes: Sendable {
             do {
                 // Bounded by the Redis command timeout (CIO_RELAY_REDIS_TIMEOUT).
                 try await redis.ping()
-                redisUp().set(to: 1)
+                redisUp().record(1)
                 return Self.json(.ok, #"{"status":"ready"}"#)
             } catch {
-                redisUp().set(to: 0)
+                redisUp().record(0)
                 return Self.json(.serviceUnavailable, #"{"status":"unavailable","error":"redis_unreachable","message":"Redis does not answer PING"}"#)
             }
         }
@@ -37,7 +37,7 @@ public struct AdminRoutes: Sendable {
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition.render()))
             )
         }
         return router
@@ -49,7 +49,7 @@ public struct AdminRoutes: Sendable {
     /// Registered at the first check rather than up front, so that a process nobody probes shows no
     /// value instead of a misleading 0; the registry hands back the same gauge on later calls.
     private func redisUp() -> Gauge {
-        registry.makeGauge(name: Self.redisUpDefinition.name, help: Self.redisUpDefinition.help)
+        Self.redisUpDefinition.gauge(factory: exposition.factory)
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

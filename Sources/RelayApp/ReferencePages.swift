@@ -27,7 +27,7 @@ public enum ReferencePages {
     /// Every metric family a process can export, by the component that records it.
     public static let metricDefinitions: [MetricDefinition] =
         ReceiverMetrics.definitions + WorkerMetrics.definitions + TrackMetrics.definitions
-        + WarehouseMetrics.definitions + [AdminRoutes.redisUpDefinition]
+        + WarehouseMetrics.definitions + [AdminRoutes.redisUpDefinition, BuildInfo.definition] + ProcessMetrics.definitions
 
     /// The metrics table as Markdown.
     public static func metrics() -> String {

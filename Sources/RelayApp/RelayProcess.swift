@@ -3,8 +3,8 @@ import Hiredis
 import Hummingbird
 import Logging
 import Metrics
-import Prometheus
 import Receiver
+import RelayMetrics
 import Warehouse
 import Worker
 import ServiceLifecycle
@@ -22,27 +22,23 @@ public struct RelayRoles: OptionSet, Sendable {
 /// workers and the webhook server under one `ServiceGroup` that shuts down on SIGTERM or SIGINT
 /// in reverse order: webhooks stop first, then the workers finish their batch, Redis closes last.
 public enum RelayProcess {
-    /// Installs JSON logging and the Prometheus registry; call once per process.
-    public static func bootstrapObservability(level: Logger.Level) -> PrometheusCollectorRegistry {
+    /// Installs JSON logging and the Prometheus registry, whose families carry the `HELP` text of
+    /// their definitions, and records the build info; call once per process.
+    public static func bootstrapObservability(level: Logger.Level) -> MetricsExposition {
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
-        let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
-        ]
-        MetricsSystem.bootstrap(factory)
-        return registry
+        let exposition = MetricsExposition()
+        MetricsSystem.bootstrap(exposition.factory)
+        BuildInfo.record(factory: exposition.factory)
+        return exposition
     }
 
-    public static func run(settings: RelaySettings, roles: RelayRoles, registry: PrometheusCollectorRegistry) async throws {
+    public static func run(settings: RelaySettings, roles: RelayRoles, exposition: MetricsExposition) async throws {
         let name = roles == [.receiver] ? "serve" : roles == [.worker] ? "work" : "run"
         let logger = Logger(label: "cio-relay")
         let client = try RedisClient(configuration: settings.redis)
         let queue = EventQueue(client: client, configuration: settings.queue)
         let adminServer = Application(
-            router: AdminRoutes(redis: client, registry: registry).router(),
+            router: AdminRoutes(redis: client, exposition: exposition).router(),
             configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.adminPort), serverName: nil),
             logger: logger
         )

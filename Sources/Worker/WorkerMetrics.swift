@@ -24,7 +24,7 @@ public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
 public struct WorkerMetrics: Sendable {
     public static let eventsProcessed = MetricDefinition(
         "cio_relay_events_processed_total", .counter, labels: ["group", "object_type", "metric", "outcome"],
-        "Events a consumer group finished, by type, metric (unknown ones as other) and outcome: \(ProcessingOutcome.allCases.map(\.rawValue).joined(separator: ", "))")
+        "Events the actions worker finished, by its consumer group, type, metric (unknown ones as other) and outcome: \(ProcessingOutcome.allCases.map(\.rawValue).joined(separator: ", "))")
     public static let budgetWaits = MetricDefinition(
         "cio_relay_track_budget_waits_total", .counter, "Times a worker waited for the shared Track API budget")
     public static let dryRunOperations = MetricDefinition(

@@ -12,6 +12,7 @@ struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
+        version: BuildInfo.version,
         subcommands: [Serve.self, Work.self, Run.self, Status.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self]
     )
 }
@@ -28,8 +29,8 @@ func loadSettings(roles: RelayRoles) throws -> RelaySettings {
 
 func runProcess(_ roles: RelayRoles) async throws {
     let settings = try loadSettings(roles: roles)
-    let registry = RelayProcess.bootstrapObservability(level: settings.logLevel)
-    try await RelayProcess.run(settings: settings, roles: roles, registry: registry)
+    let exposition = RelayProcess.bootstrapObservability(level: settings.logLevel)
+    try await RelayProcess.run(settings: settings, roles: roles, exposition: exposition)
 }
 
 struct Serve: AsyncParsableCommand {

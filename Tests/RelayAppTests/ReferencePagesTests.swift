@@ -37,7 +37,7 @@ struct ReferencePagesTests {
         let paths = SettingsTable.all.compactMap(\.filePath).map { $0.joined(separator: ".") }
         #expect(Set(paths).count == paths.count)
         let names = ReferencePages.metricDefinitions.map(\.name)
-        #expect(Set(names).count == names.count && names.allSatisfy { $0.hasPrefix("cio_relay_") })
+        #expect(Set(names).count == names.count && names.allSatisfy { $0.hasPrefix("cio_relay_") || $0.hasPrefix("process_") })
     }
 
     /// Every setting that the file can set is read from the file: a value out of range in the file
