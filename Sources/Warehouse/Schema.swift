@@ -61,6 +61,8 @@ enum Schema {
     static let eventsTable = "customerio_events"
     static let actionsTable = "customerio_actions"
     static let versionsTable = "cio_relay_schema_migrations"
+    /// The events columns every row has (NOT NULL, REQUIRED in BigQuery).
+    static let requiredEventColumns: Set<String> = ["event_id", "workspace", "object_type", "metric", "received_at", "payload"]
 
     static func versionsTableStatement(_ dialect: SQLDialect) -> String {
         "CREATE TABLE IF NOT EXISTS \(versionsTable) (version INTEGER PRIMARY KEY, summary TEXT NOT NULL, applied_at \(dialect.type(of: .seconds)) NOT NULL DEFAULT \(dialect.now))"
@@ -68,7 +70,7 @@ enum Schema {
 
     static func migrations(_ dialect: SQLDialect) -> [Migration] {
         let columns = WarehouseRow.columns.map { column -> String in
-            let required = ["event_id", "workspace", "object_type", "metric", "received_at", "payload"].contains(column.name)
+            let required = requiredEventColumns.contains(column.name)
             let key = column.name == "event_id" ? " PRIMARY KEY" : ""
             return "\(column.name) \(dialect.type(of: column.kind))\(key)\(required && key.isEmpty ? " NOT NULL" : "")"
         }

@@ -113,6 +113,8 @@ public struct WarehouseError: Error, Sendable, Hashable, CustomStringConvertible
         public static let unavailable = Code(value: "unavailable")
         public static let invalidURL = Code(value: "invalid_url")
         public static let migrationFailed = Code(value: "migration_failed")
+        /// Google credentials that cannot be used: an unreadable key file, a key that is not RSA.
+        public static let invalidCredentials = Code(value: "invalid_credentials")
         public var description: String { value }
     }
 

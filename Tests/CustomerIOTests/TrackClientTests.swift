@@ -40,7 +40,7 @@ struct TrackRulesTests {
     }
 
     @Test func packerKeepsOrderSplitsAtTheRequestLimitAndReportsOversizedItems() throws {
-        let packer = TrackBatchPacker(maximumRequestBytes: 100, maximumItemBytes: 40)
+        let packer = JSONArrayPacker.trackBatch(maximumRequestBytes: 100, maximumItemBytes: 40)
         let items = [Array(repeating: UInt8(ascii: "1"), count: 30), Array(repeating: UInt8(ascii: "2"), count: 30),
                      Array(repeating: UInt8(ascii: "3"), count: 41), Array(repeating: UInt8(ascii: "4"), count: 30),
                      Array(repeating: UInt8(ascii: "5"), count: 5)]
@@ -53,6 +53,14 @@ struct TrackRulesTests {
             let json = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
             #expect((json["batch"] as? [Any])?.count == request.items.count)
         }
+    }
+
+    @Test func packerStartsANewRequestAtTheItemLimit() {
+        let packer = JSONArrayPacker(opening: #"{"rows":["#, closing: "]}", maximumRequestBytes: 1_000, maximumItemBytes: 100, maximumItems: 2)
+        let (requests, oversized) = packer.pack((1...5).map { Array(String($0).utf8) })
+        #expect(oversized.isEmpty)
+        #expect(requests.map(\.items) == [[0, 1], [2, 3], [4]])
+        #expect(String(decoding: requests[0].body, as: UTF8.self) == #"{"rows":[1,2]}"#)
     }
 
     @Test func personIsCioIDThenIDThenEmail() {

@@ -89,8 +89,8 @@ public struct TrackClient: Sendable {
 
     private func sendBatches(_ operations: [TrackOperation], refresh: Refresh?) async -> [Result<Void, TrackError>] {
         var results = [Result<Void, TrackError>](repeating: .success(()), count: operations.count)
-        let packing = TrackBatchPacker(maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
-            .pack(operations.map { $0.batchItem.serialized() })
+        let packer = JSONArrayPacker.trackBatch(maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
+        let packing = packer.pack(operations.map { $0.batchItem.serialized() })
         for index in packing.oversized {
             results[index] = .failure(TrackError(.tooLarge, "the \(operations[index].action) operation is larger than the \(configuration.maximumItemBytes)-byte limit of a batch item"))
         }
@@ -98,7 +98,7 @@ public struct TrackClient: Sendable {
             var retryBody: (@Sendable () async -> [UInt8])?
             if let refresh {
                 let sent = request.items.map { operations[$0] }
-                retryBody = { TrackBatchPacker.body(of: await refresh(sent).map { $0.batchItem.serialized() }) }
+                retryBody = { packer.body(of: await refresh(sent).map { $0.batchItem.serialized() }) }
             }
             switch await perform(.POST, path: "/api/v2/batch", body: request.body, retryBody: retryBody) {
             case .failure(let error):
