@@ -34,10 +34,16 @@ extension RelaySettings {
     /// policy.
     mutating func loadWorker(source: SettingSource) throws(SettingsError) {
         let (warehouseURL, warehousePlace) = source.lookup(SettingsTable.warehouseURL) ?? (WarehouseLocation.defaultURL, SettingsTable.warehouseURL.variable)
+        let google = WarehouseLocation.GoogleSettings(
+            apiURL: source.text(SettingsTable.bigQueryAPIURL), credentialsFile: source.text(SettingsTable.googleCredentials),
+            metadataHost: source.text(SettingsTable.metadataHost))
         do {
-            warehouse = try WarehouseLocation(url: warehouseURL)
+            warehouse = try WarehouseLocation(url: warehouseURL, google: google)
         } catch {
-            throw SettingsError(.invalidValue, source: warehousePlace, error.message)
+            // Name the variable the problem is in: the key file, the endpoint, or the URL itself.
+            let place = error.code == .invalidCredentials ? SettingsTable.googleCredentials.variable
+                : error.code == .invalidAPIURL ? SettingsTable.bigQueryAPIURL.variable : warehousePlace
+            throw SettingsError(.invalidValue, source: place, error.message)
         }
         if groups.contains(WarehouseWriter.group) && warehouse == .none {
             throw SettingsError(.invalidValue, source: source.lookup(SettingsTable.groups)?.source ?? SettingsTable.groups.variable,

@@ -115,8 +115,17 @@ public enum SettingsTable {
     // The warehouse.
     static let warehouseURL = Setting(
         "WAREHOUSE_URL", file: "warehouse.url", .text,
-        "`sqlite:PATH`, `postgres://user:password@host:port/db?sslmode=disable|prefer|require|verify-full`, or `none`"
+        "`sqlite:PATH`, `postgres://user:password@host:port/db?sslmode=disable|prefer|require|verify-full`, `bigquery://PROJECT/DATASET?location=EU&table_prefix=P`, or `none`"
     ) { "\($0.warehouse)" }
+    static let bigQueryAPIURL = Setting(
+        "BIGQUERY_API_URL", .text, default: "`https://bigquery.googleapis.com`",
+        "another BigQuery endpoint (an emulator, a proxy); with it and without `GCE_METADATA_HOST` or a key file, requests carry no token")
+    static let googleCredentials = Setting(
+        "GOOGLE_APPLICATION_CREDENTIALS", .text, default: "—",
+        "path of a service-account key file (JSON) for BigQuery; without it, tokens come from the metadata server (GKE Workload Identity)")
+    static let metadataHost = Setting(
+        "GCE_METADATA_HOST", .text, default: "`metadata.google.internal`",
+        "host of the metadata server that issues BigQuery tokens when no key file is set")
     static let warehouseBatchSize = Setting(
         "CIO_RELAY_WAREHOUSE_BATCH_SIZE", file: "worker.warehouse_batch_size", .integer(1...10_000),
         "entries the warehouse group commits per transaction"
@@ -140,7 +149,7 @@ public enum SettingsTable {
         port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
-        warehouseURL, warehouseBatchSize, warehouseWriters,
+        warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters,
         configFile, logLevel,
     ]
 

@@ -112,6 +112,8 @@ public struct WarehouseError: Error, Sendable, Hashable, CustomStringConvertible
         let value: String
         public static let unavailable = Code(value: "unavailable")
         public static let invalidURL = Code(value: "invalid_url")
+        /// `BIGQUERY_API_URL` is not an http(s) URL.
+        public static let invalidAPIURL = Code(value: "invalid_api_url")
         public static let migrationFailed = Code(value: "migration_failed")
         /// Google credentials that cannot be used: an unreadable key file, a key that is not RSA.
         public static let invalidCredentials = Code(value: "invalid_credentials")

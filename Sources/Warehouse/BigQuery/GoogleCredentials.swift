@@ -51,21 +51,21 @@ public struct ServiceAccountKey: Sendable, Hashable {
 
     public init(path: String) throws(WarehouseError) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: cannot read \(path)")
+            throw WarehouseError(.invalidCredentials, "cannot read \(path)")
         }
         try self.init(json: data, source: path)
     }
 
     init(json data: Data, source: String) throws(WarehouseError) {
         guard let fields = try? JSONDecoder().decode([String: JSONValue].self, from: data) else {
-            throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: \(source) is not a JSON object")
+            throw WarehouseError(.invalidCredentials, "\(source) is not a JSON object")
         }
         guard fields["type"]?.stringValue == "service_account" else {
-            throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: \(source) is not a service-account key (its type is \(fields["type"]?.stringValue ?? "missing"))")
+            throw WarehouseError(.invalidCredentials, "\(source) is not a service-account key (its type is \(fields["type"]?.stringValue ?? "missing"))")
         }
         func field(_ name: String) throws(WarehouseError) -> String {
             guard let value = fields[name]?.stringValue, !value.isEmpty else {
-                throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: \(source) has no \(name)")
+                throw WarehouseError(.invalidCredentials, "\(source) has no \(name)")
             }
             return value
         }
@@ -74,7 +74,7 @@ public struct ServiceAccountKey: Sendable, Hashable {
         privateKey = try field("private_key")
         tokenURI = fields["token_uri"]?.stringValue ?? "https://oauth2.googleapis.com/token"
         guard tokenURI.hasPrefix("https://") || tokenURI.hasPrefix("http://") else {
-            throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: \(source) has a token_uri that is not a URL")
+            throw WarehouseError(.invalidCredentials, "\(source) has a token_uri that is not a URL")
         }
         _ = try RS256Signer(pem: privateKey)
     }
@@ -113,11 +113,11 @@ final class RS256Signer: @unchecked Sendable {
         }
         ERR_clear_error()
         guard let parsed else {
-            throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: private_key is not a PEM private key")
+            throw WarehouseError(.invalidCredentials, "private_key is not a PEM private key")
         }
         guard EVP_PKEY_get_base_id(parsed) == EVP_PKEY_RSA else {
             EVP_PKEY_free(parsed)
-            throw WarehouseError(.invalidCredentials, "GOOGLE_APPLICATION_CREDENTIALS: private_key is not an RSA key")
+            throw WarehouseError(.invalidCredentials, "private_key is not an RSA key")
         }
         key = parsed
     }
