@@ -2,7 +2,7 @@
 """The independent reader of what the BigQuery sink wrote: Google's official Python client
 (google-cloud-bigquery) against the emulator. Prints one JSON document on stdout.
 Usage: bq-read.py API_URL PROJECT query SQL          -> {"rows": [{column: value, ...}, ...]}
-       bq-read.py API_URL PROJECT table DATASET.TABLE -> {"partitioning": …, "clustering": …, "labels": …, "fields": […]}
+       bq-read.py API_URL PROJECT table DATASET.TABLE -> {"partitioning": …, "clustering": …, "labels": …, "fields": […], "type": …}
 """
 import datetime
 import json
@@ -33,7 +33,7 @@ elif mode == "table":
         "clustering": table.clustering_fields,
         "labels": table.labels,
         "fields": [[field.name, field.field_type, field.mode] for field in table.schema],
-        "view": table.view_query,
+        "type": table.table_type,
     }))
 else:
     sys.exit(f"unknown mode {mode}")

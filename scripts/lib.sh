@@ -60,6 +60,49 @@ stop_redis() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# ensure_bigquery_tools: the BigQuery emulator and Google's own Python clients (the tests' independent
+# reader and token checker), at versions that work together (see shared/reference/BIGQUERY.md).
+ensure_bigquery_tools() {
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    bqemulator==1.4.0 duckdb==1.5.6 numpy==2.4.6 google-cloud-bigquery==3.47.0 google-auth==2.63.0
+}
+
+# start_bqemulator DIR PORT [bqemulator options…]: the emulator on 127.0.0.1:PORT (project
+# test-project, in memory unless the options say --persistent --data-dir …), its log in DIR; waits
+# until /healthz answers.
+start_bqemulator() {
+  local dir=$1 port=$2
+  shift 2
+  mkdir -p "$dir"
+  python3 scripts/bigquery-emulator.py start --rest-port "$port" --grpc-port 0 --project test-project \
+    --log-format json --log-level warning "$@" >>"$dir/emulator.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$dir/emulator.pid"
+  for _ in $(seq 1 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "the BigQuery emulator did not start on port $port; its log:" >&2
+  tail -20 "$dir/emulator.log" >&2
+  return 1
+}
+
+# stop_bqemulator DIR: stops the emulator started with that folder, if it still runs.
+stop_bqemulator() {
+  local pidfile="$1/emulator.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  rm -f "$pidfile"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 # PostgreSQL binaries (Debian's postgresql-15).
 pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1

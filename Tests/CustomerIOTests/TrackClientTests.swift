@@ -90,7 +90,7 @@ struct TrackRulesTests {
 
 @Suite("Track API client against a local test server")
 struct TrackClientTests {
-    func client(_ server: TrackTestServer, version: TrackAPIVersion = .v2, attempts: Int = 4, timeout: Duration = .seconds(5)) -> TrackClient {
+    func client(_ server: ScriptedHTTPServer, version: TrackAPIVersion = .v2, attempts: Int = 4, timeout: Duration = .seconds(5)) -> TrackClient {
         TrackClient(configuration: TrackClientConfiguration(
             baseURL: server.baseURL,
             credentials: TrackCredentials(siteID: "site-1", apiKey: "key-1"),
@@ -107,7 +107,7 @@ struct TrackClientTests {
     ]
 
     @Test func batchCarriesEveryOperationWithBasicAuth() async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             let results = await client(server).send(operations)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
             let request = try #require(server.requests.first)
@@ -127,7 +127,7 @@ struct TrackClientTests {
     }
 
     @Test func a207FailsExactlyTheItemsItNames() async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             server.script(.itemErrors([1]))
             let results = await client(server).send(operations)
             #expect((try? results[0].get()) != nil)
@@ -142,7 +142,7 @@ struct TrackClientTests {
     }
 
     @Test func throttlingAndServerErrorsAreRetriedHonouringRetryAfter() async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             server.script(.init(status: 429, headers: ["Retry-After": "1"]), .init(status: 500), .ok)
             let results = await client(server).send(operations)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
@@ -157,7 +157,7 @@ struct TrackClientTests {
 
     @Test(arguments: [400, 401])
     func clientErrorsArePermanentAndNotRetried(status: Int) async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             server.script(.init(status: status, body: #"{"meta":{"error":"bad"}}"#))
             let results = await client(server).send(operations)
             #expect(server.requests.count == 1)
@@ -173,7 +173,7 @@ struct TrackClientTests {
     }
 
     @Test func aServerThatNeverAnswersTimesOutAndIsReportedUnavailable() async throws {
-        try await withShutdown(try await TrackTestServer(fallback: .init(delay: .seconds(30)))) { server in
+        try await withShutdown(try await ScriptedHTTPServer(fallback: .init(delay: .seconds(30)))) { server in
             let start = ContinuousClock.now
             let results = await client(server, attempts: 2, timeout: .milliseconds(300)).send(Array(operations.prefix(1)))
             #expect(ContinuousClock.now - start < .seconds(3))
@@ -187,7 +187,7 @@ struct TrackClientTests {
     }
 
     @Test func v1SendsOneRequestPerOperation() async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             let results = await client(server, version: .v1).send(operations)
             #expect(results.allSatisfy { (try? $0.get()) != nil })
             let requests = server.requests
@@ -198,7 +198,7 @@ struct TrackClientTests {
     }
 
     @Test func oversizedOperationsFailWithoutARequest() async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             let big = TrackOperation.identify(.id("u1"), attributes: ["blob": .string(String(repeating: "x", count: 40_000))])
             let results = await client(server).send([big])
             guard case .failure(let error) = results[0] else {

@@ -57,26 +57,34 @@ func row(_ body: [UInt8], workspace: String = "default") throws -> WarehouseRow 
     WarehouseRow(event: try WebhookEvent.parse(body), workspace: workspace, receivedAt: 1_767_235_000_123, body: String(decoding: body, as: UTF8.self))
 }
 
+/// Every example of the vendor's reporting-webhooks OpenAPI file and the six fixtures as rows
+/// (75 in all), with the (object_type/metric) pairs they cover.
+func exampleRows() throws -> (rows: [WarehouseRow], pairs: Set<String>) {
+    let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
+    // The examples share the spec's sample event_id: each gets one of its own.
+    var rows = try examples.map { example in
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(try example.body())) as? [String: Any])
+        object["event_id"] = Fixtures.newEventID()
+        return try row(Array(try JSONSerialization.data(withJSONObject: object)))
+    }
+    rows += try ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"].map { try row(Fixtures.bytes($0)) }
+    let pairs = Set(examples.map { "\($0.objectType)/\($0.metric)" }).union(["email/bounced", "email/clicked", "email/sent", "email/spammed", "customer/unsubscribed", "push/delivered"])
+    return (rows, pairs)
+}
+
 @Suite("Warehouse sinks against real SQLite and PostgreSQL")
 struct SinkTests {
     @Test(arguments: SinkKind.allCases)
     func everyObjectTypeAndMetricLandsAsOneTypedRow(kind: SinkKind) async throws {
         try await kind.withSink { sink, query in
-            let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
-            // The examples share the spec's sample event_id: each gets one of its own.
-            var rows = try examples.map { example in
-                var object = try #require(try JSONSerialization.jsonObject(with: Data(try example.body())) as? [String: Any])
-                object["event_id"] = Fixtures.newEventID()
-                return try row(Array(try JSONSerialization.data(withJSONObject: object)))
-            }
-            rows += try ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"].map { try row(Fixtures.bytes($0)) }
+            let (rows, expectedPairs) = try exampleRows()
             let outcomes = try await sink.write(rows)
             #expect(outcomes.allSatisfy { $0 == .written }, "\(outcomes.filter { $0 != .written })")
             let count = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events")
             #expect(count.first?.first == "\(rows.count)")
             // Every (object_type, metric) of the vendor file is there, once per example.
             let pairs = try await query("SELECT object_type || '/' || metric FROM customerio_events")
-            #expect(Set(pairs.compactMap { $0.first ?? nil }) == Set(examples.map { "\($0.objectType)/\($0.metric)" }).union(["email/bounced", "email/clicked", "email/sent", "email/spammed", "customer/unsubscribed", "push/delivered"]))
+            #expect(Set(pairs.compactMap { $0.first ?? nil }) == expectedPairs)
             // Typed columns, from the bounce fixture.
             let bounce = try await query("""
                 SELECT workspace, CAST(occurred_at AS TEXT), CAST(received_at AS TEXT), customer_id, identifier_id, identifier_email, cio_id, delivery_id,

@@ -14,18 +14,34 @@ struct WarehouseHarness {
     let queue: EventQueue
     let writer: WarehouseWriter
     let query: @Sendable (String) async throws -> [[String?]]
+    /// Rows in the events table, as the warehouse itself counts them.
+    let countRows: @Sendable () async throws -> Int
     /// The writer's metrics, in a registry of this harness's own.
     let registry: PrometheusCollectorRegistry
 
-    /// Runs `body` with a writer on a fresh warehouse (a new SQLite file, or a new database on the
-    /// given PostgreSQL server) and a fresh queue; everything is stopped afterwards.
-    static func run(postgresServer: String? = nil, sqlite: Bool = false, batchSize: Int = 500, _ body: (WarehouseHarness) async throws -> Void) async throws {
+    /// Runs `body` with a writer on a fresh warehouse (a new SQLite file, a new dataset on the given
+    /// BigQuery emulator, or a new database on the given PostgreSQL server) and a fresh queue;
+    /// everything is stopped afterwards.
+    static func run(
+        postgresServer: String? = nil, sqlite: Bool = false, bigQueryURL: String? = nil, batchSize: Int = 500,
+        _ body: (WarehouseHarness) async throws -> Void
+    ) async throws {
         var logger = Logger(label: "warehouse-test")
         logger.logLevel = .critical
         if sqlite {
             let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
             try await SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path).withRunning { database in
                 try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, logger: logger, body)
+            }
+        } else if let bigQueryURL {
+            let dataset = TestBigQuery.uniqueDataset("w")
+            let configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: TestBigQuery.project, dataset: dataset), apiURL: bigQueryURL, credentials: .none)
+            try await BigQuerySink(configuration: configuration, logger: logger).withRunning { sink in
+                let count: @Sendable () async throws -> Int = {
+                    let rows = try TestBigQuery.query("SELECT COUNT(*) AS n FROM `\(TestBigQuery.project).\(dataset).customerio_events`", url: bigQueryURL)
+                    return rows.first?["n"] as? Int ?? -1
+                }
+                try await run(sink: sink, query: { _ in [] }, countRows: count, batchSize: batchSize, logger: logger, body)
             }
         } else {
             let server = try postgresServer ?? TestPostgres.url()
@@ -40,9 +56,12 @@ struct WarehouseHarness {
     }
 
     private static func run(
-        sink: any EventSink, query: @escaping @Sendable (String) async throws -> [[String?]], batchSize: Int, logger: Logger,
-        _ body: (WarehouseHarness) async throws -> Void
+        sink: any EventSink, query: @escaping @Sendable (String) async throws -> [[String?]], countRows: (@Sendable () async throws -> Int)? = nil,
+        batchSize: Int, logger: Logger, _ body: (WarehouseHarness) async throws -> Void
     ) async throws {
+        let countRows = countRows ?? {
+            Int((try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first ?? nil) ?? "") ?? -1
+        }
         _ = try await sink.migrate()
         try await withTestQueue(prefix: "wh") { queue in
             let configuration = ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50))
@@ -52,7 +71,7 @@ struct WarehouseHarness {
                 let writer = WarehouseWriter(
                     consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200),
                     metrics: WarehouseMetrics(factory: PrometheusMetricsFactory(registry: registry)))
-                try await body(WarehouseHarness(queue: queue, writer: writer, query: query, registry: registry))
+                try await body(WarehouseHarness(queue: queue, writer: writer, query: query, countRows: countRows, registry: registry))
             }
         }
     }
@@ -75,7 +94,7 @@ struct WarehouseHarness {
     }
 
     func rowCount() async throws -> Int {
-        Int((try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first ?? nil) ?? "") ?? -1
+        try await countRows()
     }
 
     func pending() async throws -> Int {
@@ -129,27 +148,55 @@ struct WarehouseWriterTests {
         }
     }
 
+    @Test func tenThousandEventsThroughRedisBecomeTenThousandBigQueryRows() async throws {
+        try await WarehouseHarness.run(bigQueryURL: try TestBigQuery.url()) { harness in
+            try await harness.add(10_000)
+            let reports = try await harness.drain()
+            #expect(reports.map(\.written).reduce(0, +) == 10_000)
+            #expect(reports.map(\.deadLettered).reduce(0, +) == 0)
+            #expect(try await harness.rowCount() == 10_000)
+            #expect(try await harness.pending() == 0)
+        }
+    }
+
+    @Test func bigQueryStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
+        try await WarehouseHarness.run(bigQueryURL: try TestBigQuery.outageURL(), batchSize: 200) { harness in
+            try await harness.stoppedMidStream { action in try TestBigQuery.outage(action) }
+        }
+    }
+
     @Test func postgresStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
         try await WarehouseHarness.run(postgresServer: try TestPostgres.outageURL(), batchSize: 200) { harness in
-            try await harness.add(1000)
-            // Two batches land, then the database goes away.
-            for _ in 0..<2 {
-                _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
-            }
-            #expect(try await harness.rowCount() == 400)
-            try TestPostgres.outage("stop")
-            let batch = try await harness.writer.consumer.readNew()
-            #expect(batch.count == 200)
-            let writing = Task { try await harness.writer.process(batch, now: 0) }
-            try await Task.sleep(for: .milliseconds(1500))
-            #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while the database is down")
-            try TestPostgres.outage("start")
-            let report = try await writing.value
-            #expect(report.written == 200 && !report.interrupted)
-            _ = try await harness.drain()
-            #expect(try await harness.rowCount() == 1000)
-            #expect(try await harness.pending() == 0)
-            #expect(try await harness.queue.deadLetters().isEmpty)
+            try await harness.stoppedMidStream { action in try TestPostgres.outage(action) }
         }
+    }
+}
+
+extension WarehouseHarness {
+    /// 1,000 events in batches of 200: two land, then the warehouse is stopped (`outage("stop")`)
+    /// while a batch is being written, and started again. Nothing of that batch is acknowledged
+    /// meanwhile, nothing is dead-lettered, and every event ends up a row.
+    func stoppedMidStream(_ outage: (String) throws -> Void) async throws {
+        let harness = self
+        try await harness.add(1000)
+        // Two batches land, then the database goes away.
+        for _ in 0..<2 {
+            _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
+        }
+        #expect(try await harness.rowCount() == 400)
+        try outage("stop")
+        let batch = try await harness.writer.consumer.readNew()
+        #expect(batch.count == 200)
+        let writing = Task { try await harness.writer.process(batch, now: 0) }
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while the warehouse is down")
+        #expect(try await harness.queue.deadLetters().isEmpty, "an unreachable warehouse dead-letters nothing")
+        try outage("start")
+        let report = try await writing.value
+        #expect(report.written == 200 && !report.interrupted)
+        _ = try await harness.drain()
+        #expect(try await harness.rowCount() == 1000)
+        #expect(try await harness.pending() == 0)
+        #expect(try await harness.queue.deadLetters().isEmpty)
     }
 }

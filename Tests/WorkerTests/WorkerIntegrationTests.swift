@@ -11,18 +11,18 @@ import Worker
 /// A worker wired to real Redis and the Track API test server.
 struct WorkerHarness: ShutdownAfterTest {
     let queue: EventQueue
-    let server: TrackTestServer
+    let server: ScriptedHTTPServer
     let consumer: GroupConsumer
     let processor: BatchProcessor
     /// The worker's and the Track client's metrics, in a registry of this harness's own.
     let registry: PrometheusCollectorRegistry
 
     static func make(
-        queue: EventQueue? = nil, server: TrackTestServer? = nil, name: String = "w1", dryRun: Bool = false,
+        queue: EventQueue? = nil, server: ScriptedHTTPServer? = nil, name: String = "w1", dryRun: Bool = false,
         attempts: Int = 3, maxDeliveries: Int = 3, reclaimIdle: Duration = .seconds(60), policy: Policy = .builtIn
     ) async throws -> WorkerHarness {
         let queue = try queue ?? EventQueue(client: TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("wk")))
-        let server = if let server { server } else { try await TrackTestServer() }
+        let server = if let server { server } else { try await ScriptedHTTPServer() }
         let consumer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
             group: "actions", consumer: name, batchSize: 500, blockTime: .milliseconds(50), reclaimIdle: reclaimIdle, maxDeliveries: maxDeliveries))
         try await consumer.createGroup()
@@ -75,7 +75,7 @@ func event(_ metric: String, type: String = "email", person: String = "p1", emai
 struct WorkerIntegrationTests {
     @Test func eachFixtureProducesExactlyTheExpectedRequests() async throws {
         try await withShutdown(try await WorkerHarness.make()) { harness in
-            func requests(for body: [UInt8]) async throws -> [TrackTestServer.RecordedRequest] {
+            func requests(for body: [UInt8]) async throws -> [ScriptedHTTPServer.RecordedRequest] {
                 harness.server.reset()
                 try await harness.add(body)
                 let report = try await harness.runOnce()
@@ -222,7 +222,7 @@ struct WorkerIntegrationTests {
 
     @Test func anUnavailableTrackAPILeavesEntriesPendingAndTooManyDeliveriesEndInDeadLetters() async throws {
         try await withShutdown(try await WorkerHarness.make(attempts: 2, maxDeliveries: 2, reclaimIdle: .milliseconds(50))) { harness in
-            let failing = TrackTestServer.Answer(status: 503)
+            let failing = ScriptedHTTPServer.Answer(status: 503)
             harness.server.script(failing, failing, failing, failing)
             try await harness.add(event("bounced"))
             let first = try await harness.runOnce()
@@ -266,7 +266,7 @@ struct WorkerIntegrationTests {
         // silence. The worker in hand must keep its claim, or the other would repeat the update.
         try await withShutdown(try await WorkerHarness.make(name: "slow", attempts: 5, reclaimIdle: .seconds(1))) { slow in
             try await withShutdown(try await WorkerHarness.make(queue: slow.queue, server: slow.server, name: "eager", reclaimIdle: .seconds(1))) { eager in
-                let throttled = TrackTestServer.Answer(status: 429, headers: ["Retry-After": "1"])
+                let throttled = ScriptedHTTPServer.Answer(status: 429, headers: ["Retry-After": "1"])
                 slow.server.script(throttled, throttled, throttled, .ok)
                 try await slow.add(event("clicked"))
                 var logger = Logger(label: "loop-test")
@@ -377,7 +377,7 @@ struct WorkerIntegrationTests {
     }
 
     @Test func theRateBudgetHoldsAcrossTwoWorkers() async throws {
-        try await withShutdown(try await TrackTestServer()) { server in
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
             let prefix = TestRedis.uniquePrefix("rate")
             let rate = 10.0
             let configuration = TrackClientConfiguration(baseURL: server.baseURL, credentials: TrackCredentials(siteID: "s", apiKey: "k"))

@@ -67,67 +67,24 @@ public final class BigQuerySink: EventSink {
     // MARK: Rows
 
     public func write(_ rows: [WarehouseRow]) async throws(WarehouseError) -> [RowOutcome] {
-        let now = Self.timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
-        let items = rows.map { row in Self.item(insertID: row.eventID, json: Self.json(of: row, ingestedAt: now)) }
+        let now = BigQueryRowFormat.timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000)) ?? ""
+        let items = rows.map { row in BigQueryRowFormat.item(insertID: row.eventID, json: BigQueryRowFormat.json(of: row, ingestedAt: now)) }
         return try await insert(items, into: .events)
     }
 
     public func record(_ actions: [ActionRecord]) async throws(WarehouseError) {
-        let now = Self.timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+        let now = BigQueryRowFormat.timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000)) ?? ""
         let items = actions.map { action in
             var columns: [String: JSONValue] = ["acted_at": .string(now)]
             for (name, value) in zip(ActionRecord.columns, action.values) {
                 if case .text(let text?) = value { columns[name] = .string(text) }
             }
-            return Self.item(insertID: nil, json: .object(columns))
+            return BigQueryRowFormat.item(insertID: nil, json: .object(columns))
         }
         let outcomes = try await insert(items, into: .actions)
         for case (let action, .rejected(let message)) in zip(actions, outcomes) {
             logger.error("BigQuery refused an audit row", metadata: ["event_id": "\(action.eventID)", "action": "\(action.action)", "error": "\(message)"])
         }
-    }
-
-    /// One insertAll row: `{"insertId":…,"json":{…}}`.
-    static func item(insertID: String?, json: JSONValue) -> [UInt8] {
-        var members: [String: JSONValue] = ["json": json]
-        if let insertID { members["insertId"] = .string(insertID) }
-        return JSONValue.object(members).serialized()
-    }
-
-    /// The row's columns as insertAll's JSON: TIMESTAMPs as RFC 3339 with `Z` (BigQuery reads a
-    /// number as seconds, the emulator as microseconds), the payload as a JSON string, NULLs left out.
-    static func json(of row: WarehouseRow, ingestedAt: String) -> JSONValue {
-        var columns: [String: JSONValue] = ["ingested_at": .string(ingestedAt)]
-        for (column, value) in zip(WarehouseRow.columns, row.values) {
-            switch (column.kind, value) {
-            case (_, .text(nil)), (_, .integer(nil)): continue
-            case (.seconds, .integer(let seconds?)): columns[column.name] = .string(timestamp(milliseconds: seconds * 1000, fraction: false))
-            case (.milliseconds, .integer(let milliseconds?)): columns[column.name] = .string(timestamp(milliseconds: milliseconds))
-            // INT64 as a string: exact beyond 2^53, which a JSON number is not.
-            case (_, .integer(let number?)): columns[column.name] = .string(String(number))
-            case (_, .text(let text?)): columns[column.name] = .string(text)
-            }
-        }
-        return .object(columns)
-    }
-
-    /// `2026-01-01T00:00:00.123Z` (or without the fraction), in UTC.
-    static func timestamp(milliseconds: Int64, fraction: Bool = true) -> String {
-        var seconds = time_t(milliseconds.quotientAndRemainder(dividingBy: 1000).quotient)
-        var remainder = milliseconds % 1000
-        if remainder < 0 {
-            seconds -= 1
-            remainder += 1000
-        }
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let year = String(parts.tm_year + 1900)
-        let date = "\(String(repeating: "0", count: max(0, 4 - year.count)))\(year)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
-        let time = "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
-        guard fraction else { return "\(date)T\(time)Z" }
-        let millis = String(remainder)
-        return "\(date)T\(time).\(String(repeating: "0", count: 3 - millis.count))\(millis)Z"
     }
 
     /// Inserts the items into `table`, packed and several requests at once; one outcome per item.

@@ -5,10 +5,10 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// A stand-in for Customer.io's Track API inside the tests: a local HTTP server that records every
-/// request and answers as scripted (200, 207 with item errors, 4xx, 429 with `Retry-After`, 5xx,
-/// or no answer at all).
-public final class TrackTestServer: ShutdownAfterTest {
+/// A stand-in for the HTTP APIs the service calls (Customer.io's Track API, BigQuery's canned
+/// answers) inside the tests: a local HTTP server that records every request and answers as
+/// scripted (200, 207 with item errors, 4xx, 429 with `Retry-After`, 5xx, or no answer at all).
+public final class ScriptedHTTPServer: ShutdownAfterTest {
     public struct RecordedRequest: Sendable, Hashable {
         public let method: String
         public let path: String
@@ -63,8 +63,9 @@ public final class TrackTestServer: ShutdownAfterTest {
         let router = Router()
         let recorder = self.recorder
         let fallbackAnswer = fallback
-        router.on("**", method: .put) { request, _ in try await Self.respond(request, recorder: recorder, fallback: fallbackAnswer) }
-        router.on("**", method: .post) { request, _ in try await Self.respond(request, recorder: recorder, fallback: fallbackAnswer) }
+        for method in [HTTPRequest.Method.get, .put, .post, .patch] {
+            router.on("**", method: method) { request, _ in try await Self.respond(request, recorder: recorder, fallback: fallbackAnswer) }
+        }
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil),
@@ -75,7 +76,7 @@ public final class TrackTestServer: ShutdownAfterTest {
         var iterator = portStream.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else {
             running.cancel()
-            throw TestSetupError("the Track API test server did not start")
+            throw TestSetupError("the scripted HTTP test server did not start")
         }
         self.port = bound
         task.withLock { $0 = running }
@@ -105,7 +106,7 @@ public final class TrackTestServer: ShutdownAfterTest {
 
     /// Stopping by cancellation makes Hummingbird log errors that mean nothing here.
     private static var quietLogger: Logger {
-        var logger = Logger(label: "track-test-server")
+        var logger = Logger(label: "scripted-http-server")
         logger.logLevel = .critical
         return logger
     }

@@ -1,0 +1,179 @@
+import CustomerIO
+import Foundation
+import Logging
+import Testing
+import TestSupport
+import Warehouse
+
+/// A BigQuery sink on a dataset of its own of the shared emulator.
+func freshBigQuerySink(url: String? = nil, schema: BigQuerySchema = .current, dataset: String = TestBigQuery.uniqueDataset()) throws -> BigQuerySink {
+    let configuration = BigQuerySink.Configuration(
+        target: BigQueryTarget(project: TestBigQuery.project, dataset: dataset), apiURL: try url ?? TestBigQuery.url(), credentials: .none)
+    return BigQuerySink(configuration: configuration, schema: schema, logger: SinkKind.quietLogger)
+}
+
+@Suite("BigQuery sink: URLs, wire format and schema")
+struct BigQueryFormatTests {
+    @Test func urlsAreParsedAndBadOnesRefusedWithTheReason() throws {
+        let plain = try BigQueryTarget(url: "bigquery://my-project/events")
+        #expect(plain == BigQueryTarget(project: "my-project", dataset: "events"))
+        #expect(plain.eventsTable == "customerio_events" && plain.actionsTable == "customerio_actions" && plain.uniqueView == "customerio_events_unique")
+        let full = try BigQueryTarget(url: "bigquery://my-project/events?location=EU&table_prefix=cio_")
+        #expect(full.location == "EU" && full.eventsTable == "cio_customerio_events" && full.qualified(full.eventsTable) == "`my-project.events.cio_customerio_events`")
+        #expect(full.description == "bigquery://my-project/events?location=EU&table_prefix=cio_")
+        for (url, reason) in [
+            ("bigquery://my-project", "dataset"), ("bigquery://X/events", "project id"), ("bigquery://my-project/bad-name", "dataset"),
+            ("bigquery://my-project/events?colour=red", "unknown parameter 'colour'"), ("bigquery://u:p@my-project/events", "no credentials"),
+            ("bigquery://my-project/events?table_prefix=a-b", "table_prefix"), ("bigquery://my-project/events?location=a%20b", "location"),
+        ] {
+            #expect(throws: WarehouseError.self, "\(url)") { try BigQueryTarget(url: url) }
+            do {
+                _ = try BigQueryTarget(url: url)
+            } catch {
+                #expect(error.code == .invalidURL && error.message.contains(reason), "\(url): \(error.message)")
+            }
+        }
+        let location = try WarehouseLocation(url: "bigquery://my-project/events", google: .init(apiURL: "http://127.0.0.1:9050"))
+        #expect(location.description == "bigquery://my-project/events via http://127.0.0.1:9050 (no credentials)")
+        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "bigquery://my-project/events", google: .init(apiURL: "ftp://x")) }
+    }
+
+    @Test func credentialsAreChosenAsGooglesLibrariesChooseThem() throws {
+        #expect(try GoogleCredentials.resolve(keyFile: nil, metadataHost: nil, apiURL: nil) == .metadataServer(host: "metadata.google.internal"))
+        #expect(try GoogleCredentials.resolve(keyFile: nil, metadataHost: "10.0.0.2:8080", apiURL: nil) == .metadataServer(host: "10.0.0.2:8080"))
+        #expect(try GoogleCredentials.resolve(keyFile: nil, metadataHost: nil, apiURL: "http://127.0.0.1:9050") == GoogleCredentials.none)
+        #expect(try GoogleCredentials.resolve(keyFile: nil, metadataHost: "meta:80", apiURL: "http://proxy") == .metadataServer(host: "meta:80"))
+        let missing = "/nonexistent/key.json"
+        #expect(throws: WarehouseError.self) { try GoogleCredentials.resolve(keyFile: missing, metadataHost: nil, apiURL: nil) }
+    }
+
+    @Test func timestampsAreRFC3339InUTCWithZ() {
+        #expect(BigQueryRowFormat.timestamp(milliseconds: 1_767_235_000_123) == "2026-01-01T02:36:40.123Z")
+        #expect(BigQueryRowFormat.timestamp(seconds: 1_767_230_000) == "2026-01-01T01:13:20Z")
+        #expect(BigQueryRowFormat.timestamp(milliseconds: 5) == "1970-01-01T00:00:00.005Z")
+        #expect(BigQueryRowFormat.timestamp(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(BigQueryRowFormat.timestamp(seconds: 253_402_300_799) == "9999-12-31T23:59:59Z")
+        #expect(BigQueryRowFormat.timestamp(seconds: -62_135_596_800) == "0001-01-01T00:00:00Z")
+        // Beyond BigQuery's range, and far beyond (a hostile payload): no string, no crash.
+        #expect(BigQueryRowFormat.timestamp(seconds: 253_402_300_800) == nil)
+        #expect(BigQueryRowFormat.timestamp(seconds: .max) == nil && BigQueryRowFormat.timestamp(milliseconds: .min) == nil)
+    }
+
+    @Test func aRowIsSentWithItsEventIDAsInsertIDAndTypedAsBigQueryReadsIt() throws {
+        let bounce = try row(Fixtures.bytes("email_bounced.json"))
+        let item = BigQueryRowFormat.item(insertID: bounce.eventID, json: BigQueryRowFormat.json(of: bounce, ingestedAt: "2026-01-01T03:00:00.000Z"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(item)) as? [String: Any])
+        #expect(object["insertId"] as? String == "01JBX5F9Z1Y2X3W4V5T6S7R8Q9")
+        let json = try #require(object["json"] as? [String: Any])
+        #expect(json["occurred_at"] as? String == "2026-01-01T01:13:20Z")
+        #expect(json["received_at"] as? String == "2026-01-01T02:36:40.123Z")
+        #expect(json["transactional_message_id"] as? String == "5", "INT64 as a string: exact beyond 2^53")
+        #expect(json["payload"] as? String == String(decoding: try Fixtures.bytes("email_bounced.json"), as: UTF8.self), "the payload verbatim, as a JSON string")
+        #expect(json["campaign_id"] == nil && json["href"] == nil, "NULLs are left out")
+        #expect(json["ingested_at"] as? String == "2026-01-01T03:00:00.000Z")
+    }
+
+    @Test func theSchemaHasPostgresColumnsInBigQueryTypes() {
+        let events = BigQuerySchema.current.fields(of: .events)
+        #expect(events.map(\.name) == WarehouseRow.columns.map(\.name) + ["ingested_at"])
+        #expect(events.first { $0.name == "occurred_at" }?.type == "TIMESTAMP")
+        #expect(events.first { $0.name == "campaign_id" }?.type == "INT64")
+        #expect(events.first { $0.name == "payload" }.map { $0.type == "JSON" && $0.required } == true)
+        #expect(BigQuerySchema.current.fields(of: .actions).map(\.name) == ["event_id", "workspace", "person", "action", "outcome", "detail", "acted_at"])
+    }
+}
+
+@Suite("BigQuery sink against the BigQuery emulator, read back with Google's Python client")
+struct BigQueryEmulatorTests {
+    @Test func everyObjectTypeAndMetricLandsAsOneTypedRow() async throws {
+        let url = try TestBigQuery.url()
+        let sink = try freshBigQuerySink()
+        let dataset = sink.configuration.target.dataset
+        try await sink.withRunning { sink in
+            #expect(try await sink.migrate() == [1])
+            let (rows, pairs) = try exampleRows()
+            #expect(rows.count == 75)
+            let outcomes = try await sink.write(rows)
+            #expect(outcomes == Array(repeating: .written, count: 75))
+            let table = "`\(TestBigQuery.project).\(dataset).customerio_events`"
+            let counted = try TestBigQuery.query("SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS ids FROM \(table)", url: url)
+            #expect(counted.first?["n"] as? Int == 75 && counted.first?["ids"] as? Int == 75)
+            let found = try TestBigQuery.query("SELECT DISTINCT CONCAT(object_type, '/', metric) AS pair FROM \(table)", url: url)
+            #expect(Set(found.compactMap { $0["pair"] as? String }) == pairs)
+            // Typed columns, from the bounce fixture.
+            let bounce = try #require(try TestBigQuery.query("""
+                SELECT workspace, occurred_at, received_at, customer_id, identifier_id, identifier_email, cio_id, delivery_id,
+                       transactional_message_id, recipient, subject, failure_message, payload
+                FROM \(table) WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
+                """, url: url).first)
+            #expect(bounce["workspace"] as? String == "default")
+            #expect(bounce["occurred_at"] as? String == "2026-01-01T01:13:20.000000Z")
+            #expect(bounce["received_at"] as? String == "2026-01-01T02:36:40.123000Z")
+            #expect(bounce["customer_id"] as? String == "u_903" && bounce["identifier_email"] as? String == "old@corp.example")
+            #expect(bounce["cio_id"] as? String == "a1b2c3000903" && bounce["delivery_id"] as? String == "dgXkAQEBpQ1k2m3n4o5p6q==")
+            #expect(bounce["transactional_message_id"] as? Int == 5)
+            #expect(bounce["failure_message"] as? String == "550 5.1.1 <old@corp.example>: Recipient address rejected")
+            let payload = try #require(bounce["payload"] as? [String: Any], "the JSON column reads back as JSON: \(String(describing: bounce["payload"]))")
+            #expect((payload["data"] as? [String: Any])?["failure_message"] as? String == "550 5.1.1 <old@corp.example>: Recipient address rejected")
+            // Clicks have href and link_id.
+            let click = try #require(try TestBigQuery.query(
+                "SELECT href, link_id, newsletter_id, content_id FROM \(table) WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'", url: url).first)
+            #expect(click["href"] as? String == "https://example.com/pricing" && click["link_id"] as? Int == 4)
+            #expect(click["newsletter_id"] as? Int == 12 && click["content_id"] as? Int == 3)
+            // The view keeps one row per event_id: a batch sent twice (the emulator ignores insertId) counts once.
+            _ = try await sink.write(Array(rows.prefix(5)))
+            let unique = "`\(TestBigQuery.project).\(dataset).customerio_events_unique`"
+            #expect(try TestBigQuery.query("SELECT COUNT(*) AS n FROM \(table)", url: url).first?["n"] as? Int == 80)
+            #expect(try TestBigQuery.query("SELECT COUNT(*) AS n FROM \(unique)", url: url).first?["n"] as? Int == 75)
+        }
+    }
+
+    @Test func tablesArePartitionedAndClusteredAndMigrateAddsColumnsOnlyOnce() async throws {
+        let url = try TestBigQuery.url()
+        let dataset = TestBigQuery.uniqueDataset()
+        try await freshBigQuerySink(dataset: dataset).withRunning { sink in
+            let first = try await sink.migrate()
+            let second = try await sink.migrate()
+            #expect(first == [1])
+            #expect(second == [], "the second run finds everything in place")
+        }
+        let events = try TestBigQuery.read(["table", "\(dataset).customerio_events"], url: url)
+        #expect(events["partitioning"] as? String == "DAY" && events["partition_field"] as? String == "occurred_at")
+        #expect(events["clustering"] as? [String] == ["object_type", "metric", "campaign_id"])
+        #expect((events["labels"] as? [String: String])?["cio_relay_schema_version"] == "1")
+        let actions = try TestBigQuery.read(["table", "\(dataset).customerio_actions"], url: url)
+        #expect(actions["partitioning"] as? String == "DAY" && actions["partition_field"] as? String == "acted_at")
+        let view = try TestBigQuery.read(["table", "\(dataset).customerio_events_unique"], url: url)
+        // (What the view keeps is checked by counting through it, in the test above.)
+        #expect(view["type"] as? String == "VIEW")
+        // A later version adds a column: applied through tables.patch, once.
+        let later = BigQuerySchema.current.appending(BigQueryMigration(
+            version: 2, summary: "test: a column added later", columns: [.events: [BigQueryField("test_added", "STRING")]]))
+        try await freshBigQuerySink(schema: later, dataset: dataset).withRunning { sink in
+            let first = try await sink.migrate()
+            let second = try await sink.migrate()
+            #expect(first == [2])
+            #expect(second == [])
+        }
+        let patched = try TestBigQuery.read(["table", "\(dataset).customerio_events"], url: url)
+        let fields = try #require(patched["fields"] as? [[String]])
+        #expect(fields.last == ["test_added", "STRING", "NULLABLE"] && fields.count == events["fields"].map { ($0 as? [Any])?.count ?? 0 }.map { $0 + 1 })
+        #expect((patched["labels"] as? [String: String])?["cio_relay_schema_version"] == "2")
+        #expect(patched["clustering"] as? [String] == ["object_type", "metric", "campaign_id"], "the patch keeps the layout")
+    }
+
+    @Test func theAuditTrailLandsInTheActionsTable() async throws {
+        let url = try TestBigQuery.url()
+        let sink = try freshBigQuerySink()
+        try await sink.withRunning { sink in
+            _ = try await sink.migrate()
+            try await sink.record([
+                ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil),
+                ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "identify", outcome: "applied", detail: "bounced_at"),
+            ])
+            let rows = try TestBigQuery.query("SELECT action, detail FROM `\(TestBigQuery.project).\(sink.configuration.target.dataset).customerio_actions` ORDER BY action", url: url)
+            #expect(rows.map { $0["action"] as? String } == ["identify", "suppress"])
+            #expect(rows.first?["detail"] as? String == "bounced_at" && rows.last?["detail"] is NSNull)
+        }
+    }
+}
