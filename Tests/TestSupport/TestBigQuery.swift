@@ -90,8 +90,12 @@ public final class FakeGoogleTokenServer: ShutdownAfterTest {
 
     /// Exchanges made, metadata tokens given, and the reasons of refused requests.
     public func stats() throws -> (exchanges: Int, metadata: Int, refused: [String]) {
-        let data = try Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/stats")!)
-        let document = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+        // Foundation on Linux reads no http:// URL; curl does (the test command installs it).
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("token-stats-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let status = try TestProcess.run(["/bin/sh", "-c", "exec curl -fsS http://127.0.0.1:\(port)/stats > \(TestBigQuery.shellQuoted(output.path))"])
+        guard status == 0 else { throw TestSetupError("the fake token server's /stats did not answer (curl exit \(status))") }
+        let document = try JSONSerialization.jsonObject(with: try Data(contentsOf: output)) as? [String: Any] ?? [:]
         return (document["exchanges"] as? Int ?? -1, document["metadata"] as? Int ?? -1, document["refused"] as? [String] ?? [])
     }
 
