@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, starts a private Redis and two private
-# PostgreSQL servers (one shared, one that a test stops and restarts) on free loopback ports with
-# their data in a temporary folder, runs every test against them, and stops them again; then the
-# end-to-end smoke check of the binary, promtool on its metrics (scripts/check-metrics.py), the
-# Helm chart checks (scripts/check-chart.sh) and the
-# container image checks (scripts/check-image.sh).
+# The test command: installs what the tests need, starts a private Redis, two private PostgreSQL
+# servers and two BigQuery emulators (one of each shared, one that a test stops and restarts) on
+# free loopback ports with their data in a temporary folder, runs every test against them, and
+# stops them again; then the end-to-end smoke check of the binary, promtool on its metrics
+# (scripts/check-metrics.py), the Helm chart checks (scripts/check-chart.sh) and the container
+# image checks (scripts/check-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -12,8 +12,13 @@ cd "$(dirname "$0")/.."
 # prometheus: for promtool, which checks the metrics of the binary and the chart's alert rules.
 ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-dev postgresql-15 prometheus
 
+# The BigQuery emulator and Google's Python clients (reader, token checks) for the BigQuery tests.
+ensure_bigquery_tools
+
 work=$(mktemp -d -t cio-relay-test.XXXXXX)
 cleanup() {
+  stop_bqemulator "$work/bigquery"
+  stop_bqemulator "$work/bigquery-outage"
   stop_postgres "$work/postgres"
   stop_postgres "$work/postgres-outage"
   stop_redis "$work/redis"
@@ -45,6 +50,25 @@ export CIO_RELAY_TEST_POSTGRES_OUTAGE_URL="postgres://postgres@127.0.0.1:$outage
 # The outage test stops and starts its server with this script.
 write_pg_control "$work/postgres-outage-control" "$work/postgres-outage" "$outage_port"
 export CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL="$work/postgres-outage-control"
+
+bq_port=$(free_port)
+start_bqemulator "$work/bigquery" "$bq_port"
+bq_outage_port=$(free_port)
+start_bqemulator "$work/bigquery-outage" "$bq_outage_port" --persistent --data-dir "$work/bigquery-outage/data"
+echo "==> BigQuery emulator on 127.0.0.1:$bq_port and :$bq_outage_port (bqemulator $(python3 -c 'import importlib.metadata as m; print(m.version("bqemulator"))'))"
+export CIO_RELAY_TEST_BIGQUERY_URL="http://127.0.0.1:$bq_port"
+export CIO_RELAY_TEST_BIGQUERY_OUTAGE_URL="http://127.0.0.1:$bq_outage_port"
+# The outage test stops and starts that emulator (its data kept on disk) with this script.
+cat >"$work/bigquery-outage-control" <<CONTROL
+#!/usr/bin/env bash
+cd "$PWD" && . scripts/lib.sh
+case "\$1" in
+  stop) stop_bqemulator "$work/bigquery-outage" ;;
+  start) start_bqemulator "$work/bigquery-outage" "$bq_outage_port" --persistent --data-dir "$work/bigquery-outage/data" ;;
+esac
+CONTROL
+chmod +x "$work/bigquery-outage-control"
+export CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL="$work/bigquery-outage-control"
 
 swift build --build-tests
 swift test --skip-build "$@"
