@@ -53,6 +53,13 @@ MONITORING = {
         "egressTo": [{"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 6379, "protocol": "TCP"}]}],
     },
 }
+BIGQUERY_KEY = {"warehouse": {"url": "", "bigquery": {
+    "project": "my-project", "dataset": "cio_events", "location": "EU", "tablePrefix": "", "keySecret": {"name": "bigquery-key", "key": "sa.json"}}}}
+BIGQUERY_WORKLOAD_IDENTITY = {
+    "warehouse": {"url": "", "bigquery": {"project": "my-project", "dataset": "cio_events", "location": "", "tablePrefix": "",
+                                          "keySecret": {"name": "", "key": "key.json"}}},
+    "serviceAccount": {"annotations": {"iam.gke.io/gcp-service-account": "cio-relay@my-project.iam.gserviceaccount.com"}},
+}
 INGRESS_TLS = {"ingress": {
     "enabled": True, "className": "nginx",
     "hosts": [{"host": "hooks.example.com", "paths": [{"path": "/webhooks/customerio", "pathType": "Prefix"}]}],
@@ -190,7 +197,10 @@ def check_workloads(manifests, values):
                f"{group} worker: consumer name must be the pod name")
         expect("replicas" not in worker["spec"], f"{group} worker: the autoscaler owns the replica count")
     warehouse_url = env(one(manifests, "Deployment", f"{FULLNAME}-worker-warehouse"))["WAREHOUSE_URL"]
-    expect(warehouse_url["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "WAREHOUSE_URL"}, "warehouse worker: WAREHOUSE_URL from the Secret")
+    if values.get("warehouse", {}).get("bigquery", {}).get("project"):
+        check_bigquery(manifests, values)
+    else:
+        expect(warehouse_url["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "WAREHOUSE_URL"}, "warehouse worker: WAREHOUSE_URL from the Secret")
     expect(env(one(manifests, "Deployment", f"{FULLNAME}-worker-actions"))["WAREHOUSE_URL"]["value"] == "none",
            "actions worker must not open the warehouse")
     admin = one(manifests, "Service", f"{FULLNAME}-admin")
@@ -200,6 +210,36 @@ def check_workloads(manifests, values):
     one(manifests, "ConfigMap", FULLNAME)
     one(manifests, "Pod", f"{FULLNAME}-test-readyz")
     expect(one(manifests, "PodDisruptionBudget", f"{FULLNAME}-receiver")["spec"]["minAvailable"] == 1, "receiver PDB")
+
+
+def check_bigquery(manifests, values):
+    """BigQuery: the warehouse workers get the bigquery:// URL and, with a key Secret, the key as a
+    read-only file; no other pod gets either."""
+    bigquery = values["warehouse"]["bigquery"]
+    warehouse = one(manifests, "Deployment", f"{FULLNAME}-worker-warehouse")
+    expected = f"bigquery://{bigquery['project']}/{bigquery['dataset']}" + ("?location=" + bigquery["location"] if bigquery.get("location") else "")
+    expect(env(warehouse)["WAREHOUSE_URL"] == {"name": "WAREHOUSE_URL", "value": expected}, f"warehouse worker: WAREHOUSE_URL {env(warehouse)['WAREHOUSE_URL']}")
+    key = bigquery.get("keySecret", {}).get("name")
+    volumes = {v["name"]: v for v in warehouse["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["name"]: m for m in container(warehouse)["volumeMounts"]}
+    if key:
+        expect(env(warehouse)["GOOGLE_APPLICATION_CREDENTIALS"]["value"] == "/var/run/secrets/google/key.json", "the key file's path")
+        expect(volumes["google-key"]["secret"] == {"secretName": key, "items": [{"key": bigquery["keySecret"]["key"], "path": "key.json"}]},
+               f"the key comes from Secret {key}: {volumes.get('google-key')}")
+        expect(mounts["google-key"] == {"name": "google-key", "mountPath": "/var/run/secrets/google", "readOnly": True}, "the key is mounted read-only")
+    else:
+        expect("google-key" not in volumes and "GOOGLE_APPLICATION_CREDENTIALS" not in env(warehouse), "Workload Identity: no key file")
+        annotations = one(manifests, "ServiceAccount", FULLNAME)["metadata"].get("annotations", {})
+        expect("iam.gke.io/gcp-service-account" in annotations, "Workload Identity needs the ServiceAccount annotation")
+    for deployment in find(manifests, "Deployment"):
+        if deployment is warehouse:
+            continue
+        name = deployment["metadata"]["name"]
+        expect("GOOGLE_APPLICATION_CREDENTIALS" not in env(deployment), f"{name} must not get the Google key")
+        expect("google-key" not in {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}, f"{name} must not mount the Google key")
+        expect(env(deployment).get("WAREHOUSE_URL", {}).get("value", "none") == "none" or name.endswith("receiver"), f"{name} must not open the warehouse")
+    secret = find(manifests, "Secret", FULLNAME)
+    expect(not secret or "WAREHOUSE_URL" not in secret[0]["stringData"], "BigQuery: no WAREHOUSE_URL in the Secret")
 
 
 def check_keda(manifests, values, lag_count, address, database, auth_keys):
@@ -355,6 +395,10 @@ BAD_VALUES = [
     ({"worker": {"groups": {"actions": {"minReplicas": 0}}}}, "minReplicas 0 needs worker.autoscaling.keda.enabled"),
     ({"ingress": {"enabled": True, "hosts": []}}, "ingress.enabled needs at least one entry in ingress.hosts"),
     ({"existingSecret": "mine", "worker": {"autoscaling": {"keda": {"enabled": True}}}}, "worker.autoscaling.keda.redis.address"),
+    ({"warehouse": {"bigquery": {"project": "my-project", "dataset": "events"}}}, "set warehouse.url or warehouse.bigquery, not both"),
+    ({"warehouse": {"url": "", "bigquery": {"project": "my-project"}}}, "warehouse.bigquery.project needs warehouse.bigquery.dataset"),
+    ({"warehouse": {"url": "", "bigquery": {"project": "My Project", "dataset": "events"}}}, "/warehouse/bigquery/project"),
+    ({"warehouse": {"url": "", "bigquery": {"project": "my-project", "dataset": "bad-name"}}}, "/warehouse/bigquery/dataset"),
 ]
 
 
@@ -383,6 +427,8 @@ def main():
         ("ingress with TLS", merged(REQUIRED, INGRESS_TLS)),
         ("existingSecret + KEDA", EXISTING_SECRET),
         ("monitoring on", merged(REQUIRED, MONITORING)),
+        ("BigQuery with a key Secret", merged(REQUIRED, BIGQUERY_KEY)),
+        ("BigQuery with Workload Identity", merged(REQUIRED, BIGQUERY_WORKLOAD_IDENTITY)),
         ("everything on", merged(REQUIRED, KEDA_ON, INGRESS_TLS, MONITORING)),
     ]
     infos = set()

@@ -171,6 +171,9 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        {{- with .volumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -179,6 +182,9 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- with .volumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- with .extra.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -284,4 +290,17 @@ spec:
         target:
           type: Utilization
           averageUtilization: {{ .target }}
+{{- end }}
+
+{{/*
+WAREHOUSE_URL of a BigQuery warehouse (warehouse.bigquery), or nothing when it is not set.
+*/}}
+{{- define "cio-relay.bigqueryURL" -}}
+{{- $bq := .Values.warehouse.bigquery }}
+{{- if $bq.project }}
+{{- $query := list }}
+{{- with $bq.location }}{{ $query = append $query (printf "location=%s" .) }}{{ end }}
+{{- with $bq.tablePrefix }}{{ $query = append $query (printf "table_prefix=%s" .) }}{{ end }}
+{{- printf "bigquery://%s/%s" $bq.project $bq.dataset }}{{ if $query }}?{{ join "&" $query }}{{ end }}
+{{- end }}
 {{- end }}
