@@ -85,6 +85,18 @@ struct BigQueryFormatTests {
 
 @Suite("BigQuery sink against the BigQuery emulator, read back with Google's Python client")
 struct BigQueryEmulatorTests {
+    /// The GoogleSQL statements of docs/warehouse.md's BigQuery section, on the given dataset.
+    static func documentedQueries(project: String, dataset: String) throws -> [String] {
+        let page = try String(contentsOf: TestBigQuery.root.appendingPathComponent("docs/warehouse.md"), encoding: .utf8)
+        let section = try #require(page.range(of: "## BigQuery"))
+        let start = try #require(page.range(of: "```sql\n", range: section.upperBound..<page.endIndex))
+        let end = try #require(page.range(of: "```", range: start.upperBound..<page.endIndex))
+        let statements = page[start.upperBound..<end.lowerBound].replacingOccurrences(of: "my-project.cio_events", with: "\(project).\(dataset)")
+            .components(separatedBy: ";\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        #expect(statements.count == 3, "docs/warehouse.md should show three BigQuery queries")
+        return statements
+    }
+
     @Test func everyObjectTypeAndMetricLandsAsOneTypedRow() async throws {
         let url = try TestBigQuery.url()
         let sink = try freshBigQuerySink()
@@ -120,6 +132,10 @@ struct BigQueryEmulatorTests {
                 "SELECT href, link_id, newsletter_id, content_id FROM \(table) WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'", url: url).first)
             #expect(click["href"] as? String == "https://example.com/pricing" && click["link_id"] as? Int == 4)
             #expect(click["newsletter_id"] as? Int == 12 && click["content_id"] as? Int == 3)
+            // The example queries of docs/warehouse.md run on these rows.
+            for query in try Self.documentedQueries(project: TestBigQuery.project, dataset: dataset) {
+                _ = try TestBigQuery.query(query, url: url)
+            }
             // The view keeps one row per event_id: a batch sent twice (the emulator ignores insertId) counts once.
             _ = try await sink.write(Array(rows.prefix(5)))
             let unique = "`\(TestBigQuery.project).\(dataset).customerio_events_unique`"
