@@ -2,6 +2,7 @@ import CustomerIO
 import Foundation
 import Receiver
 import RelayMetrics
+import Warehouse
 import Worker
 
 /// The reference tables of the docs, generated from the code's own tables so that they cannot
@@ -27,7 +28,7 @@ public enum ReferencePages {
     /// Every metric family a process can export, by the component that records it.
     public static let metricDefinitions: [MetricDefinition] =
         ReceiverMetrics.definitions + WorkerMetrics.definitions + TrackMetrics.definitions
-        + WarehouseMetrics.definitions + [AdminRoutes.redisUpDefinition, BuildInfo.definition] + ProcessMetrics.definitions
+        + WarehouseMetrics.definitions + BigQueryMetrics.definitions + [AdminRoutes.redisUpDefinition, BuildInfo.definition] + ProcessMetrics.definitions
 
     /// The metrics table as Markdown.
     public static func metrics() -> String {

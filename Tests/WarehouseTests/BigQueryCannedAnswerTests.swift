@@ -1,6 +1,7 @@
 import CustomerIO
 import Foundation
 import Logging
+import Prometheus
 import Testing
 import TestSupport
 import Warehouse
@@ -11,10 +12,13 @@ struct BigQueryCannedAnswerTests {
     static let tables = "/bigquery/v2/projects/test-project/datasets/ds/tables"
     static let insertAll = tables + "/customerio_events/insertAll"
 
-    static func sink(_ server: ScriptedHTTPServer, maximumRequestBytes: Int = 5_000_000, logger: Logger = SinkKind.quietLogger) -> BigQuerySink {
+    static func sink(
+        _ server: ScriptedHTTPServer, maximumRequestBytes: Int = 5_000_000, logger: Logger = SinkKind.quietLogger,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) -> BigQuerySink {
         var configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: server.baseURL, credentials: .none)
         configuration.maximumRequestBytes = maximumRequestBytes
-        return BigQuerySink(configuration: configuration, logger: logger)
+        return BigQuerySink(configuration: configuration, logger: logger, metrics: BigQueryMetrics(factory: PrometheusMetricsFactory(registry: registry)))
     }
 
     static func rows(_ count: Int, subjectBytes: Int = 10) throws -> [WarehouseRow] {
@@ -102,8 +106,13 @@ struct BigQueryCannedAnswerTests {
         try await withShutdown(try await ScriptedHTTPServer()) { server in
             // Rows of about 600 bytes under a 4,000-byte limit: several per request, never over.
             let large = try Self.rows(20, subjectBytes: 300)
-            #expect(try await Self.sink(server, maximumRequestBytes: 4_000).write(large) == Array(repeating: .written, count: 20))
+            let registry = PrometheusCollectorRegistry()
+            #expect(try await Self.sink(server, maximumRequestBytes: 4_000, registry: registry).write(large) == Array(repeating: .written, count: 20))
             #expect(server.requests.count > 3 && server.requests.allSatisfy { $0.body.count <= 4_000 }, "\(server.requests.map(\.body.count))")
+            // The metrics count each request and its bytes.
+            let metrics = registry.emitToString()
+            #expect(metrics.contains(#"cio_relay_bigquery_insert_requests_total{status="200"} \#(server.requests.count)"#), "\(metrics)")
+            #expect(metrics.contains("cio_relay_bigquery_insert_bytes_total \(server.requests.map(\.body.count).reduce(0, +))"), "\(metrics)")
             #expect(Set(server.requests.flatMap(Self.insertIDs)) == Set(large.map(\.eventID)) && server.requests.flatMap(Self.insertIDs).count == 20)
             // 1,200 small rows: 500 a request at most.
             server.reset()

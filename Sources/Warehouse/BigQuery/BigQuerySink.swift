@@ -46,9 +46,14 @@ public final class BigQuerySink: EventSink {
     private let api: BigQueryAPI
     private let logger: Logger
     private let packer: JSONArrayPacker
+    private let metrics: BigQueryMetrics
 
-    public init(configuration: Configuration, schema: BigQuerySchema = .current, logger: Logger, http: HTTPClient = .shared) {
+    public init(
+        configuration: Configuration, schema: BigQuerySchema = .current, logger: Logger, http: HTTPClient = .shared,
+        metrics: BigQueryMetrics = BigQueryMetrics()
+    ) {
         self.configuration = configuration
+        self.metrics = metrics
         self.schema = schema
         self.logger = logger
         let tokens = AccessTokenCache(credentials: configuration.credentials, http: http, refreshMargin: configuration.tokenRefreshMargin)
@@ -126,7 +131,15 @@ public final class BigQuerySink: EventSink {
     /// One insertAll request of `indices` (positions in `items`), and what became of each row.
     private func send(_ indices: [Int], items: [[UInt8]], to table: BigQueryTable, recreated: Bool) async throws(WarehouseError) -> [(Int, RowOutcome)] {
         let name = self.name(of: table)
-        let answer = try await api.call(.POST, "/datasets/\(configuration.target.dataset)/tables/\(name)/insertAll", body: packer.body(of: indices.map { items[$0] }))
+        let body = packer.body(of: indices.map { items[$0] })
+        let answer: BigQueryAPI.Answer
+        do {
+            answer = try await api.call(.POST, "/datasets/\(configuration.target.dataset)/tables/\(name)/insertAll", body: body)
+        } catch {
+            metrics.request(status: nil, bytes: body.count)
+            throw error
+        }
+        metrics.request(status: answer.status, bytes: body.count)
         if answer.succeeded {
             return try await rowOutcomes(answer, indices: indices, items: items, table: table)
         }
