@@ -46,18 +46,24 @@ start_redis() {
   return 1
 }
 
-# stop_redis DIR: stops the server started with that data folder, if it still runs.
-stop_redis() {
-  local pidfile="$1/redis.pid"
-  [ -f "$pidfile" ] || return 0
+# stop_pidfile FILE: stops the process whose pid FILE holds, if it still runs (SIGTERM, then
+# SIGKILL after 5 s), and removes FILE.
+stop_pidfile() {
+  [ -f "$1" ] || return 0
   local pid
-  pid=$(cat "$pidfile")
+  pid=$(cat "$1")
+  rm -f "$1"
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do
     kill -0 "$pid" 2>/dev/null || return 0
     sleep 0.1
   done
   kill -9 "$pid" 2>/dev/null || true
+}
+
+# stop_redis DIR: stops the server started with that data folder, if it still runs.
+stop_redis() {
+  stop_pidfile "$1/redis.pid"
 }
 
 # ensure_bigquery_tools: the BigQuery emulator and Google's own Python clients (the tests' independent
@@ -90,17 +96,7 @@ start_bqemulator() {
 
 # stop_bqemulator DIR: stops the emulator started with that folder, if it still runs.
 stop_bqemulator() {
-  local pidfile="$1/emulator.pid"
-  [ -f "$pidfile" ] || return 0
-  local pid
-  pid=$(cat "$pidfile")
-  rm -f "$pidfile"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_pidfile "$1/emulator.pid"
 }
 
 # PostgreSQL binaries (Debian's postgresql-15).

@@ -63,6 +63,23 @@ struct WorkerSettingsTests {
         #expect(postgres.groups == ["warehouse"] && postgres.warehouse == .postgres(url: "postgres://relay:pw@db:5432/events"))
     }
 
+    @Test func aBigQueryWarehouseReadsGooglesVariablesAndNamesTheOneThatIsWrong() throws {
+        let bigquery = base.merging(["WAREHOUSE_URL": "bigquery://my-project/cio_events?location=EU"]) { $1 }
+        let onGKE = try load(bigquery)
+        guard case .bigquery(let configuration) = onGKE.warehouse else {
+            Issue.record("not a BigQuery warehouse: \(onGKE.warehouse)")
+            return
+        }
+        #expect(configuration.target == BigQueryTarget(project: "my-project", dataset: "cio_events", location: "EU"))
+        #expect(configuration.credentials == .metadataServer(host: "metadata.google.internal") && configuration.apiURL == "https://bigquery.googleapis.com")
+        let emulator = try load(bigquery.merging(["BIGQUERY_API_URL": "http://127.0.0.1:9050"]) { $1 })
+        #expect(emulator.warehouse == .bigquery(BigQuerySink.Configuration(
+            target: BigQueryTarget(project: "my-project", dataset: "cio_events", location: "EU"), apiURL: "http://127.0.0.1:9050", credentials: .none)))
+        #expect(settingsError(bigquery.merging(["WAREHOUSE_URL": "bigquery://X/events"]) { $1 })?.source == "WAREHOUSE_URL")
+        #expect(settingsError(bigquery.merging(["GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"]) { $1 })?.source == "GOOGLE_APPLICATION_CREDENTIALS")
+        #expect(settingsError(bigquery.merging(["BIGQUERY_API_URL": "ftp://x"]) { $1 })?.source == "BIGQUERY_API_URL")
+    }
+
     @Test func partialCredentialsAndBadRegionsAreRefused() {
         #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "site"]) { $1 })?.message.contains("both") == true)
         #expect(settingsError(base.merging(["CUSTOMERIO_TRACK_API_KEY": "key"]) { $1 }) != nil)

@@ -10,24 +10,17 @@ public enum TestBigQuery {
     /// The repository's root, from this file's place in it.
     public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    private static func variable(_ name: String) throws -> String {
-        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-            throw TestSetupError("\(name) is not set: run the tests with scripts/test.sh, which starts the BigQuery emulator for them")
-        }
-        return value
-    }
-
     /// The shared emulator (each test uses a dataset of its own).
-    public static func url() throws -> String { try variable("CIO_RELAY_TEST_BIGQUERY_URL") }
+    public static func url() throws -> String { try TestEnvironment.value("CIO_RELAY_TEST_BIGQUERY_URL", startedBy: "the BigQuery emulator") }
 
     /// An emulator of its own, keeping its data on disk, that `outage(_:)` stops and starts.
-    public static func outageURL() throws -> String { try variable("CIO_RELAY_TEST_BIGQUERY_OUTAGE_URL") }
+    public static func outageURL() throws -> String {
+        try TestEnvironment.value("CIO_RELAY_TEST_BIGQUERY_OUTAGE_URL", startedBy: "the BigQuery emulator")
+    }
 
     /// Stops (`"stop"`) or starts (`"start"`) the outage emulator.
     public static func outage(_ action: String) throws {
-        let control = try variable("CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL")
-        let status = try TestProcess.run([control, action])
-        guard status == 0 else { throw TestSetupError("\(control) \(action) exited \(status)") }
+        try TestEnvironment.control("CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL", action, startedBy: "the BigQuery emulator")
     }
 
     /// A dataset name of its own per test.

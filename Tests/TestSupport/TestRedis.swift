@@ -39,26 +39,36 @@ public enum TestProcess {
     }
 }
 
-/// The PostgreSQL servers that `scripts/test.sh` starts for the whole run.
-public enum TestPostgres {
-    private static func variable(_ name: String) throws -> String {
+/// What `scripts/test.sh` passes to the tests: the servers it started, and the scripts that stop
+/// and start the outage servers.
+public enum TestEnvironment {
+    /// The variable's value; a clear failure naming `what` the test command starts when it is missing.
+    public static func value(_ name: String, startedBy what: String) throws -> String {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-            throw TestSetupError("\(name) is not set: run the tests with scripts/test.sh, which starts PostgreSQL for them")
+            throw TestSetupError("\(name) is not set: run the tests with scripts/test.sh, which starts \(what) for them")
         }
         return value
     }
 
+    /// Runs the control script named by `variable` with `action` (`"stop"` or `"start"`).
+    public static func control(_ variable: String, _ action: String, startedBy what: String) throws {
+        let control = try value(variable, startedBy: what)
+        let status = try TestProcess.run([control, action])
+        guard status == 0 else { throw TestSetupError("\(control) \(action) exited \(status)") }
+    }
+}
+
+/// The PostgreSQL servers that `scripts/test.sh` starts for the whole run.
+public enum TestPostgres {
     /// The shared server (each test uses a schema-free database of its own, see `freshDatabase`).
-    public static func url() throws -> String { try variable("CIO_RELAY_TEST_POSTGRES_URL") }
+    public static func url() throws -> String { try TestEnvironment.value("CIO_RELAY_TEST_POSTGRES_URL", startedBy: "PostgreSQL") }
 
     /// A server of its own that `outage(_:)` stops and starts.
-    public static func outageURL() throws -> String { try variable("CIO_RELAY_TEST_POSTGRES_OUTAGE_URL") }
+    public static func outageURL() throws -> String { try TestEnvironment.value("CIO_RELAY_TEST_POSTGRES_OUTAGE_URL", startedBy: "PostgreSQL") }
 
     /// Stops (`"stop"`) or starts (`"start"`) the outage server.
     public static func outage(_ action: String) throws {
-        let control = try variable("CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL")
-        let status = try TestProcess.run([control, action])
-        guard status == 0 else { throw TestSetupError("\(control) \(action) exited \(status)") }
+        try TestEnvironment.control("CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL", action, startedBy: "PostgreSQL")
     }
 }
 
