@@ -165,7 +165,8 @@ struct BigQueryAuthenticationTests {
 
     static func sink(_ api: ScriptedHTTPServer, credentials: GoogleCredentials, refreshAfter: Duration, logger: Logger) -> BigQuerySink {
         var configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: api.baseURL, credentials: credentials)
-        // Tokens last an hour: a margin of an hour less `refreshAfter` makes them due that soon.
+        // Tokens last an hour: a margin of an hour less `refreshAfter` makes them due that soon after
+        // they are fetched.
         configuration.tokenRefreshMargin = .seconds(3600) - refreshAfter
         return BigQuerySink(configuration: configuration, logger: logger)
     }
@@ -175,22 +176,29 @@ struct BigQueryAuthenticationTests {
         try await withShutdown(tokenServer) { tokenServer in
             try await withShutdown(try await ScriptedHTTPServer()) { api in
                 let lines = RecordingLogHandler.Lines()
-                let sink = Self.sink(api, credentials: .serviceAccount(key), refreshAfter: .seconds(3), logger: RecordingLogHandler.logger(lines))
+                // Tokens last an hour and are renewed 5 minutes before: one serves every batch here.
+                let sink = Self.sink(api, credentials: .serviceAccount(key), refreshAfter: .seconds(3300), logger: RecordingLogHandler.logger(lines))
                 for _ in 0..<5 { _ = try await sink.write(try BigQueryCannedAnswerTests.rows(2)) }
-                var stats = try tokenServer.stats()
+                let stats = try tokenServer.stats()
                 #expect(stats.refused.isEmpty, "google-auth refused: \(stats.refused)")
                 #expect(stats.exchanges == 1, "one exchange for five batches")
-                #expect(api.requests.allSatisfy { $0.authorization == "Bearer sa-token-1" })
-                try await Task.sleep(for: .milliseconds(3500))
-                _ = try await sink.write(try BigQueryCannedAnswerTests.rows(1))
-                stats = try tokenServer.stats()
-                #expect(stats.exchanges == 2 && api.requests.last?.authorization == "Bearer sa-token-2", "a new token before the old one expires")
+                #expect(api.requests.count == 5 && api.requests.allSatisfy { $0.authorization == "Bearer sa-token-1" })
                 // BigQuery refusing the token (401): a new one, and the request again.
                 api.script(BigQueryCannedAnswerTests.error(401, "authError", "Request had invalid authentication credentials."))
                 #expect(try await sink.write(try BigQueryCannedAnswerTests.rows(1)) == [.written])
-                #expect(try tokenServer.stats().exchanges == 3 && api.requests.last?.authorization == "Bearer sa-token-3")
+                #expect(try tokenServer.stats().exchanges == 2 && api.requests.last?.authorization == "Bearer sa-token-2")
+                // A token within the renewal margin of its expiry is replaced before it is used again
+                // (here the margin is its whole lifetime, so each batch finds it due).
+                let renewing = Self.sink(api, credentials: .serviceAccount(key), refreshAfter: .zero, logger: RecordingLogHandler.logger(lines))
+                for expected in ["sa-token-3", "sa-token-4"] {
+                    _ = try await renewing.write(try BigQueryCannedAnswerTests.rows(1))
+                    #expect(api.requests.last?.authorization == "Bearer \(expected)")
+                }
+                #expect(try tokenServer.stats().exchanges == 4 && tokenServer.stats().refused.isEmpty)
                 // No token, key or assertion in any log line.
                 let logged = lines.all.joined(separator: "\n")
+                #expect(lines.all.filter { $0.contains("access token fetched") }.count == 4 && lines.all.contains { $0.contains("refused the access token") },
+                        "each fetch and the 401 are logged: \(lines.all)")
                 for secret in ["sa-token", "PRIVATE KEY", String(pem.split(separator: "\n")[1].prefix(20)), "eyJ"] {
                     #expect(!logged.contains(secret), "a log line holds \(secret)")
                 }

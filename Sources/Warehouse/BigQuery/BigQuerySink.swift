@@ -56,7 +56,7 @@ public final class BigQuerySink: EventSink {
         self.metrics = metrics
         self.schema = schema
         self.logger = logger
-        let tokens = AccessTokenCache(credentials: configuration.credentials, http: http, refreshMargin: configuration.tokenRefreshMargin)
+        let tokens = AccessTokenCache(credentials: configuration.credentials, http: http, logger: logger, refreshMargin: configuration.tokenRefreshMargin)
         api = BigQueryAPI(apiURL: configuration.apiURL, project: configuration.target.project, tokens: tokens, http: http, timeout: configuration.requestTimeout)
         packer = JSONArrayPacker(
             opening: #"{"ignoreUnknownValues":false,"skipInvalidRows":true,"rows":["#, closing: "]}",

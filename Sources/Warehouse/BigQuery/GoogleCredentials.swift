@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import COpenSSL
 import CustomerIO
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -148,10 +149,12 @@ actor AccessTokenCache {
     private let http: HTTPClient
     private let refreshMargin: Duration
     private let timeout: Duration
+    private let logger: Logger
     private var current: (token: String, refreshAt: ContinuousClock.Instant)?
     private var pending: Task<(String, Duration), any Error>?
 
-    init(credentials: GoogleCredentials, http: HTTPClient, refreshMargin: Duration = .seconds(300), timeout: Duration = .seconds(10)) {
+    init(credentials: GoogleCredentials, http: HTTPClient, logger: Logger, refreshMargin: Duration = .seconds(300), timeout: Duration = .seconds(10)) {
+        self.logger = logger
         self.credentials = credentials
         if case .serviceAccount(let key) = credentials {
             // Parsed once at start-up already (ServiceAccountKey.init); it cannot fail here.
@@ -174,6 +177,7 @@ actor AccessTokenCache {
         do {
             let (token, lifetime) = try await task.value
             current = (token, .now + lifetime - refreshMargin)
+            logger.debug("BigQuery access token fetched", metadata: ["source": "\(credentials)", "expires_in": "\(lifetime)"])
             return token
         } catch let error as WarehouseError {
             throw error
@@ -185,6 +189,7 @@ actor AccessTokenCache {
     /// Forgets the token BigQuery refused (401), so that the next call fetches a new one.
     func invalidate() {
         current = nil
+        logger.notice("BigQuery refused the access token (401); fetching a new one", metadata: ["source": "\(credentials)"])
     }
 
     private func fetch() async throws -> (String, Duration) {
