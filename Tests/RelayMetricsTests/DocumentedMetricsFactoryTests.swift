@@ -71,11 +71,8 @@ struct ProcessMetricsTests {
         #expect(sample.residentBytes > 1_048_576 && sample.virtualBytes >= sample.residentBytes)
         #expect(sample.openFileDescriptors >= 3 && sample.maximumFileDescriptors >= sample.openFileDescriptors)
         #expect(sample.cpuSeconds > 0)
-        // One more open file is one more descriptor counted.
-        let before = try #require(ProcessMetrics().read()).openFileDescriptors
-        let handle = try #require(FileHandle(forReadingAtPath: "/proc/self/stat"))
-        defer { try? handle.close() }
-        #expect(try #require(ProcessMetrics().read()).openFileDescriptors == before + 1)
+        // (Counting one more descriptor after opening a file would race the other suites of this
+        // process, which open and close sockets and files meanwhile: CI caught that.)
         #endif
     }
 
