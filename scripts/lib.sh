@@ -122,20 +122,27 @@ start_postgres() {
   pg_control "$dir" "$port" start "$settings" || { cat "$dir/postgres.log" >&2; return 1; }
 }
 
-# pg_control DIR PORT start|stop [SETTINGS]: starts the server of DIR (made by start_postgres) on
-# PORT, or stops it at once (`-m immediate`, as a crash would: for outage tests and the chaos soak).
+# pg_control DIR PORT start|stop|pause|resume [SETTINGS]: starts the server of DIR (made by
+# start_postgres) on PORT, or stops it at once (`-m immediate`, as a crash would: for outage tests
+# and the chaos soak), or freezes it and its backends with SIGSTOP and thaws them (a server that
+# keeps its connections open and answers nothing).
 pg_control() {
   local dir=$1 port=$2 settings=${4:-}
   case "$3" in
+    pause | resume)
+      local postmaster signal=STOP
+      postmaster=$(head -1 "$dir/data/postmaster.pid")
+      [ "$3" = resume ] && signal=CONT
+      kill -"$signal" "$postmaster" && pkill -"$signal" -P "$postmaster"; return 0 ;;
     start) as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=50 $settings" start >/dev/null ;;
     stop) as_postgres "$(pg_bin)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null ;;
-    *) echo "pg_control: start or stop, not '$3'" >&2; return 64 ;;
+    *) echo "pg_control: start, stop, pause or resume, not '$3'" >&2; return 64 ;;
   esac
 }
 
-# write_pg_control FILE DIR PORT: a script FILE taking start or stop for that server, for test
-# code that stops and starts it.
+# write_pg_control FILE DIR PORT: a script FILE taking start, stop, pause or resume for that
+# server, for test code that stops and starts it.
 write_pg_control() {
   cat >"$1" <<CONTROL
 #!/usr/bin/env bash

@@ -62,6 +62,7 @@ extension RelaySettings {
         worker.consumer = consumer
         worker.warehouseBatchSize = try source.integer(SettingsTable.warehouseBatchSize) ?? worker.warehouseBatchSize
         worker.warehouseWriters = try source.integer(SettingsTable.warehouseWriters) ?? worker.warehouseWriters
+        worker.warehouseTimeout = try source.duration(SettingsTable.warehouseTimeout) ?? worker.warehouseTimeout
         worker.rateLimit = try source.number(SettingsTable.trackRateLimit) ?? worker.rateLimit
 
         if let version = try source.choice(SettingsTable.trackAPI).flatMap(TrackAPIVersion.init(rawValue:)) {

@@ -134,6 +134,10 @@ public enum SettingsTable {
         "CIO_RELAY_WAREHOUSE_WRITERS", file: "worker.warehouse_writers", .integer(1...16),
         "warehouse writers per process, each a consumer of the group (`<name>-1`, `<name>-2`, …)"
     ) { "\($0.worker.warehouseWriters)" }
+    static let warehouseTimeout = Setting(
+        "CIO_RELAY_WAREHOUSE_TIMEOUT", file: "worker.warehouse_timeout", .seconds(1...3600),
+        "seconds one warehouse write may take before it is abandoned and the batch written again (its entries stay pending meanwhile)"
+    ) { seconds($0.worker.warehouseTimeout) }
 
     // The process.
     static let configFile = Setting(
@@ -149,7 +153,7 @@ public enum SettingsTable {
         port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
-        warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters,
+        warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters, warehouseTimeout,
         configFile, logLevel,
     ]
 

@@ -18,13 +18,16 @@ public struct WarehouseWriter: Sendable {
     public let logger: Logger
     public let initialBackoff: Duration
     public let maximumBackoff: Duration
+    /// How long one write of a batch may take before it is abandoned and tried again.
+    public let writeTimeout: Duration
     let metrics: WarehouseMetrics
 
     public init(
         consumer: GroupConsumer, sink: any EventSink, logger: Logger, initialBackoff: Duration = .milliseconds(500),
-        maximumBackoff: Duration = .seconds(30), metrics: WarehouseMetrics = WarehouseMetrics()
+        maximumBackoff: Duration = .seconds(30), writeTimeout: Duration = .seconds(60), metrics: WarehouseMetrics = WarehouseMetrics()
     ) {
         self.metrics = metrics
+        self.writeTimeout = writeTimeout
         self.consumer = consumer
         self.sink = sink
         self.logger = logger
@@ -89,14 +92,27 @@ public struct WarehouseWriter: Sendable {
         var delay = initialBackoff
         while true {
             let start = ContinuousClock.now
-            do {
-                let outcomes = try await sink.write(rows)
+            let sink = self.sink
+            let written = await withDeadline(writeTimeout) { () -> Result<[RowOutcome], WarehouseError> in
+                do throws(WarehouseError) {
+                    return .success(try await sink.write(rows))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            let failure: String
+            switch written {
+            case .success(let outcomes)?:
                 metrics.batchTimer.recordNanoseconds((ContinuousClock.now - start).nanoseconds)
                 return outcomes
-            } catch {
-                metrics.errorCounter.increment()
-                logger.error("warehouse unavailable; the batch stays pending and is retried", metadata: ["error": "\(error)", "rows": "\(rows.count)", "retry_in": "\(delay)"])
+            case .failure(let error)?:
+                failure = "\(error)"
+            case nil:
+                // Written again: a write that did land meanwhile makes its rows duplicates, not twice.
+                failure = "the write did not finish within \(writeTimeout) (CIO_RELAY_WAREHOUSE_TIMEOUT); abandoned"
             }
+            metrics.errorCounter.increment()
+            logger.error("warehouse unavailable; the batch stays pending and is retried", metadata: ["error": "\(failure)", "rows": "\(rows.count)", "retry_in": "\(delay)"])
             if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
             let wait = delay
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }

@@ -25,6 +25,8 @@ public struct WorkerConfiguration: Sendable {
     public var warehouseBatchSize: Int
     /// Warehouse writers per process, each a consumer of the group (`<name>-1`, `<name>-2`, …).
     public var warehouseWriters: Int
+    /// How long one write of a batch may take before it is abandoned and tried again.
+    public var warehouseTimeout: Duration
 
     public init(
         consumer: ConsumerConfiguration,
@@ -37,7 +39,8 @@ public struct WorkerConfiguration: Sendable {
         monitorInterval: Duration = .seconds(5),
         unavailablePause: Duration = .seconds(5),
         warehouseBatchSize: Int = 2000,
-        warehouseWriters: Int = 2
+        warehouseWriters: Int = 2,
+        warehouseTimeout: Duration = .seconds(60)
     ) {
         self.consumer = consumer
         self.policy = policy
@@ -50,5 +53,6 @@ public struct WorkerConfiguration: Sendable {
         self.unavailablePause = unavailablePause
         self.warehouseBatchSize = warehouseBatchSize
         self.warehouseWriters = warehouseWriters
+        self.warehouseTimeout = warehouseTimeout
     }
 }

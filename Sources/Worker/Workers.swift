@@ -33,7 +33,9 @@ public enum Workers {
                 consumer.group = WarehouseWriter.group
                 consumer.batchSize = configuration.warehouseBatchSize
                 if configuration.warehouseWriters > 1 { consumer.consumer += "-\(index)" }
-                let writer = WarehouseWriter(consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger, metrics: warehouseMetrics)
+                let writer = WarehouseWriter(
+                    consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger,
+                    writeTimeout: configuration.warehouseTimeout, metrics: warehouseMetrics)
                 services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
                     let applied = try await sink.migrate()
                     if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }

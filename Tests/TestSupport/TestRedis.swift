@@ -66,7 +66,8 @@ public enum TestPostgres {
     /// A server of its own that `outage(_:)` stops and starts.
     public static func outageURL() throws -> String { try TestEnvironment.value("CIO_RELAY_TEST_POSTGRES_OUTAGE_URL", startedBy: "PostgreSQL") }
 
-    /// Stops (`"stop"`) or starts (`"start"`) the outage server.
+    /// Stops (`"stop"`) or starts (`"start"`) the outage server, or freezes (`"pause"`) and thaws
+    /// (`"resume"`) it with its connections left open.
     public static func outage(_ action: String) throws {
         try TestEnvironment.control("CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL", action, startedBy: "PostgreSQL")
     }

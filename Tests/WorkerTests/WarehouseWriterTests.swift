@@ -24,14 +24,14 @@ struct WarehouseHarness {
     /// everything is stopped afterwards.
     static func run(
         postgresServer: String? = nil, sqlite: Bool = false, bigQueryURL: String? = nil, batchSize: Int = 500,
-        _ body: (WarehouseHarness) async throws -> Void
+        writeTimeout: Duration = .seconds(60), _ body: (WarehouseHarness) async throws -> Void
     ) async throws {
         var logger = Logger(label: "warehouse-test")
         logger.logLevel = .critical
         if sqlite {
             let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
             try await SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path).withRunning { database in
-                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, logger: logger, body)
+                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
             }
         } else if let bigQueryURL {
             let dataset = TestBigQuery.uniqueDataset("w")
@@ -41,7 +41,7 @@ struct WarehouseHarness {
                     let rows = try TestBigQuery.query("SELECT COUNT(*) AS n FROM `\(TestBigQuery.project).\(dataset).customerio_events`", url: bigQueryURL)
                     return rows.first?["n"] as? Int ?? -1
                 }
-                try await run(sink: sink, query: { _ in [] }, countRows: count, batchSize: batchSize, logger: logger, body)
+                try await run(sink: sink, query: { _ in [] }, countRows: count, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
             }
         } else {
             let server = try postgresServer ?? TestPostgres.url()
@@ -50,14 +50,14 @@ struct WarehouseHarness {
                 try await admin.execute("CREATE DATABASE \(name)")
             }
             try await PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: logger).withRunning { database in
-                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, logger: logger, body)
+                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
             }
         }
     }
 
     private static func run(
         sink: any EventSink, query: @escaping @Sendable (String) async throws -> [[String?]], countRows: (@Sendable () async throws -> Int)? = nil,
-        batchSize: Int, logger: Logger, _ body: (WarehouseHarness) async throws -> Void
+        batchSize: Int, writeTimeout: Duration, logger: Logger, _ body: (WarehouseHarness) async throws -> Void
     ) async throws {
         let countRows = countRows ?? {
             Int((try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first ?? nil) ?? "") ?? -1
@@ -70,7 +70,7 @@ struct WarehouseHarness {
                 let registry = PrometheusCollectorRegistry()
                 let writer = WarehouseWriter(
                     consumer: consumer, sink: sink, logger: logger, initialBackoff: .milliseconds(50), maximumBackoff: .milliseconds(200),
-                    metrics: WarehouseMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+                    writeTimeout: writeTimeout, metrics: WarehouseMetrics(factory: PrometheusMetricsFactory(registry: registry)))
                 try await body(WarehouseHarness(queue: queue, writer: writer, query: query, countRows: countRows, registry: registry))
             }
         }
@@ -102,7 +102,8 @@ struct WarehouseHarness {
     }
 }
 
-@Suite("Warehouse consumer against real Redis, SQLite and PostgreSQL")
+// Serialized: two tests stop or freeze the one outage server.
+@Suite("Warehouse consumer against real Redis, SQLite and PostgreSQL", .serialized)
 struct WarehouseWriterTests {
     @Test(arguments: [true, false])
     func tenThousandEventsArriveOnceEach(sqlite: Bool) async throws {
@@ -162,6 +163,30 @@ struct WarehouseWriterTests {
     @Test func bigQueryStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
         try await WarehouseHarness.run(bigQueryURL: try TestBigQuery.outageURL(), batchSize: 200) { harness in
             try await harness.stoppedMidStream { action in try TestBigQuery.outage(action) }
+        }
+    }
+
+    @Test func aWriteThatNeverReturnsIsAbandonedAtItsDeadlineAndTheBatchWrittenAgain() async throws {
+        try await WarehouseHarness.run(postgresServer: try TestPostgres.outageURL(), batchSize: 200, writeTimeout: .seconds(1)) { harness in
+            try await harness.add(400)
+            _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
+            // A frozen server keeps its connections open and answers nothing: the write would wait forever.
+            try TestPostgres.outage("pause")
+            let batch = try await harness.writer.consumer.readNew()
+            let writing = Task { try await harness.writer.process(batch, now: 0) }
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while its write hangs")
+            let errors = harness.registry.emitToString()
+            try TestPostgres.outage("resume")
+            #expect(errors.contains("cio_relay_warehouse_errors_total 1") || errors.contains("cio_relay_warehouse_errors_total 2"),
+                    "the writes abandoned at their deadline count as errors: \(errors)")
+            let report = try await writing.value
+            // The abandoned write may itself commit once the server thaws: its rows are then duplicates.
+            #expect(report.written + report.duplicates == 200 && !report.interrupted)
+            _ = try await harness.drain()
+            #expect(try await harness.rowCount() == 400)
+            #expect(try await harness.pending() == 0)
+            #expect(try await harness.queue.deadLetters().isEmpty)
         }
     }
 
