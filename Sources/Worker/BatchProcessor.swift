@@ -29,13 +29,16 @@ public struct BatchProcessor: Sendable {
     /// Where the audit trail of actions goes (the warehouse), if anywhere.
     public let audit: (any EventSink)?
     public let logger: Logger
+    /// How long writing the audit records of a batch may take before they are given up.
+    public let auditTimeout: Duration
     let metrics: WorkerMetrics
 
     public init(
         consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard,
-        audit: (any EventSink)? = nil, logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
+        audit: (any EventSink)? = nil, auditTimeout: Duration = .seconds(30), logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
     ) {
         self.metrics = metrics
+        self.auditTimeout = auditTimeout
         self.consumer = consumer
         self.policy = policy
         self.clients = clients
@@ -205,10 +208,17 @@ public struct BatchProcessor: Sendable {
                 }
             }
         }
-        do {
-            try await audit.record(records)
-        } catch {
-            logger.warning("the audit trail of actions could not be written", metadata: ["error": "\(error)", "records": "\(records.count)"])
+        // Bounded like the warehouse writes: a hung warehouse call must not hold the batch.
+        let failure = await withDeadline(auditTimeout) { [records] () -> String? in
+            do throws(WarehouseError) {
+                try await audit.record(records)
+                return nil
+            } catch {
+                return "\(error)"
+            }
+        }
+        if let failure = failure ?? "not written within \(auditTimeout); given up" {
+            logger.warning("the audit trail of actions could not be written", metadata: ["error": "\(failure)", "records": "\(records.count)"])
         }
     }
 
