@@ -128,8 +128,11 @@ struct RedisClientTests {
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
+            // A call queued behind the stuck read would not fail until Redis resumed, and deadlines
+            // served one after another would take 30 × 400 ms; the slack is for a loaded machine
+            // (CI once measured 665 ms against an earlier 650 ms bound).
             let slowest = try #require(durations.max())
-            #expect(slowest < .milliseconds(650), "slowest call took \(slowest)")
+            #expect(slowest < .milliseconds(1400), "slowest call took \(slowest)")
             server.resume()
             #expect(try await answersAgain(client, within: .seconds(5)))
         }

@@ -272,7 +272,9 @@ struct RedisOutageTests {
                 }
                 let elapsed = ContinuousClock.now - start
                 #expect(responses.allSatisfy { $0 == .serviceUnavailable })
-                #expect(elapsed < budget + .milliseconds(500), "answered in \(elapsed)")
+                // Well inside Customer.io's wait, with slack for a loaded machine (CI once took 1.03 s
+                // against a 1.0 s bound); a receiver that waited on the hung Redis would not answer at all.
+                #expect(elapsed < budget + .milliseconds(1500), "answered in \(elapsed)")
             }
         }
     }
