@@ -99,6 +99,49 @@ stop_bqemulator() {
   stop_pidfile "$1/emulator.pid"
 }
 
+# start_redis_cluster DIR: a Redis Cluster of three primaries and three replicas on loopback, each
+# node with its data under DIR/PORT; waits until every node reports cluster_state:ok and every
+# replica's link to its primary is up (before that a killed primary is not failed over). Prints the
+# nodes as host:port,host:port,… Ports are at most 55535: the cluster bus is the port + 10000.
+start_redis_cluster() {
+  local dir=$1 ports=() port
+  mkdir -p "$dir"
+  while [ ${#ports[@]} -lt 6 ]; do
+    port=$(free_port)
+    [ "$port" -le 55535 ] || continue
+    python3 -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' $((port + 10000)) 2>/dev/null || continue
+    start_redis "$dir/$port" "$port" --save "" --appendonly no --cluster-enabled yes \
+      --cluster-config-file nodes.conf --cluster-node-timeout 2000 >&2 || return 1
+    ports+=("$port")
+  done
+  local nodes=()
+  for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; return 1; }
+  for _ in $(seq 1 300); do
+    local ready=1
+    for port in "${ports[@]}"; do
+      redis-cli -p "$port" CLUSTER INFO | grep -q "cluster_state:ok" || ready=0
+      if redis-cli -p "$port" INFO replication | grep -q "role:slave"; then
+        redis-cli -p "$port" INFO replication | grep -q "master_link_status:up" || ready=0
+      fi
+    done
+    [ "$ready" = 1 ] && { (IFS=,; echo "${nodes[*]}"); return 0; }
+    sleep 0.1
+  done
+  echo "the Redis Cluster under $dir did not become ready" >&2
+  return 1
+}
+
+# stop_redis_cluster DIR: stops every node started by start_redis_cluster DIR.
+stop_redis_cluster() {
+  local node
+  for node in "$1"/*/; do
+    [ -d "$node" ] && stop_redis "${node%/}"
+  done
+  return 0
+}
+
 # PostgreSQL binaries (Debian's postgresql-15).
 pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
