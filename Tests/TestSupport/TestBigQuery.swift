@@ -30,12 +30,9 @@ public enum TestBigQuery {
 
     /// Runs `scripts/bq-read.py` (google-cloud-bigquery) and answers the JSON it prints.
     public static func read(_ arguments: [String], url: String) throws -> [String: Any] {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("bq-read-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: output) }
         let script = root.appendingPathComponent("scripts/bq-read.py").path
         let command = ([script, url, project] + arguments).map(shellQuoted).joined(separator: " ")
-        let status = try TestProcess.run(["/bin/sh", "-c", "exec python3 \(command) > \(shellQuoted(output.path)) 2>&1"])
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        let (status, text) = try TestProcess.output(ofShell: "exec python3 \(command)")
         guard status == 0, let document = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
             throw TestSetupError("bq-read.py \(arguments.first ?? "") exited \(status): \(text.suffix(2000))")
         }
@@ -84,11 +81,9 @@ public final class FakeGoogleTokenServer: ShutdownAfterTest {
     /// Exchanges made, metadata tokens given, and the reasons of refused requests.
     public func stats() throws -> (exchanges: Int, metadata: Int, refused: [String]) {
         // Foundation on Linux reads no http:// URL; curl does (the test command installs it).
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("token-stats-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: output) }
-        let status = try TestProcess.run(["/bin/sh", "-c", "exec curl -fsS http://127.0.0.1:\(port)/stats > \(TestBigQuery.shellQuoted(output.path))"])
-        guard status == 0 else { throw TestSetupError("the fake token server's /stats did not answer (curl exit \(status))") }
-        let document = try JSONSerialization.jsonObject(with: try Data(contentsOf: output)) as? [String: Any] ?? [:]
+        let (status, text) = try TestProcess.output(ofShell: "exec curl -fsS http://127.0.0.1:\(port)/stats")
+        guard status == 0 else { throw TestSetupError("the fake token server's /stats did not answer (curl exit \(status)): \(text)") }
+        let document = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
         return (document["exchanges"] as? Int ?? -1, document["metadata"] as? Int ?? -1, document["refused"] as? [String] ?? [])
     }
 

@@ -37,6 +37,15 @@ public enum TestProcess {
         _ = waitpid(child, &status, 0)
         return (status >> 8) & 0xFF
     }
+
+    /// Runs a shell command to completion; answers its exit status and what it printed (standard
+    /// output and error). Foundation's `Process` is not used: see `spawn`.
+    public static func output(ofShell command: String) throws -> (status: Int32, text: String) {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("output-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let status = try run(["/bin/sh", "-c", "\(command) > '\(file.path)' 2>&1"])
+        return (status, (try? String(contentsOf: file, encoding: .utf8)) ?? "")
+    }
 }
 
 /// What `scripts/test.sh` passes to the tests: the servers it started, and the scripts that stop

@@ -30,6 +30,12 @@ struct BigQueryAPI: Sendable {
             json?["error"]?["message"]?.stringValue ?? "HTTP \(status)"
         }
 
+        /// The error of a schema call (`what`: the call and its object) that did not succeed:
+        /// `unavailable` when trying again may help, otherwise `migrationFailed`.
+        func schemaFailure(_ what: String) -> WarehouseError {
+            WarehouseError(isRetryable ? .unavailable : .migrationFailed, "BigQuery \(what): HTTP \(status): \(message)")
+        }
+
         /// Worth trying again later: throttling, BigQuery's own failures.
         var isRetryable: Bool {
             [408, 429, 500, 502, 503, 504].contains(status) || ["backendError", "rateLimitExceeded", "internalError"].contains(reason ?? "")

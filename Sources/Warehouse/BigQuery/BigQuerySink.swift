@@ -233,7 +233,7 @@ public final class BigQuerySink: EventSink {
             // Creating datasets needs more than the sink's role; an administrator made it.
             logger.notice("not allowed to create the BigQuery dataset; using it as it is", metadata: ["dataset": "\(configuration.target.dataset)"])
         default:
-            throw WarehouseError(answer.isRetryable ? .unavailable : .migrationFailed, "BigQuery datasets.insert \(configuration.target.dataset): HTTP \(answer.status): \(answer.message)")
+            throw answer.schemaFailure("datasets.insert \(configuration.target.dataset)")
         }
     }
 
@@ -243,19 +243,19 @@ public final class BigQuerySink: EventSink {
         let latest = schema.latestVersion
         let current = try await api.call(.GET, path)
         if current.status == 404 {
-            var resource = Self.layout(of: table)
+            var resource = BigQuerySchema.layout(of: table)
             resource["tableReference"] = tableReference(name)
             resource["schema"] = .object(["fields": .array(schema.fields(of: table).map(\.resource))])
             resource["labels"] = .object([BigQuerySchema.versionLabel: .string(String(latest))])
             let created = try await api.call(.POST, "\(datasetPath)/tables", body: JSONValue.object(resource).serialized())
             guard created.succeeded || created.status == 409 else {
-                throw WarehouseError(created.isRetryable ? .unavailable : .migrationFailed, "BigQuery tables.insert \(name): HTTP \(created.status): \(created.message)")
+                throw created.schemaFailure("tables.insert \(name)")
             }
             if created.succeeded { logger.notice("BigQuery table created", metadata: ["table": "\(name)", "version": "\(latest)"]) }
             return created.succeeded ? schema.migrations.map(\.version) : []
         }
         guard current.succeeded else {
-            throw WarehouseError(current.isRetryable ? .unavailable : .migrationFailed, "BigQuery tables.get \(name): HTTP \(current.status): \(current.message)")
+            throw current.schemaFailure("tables.get \(name)")
         }
         let applied = current.json?["labels"]?[BigQuerySchema.versionLabel]?.stringValue.flatMap { Int($0) } ?? 0
         guard applied < latest else { return [] }
@@ -270,7 +270,7 @@ public final class BigQuerySink: EventSink {
         ])
         let patched = try await api.call(.PATCH, path, body: patch.serialized())
         guard patched.succeeded else {
-            throw WarehouseError(patched.isRetryable ? .unavailable : .migrationFailed, "BigQuery tables.patch \(name): HTTP \(patched.status): \(patched.message)")
+            throw patched.schemaFailure("tables.patch \(name)")
         }
         logger.notice("BigQuery table migrated", metadata: ["table": "\(name)", "from": "\(applied)", "to": "\(latest)", "columns_added": "\(added.map(\.name))"])
         return schema.migrations.map(\.version).filter { $0 > applied }
@@ -285,15 +285,11 @@ public final class BigQuerySink: EventSink {
         ])
         let created = try await api.call(.POST, "\(datasetPath)/tables", body: view.serialized())
         guard created.succeeded || created.status == 409 else {
-            throw WarehouseError(created.isRetryable ? .unavailable : .migrationFailed, "BigQuery view \(name): HTTP \(created.status): \(created.message)")
+            throw created.schemaFailure("view \(name)")
         }
     }
 
     private func tableReference(_ name: String) -> JSONValue {
         .object(["projectId": .string(configuration.target.project), "datasetId": .string(configuration.target.dataset), "tableId": .string(name)])
-    }
-
-    private static func layout(of table: BigQueryTable) -> [String: JSONValue] {
-        BigQuerySchema.layout(of: table)
     }
 }
