@@ -68,23 +68,51 @@ extension EventQueue {
         return id
         """)
 
-    /// Dead letters in id order from `start`, at most `count`.
+    /// Dead letters from `start` (an id, or `(id` to start after it), at most `count`: in id order
+    /// within a partition, partition after partition.
     public func deadLetters(from start: String = "-", count: Int = 100) async throws(RedisError) -> [DeadLetter] {
-        try await entries(of: keys.dead, from: start, count: count).map(DeadLetter.init)
+        var first = (partition: 0, start: "-")
+        if start != "-" {
+            let exclusive = start.hasPrefix("(")
+            let address = try address(ofDeadLetter: exclusive ? String(start.dropFirst()) : start)
+            first = (address.partition, (exclusive ? "(" : "") + address.streamID)
+        }
+        var letters: [DeadLetter] = []
+        for keys in layout.partitions[first.partition...] where letters.count < count {
+            letters += try await entries(of: keys.dead, from: keys.partition == first.partition ? first.start : "-", count: count - letters.count).map(DeadLetter.init)
+        }
+        return letters
+    }
+
+    /// Dead letters on every partition.
+    public func deadLetterCount() async throws(RedisError) -> Int {
+        try await eachPartition { keys throws(RedisError) in try await length(of: keys.dead) }.reduce(0, +)
     }
 
     /// One dead letter by id, if it exists.
     public func deadLetter(id: String) async throws(RedisError) -> DeadLetter? {
-        let reply = try await client.send("XRANGE", RedisArgument(keys.dead), RedisArgument(id), RedisArgument(id))
-        return try StreamEntry.list(reply, from: "XRANGE").first.map(DeadLetter.init)
+        let address = try address(ofDeadLetter: id)
+        let keys = layout.partitions[address.partition]
+        let reply = try await client.send("XRANGE", RedisArgument(key: keys.dead), RedisArgument(address.streamID), RedisArgument(address.streamID))
+        return try StreamEntry.list(reply, from: "XRANGE", partition: keys.partition, of: layout).first.map(DeadLetter.init)
     }
 
-    /// Puts a dead letter back on the events stream, bypassing deduplication.
+    /// The partition and stream id a dead-letter id names, or a clear error.
+    private func address(ofDeadLetter id: String) throws(RedisError) -> EntryAddress {
+        guard let address = layout.address(of: id) else {
+            throw RedisError(.serverError, "ERR '\(id)' is not a dead-letter id of this queue: with \(layout.count) partitions they look like 3/1700000000000-0")
+        }
+        return address
+    }
+
+    /// Puts a dead letter back on the events stream of its partition, bypassing deduplication.
     public func replay(deadLetterID id: String) async throws(RedisError) -> ReplayOutcome {
+        let address = try address(ofDeadLetter: id)
+        let keys = layout.partitions[address.partition]
         let reply = try await client.run(
             Self.replayDeadLetter,
-            keys: [RedisArgument(keys.dead), RedisArgument(keys.events)],
-            arguments: [RedisArgument(id), RedisArgument(DeadLetterReason.malformed.rawValue)]
+            keys: [keys.dead, keys.events],
+            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue)]
         )
         switch reply {
         case .integer(0): return .notFound
@@ -93,14 +121,16 @@ extension EventQueue {
             guard let entryID = reply.string else {
                 throw RedisError(.unexpectedReply, "the replay script answered \(reply)")
             }
-            return .replayed(entryID: entryID)
+            return .replayed(entryID: EntryAddress(partition: keys.partition, streamID: entryID, qualified: layout.count > 1).description)
         }
     }
 
     /// Deletes every dead letter; returns how many there were.
     public func purgeDeadLetters() async throws(RedisError) -> Int {
-        let count = try await length(of: keys.dead)
-        _ = try await client.send("DEL", RedisArgument(keys.dead))
-        return count
+        try await eachPartition { keys throws(RedisError) in
+            let count = try await length(of: keys.dead)
+            _ = try await client.send("DEL", RedisArgument(key: keys.dead))
+            return count
+        }.reduce(0, +)
     }
 }

@@ -52,11 +52,15 @@ public enum EnqueueOutcome: Sendable, Hashable {
 
 /// A stream entry as read back: its id and fields.
 public struct StreamEntry: Sendable, Hashable {
+    /// The entry's name in cio-relay: `address` as text (the stream id with one partition).
     public let id: String
+    /// Its partition and stream id.
+    public let address: EntryAddress
     public let fields: [String: [UInt8]]
 
-    public init(id: String, fields: [String: [UInt8]]) {
-        self.id = id
+    public init(address: EntryAddress, fields: [String: [UInt8]]) {
+        self.id = address.description
+        self.address = address
         self.fields = fields
     }
 
@@ -65,11 +69,12 @@ public struct StreamEntry: Sendable, Hashable {
     }
 
     /// Milliseconds since the Unix epoch at which Redis added the entry (the first part of its id).
-    public var addedAt: Int64? { StreamID(id)?.milliseconds }
+    public var addedAt: Int64? { StreamID(address.streamID)?.milliseconds }
 
-    /// Reads a list of `[id, [field, value, …]]` as XRANGE, XREADGROUP and XAUTOCLAIM answer it.
-    /// Entries deleted while pending come back with no fields: they are left out.
-    static func list(_ reply: RedisValue, from command: String) throws(RedisError) -> [StreamEntry] {
+    /// Reads a list of `[id, [field, value, …]]` as XRANGE, XREADGROUP and XAUTOCLAIM answer it,
+    /// from the stream of partition `partition` of `layout`. Entries deleted while pending come
+    /// back with no fields: they are left out.
+    static func list(_ reply: RedisValue, from command: String, partition: Int, of layout: QueueLayout) throws(RedisError) -> [StreamEntry] {
         guard let items = reply.array else {
             throw RedisError(.unexpectedReply, "\(command) answered \(reply)")
         }
@@ -86,7 +91,7 @@ public struct StreamEntry: Sendable, Hashable {
                 if let name = flat[index].string { fields[name] = flat[index + 1].bytes ?? [] }
                 index += 2
             }
-            entries.append(StreamEntry(id: id, fields: fields))
+            entries.append(StreamEntry(address: EntryAddress(partition: partition, streamID: id, qualified: layout.count > 1), fields: fields))
         }
         return entries
     }
@@ -116,11 +121,11 @@ public struct StreamID: Sendable, Hashable, Comparable, CustomStringConvertible 
 }
 
 /// The cio-relay Redis layout: deduplicated, atomic enqueueing onto the events stream and the
-/// dead-letter stream.
+/// dead-letter stream of each event's partition.
 public struct EventQueue: Sendable {
     public let client: RedisClient
     public let configuration: EventQueueConfiguration
-    public let keys: QueueKeys
+    public let layout: QueueLayout
 
     /// Sets the dedup marker and, only if it was not set before, appends the entry: one round trip,
     /// and no moment at which an event is marked seen without being queued.
@@ -135,16 +140,21 @@ public struct EventQueue: Sendable {
     public init(client: RedisClient, configuration: EventQueueConfiguration = .init()) {
         self.client = client
         self.configuration = configuration
-        self.keys = configuration.keys
+        self.layout = configuration.layout
     }
+
+    /// The keys of the first partition: every key of the queue when it has one partition.
+    public var keys: QueueKeys { layout.partitions[0] }
 
     private var ttlSeconds: RedisArgument {
         RedisArgument(max(1, configuration.dedupTTL.components.seconds))
     }
 
-    /// Queues an event unless its `event_id` was seen within the dedup TTL.
+    /// Queues an event unless its `event_id` was seen within the dedup TTL. With
+    /// `RedisConfiguration.minReplicas`, it succeeds only once that many replicas have it.
     public func enqueue(_ event: IncomingEvent) async throws(RedisError) -> EnqueueOutcome {
-        try await appendOnce(marker: keys.seen(eventID: event.eventID), stream: keys.events, fields: [
+        let keys = layout.partition(of: event.eventID)
+        return try await appendOnce(marker: keys.seen(eventID: event.eventID), stream: keys.events, fields: [
             "body", RedisArgument(bytes: event.body),
             "ws", RedisArgument(event.workspace),
             "rt", RedisArgument(event.receivedAt),
@@ -155,7 +165,8 @@ public struct EventQueue: Sendable {
 
     /// Keeps a genuine but unusable body on the dead-letter stream, once per distinct body.
     public func deadLetter(_ rejected: RejectedBody) async throws(RedisError) -> EnqueueOutcome {
-        try await appendOnce(marker: keys.seen(malformedBodyDigest: rejected.digest), stream: keys.dead, fields: [
+        let keys = layout.partition(of: rejected.digest)
+        return try await appendOnce(marker: keys.seen(malformedBodyDigest: rejected.digest), stream: keys.dead, fields: [
             "body", RedisArgument(bytes: rejected.body),
             "ws", RedisArgument(rejected.workspace),
             "rt", RedisArgument(rejected.receivedAt),
@@ -168,11 +179,7 @@ public struct EventQueue: Sendable {
 
     /// Appends `fields` to `stream` unless `marker` is set, and sets it: the dedup-and-append script.
     private func appendOnce(marker: String, stream: String, fields: [RedisArgument]) async throws(RedisError) -> EnqueueOutcome {
-        let reply = try await client.run(
-            Self.dedupAndAppend,
-            keys: [RedisArgument(marker), RedisArgument(stream)],
-            arguments: [ttlSeconds] + fields
-        )
+        let reply = try await client.run(Self.dedupAndAppend, keys: [marker, stream], arguments: [ttlSeconds] + fields, awaitsReplicas: true)
         switch reply {
         case .null: return .duplicate
         case .bulkString, .simpleString:
@@ -184,13 +191,14 @@ public struct EventQueue: Sendable {
 
     /// Entries of a stream in id order, from `start` (inclusive), at most `count`.
     public func entries(of stream: String, from start: String = "-", count: Int = 100) async throws(RedisError) -> [StreamEntry] {
-        let reply = try await client.send("XRANGE", RedisArgument(stream), RedisArgument(start), "+", "COUNT", RedisArgument(count))
-        return try StreamEntry.list(reply, from: "XRANGE")
+        let reply = try await client.send("XRANGE", RedisArgument(key: stream), RedisArgument(start), "+", "COUNT", RedisArgument(count))
+        let partition = layout.partitions.first { $0.events == stream || $0.dead == stream }?.partition ?? 0
+        return try StreamEntry.list(reply, from: "XRANGE", partition: partition, of: layout)
     }
 
     /// Number of entries in a stream (`XLEN`).
     public func length(of stream: String) async throws(RedisError) -> Int {
-        let reply = try await client.send("XLEN", RedisArgument(stream))
+        let reply = try await client.send("XLEN", RedisArgument(key: stream))
         guard let count = reply.integer else {
             throw RedisError(.unexpectedReply, "XLEN answered \(reply)")
         }

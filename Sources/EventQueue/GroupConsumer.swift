@@ -14,6 +14,9 @@ public struct ConsumerConfiguration: Sendable, Hashable {
     public var reclaimIdle: Duration
     /// An entry handed out more often than this goes to the dead-letter stream.
     public var maxDeliveries: Int
+    /// With several partitions (or a cluster), how long to wait before reading again after a
+    /// read of every partition found nothing.
+    public var pollInterval: Duration
 
     public init(
         group: String,
@@ -21,7 +24,8 @@ public struct ConsumerConfiguration: Sendable, Hashable {
         batchSize: Int = 500,
         blockTime: Duration = .seconds(2),
         reclaimIdle: Duration = .seconds(60),
-        maxDeliveries: Int = 10
+        maxDeliveries: Int = 10,
+        pollInterval: Duration = .milliseconds(100)
     ) {
         self.group = group
         self.consumer = consumer
@@ -29,6 +33,7 @@ public struct ConsumerConfiguration: Sendable, Hashable {
         self.blockTime = blockTime
         self.reclaimIdle = reclaimIdle
         self.maxDeliveries = maxDeliveries
+        self.pollInterval = pollInterval
     }
 }
 
@@ -44,14 +49,22 @@ public struct DeliveredEntry: Sendable, Hashable {
     }
 }
 
-/// One consumer of a consumer group on the events stream: reads new entries with
-/// `XREADGROUP … BLOCK` on a connection of its own, acknowledges, takes over entries that a dead
-/// consumer left pending (`XAUTOCLAIM`) and moves entries that cannot be processed to the
-/// dead-letter stream.
+/// One consumer of a consumer group on the events streams of every partition: reads new entries,
+/// acknowledges, takes over entries that a dead consumer left pending (`XAUTOCLAIM`) and moves
+/// entries that cannot be processed to the dead-letter stream of their partition.
+///
+/// With one partition on one Redis it reads with `XREADGROUP … BLOCK` on a connection of its own.
+/// With several, one blocking read cannot cover them: a cluster refuses a read of streams in
+/// different slots (`CROSSSLOT`), even on one node, and a blocking connection per partition would
+/// cost two threads each. So it reads every partition without blocking, all at once (pipelined
+/// on the shared connections), and when all come back empty waits `pollInterval` before trying
+/// again, until `blockTime` has passed: P small commands per interval while idle, none extra
+/// under load.
 public struct GroupConsumer: Sendable {
     public let queue: EventQueue
     public let configuration: ConsumerConfiguration
-    private let reader: RedisConnection
+    /// The blocking connection, with one partition on one Redis.
+    private let reader: RedisConnection?
 
     /// Moves an entry to the dead-letter stream and acknowledges it in one step, so that it is never
     /// both gone from the group and missing from the dead letters.
@@ -83,37 +96,80 @@ public struct GroupConsumer: Sendable {
     public init(queue: EventQueue, configuration: ConsumerConfiguration) throws(RedisError) {
         self.queue = queue
         self.configuration = configuration
-        // Longer than the longest BLOCK, so that only a server that stopped answering times out.
-        let timeout = configuration.blockTime + (queue.client.configuration.commandTimeout ?? .seconds(2))
-        self.reader = try queue.client.makeBlockingConnection(commandTimeout: timeout)
+        if queue.layout.count == 1 && !queue.client.isCluster {
+            // Longer than the longest BLOCK, so that only a server that stopped answering times out.
+            let timeout = configuration.blockTime + (queue.client.configuration.commandTimeout ?? .seconds(2))
+            self.reader = try queue.client.makeBlockingConnection(commandTimeout: timeout)
+        } else {
+            self.reader = nil
+        }
     }
 
-    private var stream: RedisArgument { RedisArgument(queue.keys.events) }
     private var group: RedisArgument { RedisArgument(configuration.group) }
     private var consumer: RedisArgument { RedisArgument(configuration.consumer) }
 
-    /// Creates the group at the start of the stream (and the stream) unless it exists.
+    /// Creates the group at the start of every partition's stream (and the streams) unless it exists.
     public func createGroup() async throws(RedisError) {
         try await queue.createGroup(configuration.group)
     }
 
     /// Entries never delivered to the group, waiting up to `blockTime` for the first to arrive.
     public func readNew() async throws(RedisError) -> [DeliveredEntry] {
-        let milliseconds = max(1, configuration.blockTime.milliseconds)
-        let reply = try await reader.send(RedisCommand("XREADGROUP", [
-            "GROUP", group, consumer, "COUNT", RedisArgument(configuration.batchSize),
-            "BLOCK", RedisArgument(milliseconds), "STREAMS", stream, ">",
-        ]))
+        guard let reader else { return try await pollNew() }
+        let keys = queue.layout.partitions[0]
+        let reply = try await reader.send(readCommand(keys, count: configuration.batchSize, block: max(1, configuration.blockTime.milliseconds)))
+        return try delivered(reply, from: keys)
+    }
+
+    /// `XREADGROUP` of new entries on one partition, blocking that long if given.
+    private func readCommand(_ keys: QueueKeys, count: Int, block: Int64?) -> RedisCommand {
+        RedisCommand("XREADGROUP", [
+            "GROUP", group, consumer, "COUNT", RedisArgument(count),
+        ] + (block.map { ["BLOCK", RedisArgument($0)] } ?? []) + [
+            "STREAMS", RedisArgument(key: keys.events), ">",
+        ])
+    }
+
+    private func delivered(_ reply: RedisValue, from keys: QueueKeys) throws(RedisError) -> [DeliveredEntry] {
         if case .null = reply { return [] }
         guard let streams = reply.array, let first = streams.first?.array, first.count == 2 else {
             throw RedisError(.unexpectedReply, "XREADGROUP answered \(reply)")
         }
-        return try StreamEntry.list(first[1], from: "XREADGROUP").map { DeliveredEntry(entry: $0, deliveries: 1) }
+        return try StreamEntry.list(first[1], from: "XREADGROUP", partition: keys.partition, of: queue.layout).map { DeliveredEntry(entry: $0, deliveries: 1) }
+    }
+
+    /// Reads every partition at once, a share of the batch each (the partitions fill evenly: events
+    /// are spread by a hash of their id), polling until something arrives or `blockTime` passes.
+    private func pollNew() async throws(RedisError) -> [DeliveredEntry] {
+        let partitions = queue.layout.partitions
+        let share = max(1, (configuration.batchSize + partitions.count - 1) / partitions.count)
+        let deadline = ContinuousClock.now + configuration.blockTime
+        while true {
+            let entries = try await queue.eachPartition { keys throws(RedisError) in
+                try delivered(try await queue.client.send(readCommand(keys, count: share, block: nil)), from: keys)
+            }.flatMap { $0 }
+            if !entries.isEmpty || ContinuousClock.now + configuration.pollInterval > deadline { return entries }
+            do {
+                try await Task.sleep(for: configuration.pollInterval)
+            } catch {
+                return []
+            }
+        }
     }
 
     /// Takes over up to `batchSize` entries that some consumer of the group has held longer than
-    /// `reclaimIdle` (a crashed worker, or this one before a restart), with their delivery counts.
+    /// `reclaimIdle` (a crashed worker, or this one before a restart), with their delivery counts,
+    /// from every partition.
     public func reclaim() async throws(RedisError) -> [DeliveredEntry] {
+        var reclaimed: [DeliveredEntry] = []
+        for keys in queue.layout.partitions where reclaimed.count < configuration.batchSize {
+            reclaimed += try await reclaim(in: keys, count: configuration.batchSize - reclaimed.count)
+        }
+        return reclaimed
+    }
+
+    private func reclaim(in keys: QueueKeys, count: Int) async throws(RedisError) -> [DeliveredEntry] {
+        let stream = RedisArgument(key: keys.events)
         // XAUTOCLAIM looks at a limited stretch of the pending list per call: follow its cursor
         // (a few calls at most) so that idle entries behind young ones are found too.
         var entries: [StreamEntry] = []
@@ -121,35 +177,35 @@ public struct GroupConsumer: Sendable {
         for _ in 0..<Self.reclaimScans {
             let reply = try await queue.client.send(RedisCommand("XAUTOCLAIM", [
                 stream, group, consumer, RedisArgument(max(1, configuration.reclaimIdle.milliseconds)), RedisArgument(cursor),
-                "COUNT", RedisArgument(configuration.batchSize - entries.count),
+                "COUNT", RedisArgument(count - entries.count),
             ]))
             guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
                 throw RedisError(.unexpectedReply, "XAUTOCLAIM answered \(reply)")
             }
-            entries += try StreamEntry.list(parts[1], from: "XAUTOCLAIM")
+            entries += try StreamEntry.list(parts[1], from: "XAUTOCLAIM", partition: keys.partition, of: queue.layout)
             cursor = next
-            if cursor == "0-0" || entries.count >= configuration.batchSize { break }
+            if cursor == "0-0" || entries.count >= count { break }
         }
         guard let first = entries.first, let last = entries.last else { return [] }
-        let counts = try await deliveryCounts(of: Set(entries.map(\.id)), from: first.id, to: last.id)
+        let counts = try await deliveryCounts(in: keys, of: Set(entries.map(\.address.streamID)), from: first.address.streamID, to: last.address.streamID)
         // An entry missing from the list was taken over again meanwhile: count it as redelivered,
         // never as over the limit on a guess.
-        return entries.map { DeliveredEntry(entry: $0, deliveries: counts[$0.id] ?? 2) }
+        return entries.map { DeliveredEntry(entry: $0, deliveries: counts[$0.address.streamID] ?? 2) }
     }
 
-    /// XAUTOCLAIM calls per reclaim at most.
+    /// XAUTOCLAIM calls per reclaim and partition at most.
     static let reclaimScans = 8
 
     /// Delivery counts of some of this consumer's pending entries, paging through the id range
     /// (`XPENDING`, extended form) until all are found.
-    private func deliveryCounts(of ids: Set<String>, from start: String, to end: String) async throws(RedisError) -> [String: Int] {
+    private func deliveryCounts(in keys: QueueKeys, of ids: Set<String>, from start: String, to end: String) async throws(RedisError) -> [String: Int] {
         var counts: [String: Int] = [:]
         var remaining = ids
         var position = start
         let page = 1000
         while !remaining.isEmpty {
             let reply = try await queue.client.send(RedisCommand("XPENDING", [
-                stream, group, RedisArgument(position), RedisArgument(end), RedisArgument(page), consumer,
+                RedisArgument(key: keys.events), group, RedisArgument(position), RedisArgument(end), RedisArgument(page), consumer,
             ]))
             guard let rows = reply.array else {
                 throw RedisError(.unexpectedReply, "XPENDING answered \(reply)")
@@ -172,25 +228,43 @@ public struct GroupConsumer: Sendable {
     /// them this consumer still holds; fewer than given means another took some over meanwhile.
     @discardableResult
     public func keepClaimed(_ ids: [String]) async throws(RedisError) -> Int {
-        guard !ids.isEmpty else { return 0 }
-        let reply = try await queue.client.run(
-            Self.keepClaimedScript, keys: [stream],
-            arguments: [group, consumer] + ids.map { RedisArgument($0) }
-        )
-        guard let held = reply.integer else {
-            throw RedisError(.unexpectedReply, "the claim-keeping script answered \(reply)")
+        var held = 0
+        for (keys, streamIDs) in try byPartition(ids) {
+            let reply = try await queue.client.run(
+                Self.keepClaimedScript, keys: [keys.events],
+                arguments: [group, consumer] + streamIDs.map { RedisArgument($0) }
+            )
+            guard let count = reply.integer else {
+                throw RedisError(.unexpectedReply, "the claim-keeping script answered \(reply)")
+            }
+            held += Int(count)
         }
-        return Int(held)
+        return held
     }
 
     /// Acknowledges processed entries: the group will not hand them out again.
     public func acknowledge(_ ids: [String]) async throws(RedisError) {
-        guard !ids.isEmpty else { return }
-        _ = try await queue.client.send(RedisCommand("XACK", [stream, group] + ids.map { RedisArgument($0) }))
+        for (keys, streamIDs) in try byPartition(ids) {
+            _ = try await queue.client.send(RedisCommand("XACK", [RedisArgument(key: keys.events), group] + streamIDs.map { RedisArgument($0) }))
+        }
     }
 
-    /// Keeps an entry that cannot be processed on the dead-letter stream, with why, and acknowledges it.
+    /// Entry ids (`StreamEntry.id`) grouped by partition, in partition order.
+    private func byPartition(_ ids: [String]) throws(RedisError) -> [(QueueKeys, [String])] {
+        var grouped: [Int: [String]] = [:]
+        for id in ids {
+            guard let address = queue.layout.address(of: id) else {
+                throw RedisError(.unexpectedReply, "'\(id)' names no entry of a queue with \(queue.layout.count) partition(s)")
+            }
+            grouped[address.partition, default: []].append(address.streamID)
+        }
+        return grouped.keys.sorted().map { (queue.layout.partitions[$0], grouped[$0] ?? []) }
+    }
+
+    /// Keeps an entry that cannot be processed on the dead-letter stream of its partition, with
+    /// why, and acknowledges it.
     public func deadLetter(_ delivered: DeliveredEntry, reason: DeadLetterReason, error: String, now: Int64) async throws(RedisError) {
+        let keys = queue.layout.partitions[delivered.entry.address.partition]
         var fields: [RedisArgument] = []
         for name in DeadLetter.copiedFields {
             if let value = delivered.entry.fields[name] {
@@ -207,21 +281,13 @@ public struct GroupConsumer: Sendable {
         ]
         _ = try await queue.client.run(
             Self.deadLetterAndAcknowledge,
-            keys: [RedisArgument(queue.keys.dead), stream],
-            arguments: [group, RedisArgument(delivered.entry.id)] + fields
+            keys: [keys.dead, keys.events],
+            arguments: [group, RedisArgument(delivered.entry.address.streamID)] + fields
         )
     }
 
     /// Closes the reading connection.
     public func shutdown() async {
-        await reader.shutdown()
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds, rounded down.
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        await reader?.shutdown()
     }
 }

@@ -9,6 +9,14 @@ public struct ConsumerStatus: Sendable, Hashable, Codable {
     public let idleSeconds: Double
 }
 
+/// One consumer group on one partition.
+public struct GroupPartitionStatus: Sendable, Hashable, Codable {
+    public let partition: Int
+    public let lag: Int
+    public let pending: Int
+    public let oldestUnprocessedAgeSeconds: Double?
+}
+
 /// One consumer group: its backlog and who works on it.
 public struct GroupStatus: Sendable, Hashable, Codable {
     public let name: String
@@ -19,24 +27,41 @@ public struct GroupStatus: Sendable, Hashable, Codable {
     /// Age of the oldest entry the group has not acknowledged, nil when it is caught up.
     public let oldestUnprocessedAgeSeconds: Double?
     public let consumers: [ConsumerStatus]
+    /// Lag, pending and oldest age per partition (one element with one partition).
+    public let partitions: [GroupPartitionStatus]
     /// True for a configured group that does not exist in Redis: no role has started since the
     /// stream was made, or someone deleted it. Its lag is the whole stream, as it would be once
     /// created (groups start at the beginning of the stream).
     public let missing: Bool
 }
 
-/// The state of the queue for `cio-relay status`: what an operator looks at first.
-public struct QueueStatus: Sendable, Hashable, Codable {
+/// One partition's streams.
+public struct PartitionStatus: Sendable, Hashable, Codable {
+    public let partition: Int
     public let stream: String
     public let streamLength: Int
     public let deadLetterStream: String
     public let deadLetters: Int
+}
+
+/// The state of the queue for `cio-relay status`: what an operator looks at first. Lengths and
+/// counts are totals over the partitions; `partitions` has each.
+public struct QueueStatus: Sendable, Hashable, Codable {
+    /// The events stream, or with several partitions the pattern of their names.
+    public let stream: String
+    public let streamLength: Int
+    public let deadLetterStream: String
+    public let deadLetters: Int
+    public let partitions: [PartitionStatus]
     /// Dedup markers (`…:seen:*`): counted when the database is small, else estimated from random keys.
     public let dedupKeys: Int
     public let dedupKeysExact: Bool
+    /// Summed over the primaries of a cluster.
     public let redisUsedMemoryBytes: Int
-    /// 0 when Redis has no `maxmemory`.
+    /// 0 when Redis has no `maxmemory` (on a cluster, when some primary has none).
     public let redisMaxMemoryBytes: Int
+    /// Primaries the data is spread over: 1 on one Redis.
+    public let redisPrimaries: Int
     public let groups: [GroupStatus]
 }
 
@@ -50,47 +75,95 @@ extension EventQueue {
     /// The queue's state at `nowMilliseconds`; each of `expectedGroups` that does not exist is
     /// reported as missing, lagging by the whole stream.
     public func status(nowMilliseconds: Int64, expectedGroups: [String] = []) async throws(RedisError) -> QueueStatus {
+        func age(_ milliseconds: Int64?) -> Double? { milliseconds.map { max(0, Double(nowMilliseconds - $0) / 1000) } }
+        let partitions = try await eachPartition { keys throws(RedisError) in
+            PartitionStatus(
+                partition: keys.partition, stream: keys.events, streamLength: try await length(of: keys.events),
+                deadLetterStream: keys.dead, deadLetters: try await length(of: keys.dead)
+            )
+        }
+        let streamLength = partitions.reduce(0) { $0 + $1.streamLength }
         var groups: [GroupStatus] = []
         for statistics in try await groupStatistics() {
-            let reply = try await client.send("XINFO", "CONSUMERS", RedisArgument(keys.events), RedisArgument(statistics.name))
-            let consumers = (reply.array ?? []).compactMap { consumer -> ConsumerStatus? in
-                guard let fields = consumer.fieldMap, let name = fields["name"]?.string else { return nil }
-                return ConsumerStatus(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleSeconds: Double(fields["idle"]?.integer ?? 0) / 1000)
+            let consumers = try await consumers(of: statistics.name)
+            let perPartition = statistics.partitions.enumerated().map { index, partition in
+                GroupPartitionStatus(partition: index, lag: partition.lag, pending: partition.pending, oldestUnprocessedAgeSeconds: age(partition.oldestUnprocessedAt))
             }
-            let age = statistics.oldestUnprocessedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) }
-            groups.append(GroupStatus(name: statistics.name, lag: statistics.lag, pending: statistics.pending, oldestUnprocessedAgeSeconds: age, consumers: consumers, missing: false))
+            groups.append(GroupStatus(
+                name: statistics.name, lag: statistics.lag, pending: statistics.pending, oldestUnprocessedAgeSeconds: age(statistics.oldestUnprocessedAt),
+                consumers: consumers, partitions: perPartition, missing: false
+            ))
         }
-        let streamLength = try await length(of: keys.events)
         let missing = expectedGroups.filter { name in !groups.contains { $0.name == name } }
         if !missing.isEmpty {
-            // A missing group has read nothing: its oldest unprocessed event is the stream's first.
-            let first = try StreamEntry.list(try await client.send("XRANGE", RedisArgument(keys.events), "-", "+", "COUNT", "1"), from: "XRANGE").first
-            let age = first?.addedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) }
-            groups += missing.map { GroupStatus(name: $0, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age, consumers: [], missing: true) }
+            // A missing group has read nothing: its oldest unprocessed event is the streams' first.
+            let firsts = try await eachPartition { keys throws(RedisError) in try await entries(of: keys.events, count: 1).first?.addedAt }
+            let perPartition = zip(partitions, firsts).map { partition, first in
+                GroupPartitionStatus(partition: partition.partition, lag: partition.streamLength, pending: 0, oldestUnprocessedAgeSeconds: age(first))
+            }
+            groups += missing.map {
+                GroupStatus(name: $0, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age(firsts.compactMap { $0 }.min()), consumers: [], partitions: perPartition, missing: true)
+            }
         }
-        let (dedupKeys, exact) = try await dedupKeyCount()
-        let memory = try await client.send("INFO", "memory").string ?? ""
-        func memoryField(_ name: String) -> Int {
-            memory.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
+        let primaries = try await client.primaries()
+        var dedupKeys = 0
+        var exact = true
+        var used = 0
+        var limits: [Int] = []
+        for node in primaries {
+            let (count, nodeExact) = try await dedupKeyCount(on: node)
+            dedupKeys += count
+            exact = exact && nodeExact
+            let memory = try await node.send("INFO", "memory").string ?? ""
+            func memoryField(_ name: String) -> Int {
+                memory.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
+            }
+            used += memoryField("used_memory")
+            limits.append(memoryField("maxmemory"))
         }
         return QueueStatus(
-            stream: keys.events, streamLength: streamLength,
-            deadLetterStream: keys.dead, deadLetters: try await length(of: keys.dead),
-            dedupKeys: dedupKeys, dedupKeysExact: exact,
-            redisUsedMemoryBytes: memoryField("used_memory"), redisMaxMemoryBytes: memoryField("maxmemory"),
+            stream: layout.eventsName, streamLength: streamLength,
+            deadLetterStream: layout.deadName, deadLetters: partitions.reduce(0) { $0 + $1.deadLetters },
+            partitions: partitions, dedupKeys: dedupKeys, dedupKeysExact: exact,
+            redisUsedMemoryBytes: used, redisMaxMemoryBytes: limits.contains(0) ? 0 : limits.reduce(0, +), redisPrimaries: primaries.count,
             groups: groups
         )
     }
 
-    /// The number of dedup markers, and whether it is exact.
-    private func dedupKeyCount() async throws(RedisError) -> (Int, Bool) {
-        let pattern = keys.seenPattern
-        let total = Int(try await client.send("DBSIZE").integer ?? 0)
+    /// The consumers of a group over every partition: pending summed, idle the shortest.
+    private func consumers(of group: String) async throws(RedisError) -> [ConsumerStatus] {
+        let lists = try await eachPartition { keys throws(RedisError) in
+            let reply: RedisValue
+            do throws(RedisError) {
+                reply = try await client.send("XINFO", "CONSUMERS", RedisArgument(key: keys.events), RedisArgument(group))
+            } catch where error.serverErrorPrefix == "NOGROUP" {
+                return [ConsumerStatus]()
+            }
+            return (reply.array ?? []).compactMap { consumer -> ConsumerStatus? in
+                guard let fields = consumer.fieldMap, let name = fields["name"]?.string else { return nil }
+                return ConsumerStatus(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleSeconds: Double(fields["idle"]?.integer ?? 0) / 1000)
+            }
+        }
+        var merged: [ConsumerStatus] = []
+        for consumer in lists.joined() {
+            if let index = merged.firstIndex(where: { $0.name == consumer.name }) {
+                let known = merged[index]
+                merged[index] = ConsumerStatus(name: known.name, pending: known.pending + consumer.pending, idleSeconds: min(known.idleSeconds, consumer.idleSeconds))
+            } else {
+                merged.append(consumer)
+            }
+        }
+        return merged
+    }
+
+    /// The number of dedup markers on one primary, and whether it is exact.
+    private func dedupKeyCount(on node: RedisNode) async throws(RedisError) -> (Int, Bool) {
+        let total = Int(try await node.send("DBSIZE").integer ?? 0)
         if total <= Self.exactDedupCountLimit {
             var cursor = "0"
             var count = 0
             repeat {
-                let reply = try await client.send("SCAN", RedisArgument(cursor), "MATCH", RedisArgument(pattern), "COUNT", "1000")
+                let reply = try await node.send("SCAN", RedisArgument(cursor), "MATCH", RedisArgument(layout.seenPattern), "COUNT", "1000")
                 guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
                     throw RedisError(.unexpectedReply, "SCAN answered \(reply)")
                 }
@@ -99,9 +172,8 @@ extension EventQueue {
             } while cursor != "0"
             return (count, true)
         }
-        let prefix = pattern.dropLast()
         var hits = 0
-        for _ in 0..<Self.dedupSamples where try await client.send("RANDOMKEY").string?.hasPrefix(prefix) == true {
+        for _ in 0..<Self.dedupSamples where try await node.send("RANDOMKEY").string.map(layout.isDedupMarker) == true {
             hits += 1
         }
         return (total * hits / Self.dedupSamples, false)

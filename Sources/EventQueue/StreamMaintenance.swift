@@ -1,6 +1,6 @@
 import Hiredis
 
-/// What Redis knows about one consumer group, for metrics and `cio-relay status`.
+/// What Redis knows about one consumer group on one partition's stream, or on all of them.
 public struct GroupStatistics: Sendable, Hashable {
     public let name: String
     /// Entries delivered to some consumer and not yet acknowledged.
@@ -10,16 +10,62 @@ public struct GroupStatistics: Sendable, Hashable {
     public let lag: Int
     /// When the oldest entry the group has not acknowledged was added (ms since the epoch), if any.
     public let oldestUnprocessedAt: Int64?
+    /// The same per partition, in partition order (one element with one partition).
+    public let partitions: [GroupStatistics]
+
+    init(name: String, pending: Int, lag: Int, oldestUnprocessedAt: Int64?) {
+        self.name = name
+        self.pending = pending
+        self.lag = lag
+        self.oldestUnprocessedAt = oldestUnprocessedAt
+        self.partitions = []
+    }
+
+    /// The group over every partition: sums, and the oldest of the oldest.
+    init(name: String, partitions: [GroupStatistics]) {
+        self.name = name
+        self.pending = partitions.reduce(0) { $0 + $1.pending }
+        self.lag = partitions.reduce(0) { $0 + $1.lag }
+        self.oldestUnprocessedAt = partitions.compactMap(\.oldestUnprocessedAt).min()
+        self.partitions = partitions
+    }
 }
 
 extension EventQueue {
-    /// Creates a consumer group at the start of the stream (creating the stream too) unless it
-    /// exists: a new group sees every entry still in the stream.
+    /// Runs `body` for every partition at once; answers the results in partition order, or the
+    /// first partition's error.
+    public func eachPartition<T: Sendable>(_ body: @escaping @Sendable (QueueKeys) async throws(RedisError) -> T) async throws(RedisError) -> [T] {
+        if layout.count == 1 { return [try await body(layout.partitions[0])] }
+        let results = await withTaskGroup(of: (Int, Result<T, RedisError>).self) { group in
+            for keys in layout.partitions {
+                group.addTask {
+                    do throws(RedisError) {
+                        return (keys.partition, .success(try await body(keys)))
+                    } catch {
+                        return (keys.partition, .failure(error))
+                    }
+                }
+            }
+            var results: [Int: Result<T, RedisError>] = [:]
+            for await (partition, result) in group { results[partition] = result }
+            return results
+        }
+        var values: [T] = []
+        for partition in layout.partitions.indices {
+            if let result = results[partition] { values.append(try result.get()) }
+        }
+        return values
+    }
+
+    /// Creates a consumer group at the start of every partition's stream (creating the streams
+    /// too) unless it exists: a new group sees every entry still in the stream.
     public func createGroup(_ name: String) async throws(RedisError) {
-        do {
-            _ = try await client.send("XGROUP", "CREATE", RedisArgument(keys.events), RedisArgument(name), "0", "MKSTREAM")
-        } catch where error.serverErrorPrefix == "BUSYGROUP" {
-            // Already there: creating groups is idempotent.
+        _ = try await eachPartition { keys throws(RedisError) in
+            do throws(RedisError) {
+                _ = try await client.send("XGROUP", "CREATE", RedisArgument(key: keys.events), RedisArgument(name), "0", "MKSTREAM")
+            } catch where error.serverErrorPrefix == "BUSYGROUP" {
+                // Already there: creating groups is idempotent.
+            }
         }
     }
 
@@ -57,14 +103,16 @@ extension EventQueue {
         return redis.call('XTRIM', KEYS[1], 'MINID', '=', boundary)
         """)
 
-    /// Trims the events stream to what some consumer group still needs; returns entries removed.
+    /// Trims every partition's stream to what some consumer group still needs; returns entries removed.
     @discardableResult
     public func trimAcknowledged() async throws(RedisError) -> Int {
-        let reply = try await client.run(Self.trimAcknowledged, keys: [RedisArgument(keys.events)], arguments: [])
-        guard let removed = reply.integer else {
-            throw RedisError(.unexpectedReply, "the trim script answered \(reply)")
-        }
-        return Int(removed)
+        try await eachPartition { keys throws(RedisError) in
+            let reply = try await client.run(Self.trimAcknowledged, keys: [keys.events], arguments: [])
+            guard let removed = reply.integer else {
+                throw RedisError(.unexpectedReply, "the trim script answered \(reply)")
+            }
+            return Int(removed)
+        }.reduce(0, +)
     }
 
     /// Deletes the consumers, in every group, that hold no pending entry and have been idle
@@ -94,16 +142,18 @@ extension EventQueue {
     /// them as `group/consumer`. A live consumer reads every few seconds and is never that idle.
     @discardableResult
     public func removeIdleConsumers(idleLongerThan idle: Duration) async throws(RedisError) -> [String] {
-        let reply = try await client.run(Self.removeIdleConsumersScript, keys: [RedisArgument(keys.events)], arguments: [RedisArgument(idle.milliseconds)])
-        guard let removed = reply.array else {
-            throw RedisError(.unexpectedReply, "the consumer clean-up script answered \(reply)")
-        }
-        return removed.compactMap(\.string)
+        try await eachPartition { keys throws(RedisError) in
+            let reply = try await client.run(Self.removeIdleConsumersScript, keys: [keys.events], arguments: [RedisArgument(idle.milliseconds)])
+            guard let removed = reply.array else {
+                throw RedisError(.unexpectedReply, "the consumer clean-up script answered \(reply)")
+            }
+            return removed.compactMap(\.string)
+        }.flatMap { $0 }
     }
 
     /// The stream's length and the id of the last entry ever added.
-    private func streamPosition() async throws(RedisError) -> (length: Int, lastGenerated: String?) {
-        let info = try await client.send("XINFO", "STREAM", RedisArgument(keys.events)).fieldMap
+    private func streamPosition(_ keys: QueueKeys) async throws(RedisError) -> (length: Int, lastGenerated: String?) {
+        let info = try await client.send("XINFO", "STREAM", RedisArgument(key: keys.events)).fieldMap
         guard let length = info?["length"]?.integer else {
             throw RedisError(.unexpectedReply, "XINFO STREAM answered without a length")
         }
@@ -132,19 +182,34 @@ extension EventQueue {
         return repaired
         """)
 
-    /// Repairs wrong lag counters (see `repairLagCountersScript`); returns the groups repaired.
+    /// Repairs wrong lag counters (see `repairLagCountersScript`) on every partition; returns the
+    /// groups repaired (once per partition repaired).
     @discardableResult
     public func repairLagCounters() async throws(RedisError) -> [String] {
-        let reply = try await client.run(Self.repairLagCountersScript, keys: [RedisArgument(keys.events)], arguments: [])
-        guard let repaired = reply.array else {
-            throw RedisError(.unexpectedReply, "the lag repair script answered \(reply)")
-        }
-        return repaired.compactMap(\.string)
+        try await eachPartition { keys throws(RedisError) in
+            let reply = try await client.run(Self.repairLagCountersScript, keys: [keys.events], arguments: [])
+            guard let repaired = reply.array else {
+                throw RedisError(.unexpectedReply, "the lag repair script answered \(reply)")
+            }
+            return repaired.compactMap(\.string)
+        }.flatMap { $0 }
     }
 
-    /// Pending, lag and oldest unacknowledged entry of every group on the events stream.
+    /// Pending, lag and oldest unacknowledged entry of every group, over all partitions and per
+    /// partition. A group missing from some partition's stream counts there as missing entirely:
+    /// it is listed only where it exists.
     public func groupStatistics() async throws(RedisError) -> [GroupStatistics] {
-        let stream = RedisArgument(keys.events)
+        let perPartition = try await eachPartition { keys throws(RedisError) in try await groupStatistics(keys) }
+        var names: [String] = []
+        for statistics in perPartition.joined() where !names.contains(statistics.name) { names.append(statistics.name) }
+        return names.map { name in
+            GroupStatistics(name: name, partitions: perPartition.compactMap { partition in partition.first { $0.name == name } })
+        }
+    }
+
+    /// The groups of one partition's stream.
+    private func groupStatistics(_ keys: QueueKeys) async throws(RedisError) -> [GroupStatistics] {
+        let stream = RedisArgument(key: keys.events)
         let reply: RedisValue
         do {
             reply = try await client.send("XINFO", "GROUPS", stream)
@@ -155,7 +220,7 @@ extension EventQueue {
             throw RedisError(.unexpectedReply, "XINFO GROUPS answered \(reply)")
         }
         var statistics: [GroupStatistics] = []
-        let (length, lastGenerated) = try await streamPosition()
+        let (length, lastGenerated) = try await streamPosition(keys)
         for group in groups {
             guard let info = group.fieldMap else { continue }
             guard let name = info["name"]?.string, let pending = info["pending"]?.integer, let lastDelivered = info["last-delivered-id"]?.string else {
@@ -172,7 +237,7 @@ extension EventQueue {
                 oldest = summary.array.flatMap { $0.count > 1 ? $0[1].string : nil }.flatMap { StreamID($0)?.milliseconds }
             }
             if oldest == nil, lag > 0 {
-                let next = try StreamEntry.list(try await client.send("XRANGE", stream, RedisArgument("(" + lastDelivered), "+", "COUNT", "1"), from: "XRANGE")
+                let next = try StreamEntry.list(try await client.send("XRANGE", stream, RedisArgument("(" + lastDelivered), "+", "COUNT", "1"), from: "XRANGE", partition: keys.partition, of: layout)
                 oldest = next.first?.addedAt
             }
             statistics.append(GroupStatistics(name: name, pending: Int(pending), lag: lag, oldestUnprocessedAt: oldest))

@@ -1,42 +1,57 @@
 import ServiceLifecycle
-import Synchronization
 
-/// A small pool of pipelining connections to one Redis server. As a `Service` it keeps its
-/// connections until graceful shutdown, then closes them: list it first in a `ServiceGroup`, so that
-/// it closes last, after the servers and workers that use it.
+/// The client of one Redis server or of a Redis Cluster (`RedisConfiguration.clusterSeeds`). As a
+/// `Service` it keeps its connections until graceful shutdown, then closes them: list it first in
+/// a `ServiceGroup`, so that it closes last, after the servers and workers that use it.
 ///
-/// Commands are spread over the pool round-robin; each connection batches whatever is queued on it.
+/// On one Redis, commands are spread over a small pool round-robin and each connection batches
+/// whatever is queued on it. On a cluster, each command goes to the primary of its keys' slot (one
+/// such pool per primary), following `MOVED` and `ASK`, and is retried within the command timeout
+/// while the cluster fails over. Either way a command whose keys hash to different slots is
+/// refused before it is sent.
+///
 /// Blocking commands (`XREADGROUP BLOCK`, `BLPOP`) must not share these connections: they would
 /// hold up every command queued behind them. Use `makeBlockingConnection()` for those.
 public final class RedisClient: Service, Sendable {
     public let configuration: RedisConfiguration
-    private let connections: [RedisConnection]
-    private let next = Atomic<Int>(0)
+
+    private enum Backend: Sendable {
+        case single(ConnectionPool)
+        case cluster(ClusterNodes)
+    }
+    private let backend: Backend
 
     public convenience init(configuration: RedisConfiguration) throws(RedisError) {
         try self.init(configuration: configuration, makeConnection: RedisConnection.init(configuration:))
     }
 
-    /// When a connection cannot be made, those already made are closed (their threads joined)
-    /// before the error is thrown: nobody else holds them to shut them down later.
+    /// On one Redis the pool's connections are made here; on a cluster, when a node is first used.
     init(configuration: RedisConfiguration, makeConnection: (RedisConfiguration) throws(RedisError) -> RedisConnection) throws(RedisError) {
         self.configuration = configuration
-        var connections: [RedisConnection] = []
-        do {
-            for _ in 0..<max(1, configuration.poolSize) {
-                connections.append(try makeConnection(configuration))
-            }
-        } catch {
-            for connection in connections { connection.close() }
-            throw error
+        if let seeds = configuration.clusterSeeds {
+            backend = .cluster(ClusterNodes(configuration: configuration, seeds: seeds))
+        } else {
+            backend = .single(try ConnectionPool(configuration: configuration, makeConnection: makeConnection))
         }
-        self.connections = connections
     }
 
-    /// Sends a command on the next connection of the pool and waits for its reply.
+    /// True for a Redis Cluster.
+    public var isCluster: Bool {
+        if case .cluster = backend { return true }
+        return false
+    }
+
+    /// Sends a command and waits for its reply.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
-        let index = next.add(1, ordering: .relaxed).oldValue
-        return try await connections[index % connections.count].send(command)
+        switch backend {
+        case .single(let pool):
+            if case .crossSlot(let slots) = command.route {
+                throw RedisError(.crossSlot, "\(command.name) names keys in slots \(slots): they must share a hash tag")
+            }
+            return try await pool.send(command)
+        case .cluster(let nodes):
+            return try await nodes.send(command)
+        }
     }
 
     public func send(_ name: String, _ arguments: RedisArgument...) async throws(RedisError) -> RedisValue {
@@ -51,9 +66,25 @@ public final class RedisClient: Service, Sendable {
         }
     }
 
-    /// A connection of its own for blocking reads; the caller shuts it down. Without a
-    /// `commandTimeout` a read may block forever and `shutdown()` interrupts it; with one (longer
-    /// than the longest `BLOCK`), a frozen server fails the read instead of hanging it.
+    /// Every primary, for the commands that answer about one node's keys (`DBSIZE`, `SCAN`,
+    /// `INFO`): the one server, or each primary of the cluster's slot map.
+    public func primaries() async throws(RedisError) -> [RedisNode] {
+        switch backend {
+        case .single(let pool):
+            return [RedisNode(endpoint: ClusterEndpoint(host: configuration.host, port: configuration.port), pool: pool)]
+        case .cluster(let nodes):
+            var result: [RedisNode] = []
+            for endpoint in try await nodes.primaries() {
+                result.append(RedisNode(endpoint: endpoint, pool: try nodes.pool(for: endpoint)))
+            }
+            return result
+        }
+    }
+
+    /// A connection of its own to the configured host for blocking reads; the caller shuts it
+    /// down. Without a `commandTimeout` a read may block forever and `shutdown()` interrupts it;
+    /// with one (longer than the longest `BLOCK`), a frozen server fails the read instead of
+    /// hanging it. Not for a cluster, whose keys live on many nodes.
     public func makeBlockingConnection(commandTimeout: Duration? = nil) throws(RedisError) -> RedisConnection {
         var configuration = self.configuration
         configuration.commandTimeout = commandTimeout
@@ -68,8 +99,23 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends what is queued, then closes every connection and joins their threads.
     public func shutdown() async {
-        for connection in connections {
-            await connection.shutdown()
+        switch backend {
+        case .single(let pool): await pool.shutdown()
+        case .cluster(let nodes): await nodes.shutdown()
         }
+    }
+}
+
+/// One primary: commands sent here go to it, whatever their keys.
+public struct RedisNode: Sendable {
+    public let endpoint: ClusterEndpoint
+    let pool: ConnectionPool
+
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        try await pool.send(command)
+    }
+
+    public func send(_ name: String, _ arguments: RedisArgument...) async throws(RedisError) -> RedisValue {
+        try await pool.send(RedisCommand(name, arguments))
     }
 }

@@ -5,9 +5,14 @@ public struct RedisCommand: Sendable, Hashable {
     public let name: String
     /// The command as it goes on the wire.
     let encoded: [UInt8]
+    /// Which cluster slot the command's keys (the arguments made with `RedisArgument(key:)`) hash to.
+    public let route: RedisRoute
+    /// The command's acknowledgement must reach the replicas (`RedisConfiguration.minReplicas`):
+    /// the connection follows the batch holding it with one `WAIT`.
+    public let awaitsReplicas: Bool
 
-    public init(_ name: String, _ arguments: [RedisArgument] = []) {
-        self.init(name: name, argumentLists: [arguments])
+    public init(_ name: String, _ arguments: [RedisArgument], awaitsReplicas: Bool = false) {
+        self.init(name: name, argumentLists: [arguments], awaitsReplicas: awaitsReplicas)
     }
 
     public init(_ name: String, _ arguments: RedisArgument...) {
@@ -16,8 +21,10 @@ public struct RedisCommand: Sendable, Hashable {
 
     /// A command whose arguments come in several lists (`EVALSHA sha numkeys keys… args…`), encoded
     /// without joining the lists first.
-    init(name: String, argumentLists: [[RedisArgument]]) {
+    init(name: String, argumentLists: [[RedisArgument]], awaitsReplicas: Bool = false) {
         self.name = name
+        self.awaitsReplicas = awaitsReplicas
+        self.route = RedisRoute(keys: argumentLists.joined().lazy.filter(\.isKey))
         var elements = 1
         var size = RESPWriter.bulkSize(name.utf8.count)
         for list in argumentLists {
@@ -126,18 +133,56 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
         case text(String)
     }
     let value: Value
+    /// The argument names a key: it decides the command's cluster slot.
+    let isKey: Bool
 
-    public init(bytes: [UInt8]) { self.value = .bytes(bytes) }
-    public init(_ string: String) { self.value = .text(string) }
-    public init<I: BinaryInteger>(_ value: I) { self.value = .text(String(value)) }
+    public init(bytes: [UInt8]) { self.value = .bytes(bytes); self.isKey = false }
+    public init(_ string: String) { self.value = .text(string); self.isKey = false }
+    public init<I: BinaryInteger>(_ value: I) { self.value = .text(String(value)); self.isKey = false }
+    /// A key name: the commands that carry it are routed by its slot, and refused when their keys
+    /// hash to different slots.
+    public init(key: String) { self.value = .text(key); self.isKey = true }
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
+
+    /// The argument's bytes.
+    var utf8: [UInt8] {
+        switch value {
+        case .bytes(let bytes): bytes
+        case .text(let text): Array(text.utf8)
+        }
+    }
 
     /// Length in bytes on the wire.
     var count: Int {
         switch value {
         case .bytes(let bytes): bytes.count
         case .text(let text): text.utf8.count
+        }
+    }
+}
+
+/// Where a command may be sent in a Redis Cluster, from the slots of its keys.
+public enum RedisRoute: Sendable, Hashable {
+    /// No key: any node serves it (`PING`, `SCRIPT LOAD`); per-node commands go through
+    /// `RedisClient.primaries()`.
+    case anyNode
+    /// Every key hashes to this slot.
+    case slot(Int)
+    /// The keys hash to different slots: a cluster refuses the command (`CROSSSLOT`), so the client
+    /// refuses it before sending, on a single Redis too, so that tests there catch it.
+    case crossSlot([Int])
+
+    init(keys: some Sequence<RedisArgument>) {
+        var slots: [Int] = []
+        for key in keys {
+            let slot = ClusterSlot.of(key.utf8)
+            if !slots.contains(slot) { slots.append(slot) }
+        }
+        switch slots.count {
+        case 0: self = .anyNode
+        case 1: self = .slot(slots[0])
+        default: self = .crossSlot(slots)
         }
     }
 }

@@ -20,6 +20,15 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// First wait before reconnecting after a failure; doubles up to `maximumReconnectBackoff`.
     public var reconnectBackoff: Duration
     public var maximumReconnectBackoff: Duration
+    /// The nodes to learn a Redis Cluster's slot map from (`redis+cluster://`); nil for one Redis,
+    /// at `host`:`port`.
+    public var clusterSeeds: [ClusterEndpoint]?
+    /// Replicas that must have a write before a command marked `awaitsReplicas` succeeds: the
+    /// connection follows each batch holding such commands with `WAIT minReplicas replicaTimeout`,
+    /// and fails them with `replicationShortfall` when fewer confirm in time. 0 turns it off.
+    public var minReplicas: Int
+    /// How long that `WAIT` may block the connection.
+    public var replicaTimeout: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -31,7 +40,10 @@ public struct RedisConfiguration: Sendable, Hashable {
         commandTimeout: Duration? = .seconds(2),
         poolSize: Int = 1,
         reconnectBackoff: Duration = .milliseconds(50),
-        maximumReconnectBackoff: Duration = .seconds(1)
+        maximumReconnectBackoff: Duration = .seconds(1),
+        clusterSeeds: [ClusterEndpoint]? = nil,
+        minReplicas: Int = 0,
+        replicaTimeout: Duration = .seconds(1)
     ) {
         self.host = host
         self.port = port
@@ -43,16 +55,30 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.poolSize = poolSize
         self.reconnectBackoff = reconnectBackoff
         self.maximumReconnectBackoff = maximumReconnectBackoff
+        self.clusterSeeds = clusterSeeds
+        self.minReplicas = minReplicas
+        self.replicaTimeout = replicaTimeout
     }
 
-    /// Reads `redis://[user:password@]host[:port][/db]` (user optional: `redis://:password@host`).
-    /// Percent-encoded characters in the user and password are decoded.
+    /// The configuration of a connection to one node of the cluster.
+    func node(_ endpoint: ClusterEndpoint) -> RedisConfiguration {
+        var configuration = self
+        configuration.host = endpoint.host
+        configuration.port = endpoint.port
+        return configuration
+    }
+
+    /// Reads `redis://[user:password@]host[:port][/db]` (user optional: `redis://:password@host`),
+    /// or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes
+    /// to learn the slot map from; a cluster has only database 0). Percent-encoded characters in
+    /// the user and password are decoded.
     public init(url: String) throws(RedisError) {
         self.init()
-        guard url.hasPrefix("redis://") else {
-            throw RedisError(.invalidURL, "REDIS_URL must start with redis:// (TLS and unix sockets are not supported)")
+        let cluster = url.hasPrefix("redis+cluster://")
+        guard cluster || url.hasPrefix("redis://") else {
+            throw RedisError(.invalidURL, "REDIS_URL must start with redis:// or redis+cluster:// (TLS and unix sockets are not supported)")
         }
-        var rest = Substring(url.dropFirst("redis://".count))
+        var rest = Substring(url.drop { $0 != "/" }.dropFirst(2))
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
             rest = rest[rest.index(after: at)...]
@@ -73,11 +99,27 @@ public struct RedisConfiguration: Sendable, Hashable {
                 guard let db = Int(path), db >= 0 else {
                     throw RedisError(.invalidURL, "REDIS_URL database must be a non-negative number, got '\(path)'")
                 }
+                guard !cluster || db == 0 else {
+                    throw RedisError(.invalidURL, "a Redis Cluster has only database 0, REDIS_URL asks for \(db)")
+                }
                 database = db
             }
         } else {
             authority = rest
         }
+        let nodes = try authority.split(separator: ",", omittingEmptySubsequences: false).map { node throws(RedisError) in try Self.endpoint(node, defaultPort: port) }
+        guard let first = nodes.first else { throw RedisError(.invalidURL, "REDIS_URL has no host") }
+        guard cluster || nodes.count == 1 else {
+            throw RedisError(.invalidURL, "REDIS_URL names \(nodes.count) hosts: use redis+cluster:// for a Redis Cluster")
+        }
+        host = first.host
+        port = first.port
+        clusterSeeds = cluster ? nodes : nil
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
+    private static func endpoint(_ authority: Substring, defaultPort: Int) throws(RedisError) -> ClusterEndpoint {
+        var port = defaultPort
         let hostPart: Substring
         if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
             hostPart = authority[authority.index(after: authority.startIndex)..<close]
@@ -90,7 +132,7 @@ public struct RedisConfiguration: Sendable, Hashable {
             hostPart = authority
         }
         guard !hostPart.isEmpty else { throw RedisError(.invalidURL, "REDIS_URL has no host") }
-        host = String(hostPart)
+        return ClusterEndpoint(host: String(hostPart), port: port)
     }
 
     private static func port(_ text: Substring) throws(RedisError) -> Int {

@@ -24,12 +24,12 @@ public final class RedisConnection: Sendable {
         /// The socket of the live connection, so that `stop` can interrupt a blocking read.
         private var socket: Int32 = -1
 
-        /// Queues a command for the thread; false once the connection is stopped.
-        func enqueue(_ pending: PendingCommand) -> Bool {
+        /// Queues commands for the thread, next to each other; false once the connection is stopped.
+        func enqueue(_ pending: [PendingCommand]) -> Bool {
             condition.lock()
             defer { condition.unlock() }
             guard running else { return false }
-            queue.append(pending)
+            queue += pending
             condition.signal()
             return true
         }
@@ -92,11 +92,17 @@ public final class RedisConnection: Sendable {
     /// `serverError`; with a command timeout, the call fails with `timeout` once that much time has
     /// passed, even if the connection is stuck; cancelling the calling task fails it with `cancelled`.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        try await send(command, after: nil)
+    }
+
+    /// Sends `command` right after `preamble` (`ASKING`), with nothing of other callers in between,
+    /// and answers the command's reply; the preamble's is not looked at.
+    func send(_ command: RedisCommand, after preamble: RedisCommand?) async throws(RedisError) -> RedisValue {
         let pending = PendingCommand(command)
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 guard pending.attach(continuation) else { return }
-                enqueue(pending)
+                enqueue(preamble.map { [PendingCommand($0), pending] } ?? [pending])
             }
         } onCancel: {
             pending.complete(.failure(RedisError(.cancelled, "the caller stopped waiting for \(command.name)")))
@@ -108,10 +114,10 @@ public final class RedisConnection: Sendable {
         try await send(RedisCommand(name, arguments))
     }
 
-    private func enqueue(_ pending: PendingCommand) {
-        watchdog?.0.watch(pending)
+    private func enqueue(_ pending: [PendingCommand]) {
+        for command in pending { watchdog?.0.watch(command) }
         if !shared.enqueue(pending) {
-            pending.complete(.failure(RedisError(.shutdown, "the Redis connection is shut down")))
+            for command in pending { command.complete(.failure(RedisError(.shutdown, "the Redis connection is shut down"))) }
         }
     }
 
@@ -182,6 +188,11 @@ private final class ConnectionWorker: @unchecked Sendable {
                 pending.complete(.failure(RedisError(.protocolError, "hiredis could not format \(pending.command.name)")))
             }
         }
+        // One WAIT after the batch covers every write in it (and before it) on this connection.
+        let replicas = configuration.minReplicas
+        let waitCommand = RedisCommand("WAIT", RedisArgument(replicas), RedisArgument(max(1, configuration.replicaTimeout.milliseconds)))
+        let waits = replicas > 0 && appended.contains { $0.command.awaitsReplicas } && Self.append(waitCommand, to: context)
+        var awaiting: [(PendingCommand, RedisValue)] = []
         var failure: RedisError?
         for pending in appended {
             if let failure {
@@ -202,10 +213,38 @@ private final class ConnectionWorker: @unchecked Sendable {
             freeReplyObject(reply)
             if case .error(let message) = value {
                 pending.complete(.failure(RedisError(.serverError, message)))
+            } else if waits && pending.command.awaitsReplicas {
+                awaiting.append((pending, value))
             } else {
                 pending.complete(.success(value))
             }
         }
+        if waits, failure == nil {
+            completeAfterWait(awaiting, replicas: replicas, context: context, socketChanged: socketChanged)
+        } else {
+            for (pending, _) in awaiting { pending.complete(.failure(failure ?? RedisError(.protocolError, "WAIT could not be sent"))) }
+        }
+    }
+
+    /// Reads the batch's `WAIT` reply and completes the commands that awaited it: with their
+    /// replies when enough replicas confirmed, else with `replicationShortfall`.
+    private func completeAfterWait(_ awaiting: [(PendingCommand, RedisValue)], replicas: Int, context: UnsafeMutablePointer<redisContext>, socketChanged: (Int32) -> Void) {
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
+            let error = ioError(context, command: "WAIT")
+            for (pending, _) in awaiting { pending.complete(.failure(error)) }
+            socketChanged(-1)
+            disconnect()
+            return
+        }
+        let confirmed = RedisValue(reply: reply.assumingMemoryBound(to: redisReply.self))
+        freeReplyObject(reply)
+        guard let count = confirmed.integer, count >= replicas else {
+            let error = RedisError(.replicationShortfall, "WAIT \(replicas) answered \(confirmed) within \(configuration.replicaTimeout): the write may not survive a failover")
+            for (pending, _) in awaiting { pending.complete(.failure(error)) }
+            return
+        }
+        for (pending, value) in awaiting { pending.complete(.success(value)) }
     }
 
     func disconnect() {

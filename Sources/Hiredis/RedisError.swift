@@ -11,6 +11,8 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
             case shutdown
             case cancelled
             case unexpectedReply = "unexpected_reply"
+            case crossSlot = "cross_slot"
+            case replicationShortfall = "replication_shortfall"
         }
         let value: Value
 
@@ -30,6 +32,11 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cancelled = Code(value: .cancelled)
         /// The reply had a type the caller did not expect.
         public static let unexpectedReply = Code(value: .unexpectedReply)
+        /// The command's keys hash to different cluster slots: a programming error, never sent.
+        public static let crossSlot = Code(value: .crossSlot)
+        /// The write ran, but fewer replicas than `minReplicas` confirmed it in time: it may be lost
+        /// if its primary fails now.
+        public static let replicationShortfall = Code(value: .replicationShortfall)
 
         public var description: String { value.rawValue }
     }
@@ -46,7 +53,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     /// True for failures that say nothing about the command itself (the server was unreachable,
     /// slow or went away): the caller may retry.
     public var isUnavailable: Bool {
-        code == .connectionFailed || code == .connectionLost || code == .timeout
+        code == .connectionFailed || code == .connectionLost || code == .timeout || code == .replicationShortfall
     }
 
     /// The first word of a server error reply, such as `NOSCRIPT` or `WRONGTYPE`.

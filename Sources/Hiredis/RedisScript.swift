@@ -17,8 +17,10 @@ public final class RedisScript: Sendable {
 }
 
 extension RedisClient {
-    /// Runs `script` with `EVALSHA`, loading it first if needed and once more on `NOSCRIPT`.
-    public func run(_ script: RedisScript, keys: [RedisArgument], arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
+    /// Runs `script` with `EVALSHA`, loading it first if needed and once more on `NOSCRIPT`. The
+    /// keys decide the cluster slot; `awaitsReplicas`: see `RedisCommand.awaitsReplicas`.
+    public func run(_ script: RedisScript, keys names: [String], arguments: [RedisArgument], awaitsReplicas: Bool = false) async throws(RedisError) -> RedisValue {
+        let keys = names.map { RedisArgument(key: $0) }
         let sha: String
         if let loaded = script.loadedSHA() {
             sha = loaded
@@ -26,9 +28,10 @@ extension RedisClient {
             sha = try await load(script)
         }
         do {
-            return try await evalSHA(sha, keys: keys, arguments: arguments)
+            return try await send(RedisCommand(name: "EVALSHA", argumentLists: [[RedisArgument(sha), RedisArgument(keys.count)], keys, arguments], awaitsReplicas: awaitsReplicas))
         } catch where error.serverErrorPrefix == "NOSCRIPT" {
-            return try await send(RedisCommand(name: "EVAL", argumentLists: [[RedisArgument(script.source), RedisArgument(keys.count)], keys, arguments]))
+            // Each node of a cluster caches scripts on its own: the first call on a node lands here.
+            return try await send(RedisCommand(name: "EVAL", argumentLists: [[RedisArgument(script.source), RedisArgument(keys.count)], keys, arguments], awaitsReplicas: awaitsReplicas))
         }
     }
 
@@ -39,9 +42,5 @@ extension RedisClient {
         }
         script.remember(sha)
         return sha
-    }
-
-    private func evalSHA(_ sha: String, keys: [RedisArgument], arguments: [RedisArgument]) async throws(RedisError) -> RedisValue {
-        try await send(RedisCommand(name: "EVALSHA", argumentLists: [[RedisArgument(sha), RedisArgument(keys.count)], keys, arguments]))
     }
 }

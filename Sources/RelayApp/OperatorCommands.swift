@@ -66,9 +66,9 @@ public enum OperatorCommands {
     /// `dead-letters list`: one line per dead letter.
     public static func listDeadLetters(_ queue: EventQueue, from start: String, limit: Int) async throws(RedisError) -> String {
         let letters = try await queue.deadLetters(from: start, count: limit)
-        let total = try await queue.length(of: queue.keys.dead)
-        guard !letters.isEmpty else { return "no dead letters in \(queue.keys.dead)" }
-        var lines = ["\(total) dead letter(s) in \(queue.keys.dead); showing \(letters.count):", "ID\tREASON\tATTEMPTS\tWORKSPACE\tTYPE/METRIC\tERROR"]
+        let total = try await queue.deadLetterCount()
+        guard !letters.isEmpty else { return "no dead letters in \(queue.layout.deadName)" }
+        var lines = ["\(total) dead letter(s) in \(queue.layout.deadName); showing \(letters.count):", "ID\tREASON\tATTEMPTS\tWORKSPACE\tTYPE/METRIC\tERROR"]
         for letter in letters {
             let kind = "\(letter.entry.string("t") ?? "?")/\(letter.entry.string("m") ?? "?")"
             lines.append("\(letter.id)\t\(letter.reason)\t\(letter.attempts)\t\(letter.workspace)\t\(kind)\t\(letter.error.prefix(120))")
@@ -82,7 +82,7 @@ public enum OperatorCommands {
     /// `dead-letters show ID`: every field, the body as stored.
     public static func showDeadLetter(_ queue: EventQueue, id: String) async throws -> String {
         guard let letter = try await queue.deadLetter(id: id) else {
-            throw Failure(message: "no dead letter \(id) in \(queue.keys.dead)", exitCode: 1)
+            throw Failure(message: "no dead letter \(id) in \(queue.layout.deadName)", exitCode: 1)
         }
         var lines = ["id: \(letter.id)"]
         for name in letter.entry.fields.keys.sorted() where name != "body" {
@@ -120,7 +120,7 @@ public enum OperatorCommands {
                 lines.append("\(id): kept: its body is not a valid event (reason malformed), replaying it cannot succeed")
             }
         }
-        lines.append("\(replayed) of \(targets.count) replayed onto \(queue.keys.events)")
+        lines.append("\(replayed) of \(targets.count) replayed onto \(queue.layout.eventsName)")
         if !all && replayed < targets.count {
             throw Failure(message: lines.joined(separator: "\n"), exitCode: 1)
         }
@@ -130,10 +130,10 @@ public enum OperatorCommands {
     /// `dead-letters purge --yes`: deletes them all.
     public static func purgeDeadLetters(_ queue: EventQueue, confirmed: Bool) async throws -> String {
         guard confirmed else {
-            let count = try await queue.length(of: queue.keys.dead)
-            throw Failure(message: "this deletes all \(count) dead letter(s) in \(queue.keys.dead) for good: add --yes to confirm", exitCode: 64)
+            let count = try await queue.deadLetterCount()
+            throw Failure(message: "this deletes all \(count) dead letter(s) in \(queue.layout.deadName) for good: add --yes to confirm", exitCode: 64)
         }
-        return "purged \(try await queue.purgeDeadLetters()) dead letter(s) from \(queue.keys.dead)"
+        return "purged \(try await queue.purgeDeadLetters()) dead letter(s) from \(queue.layout.deadName)"
     }
     /// What `status` found: the text to print, and the thresholds that were exceeded.
     public struct StatusReport: Sendable {
@@ -162,12 +162,18 @@ public enum OperatorCommands {
             return StatusReport(text: String(decoding: try encoder.encode(status), as: UTF8.self), exceeded: exceeded)
         }
         let memoryLimit = status.redisMaxMemoryBytes > 0 ? "of maxmemory \(bytes(status.redisMaxMemoryBytes))" : "(no maxmemory set)"
+        let primaries = status.redisPrimaries > 1 ? " over \(status.redisPrimaries) primaries" : ""
         var lines = [
             "stream \(status.stream): \(status.streamLength) entries",
             "dead letters \(status.deadLetterStream): \(status.deadLetters)",
-            "dedup keys: \(status.dedupKeysExact ? "" : "~")\(status.dedupKeys)\(status.dedupKeysExact ? "" : " (estimated from \(EventQueue.dedupSamples) random keys)")",
-            "redis memory: \(bytes(status.redisUsedMemoryBytes)) used \(memoryLimit)",
+            "dedup keys: \(status.dedupKeysExact ? "" : "~")\(status.dedupKeys)\(status.dedupKeysExact ? "" : " (estimated from \(EventQueue.dedupSamples) random keys per primary)")",
+            "redis memory: \(bytes(status.redisUsedMemoryBytes)) used \(memoryLimit)\(primaries)",
         ]
+        if status.partitions.count > 1 {
+            for partition in status.partitions {
+                lines.append("  partition \(partition.partition) \(partition.stream): \(partition.streamLength) entries, \(partition.deadLetters) dead letter(s)")
+            }
+        }
         if status.groups.isEmpty {
             lines.append("no consumer groups yet: no role has started")
         }
@@ -178,6 +184,12 @@ public enum OperatorCommands {
             }
             let age = group.oldestUnprocessedAgeSeconds.map { seconds($0) } ?? "none (caught up)"
             lines.append("group \(group.name): lag \(group.lag), pending \(group.pending), oldest unprocessed \(age), \(group.consumers.count) consumer(s)")
+            if group.partitions.count > 1 {
+                for partition in group.partitions {
+                    let partitionAge = partition.oldestUnprocessedAgeSeconds.map { seconds($0) } ?? "none"
+                    lines.append("  partition \(partition.partition): lag \(partition.lag), pending \(partition.pending), oldest unprocessed \(partitionAge)")
+                }
+            }
             for consumer in group.consumers {
                 lines.append("  consumer \(consumer.name): pending \(consumer.pending), idle \(seconds(consumer.idleSeconds))")
             }

@@ -37,6 +37,15 @@ public enum RelayProcess {
         let logger = Logger(label: "cio-relay")
         let client = try RedisClient(configuration: settings.redis)
         let queue = EventQueue(client: client, configuration: settings.queue)
+        do {
+            try await RelayProcess.checkPartitions(queue)
+        } catch let error as RedisError {
+            // Redis may come later: the check is repeated before the groups are created.
+            logger.warning("could not check the partition count yet", metadata: ["error": "\(error)"])
+        } catch {
+            await client.shutdown()
+            throw error
+        }
         let adminServer = Application(
             router: AdminRoutes(redis: client, exposition: exposition).router(),
             configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.adminPort), serverName: nil),
@@ -45,8 +54,10 @@ public enum RelayProcess {
         var services: [any Service] = [client, adminServer, GroupCreation(queue: queue, groups: settings.groups, retryInterval: .seconds(2), logger: logger)]
         var metadata: Logger.Metadata = [
             "admin_port": "\(settings.listeners.adminPort)",
-            "redis": "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)",
+            "redis": "\(settings.redis.clusterSeeds.map { "cluster " + $0.map(\.description).joined(separator: ",") } ?? "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)")",
             "key_prefix": "\(settings.queue.prefix)",
+            "partitions": "\(settings.queue.partitions)",
+            "min_replicas": "\(settings.redis.minReplicas)",
             "groups": "\(settings.groups.joined(separator: ","))",
         ]
         if roles.contains(.worker) {

@@ -68,9 +68,13 @@ public struct RelaySettings: Sendable {
             redis.connectTimeout = min(budget, redis.connectTimeout)
         }
         redis.poolSize = try source.integer(SettingsTable.redisPoolSize) ?? redis.poolSize
+        redis.minReplicas = try source.integer(SettingsTable.minReplicas) ?? redis.minReplicas
+        // Half the budget, leaving the rest for the write itself and a retry on a cluster.
+        redis.replicaTimeout = (redis.commandTimeout ?? .seconds(2)) / 2
 
         var queue = EventQueueConfiguration()
         if let ttl = try source.integer(SettingsTable.dedupTTL) { queue.dedupTTL = .seconds(ttl) }
+        queue.partitions = try source.integer(SettingsTable.partitions) ?? queue.partitions
         let dedupTTL = queue.dedupTTL.components.seconds
         if let (prefix, place) = source.lookup(SettingsTable.keyPrefix) {
             guard !prefix.isEmpty, !prefix.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {

@@ -19,8 +19,11 @@ public enum SettingsTable {
         "a second key that also verifies, for rotating keys without rejecting events")
     static let redisURL = Setting(
         "REDIS_URL", file: "redis.url", .text,
-        "`redis://[user:password@]host:port[/db]`; user for Redis 6 ACLs, percent-encode special characters"
-    ) { "redis://\($0.redis.host):\($0.redis.port)" + ($0.redis.database == 0 ? "" : "/\($0.redis.database)") }
+        "`redis://[user:password@]host:port[/db]`, or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes to learn its slot map from); user for Redis 6 ACLs, percent-encode special characters"
+    ) { settings in
+        if let seeds = settings.redis.clusterSeeds { return "redis+cluster://" + seeds.map(\.description).joined(separator: ",") }
+        return "redis://\(settings.redis.host):\(settings.redis.port)" + (settings.redis.database == 0 ? "" : "/\(settings.redis.database)")
+    }
     static let redisTimeout = Setting(
         "CIO_RELAY_REDIS_TIMEOUT", file: "limits.redis_timeout", .seconds(0.01...3.5),
         "seconds Redis gets to store an event before the answer is 503 (every Redis call is bounded by it; well inside Customer.io's 4 s)"
@@ -29,6 +32,14 @@ public enum SettingsTable {
         "CIO_RELAY_REDIS_POOL_SIZE", file: "redis.pool_size", .integer(1...64),
         "Redis connections, each pipelining on its own thread; one gathers concurrent commands into the largest pipelines, which the receiver benchmark measured fastest"
     ) { "\($0.redis.poolSize)" }
+    static let partitions = Setting(
+        "CIO_RELAY_PARTITIONS", file: "redis.partitions", .integer(1...1024),
+        "partitions of the queue, each a stream with its own hash tag so that a Redis Cluster spreads them over its primaries; fixed for the data (recorded in Redis: a process with another count refuses to start), see docs/redis-cluster.md"
+    ) { "\($0.queue.partitions)" }
+    static let minReplicas = Setting(
+        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16),
+        "replicas that must confirm an event (`WAIT`, once per pipelined batch, for up to half of `CIO_RELAY_REDIS_TIMEOUT`) before the answer is 200; fewer is a 503 and Customer.io retries; 0 answers once the primary has it"
+    ) { "\($0.redis.minReplicas)" }
     static let keyPrefix = Setting(
         "CIO_RELAY_KEY_PREFIX", file: "redis.key_prefix", .text,
         "first part of every Redis key; no spaces or braces"
@@ -149,7 +160,7 @@ public enum SettingsTable {
 
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
-        webhookSecret, previousWebhookSecret, redisURL, redisTimeout, redisPoolSize, keyPrefix,
+        webhookSecret, previousWebhookSecret, redisURL, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
         port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,

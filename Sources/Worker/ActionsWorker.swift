@@ -21,7 +21,7 @@ public enum ActionsWorker {
             consumer: consumer,
             policy: configuration.policy,
             clients: clients,
-            attributeGuard: AttributeGuard(client: queue.client, keys: queue.keys),
+            attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout),
             audit: audit,
             logger: logger,
             metrics: metrics

@@ -7,7 +7,8 @@ import Hiredis
 /// an event at least as new may write it again (equal, so that a retried event still applies).
 public struct AttributeGuard: Sendable {
     public let client: RedisClient
-    public let keys: QueueKeys
+    /// Each person's record lives in the partition of their id, so that a cluster spreads them.
+    public let layout: QueueLayout
     /// How long a person's record is kept after its last write.
     public let retention: Duration
 
@@ -34,30 +35,39 @@ public struct AttributeGuard: Sendable {
         return result
         """)
 
-    public init(client: RedisClient, keys: QueueKeys, retention: Duration = .seconds(30 * 24 * 3600)) {
+    public init(client: RedisClient, layout: QueueLayout, retention: Duration = .seconds(30 * 24 * 3600)) {
         self.client = client
-        self.keys = keys
+        self.layout = layout
         self.retention = retention
     }
 
     /// The hash of one person.
     public func key(workspace: String, person: PersonIdentifier) -> String {
-        keys.attributeTimes(workspace: workspace, personKind: "\(person.kind)", person: person.value)
+        layout.partition(of: person.value).attributeTimes(workspace: workspace, personKind: "\(person.kind)", person: person.value)
     }
 
     /// Drops from each update the monotonic attributes that an equally new or newer event has
-    /// already written, and records the times of the rest, in one round trip.
+    /// already written, and records the times of the rest, in one round trip per partition.
     public func apply(to updates: inout [MergedUpdate]) async throws(RedisError) {
-        let guarded = updates.indices.filter { !updates[$0].monotonicTimes.isEmpty }
-        guard !guarded.isEmpty else { return }
-        var keys: [RedisArgument] = []
+        var byPartition: [Int: [Int]] = [:]
+        for index in updates.indices where !updates[index].monotonicTimes.isEmpty {
+            byPartition[layout.partition(of: updates[index].person.value).partition, default: []].append(index)
+        }
+        for partition in byPartition.keys.sorted() {
+            try await apply(to: &updates, at: byPartition[partition] ?? [])
+        }
+    }
+
+    /// `apply` for updates whose records share a partition (one script call: one slot).
+    private func apply(to updates: inout [MergedUpdate], at guarded: [Int]) async throws(RedisError) {
+        var keys: [String] = []
         var arguments: [RedisArgument] = [RedisArgument(max(1, retention.components.seconds))]
         var names: [[String]] = []
         for index in guarded {
             let update = updates[index]
             let ordered = update.monotonicTimes.keys.sorted()
             names.append(ordered)
-            keys.append(RedisArgument(key(workspace: update.workspace, person: update.person)))
+            keys.append(key(workspace: update.workspace, person: update.person))
             arguments.append(RedisArgument(ordered.map { "\(update.monotonicTimes[$0] ?? 0)\n\($0)" }.joined(separator: "\n")))
         }
         let reply = try await client.run(Self.script, keys: keys, arguments: arguments)
@@ -83,7 +93,7 @@ public struct AttributeGuard: Sendable {
         for (index, operation) in operations.enumerated() {
             guard case .identify(let person, var attributes) = operation, let guarded = times[person], !guarded.isEmpty else { continue }
             let names = guarded.keys.sorted()
-            guard let reply = try? await client.send(RedisCommand("HMGET", [RedisArgument(key(workspace: workspace, person: person))] + names.map { RedisArgument($0) })),
+            guard let reply = try? await client.send(RedisCommand("HMGET", [RedisArgument(key: key(workspace: workspace, person: person))] + names.map { RedisArgument($0) })),
                   let stored = reply.array, stored.count == names.count else { continue }
             for (name, value) in zip(names, stored) {
                 if let recorded = value.string.flatMap({ Int64($0) }), let mine = guarded[name], recorded > mine {

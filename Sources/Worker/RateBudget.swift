@@ -42,7 +42,7 @@ public struct RateBudget: TrackRequestGate {
     public func waitForTurn() async throws {
         let interval = max(1, Int64((1_000_000 / rate).rounded()))
         while true {
-            let reply = try await client.run(Self.script, keys: [RedisArgument(key)], arguments: [RedisArgument(interval), RedisArgument(burst)])
+            let reply = try await client.run(Self.script, keys: [key], arguments: [RedisArgument(interval), RedisArgument(burst)])
             guard let wait = reply.integer else {
                 throw RedisError(.unexpectedReply, "the rate budget script answered \(reply)")
             }

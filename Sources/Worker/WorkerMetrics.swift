@@ -38,11 +38,21 @@ public struct WorkerMetrics: Sendable {
         "cio_relay_group_oldest_unprocessed_age_seconds", .gauge, labels: ["group"],
         "Age of the oldest event the consumer group has not finished, from its stream entry id")
     public static let streamLength = MetricDefinition(
-        "cio_relay_stream_length", .gauge, "Entries on the events stream")
+        "cio_relay_stream_length", .gauge, "Entries on the events streams of every partition")
     public static let deadLetterLength = MetricDefinition(
-        "cio_relay_dead_letter_length", .gauge, "Entries on the dead-letter stream")
+        "cio_relay_dead_letter_length", .gauge, "Entries on the dead-letter streams of every partition")
+    public static let partitionLag = MetricDefinition(
+        "cio_relay_partition_lag", .gauge, labels: ["group", "partition"], "Entries of one partition's stream not yet delivered to the consumer group")
+    public static let partitionPending = MetricDefinition(
+        "cio_relay_partition_pending", .gauge, labels: ["group", "partition"], "Entries of one partition delivered to the consumer group and not yet acknowledged")
+    public static let partitionOldestUnprocessedAge = MetricDefinition(
+        "cio_relay_partition_oldest_unprocessed_age_seconds", .gauge, labels: ["group", "partition"],
+        "Age of the oldest event of one partition the consumer group has not finished")
+    public static let partitionStreamLength = MetricDefinition(
+        "cio_relay_partition_stream_length", .gauge, labels: ["partition"], "Entries on one partition's events stream")
     public static let definitions = [
         eventsProcessed, budgetWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
+        partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength,
     ]
 
     private let factory: any MetricsFactory
@@ -73,15 +83,25 @@ public struct WorkerMetrics: Sendable {
         Self.dryRunOperations.counter(action, factory: factory).increment()
     }
 
+    /// A group's totals, and each partition's figures.
     func record(_ statistics: GroupStatistics, nowMilliseconds: Int64) {
+        func age(_ at: Int64?) -> Double { at.map { max(0, Double(nowMilliseconds - $0) / 1000) } ?? 0 }
         Self.groupLag.gauge(statistics.name, factory: factory).record(statistics.lag)
         Self.groupPending.gauge(statistics.name, factory: factory).record(statistics.pending)
-        let age = statistics.oldestUnprocessedAt.map { max(0, Double(nowMilliseconds - $0) / 1000) } ?? 0
-        Self.oldestUnprocessedAge.gauge(statistics.name, factory: factory).record(age)
+        Self.oldestUnprocessedAge.gauge(statistics.name, factory: factory).record(age(statistics.oldestUnprocessedAt))
+        for (partition, figures) in statistics.partitions.enumerated() {
+            Self.partitionLag.gauge(statistics.name, "\(partition)", factory: factory).record(figures.lag)
+            Self.partitionPending.gauge(statistics.name, "\(partition)", factory: factory).record(figures.pending)
+            Self.partitionOldestUnprocessedAge.gauge(statistics.name, "\(partition)", factory: factory).record(age(figures.oldestUnprocessedAt))
+        }
     }
 
-    func streamLengths(events: Int, dead: Int) {
-        Self.streamLength.gauge(factory: factory).record(events)
+    /// Stream lengths per partition (events) and in total (events and dead letters).
+    func streamLengths(events: [Int], dead: Int) {
+        Self.streamLength.gauge(factory: factory).record(events.reduce(0, +))
+        for (partition, length) in events.enumerated() {
+            Self.partitionStreamLength.gauge("\(partition)", factory: factory).record(length)
+        }
         Self.deadLetterLength.gauge(factory: factory).record(dead)
     }
 }

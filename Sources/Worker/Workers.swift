@@ -65,7 +65,8 @@ public enum Workers {
                 for statistics in try await queue.groupStatistics() {
                     metrics.record(statistics, nowMilliseconds: now)
                 }
-                metrics.streamLengths(events: try await queue.length(of: queue.keys.events), dead: try await queue.length(of: queue.keys.dead))
+                let lengths = try await queue.eachPartition { keys throws(RedisError) in try await queue.length(of: keys.events) }
+                metrics.streamLengths(events: lengths, dead: try await queue.deadLetterCount())
             },
         ]
     }

@@ -60,11 +60,16 @@ func withQueue(_ body: (EventQueue, RelaySettings) async throws -> String) async
     let client = try RedisClient(configuration: settings.redis)
     let queue = EventQueue(client: client, configuration: settings.queue)
     do {
+        try await RelayProcess.checkPartitions(queue)
         print(try await body(queue, settings))
         await client.shutdown()
     } catch let failure as OperatorCommands.Failure {
         await client.shutdown()
         throw reportedExit(failure)
+    } catch let error as SettingsError {
+        await client.shutdown()
+        FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
+        throw ExitCode(78)  // EX_CONFIG
     } catch {
         await client.shutdown()
         FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))

@@ -14,7 +14,7 @@ struct EventQueueTests {
     }
 
     @Test func keysCarryThePartitionHashTag() {
-        let keys = QueueKeys(prefix: "cio", partition: 0)
+        let keys = QueueKeys(prefix: "cio", tag: "0")
         #expect(keys.events == "cio:{0}:events")
         #expect(keys.dead == "cio:{0}:dead")
         #expect(keys.seen(eventID: "01ABC") == "cio:{0}:seen:01ABC")

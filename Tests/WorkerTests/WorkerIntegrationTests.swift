@@ -35,7 +35,7 @@ struct WorkerHarness: ShutdownAfterTest {
         var logger = Logger(label: "worker-test")
         logger.logLevel = .critical
         let processor = BatchProcessor(
-            consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, keys: queue.keys),
+            consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout),
             logger: logger, metrics: WorkerMetrics(factory: factory))
         return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor, registry: registry)
     }
@@ -385,7 +385,7 @@ struct WorkerIntegrationTests {
             try await withTestRedis { first in
                 try await withTestRedis { second in
                     let replicas = [first, second].map { redis in
-                        TrackClient(configuration: configuration, gate: RateBudget(client: redis, keys: QueueKeys(prefix: prefix, partition: 0), workspace: "default", rate: rate))
+                        TrackClient(configuration: configuration, gate: RateBudget(client: redis, keys: QueueKeys(prefix: prefix, tag: "0"), workspace: "default", rate: rate))
                     }
                     let deadline = ContinuousClock.now + .milliseconds(2500)
                     await withTaskGroup(of: Void.self) { group in

@@ -18,6 +18,14 @@ public struct ClusterSlotMap: Sendable, Hashable {
     /// Every primary that serves at least one slot, in the order of the reply.
     public let primaries: [ClusterEndpoint]
 
+    /// A map with no node: what a cluster client knows before it asked.
+    static let empty = ClusterSlotMap(owner: [Int16](repeating: -1, count: ClusterSlot.count), primaries: [])
+
+    private init(owner: [Int16], primaries: [ClusterEndpoint]) {
+        self.owner = owner
+        self.primaries = primaries
+    }
+
     /// Reads `CLUSTER SLOTS`: an array of `[start, end, [host, port, id, …] (primary), replicas…]`.
     /// `fallbackHost` stands for a primary announced with an empty host or `?`, which means "the
     /// node you asked".
