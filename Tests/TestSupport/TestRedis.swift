@@ -104,6 +104,29 @@ public enum TestRedis {
     }
 }
 
+/// The Redis Cluster (3 primaries, 3 replicas) that `scripts/test.sh` starts for the whole run.
+public enum TestRedisCluster {
+    /// Its nodes as `host:port,…`.
+    public static func nodes() throws -> String {
+        try TestEnvironment.value("CIO_RELAY_TEST_REDIS_CLUSTER", startedBy: "a Redis Cluster")
+    }
+
+    public static func configuration(commandTimeout: Duration? = .seconds(2)) throws -> RedisConfiguration {
+        var configuration = try RedisConfiguration(url: "redis+cluster://" + nodes())
+        configuration.commandTimeout = commandTimeout
+        return configuration
+    }
+
+    public static func client(commandTimeout: Duration? = .seconds(2)) throws -> RedisClient {
+        try RedisClient(configuration: configuration(commandTimeout: commandTimeout))
+    }
+
+    /// A client of one node, whatever slots it serves (for the cluster's own commands).
+    public static func nodeClient(_ endpoint: ClusterEndpoint) throws -> RedisClient {
+        try RedisClient(configuration: RedisConfiguration(host: endpoint.host, port: endpoint.port))
+    }
+}
+
 /// A redis-server of a test's own, which it can stop and start to simulate an outage.
 public final class RedisServerProcess: @unchecked Sendable {
     public private(set) var port = 0
