@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, starts a private Redis, two private PostgreSQL
+# The test command: installs what the tests need, starts a private Redis, a Redis Cluster (three
+# primaries, three replicas), two private PostgreSQL
 # servers and two BigQuery emulators (one of each shared, one that a test stops and restarts) on
 # free loopback ports with their data in a temporary folder, runs every test against them, and
 # stops them again; then the end-to-end smoke check of the binary, promtool on its metrics
@@ -22,6 +23,7 @@ cleanup() {
   stop_postgres "$work/postgres"
   stop_postgres "$work/postgres-outage"
   stop_redis "$work/redis"
+  stop_redis_cluster "$work/cluster"
   # Servers that tests start themselves live under $work too; a crashed test could leave one.
   for pid in $(pgrep -x redis-server || true); do
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$work"/*) kill -9 "$pid" 2>/dev/null || true ;; esac
@@ -38,6 +40,9 @@ export CIO_RELAY_TEST_REDIS_URL="redis://127.0.0.1:$port"
 # Tests that stop and restart Redis start their own server with this binary and folder.
 export CIO_RELAY_TEST_REDIS_SERVER="$(command -v redis-server)"
 export CIO_RELAY_TEST_TMPDIR="$work"
+
+export CIO_RELAY_TEST_REDIS_CLUSTER="$(start_redis_cluster "$work/cluster")"
+echo "==> test Redis Cluster on $CIO_RELAY_TEST_REDIS_CLUSTER"
 
 chmod 755 "$work"
 pg_port=$(free_port)

@@ -141,12 +141,12 @@ public struct GroupConsumer: Sendable {
     /// Reads every partition at once, a share of the batch each (the partitions fill evenly: events
     /// are spread by a hash of their id), polling until something arrives or `blockTime` passes.
     private func pollNew() async throws(RedisError) -> [DeliveredEntry] {
-        let partitions = queue.layout.partitions
-        let share = max(1, (configuration.batchSize + partitions.count - 1) / partitions.count)
+        let shares = Self.shares(of: configuration.batchSize, over: queue.layout.count, startingAt: Int.random(in: 0..<queue.layout.count))
         let deadline = ContinuousClock.now + configuration.blockTime
         while true {
             let entries = try await queue.eachPartition { keys throws(RedisError) in
-                try delivered(try await queue.client.send(readCommand(keys, count: share, block: nil)), from: keys)
+                guard shares[keys.partition] > 0 else { return [DeliveredEntry]() }
+                return try delivered(try await queue.client.send(readCommand(keys, count: shares[keys.partition], block: nil)), from: keys)
             }.flatMap { $0 }
             if !entries.isEmpty || ContinuousClock.now + configuration.pollInterval > deadline { return entries }
             do {
@@ -154,6 +154,14 @@ public struct GroupConsumer: Sendable {
             } catch {
                 return []
             }
+        }
+    }
+
+    /// `batch` entries split over `partitions` as evenly as can be, the odd ones going to the
+    /// partitions from `start` on (chosen at random per read, so that none is always last).
+    public static func shares(of batch: Int, over partitions: Int, startingAt start: Int) -> [Int] {
+        (0..<partitions).map { partition in
+            batch / partitions + ((partition - start + partitions) % partitions < batch % partitions ? 1 : 0)
         }
     }
 

@@ -27,7 +27,7 @@ struct ClusterClientTests {
             #expect(primaries.count == 3)
             var total = 0
             for node in primaries {
-                let held = try await Self.scan(node, matching: prefix + ":*").count
+                let held = try await ClusterScan.keys(node, matching: prefix + ":*").count
                 #expect(held > 0, "primary \(node.endpoint) holds none of 300 keys spread over the slots")
                 total += held
             }
@@ -91,18 +91,6 @@ struct ClusterClientTests {
             // Put the slot back, so that the other tests see the cluster as it was.
             try await migrate(slot: slot, from: target, to: source, among: primaries) { _ in }
         }
-    }
-
-    /// The keys one node holds that match `pattern`.
-    static func scan(_ node: RedisNode, matching pattern: String) async throws -> [String] {
-        var keys: [String] = []
-        var cursor = "0"
-        repeat {
-            let reply = try #require(try await node.send("SCAN", RedisArgument(cursor), "MATCH", RedisArgument(pattern), "COUNT", "1000").array)
-            cursor = try #require(reply.first?.string)
-            keys += (reply.last?.array ?? []).compactMap(\.string)
-        } while cursor != "0"
-        return keys
     }
 
     enum MigrationPhase { case migrating(moved: Int), done }

@@ -127,6 +127,21 @@ public enum TestRedisCluster {
     }
 }
 
+/// The keys one node holds, by `SCAN MATCH`.
+public enum ClusterScan {
+    public static func keys(_ node: RedisNode, matching pattern: String) async throws -> [String] {
+        var keys: [String] = []
+        var cursor = "0"
+        repeat {
+            let reply = try await node.send("SCAN", RedisArgument(cursor), "MATCH", RedisArgument(pattern), "COUNT", "1000")
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string else { throw TestSetupError("SCAN answered \(reply)") }
+            cursor = next
+            keys += (parts[1].array ?? []).compactMap(\.string)
+        } while cursor != "0"
+        return keys
+    }
+}
+
 /// A redis-server of a test's own, which it can stop and start to simulate an outage.
 public final class RedisServerProcess: @unchecked Sendable {
     public private(set) var port = 0
