@@ -4,7 +4,7 @@
 # servers and two BigQuery emulators (one of each shared, one that a test stops and restarts) on
 # free loopback ports with their data in a temporary folder, runs every test against them, and
 # stops them again; then the end-to-end smoke check of the binary, promtool on its metrics
-# (scripts/check-metrics.py), the Helm chart checks (scripts/check-chart.sh) and the container
+# (scripts/check-metrics.py), the chaos soak, the Redis Cluster soak (scripts/cluster-soak.sh), the Helm chart checks (scripts/check-chart.sh) and the container
 # image checks (scripts/check-image.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,6 +98,9 @@ python3 scripts/slowloris.py "$(swift build --show-bin-path)/cio-relay" "$port" 
 
 echo "==> chaos soak (${CHAOS_SECONDS:-60} s): every acknowledged event checked end to end under faults"
 scripts/chaos.sh "$(swift build --show-bin-path)/cio-relay"
+
+echo "==> Redis Cluster soak: live resharding and failovers under load, every acknowledged event checked"
+scripts/cluster-soak.sh "$(swift build --show-bin-path)/cio-relay"
 
 echo "==> Helm chart checks"
 scripts/check-chart.sh
