@@ -66,6 +66,11 @@ INGRESS_TLS = {"ingress": {
     "tls": [{"secretName": "hooks-tls", "hosts": ["hooks.example.com"]}],
 }}
 KEDA_ON = {"worker": {"autoscaling": {"keda": {"enabled": True, "lagCount": 500}}}}
+CLUSTER = {
+    "redis": {"url": "redis+cluster://relay:s3cret@redis-0.redis.mail.svc:6379,redis-1.redis.mail.svc:6379",
+              "cluster": {"enabled": True}, "partitions": 16, "minReplicas": 1},
+    "worker": {"autoscaling": {"keda": {"enabled": True, "lagCount": 500, "prometheus": {"serverAddress": "http://prometheus.monitoring.svc:9090"}}}},
+}
 EXISTING_SECRET = {
     "existingSecret": "cio-relay-credentials",
     "worker": {"autoscaling": {"keda": {"enabled": True, "redis": {"address": "redis.mail.svc:6379", "passwordKey": "REDIS_PASSWORD"}}}},
@@ -264,6 +269,25 @@ def check_keda(manifests, values, lag_count, address, database, auth_keys):
         expect({r["parameter"]: r["key"] for r in refs} == auth_keys, f"TriggerAuthentication keys {refs}")
 
 
+def check_cluster(manifests, values):
+    """Partitions on a Redis Cluster: the settings reach every pod, and KEDA scales each group on
+    its lag summed over the partitions, from Prometheus."""
+    redis = values["redis"]
+    for deployment in find(manifests, "Deployment"):
+        variables = env(deployment)
+        name = deployment["metadata"]["name"]
+        expect(variables["CIO_RELAY_PARTITIONS"]["value"] == str(redis["partitions"]), f"{name}: CIO_RELAY_PARTITIONS")
+        expect(variables["CIO_RELAY_REDIS_MIN_REPLICAS"]["value"] == str(redis["minReplicas"]), f"{name}: CIO_RELAY_REDIS_MIN_REPLICAS")
+    expect(not find(manifests, "TriggerAuthentication"), "the Prometheus trigger needs no Redis credentials")
+    for group in ("actions", "warehouse"):
+        trigger = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"]
+        expect(len(trigger) == 1 and trigger[0]["type"] == "prometheus", f"{group}: one prometheus trigger, got {trigger}")
+        metadata = trigger[0]["metadata"]
+        expect(metadata["query"] == f'max(cio_relay_group_lag{{namespace="{NAMESPACE}", job="{FULLNAME}-admin", group="{group}"}})',
+               f"{group}: the query sums nothing twice and selects this release: {metadata['query']}")
+        expect(metadata["threshold"] == "500" and metadata["serverAddress"] == "http://prometheus.monitoring.svc:9090", f"{group}: {metadata}")
+
+
 def check_hpa(manifests):
     expect(not find(manifests, "ScaledObject"), "KEDA off: no ScaledObject")
     for group, cap in (("actions", 3), ("warehouse", 6)):
@@ -343,7 +367,7 @@ def check_monitoring(manifests, write_rules):
     rule = one(manifests, "PrometheusRule", FULLNAME)
     rules = rule["spec"]["groups"][0]["rules"]
     alerts = {rule["alert"] for rule in rules}
-    wanted = {"CioRelayLagHigh", "CioRelayOldestEventTooOld", "CioRelayDeadLettersGrowing", "CioRelaySignatureFailures",
+    wanted = {"CioRelayLagHigh", "CioRelayOldestEventTooOld", "CioRelayPartitionStalled", "CioRelayDeadLettersGrowing", "CioRelaySignatureFailures",
               "CioRelayRedisUnavailable", "CioRelayWebhooksRefused", "CioRelayWorkerMetricsAbsent"}
     expect(alerts == wanted, f"alerts {sorted(alerts)}, expected {sorted(wanted)}")
     guide = (ROOT / "docs" / "operations.md").read_text()
@@ -358,7 +382,7 @@ def check_monitoring(manifests, write_rules):
     for alert in alerts:
         expect(f"### {alert}" in guide, f"docs/operations.md has no section for alert {alert}")
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
-    for subject in ("outcome", "lag", "oldest", "track api", "throttle", "warehouse rows", "dead letters"):
+    for subject in ("outcome", "lag", "oldest", "per partition", "track api", "throttle", "warehouse rows", "dead letters"):
         expect(subject in titles, f"the dashboard has no panel about {subject}")
     policy = one(manifests, "NetworkPolicy", FULLNAME)
     expect(set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}, "NetworkPolicy limits ingress and egress")
@@ -396,6 +420,15 @@ BAD_VALUES = [
     ({"ingress": {"enabled": True, "hosts": []}}, "ingress.enabled needs at least one entry in ingress.hosts"),
     ({"existingSecret": "mine", "worker": {"autoscaling": {"keda": {"enabled": True}}}}, "worker.autoscaling.keda.redis.address"),
     ({"warehouse": {"bigquery": {"project": "my-project", "dataset": "events"}}}, "set warehouse.url or warehouse.bigquery, not both"),
+    ({"redis": {"partitions": 0}}, "/redis/partitions"),
+    ({"redis": {"url": "redis+cluster://a:1,b:2/3"}}, "/redis/url"),
+    ({"redis": {"url": "redis://a:1,b:2"}}, "/redis/url"),
+    ({"redis": {"url": "redis+cluster://a:1,b:2", "partitions": 16}}, "redis.url is redis+cluster://: set redis.cluster.enabled"),
+    ({"redis": {"cluster": {"enabled": True}, "partitions": 16}}, "redis.cluster.enabled needs redis.url to be redis+cluster://"),
+    ({"redis": {"url": "redis+cluster://a:1,b:2", "cluster": {"enabled": True}}}, "redis.cluster.enabled needs redis.partitions above 1"),
+    ({"redis": {"partitions": 4}, "worker": {"autoscaling": {"keda": {"enabled": True}}}}, "set worker.autoscaling.keda.prometheus.serverAddress"),
+    ({"redis": {"partitions": 4}, "worker": {"autoscaling": {"keda": {"enabled": True, "prometheus": {"serverAddress": "http://p:9090"}}},
+                                             "groups": {"actions": {"minReplicas": 0}}}}, "worker.groups.actions.minReplicas 0 with redis.partitions above 1"),
     ({"warehouse": {"url": "", "bigquery": {"project": "my-project"}}}, "warehouse.bigquery.project needs warehouse.bigquery.dataset"),
     ({"warehouse": {"url": "", "bigquery": {"project": "My Project", "dataset": "events"}}}, "/warehouse/bigquery/project"),
     ({"warehouse": {"url": "", "bigquery": {"project": "my-project", "dataset": "bad-name"}}}, "/warehouse/bigquery/dataset"),
@@ -429,6 +462,7 @@ def main():
         ("monitoring on", merged(REQUIRED, MONITORING)),
         ("BigQuery with a key Secret", merged(REQUIRED, BIGQUERY_KEY)),
         ("BigQuery with Workload Identity", merged(REQUIRED, BIGQUERY_WORKLOAD_IDENTITY)),
+        ("Redis Cluster, 16 partitions, KEDA on Prometheus", merged(REQUIRED, CLUSTER)),
         ("everything on", merged(REQUIRED, KEDA_ON, INGRESS_TLS, MONITORING)),
     ]
     infos = set()
@@ -440,7 +474,9 @@ def main():
             check_workloads(manifests, values)
             details = ""
             keda = values.get("worker", {}).get("autoscaling", {}).get("keda", {}).get("enabled")
-            if keda and values.get("existingSecret"):
+            if values.get("redis", {}).get("cluster", {}).get("enabled"):
+                check_cluster(manifests, values)
+            elif keda and values.get("existingSecret"):
                 check_keda(manifests, values, 1000, "redis.mail.svc:6379", "0", {"password": "REDIS_PASSWORD"})
                 expect(not find(manifests, "Secret"), "existingSecret: the chart must not make a Secret")
                 expect("WARNING" not in notes, "existingSecret: NOTES must not claim values are missing")

@@ -100,6 +100,26 @@ struct OperatorCommandsTests {
         }
     }
 
+    @Test func statusShowsEachPartitionAndTheTotals() async throws {
+        try await withTestRedis { client in
+            let queue = EventQueue(client: client, configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("parts"), partitions: 4))
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for _ in 0..<40 {
+                let id = Fixtures.newEventID()
+                _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
+            }
+            try await queue.createGroup("actions")
+            let text = try await OperatorCommands.status(queue, groups: ["actions"], json: false, maxLag: nil, maxAge: nil, nowMilliseconds: now).text
+            let lengths = try await queue.eachPartition { keys throws(RedisError) in try await queue.length(of: keys.events) }
+            #expect(text.contains("stream \(queue.layout.prefix):{…}:events (4 partitions): 40 entries"), "\(text)")
+            for (partition, keys) in queue.layout.partitions.enumerated() {
+                #expect(text.contains("partition \(partition) \(keys.events): \(lengths[partition]) entries"), "\(text)")
+                #expect(text.contains("  partition \(partition): lag \(lengths[partition]), pending 0"), "\(text)")
+            }
+            #expect(text.contains("group actions: lag 40, pending 0"), "\(text)")
+        }
+    }
+
     @Test func aConfiguredGroupThatDoesNotExistCountsAsLaggingByTheWholeStream() async throws {
         try await withTestQueue(prefix: "missing") { queue in
             let now = Int64(Date().timeIntervalSince1970 * 1000)

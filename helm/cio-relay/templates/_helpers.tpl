@@ -127,6 +127,10 @@ spec:
           value: /etc/cio-relay/config.yaml
         - name: CIO_RELAY_KEY_PREFIX
           value: {{ $root.Values.redis.keyPrefix | quote }}
+        - name: CIO_RELAY_PARTITIONS
+          value: {{ $root.Values.redis.partitions | quote }}
+        - name: CIO_RELAY_REDIS_MIN_REPLICAS
+          value: {{ $root.Values.redis.minReplicas | quote }}
         - name: CUSTOMERIO_REGION
           value: {{ $root.Values.customerio.region | quote }}
         # The consumer name in the group: the pod name, unique and stable for its lifetime.

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Receiver benchmark on one Redis and on a Redis Cluster, in the same run: wrk posts distinct,
+# correctly signed events to the release build of `cio-relay serve` against
+#   single      one primary (and one replica), CIO_RELAY_PARTITIONS=1
+#   cluster     three primaries (and three replicas), CIO_RELAY_PARTITIONS=16
+# each without and with CIO_RELAY_REDIS_MIN_REPLICAS=1. Prints req/s, p50, p99, non-2xx, and the
+# Redis CPU per accepted event (user + system time of the primaries, and of every Redis process
+# with the replicas, from /proc). Every Redis runs without persistence (the cluster helper's
+# nodes do), so the runs differ only in topology and WAIT.
+# Usage: scripts/bench-cluster.sh [SECONDS] [CONNECTIONS] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+seconds=${1:-10} connections=${2:-64} threads=${3:-2}
+
+ensure_packages redis-server redis-tools libhiredis-dev libssl-dev libsqlite3-dev wrk curl
+binary=$(build_release 2>/dev/null)
+
+work=$(mktemp -d -t cio-relay-bench-cluster.XXXXXX)
+cleanup() {
+  [ -n "${relay:-}" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
+  stop_redis "$work/single"
+  stop_redis "$work/replica"
+  stop_redis_cluster "$work/cluster"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+secret="bench-signing-key"
+
+single_port=$(free_port)
+start_redis "$work/single" "$single_port" --save "" --appendonly no
+replica_port=$(free_port)
+start_redis "$work/replica" "$replica_port" --save "" --appendonly no --replicaof 127.0.0.1 "$single_port"
+nodes=$(start_redis_cluster "$work/cluster")
+for _ in $(seq 1 100); do
+  redis-cli -p "$single_port" INFO replication | grep -q "state=online" && break
+  sleep 0.1
+done
+
+count=$(( seconds * 40000 ))
+python3 bench/make-corpus.py "$secret" "$count" "$work/corpus" "$threads"
+
+# cpu_ticks PORT…: user + system clock ticks of the redis-server processes on those ports.
+cpu_ticks() {
+  local total=0 port pid
+  for port in "$@"; do
+    pid=$(redis-cli -p "$port" INFO server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
+  done
+  echo "$total"
+}
+# roles_ports ROLE: the ports of the cluster's nodes in that role (master or slave).
+roles_ports() {
+  local node
+  for node in ${nodes//,/ }; do
+    redis-cli -p "${node##*:}" ROLE | head -1 | grep -qx "$1" && echo "${node##*:}"
+  done
+}
+
+echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s, no persistence"
+printf '%-8s %-12s %9s %9s %9s %7s %26s %26s\n' topology min_replicas req/s p50_ms p99_ms non2xx "redis_cpu_us/event(prim)" "redis_cpu_us/event(all)"
+run=0
+for topology in single cluster; do
+  if [ "$topology" = single ]; then
+    url="redis://127.0.0.1:$single_port" partitions=1 primaries=("$single_port") all=("$single_port" "$replica_port")
+  else
+    url="redis+cluster://$nodes" partitions=16
+    mapfile -t primaries < <(roles_ports master)
+    mapfile -t replicas < <(roles_ports slave)
+    all=("${primaries[@]}" "${replicas[@]}")
+  fi
+  for min in 0 1; do
+    run=$(( run + 1 ))
+    port=$(free_port) admin=$(free_port)
+    CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="$url" CIO_RELAY_PARTITIONS=$partitions CIO_RELAY_REDIS_MIN_REPLICAS=$min \
+      CIO_RELAY_KEY_PREFIX="bench$run" PORT=$port ADMIN_PORT=$admin CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning \
+      "$binary" serve 2>"$work/serve-$run.log" &
+    relay=$!
+    wait_http "http://127.0.0.1:$admin/readyz" 120
+    before_primaries=$(cpu_ticks "${primaries[@]}") before_all=$(cpu_ticks "${all[@]}")
+    CORPUS="$work/corpus" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$port" >"$work/wrk-$run.txt"
+    after_primaries=$(cpu_ticks "${primaries[@]}") after_all=$(cpu_ticks "${all[@]}")
+    kill -TERM "$relay"; wait "$relay" 2>/dev/null || true; relay=
+    python3 - "$work/wrk-$run.txt" "$topology" "$min" $(( after_primaries - before_primaries )) $(( after_all - before_all )) "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+path, topology, minimum, primaries, everything, hz = sys.argv[1:]
+text = open(path).read()
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
+    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[m.group(2)]
+total = int(re.search(r"(\d+) requests in", text).group(1))
+non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", text) or [0, 0])[1])
+accepted = max(1, total - non2xx)
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+per = lambda ticks: int(ticks) / int(hz) * 1e6 / accepted
+print(f"{topology:<8s} {minimum:<12s} {rps:9.0f} {p50:9.2f} {p99:9.2f} {non2xx:7d} {per(primaries):26.1f} {per(everything):26.1f}")
+PY
+  done
+done
