@@ -193,6 +193,19 @@ class Managed:
                 self.kill()
 
 
+def wait_ready(process, seconds=120):
+    """Waits until a relay process answers /readyz on its ADMIN_PORT; raises when it exits or times out."""
+    url = f"http://127.0.0.1:{process.env['ADMIN_PORT']}/readyz"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not process.running():
+            raise RuntimeError(f"{process.name} exited with {process.process.returncode}; see {process.log_path}")
+        if subprocess.run(["curl", "-fsS", "-o", "/dev/null", url], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{process.name} was not ready within {seconds} s; see {process.log_path}")
+
+
 class Soak:
     def __init__(self, arguments):
         self.arguments = arguments
@@ -266,18 +279,7 @@ class Soak:
             self.add(f"warehouse-{index}", [self.binary, "work"], self.environment(CIO_RELAY_GROUPS="warehouse", WAREHOUSE_URL=self.arguments.postgres_url))
         for name, process in self.processes.items():
             if name != "redis":
-                self.wait_ready(process)
-
-    def wait_ready(self, process, seconds=120):
-        url = f"http://127.0.0.1:{process.env['ADMIN_PORT']}/readyz"
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not process.running():
-                raise RuntimeError(f"{process.name} exited with {process.process.returncode}; see {process.log_path}")
-            if subprocess.run(["curl", "-fsS", "-o", "/dev/null", url], capture_output=True).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{process.name} was not ready within {seconds} s; see {process.log_path}")
+                wait_ready(process)
 
     # The schedule: drawn up front from the seed, so that it does not depend on timing. Every kind
     # comes once, in a seeded order, before any comes twice, so that a short run meets them all.

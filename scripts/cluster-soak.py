@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from chaos import Managed, free_port
+from chaos import Managed, free_port, wait_ready
 
 SECRET = "cluster-soak-signing-key"
 PARTITIONS = 16
@@ -161,17 +161,6 @@ class Run:
         self.processes.append(process)
         return process
 
-    def wait_ready(self, process, seconds=60):
-        url = f"http://127.0.0.1:{process.env['ADMIN_PORT']}/readyz"
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not process.running():
-                raise RuntimeError(f"{process.name} exited with {process.process.returncode}; see {process.log_path}")
-            if subprocess.run(["curl", "-fsS", "-o", "/dev/null", url], capture_output=True).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{process.name} was not ready within {seconds} s; see {process.log_path}")
-
     def status(self):
         result = subprocess.run([self.arguments.binary, "status", "--json"], env=self.environment(), capture_output=True, text=True, timeout=60)
         return json.loads(result.stdout) if result.returncode == 0 else None
@@ -233,7 +222,7 @@ class Run:
             self.start(f"receiver-{index}", [self.arguments.binary, "serve"], self.environment(PORT=port, CUSTOMERIO_WEBHOOK_SECRET=SECRET))
         self.start("worker", [self.arguments.binary, "work"], self.environment())
         for process in self.processes:
-            self.wait_ready(process)
+            wait_ready(process)
         self.note("2 receivers and a worker ready")
 
         per_sender = int(self.arguments.rate * self.arguments.seconds / 2)
