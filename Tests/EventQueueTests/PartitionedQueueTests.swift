@@ -201,7 +201,8 @@ struct PartitionedQueueTests {
         }
         // One Redis without a replica: WAIT falls short, so the answer is an error (a 503), though
         // the event is stored; Customer.io's retry is a duplicate, still unconfirmed.
-        let primary = try RedisServerProcess()
+        // No diskless-sync delay: the replica syncs at once instead of after Redis' default 5 s.
+        let primary = try RedisServerProcess(arguments: ["--repl-diskless-sync-delay", "0"])
         let alone = EventQueue(client: try RedisClient(configuration: { var c = try RedisConfiguration(url: primary.url); c.minReplicas = 1; c.replicaTimeout = .milliseconds(100); return c }()), configuration: EventQueueConfiguration(prefix: "pq"))
         try await withShutdown(alone) { queue async throws in
             let event = Self.event(Fixtures.newEventID())
