@@ -78,3 +78,32 @@ final class HMACSHA256: @unchecked Sendable {
         }
     }
 }
+
+/// HMAC-SHA256 of text under a text key, as lowercase hex: for values cio-relay signs itself (the
+/// console's sessions and form tokens), on the same implementation as the webhook signatures.
+public struct TextSigner: Sendable {
+    private let hmac: HMACSHA256
+
+    /// Nil only when libcrypto cannot allocate or hash.
+    public init?(key: String) {
+        guard let hmac = HMACSHA256(key: Array(key.utf8)) else { return nil }
+        self.hmac = hmac
+    }
+
+    public func signature(_ message: String) -> String {
+        var message = message
+        let code = message.withUTF8 { hmac.authenticationCode(parts: [UnsafeRawBufferPointer($0)]) }
+        return code.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+
+    /// Whether `signature` is the signature of `message`, compared in constant time.
+    public func verify(_ signature: String, of message: String) -> Bool {
+        HMACSHA256.constantTimeEquals(Array(signature.utf8), Array(self.signature(message).utf8))
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to length: Int) -> String {
+        count >= length ? self : String(repeating: "0", count: length - count) + self
+    }
+}

@@ -127,12 +127,16 @@ public struct EventQueue: Sendable {
     public let configuration: EventQueueConfiguration
     public let layout: QueueLayout
 
-    /// Sets the dedup marker and, only if it was not set before, appends the entry: one round trip,
-    /// and no moment at which an event is marked seen without being queued.
+    /// Sets the dedup marker and, only if it was not set before, appends the entry and writes its
+    /// id into the marker (so that `trace` finds the entry; markers set by earlier versions hold
+    /// `1`): one round trip, and no moment at which an event is marked seen without being queued.
+    /// Once the script has written, Redis lets it finish even past `maxmemory`.
     /// KEYS[1] marker, KEYS[2] stream; ARGV[1] TTL in seconds, ARGV[2…] the entry's field/value pairs.
     static let dedupAndAppend = RedisScript("""
         if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-          return redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+          local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+          redis.call('SET', KEYS[1], id, 'KEEPTTL')
+          return id
         end
         return false
         """)

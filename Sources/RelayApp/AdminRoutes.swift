@@ -4,7 +4,7 @@ import Metrics
 import RelayMetrics
 
 /// The admin port: `/healthz` (the process answers), `/readyz` (Redis answers `PING` within the
-/// Redis command timeout) and `/metrics`.
+/// Redis command timeout), `/metrics` and, when given, the console (`/console`).
 /// Each readiness check also sets `cio_relay_redis_up` (1 or 0): the kubelet probes every pod every
 /// few seconds, so the gauge is fresh for the "Redis unavailable" alert even when no webhook arrives.
 /// Kept off the webhook port so that probes and scrapes never compete with Customer.io's calls
@@ -12,9 +12,11 @@ import RelayMetrics
 public struct AdminRoutes: Sendable {
     public let redis: RedisClient
     public let exposition: MetricsExposition
-    public init(redis: RedisClient, exposition: MetricsExposition) {
+    public let console: ConsoleRoutes?
+    public init(redis: RedisClient, exposition: MetricsExposition, console: ConsoleRoutes? = nil) {
         self.redis = redis
         self.exposition = exposition
+        self.console = console
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -40,6 +42,7 @@ public struct AdminRoutes: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: exposition.render()))
             )
         }
+        console?.add(to: router)
         return router
     }
 

@@ -197,11 +197,11 @@ public enum OperatorCommands {
         return StatusReport(text: lines.joined(separator: "\n"), exceeded: exceeded)
     }
 
-    private static func seconds(_ value: Double) -> String {
+    static func seconds(_ value: Double) -> String {
         value < 120 ? String(format: "%.1f s", value) : value < 7200 ? String(format: "%.1f min", value / 60) : String(format: "%.1f h", value / 3600)
     }
 
-    private static func bytes(_ value: Int) -> String {
+    static func bytes(_ value: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var size = Double(value)
         var unit = 0

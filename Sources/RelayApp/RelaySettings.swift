@@ -14,8 +14,10 @@ public struct ListenerConfiguration: Sendable, Hashable {
     public var host = "0.0.0.0"
     /// The webhook port: only the webhook paths.
     public var webhookPort = 3000
-    /// `/healthz`, `/readyz`, `/metrics`.
+    /// `/healthz`, `/readyz`, `/metrics` and the console.
     public var adminPort = 9090
+    /// `CIO_RELAY_ADMIN_TOKEN`: the console's login, and the key to its changes; nil: read-only.
+    public var adminToken: String?
 
     public init() {}
 }
@@ -97,6 +99,12 @@ public struct RelaySettings: Sendable {
         }
         listeners.webhookPort = try source.integer(SettingsTable.port) ?? listeners.webhookPort
         listeners.adminPort = try source.integer(SettingsTable.adminPort) ?? listeners.adminPort
+        if let (token, place) = source.lookup(SettingsTable.adminToken) {
+            guard token.count >= 16, !token.contains(where: { $0.isWhitespace }) else {
+                throw SettingsError(.invalidValue, source: place, "must be at least 16 characters without spaces (e.g. openssl rand -hex 24)")
+            }
+            listeners.adminToken = token
+        }
         let logLevel = try source.choice(SettingsTable.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info
 
         var settings = RelaySettings(

@@ -52,6 +52,9 @@ public enum SettingsTable {
     static let adminPort = Setting(
         "ADMIN_PORT", file: "admin_port", .integer(1...65535), "`/healthz`, `/readyz`, `/metrics`"
     ) { "\($0.listeners.adminPort)" }
+    static let adminToken = Setting(
+        "CIO_RELAY_ADMIN_TOKEN", .secret, default: "— (the console is read-only)",
+        "the console's login (at least 16 characters); with it every console page needs the login, and dead letters can be replayed and purged from the console")
     static let bind = Setting(
         "CIO_RELAY_BIND", file: "bind", .text, "address both ports bind to"
     ) { $0.listeners.host }
@@ -161,7 +164,7 @@ public enum SettingsTable {
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
         webhookSecret, previousWebhookSecret, redisURL, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
-        port, adminPort, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
+        port, adminPort, adminToken, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
         warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters, warehouseTimeout,

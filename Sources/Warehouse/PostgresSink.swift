@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// RETURNING event_id` (a multi-row `INSERT` with 27 parameters a row spent most of its time being
 /// parsed). When the database refuses a row for its content, the batch is written again row by row
 /// under savepoints so that only that row is refused.
-public final class PostgresSink: EventSink {
+public final class PostgresSink: EventSink, SQLRows {
+    public var dialect: SQLDialect { .postgres }
     private let client: PostgresClient
     private let logger: Logger
 
@@ -123,11 +124,14 @@ public final class PostgresSink: EventSink {
         }
     }
 
-    /// Runs a query and answers its rows as text (nil for NULL), for tests and commands.
-    public func rows(_ sql: String) async throws(WarehouseError) -> [[String?]] {
+    /// Runs a query with text parameters (`$1`, `$2`…) and answers its rows as text (nil for NULL),
+    /// for the lookups, tests and commands.
+    public func rows(_ sql: String, parameters: [String] = []) async throws(WarehouseError) -> [[String?]] {
+        var bindings = PostgresBindings(capacity: parameters.count)
+        for parameter in parameters { bindings.append(parameter) }
         do {
             var rows: [[String?]] = []
-            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger) {
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger) {
                 rows.append(try row.map { cell in try cell.decode(String?.self) })
             }
             return rows

@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 /// The embedded warehouse: one SQLite file in WAL mode (readers never block the writer, and a
 /// commit is one append to the log). Every call runs on one serial queue, off the cooperative pool.
-public final class SQLiteSink: EventSink, @unchecked Sendable {
+public final class SQLiteSink: EventSink, SQLRows, @unchecked Sendable {
+    public var dialect: SQLDialect { .sqlite }
     public let path: String
     // Touched only on `queue`.
     private var database: OpaquePointer?
@@ -138,14 +139,18 @@ public final class SQLiteSink: EventSink, @unchecked Sendable {
         }
     }
 
-    /// Runs a read-only query and answers its rows as text (nil for NULL), for tests and commands.
-    public func rows(_ sql: String) async throws(WarehouseError) -> [[String?]] {
+    /// Runs a read-only query with text parameters (`?1`, `?2`…) and answers its rows as text
+    /// (nil for NULL), for the lookups, tests and commands.
+    public func rows(_ sql: String, parameters: [String] = []) async throws(WarehouseError) -> [[String?]] {
         try await onQueue { database in
             var statement: OpaquePointer?
             guard sqlite3_prepare_v2(database, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
                 return .failure(WarehouseError(.unavailable, String(cString: sqlite3_errmsg(database))))
             }
             defer { sqlite3_finalize(statement) }
+            for (index, parameter) in parameters.enumerated() {
+                Self.bind(.text(parameter), at: Int32(index + 1), to: statement)
+            }
             var rows: [[String?]] = []
             while sqlite3_step(statement) == SQLITE_ROW {
                 rows.append((0..<sqlite3_column_count(statement)).map { column in

@@ -1,5 +1,6 @@
 /// The SQL dialects the sinks speak.
-enum SQLDialect: Sendable {
+/// The SQL the embedded and the PostgreSQL warehouse differ in.
+public enum SQLDialect: Sendable {
     case sqlite
     case postgres
 

@@ -6,6 +6,7 @@ import LoadGenerator
 import Logging
 import Receiver
 import RelayApp
+import Warehouse
 
 @main
 struct CioRelay: AsyncParsableCommand {
@@ -13,7 +14,7 @@ struct CioRelay: AsyncParsableCommand {
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
         version: BuildInfo.version,
-        subcommands: [Serve.self, Work.self, Run.self, Status.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self]
+        subcommands: [Serve.self, Work.self, Run.self, Status.self, Trace.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self]
     )
 }
 
@@ -54,9 +55,10 @@ func reportedExit(_ failure: OperatorCommands.Failure) -> ExitCode {
     return ExitCode(failure.exitCode)
 }
 
-/// Runs an operator command against the configured Redis and prints its answer.
-func withQueue(_ body: (EventQueue, RelaySettings) async throws -> String) async throws {
-    let settings = try loadSettings(roles: [])
+/// Runs an operator command against the configured Redis and prints its answer; `roles` says
+/// which settings beyond Redis it reads (the worker's for the warehouse).
+func withQueue(roles: RelayRoles = [], _ body: (EventQueue, RelaySettings) async throws -> String) async throws {
+    let settings = try loadSettings(roles: roles)
     let client = try RedisClient(configuration: settings.redis)
     let queue = EventQueue(client: client, configuration: settings.queue)
     do {
@@ -103,6 +105,40 @@ struct Status: AsyncParsableCommand {
             FileHandle.standardError.write(Data(exceeded.map { "cio-relay: threshold exceeded: \($0)\n" }.joined().utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+struct Trace: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Trace one event: its dedup marker, stream entry, each group's progress, dead letters, warehouse row and the actions taken.",
+        discussion: "Reads Redis and the warehouse (WAREHOUSE_URL; SQLite or PostgreSQL). Exits 1 when nothing at all is known about the event."
+    )
+    @Argument(help: "The event_id.") var eventID: String
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func validate() throws {
+        guard !eventID.isEmpty, eventID.count <= 200, !eventID.contains(where: { $0.isWhitespace || $0.isNewline }) else {
+            throw ValidationError("the event_id must be 1 to 200 characters without spaces")
+        }
+    }
+
+    func run() async throws {
+        var known = true
+        try await withQueue(roles: [.worker]) { queue, settings in
+            var logger = Logger(label: "cio-relay")
+            logger.logLevel = .warning
+            let report: EventTraceReport
+            if let sink = try settings.warehouse.makeSink(logger: logger) {
+                report = try await sink.withRunning { sink in
+                    try await EventTraceReport.make(eventID: eventID, queue: queue, lookup: sink as? any EventLookup, warehouse: settings.warehouse)
+                }
+            } else {
+                report = try await EventTraceReport.make(eventID: eventID, queue: queue, lookup: nil, warehouse: settings.warehouse)
+            }
+            known = report.isKnown
+            return json ? try report.json() : report.text(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+        }
+        if !known { throw ExitCode(1) }
     }
 }
 
