@@ -73,6 +73,13 @@ ensure_bigquery_tools() {
     bqemulator==1.4.0 duckdb==1.5.6 numpy==2.4.6 google-cloud-bigquery==3.47.0 google-auth==2.63.0
 }
 
+# ensure_browser_tools: Debian's Chromium and its WebDriver, and Selenium to drive them, for the
+# console's browser test.
+ensure_browser_tools() {
+  ensure_packages chromium chromium-driver
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore selenium==4.50.0
+}
+
 # start_bqemulator DIR PORT [bqemulator options…]: the emulator on 127.0.0.1:PORT (project
 # test-project, in memory unless the options say --persistent --data-dir …), its log in DIR; waits
 # until /healthz answers.

@@ -396,7 +396,7 @@ public struct ConsoleRoutes: Sendable {
 
     /// How the audit trail may name someone searched for as `query`: as given when it names its
     /// kind (`email:…`), an email, or an id that may be a customer id or a cio_id.
-    static func people(matching query: String) -> [String] {
+    public static func people(matching query: String) -> [String] {
         let trimmed = query.trimmingCharacters(in: .whitespaces)
         if ["email:", "id:", "cio_id:"].contains(where: trimmed.hasPrefix) { return [trimmed] }
         if trimmed.contains("@") { return ["email:" + trimmed] }
