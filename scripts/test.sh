@@ -15,6 +15,8 @@ ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-d
 
 # The BigQuery emulator and Google's Python clients (reader, token checks) for the BigQuery tests.
 ensure_bigquery_tools
+# Chromium, its WebDriver and Selenium, for the console's browser test.
+ensure_browser_tools
 
 work=$(mktemp -d -t cio-relay-test.XXXXXX)
 cleanup() {
@@ -89,6 +91,9 @@ fi
 
 echo "==> end-to-end check of the cio-relay binary"
 scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
+
+echo "==> the console in a real browser (Chromium): login, overview, a dead letter replayed, a trace"
+python3 scripts/console-browser.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/console"
 
 echo "==> promtool check metrics on serve, work and run after traffic"
 python3 scripts/check-metrics.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/metrics"

@@ -14,10 +14,12 @@ public final class ConsoleActivity: Service, Sendable {
     }
 
     /// The counts over the window, and how long the window is.
-    struct Window: Sendable {
-        let seconds: Double
-        let intake: [String: Double]
-        let track: [String: Double]
+    public struct Window: Sendable {
+        public let seconds: Double
+        /// Webhooks by outcome.
+        public let intake: [String: Double]
+        /// Track API requests by HTTP status.
+        public let track: [String: Double]
     }
 
     private let exposition: MetricsExposition
@@ -39,25 +41,31 @@ public final class ConsoleActivity: Service, Sendable {
         }
     }
 
-    /// Takes a sample now.
-    func sample() {
+    /// The counters now.
+    private func reading() -> Sample {
         let text = String(decoding: exposition.render(), as: UTF8.self)
-        let sample = Sample(
+        return Sample(
             at: .now,
             intake: Self.counters(in: text, family: "cio_relay_webhooks_received_total", label: "outcome"),
             track: Self.counters(in: text, family: "cio_relay_track_requests_total", label: "status")
         )
+    }
+
+    /// Keeps a reading in the window.
+    public func sample() {
+        let sample = reading()
         samples.withLock { samples in
             samples.append(sample)
             if samples.count > keep { samples.removeFirst(samples.count - keep) }
         }
     }
 
-    /// The counts between the oldest sample kept and now.
-    func window() -> Window {
-        sample()
+    /// The counts between the oldest sample kept and now (a reading that is not kept, so that page
+    /// views do not crowd the periodic samples out of the window).
+    public func window() -> Window {
+        let last = reading()
         return samples.withLock { samples in
-            guard let first = samples.first, let last = samples.last else { return Window(seconds: 0, intake: [:], track: [:]) }
+            guard let first = samples.first else { return Window(seconds: 0, intake: [:], track: [:]) }
             func delta(_ new: [String: Double], _ old: [String: Double]) -> [String: Double] {
                 new.reduce(into: [:]) { result, pair in result[pair.key] = max(0, pair.value - (old[pair.key] ?? 0)) }
             }
@@ -67,7 +75,7 @@ public final class ConsoleActivity: Service, Sendable {
     }
 
     /// The sum per value of `label` of a counter family in the text exposition format.
-    static func counters(in text: String, family: String, label: String) -> [String: Double] {
+    public static func counters(in text: String, family: String, label: String) -> [String: Double] {
         var totals: [String: Double] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix(family + "{") {
             guard let close = line.lastIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else { continue }

@@ -22,31 +22,31 @@ public struct ConsoleSecurity: Sendable {
     public var allowsChanges: Bool { signer != nil }
 
     /// Whether `candidate` is the token, compared in constant time.
-    func isToken(_ candidate: String) -> Bool {
+    public func isToken(_ candidate: String) -> Bool {
         guard let signer, let token else { return false }
         return signer.verify(signer.signature(candidate), of: token)
     }
 
     /// A new session cookie value, valid until `now` + the lifetime (Unix seconds).
-    func newSession(now: Int64) -> String? {
+    public func newSession(now: Int64) -> String? {
         guard let signer else { return nil }
         let expiry = now + Self.sessionLifetime
         return "\(expiry).\(signer.signature("session:\(expiry)"))"
     }
 
     /// Whether a cookie value is a session this token signed that has not expired.
-    func isSession(_ value: String?, now: Int64) -> Bool {
+    public func isSession(_ value: String?, now: Int64) -> Bool {
         guard let signer, let value, let dot = value.firstIndex(of: ".") else { return false }
         guard let expiry = Int64(value[..<dot]), expiry > now else { return false }
         return signer.verify(String(value[value.index(after: dot)...]), of: "session:\(expiry)")
     }
 
     /// The CSRF token of the forms shown in a session.
-    func formToken(session: String) -> String {
+    public func formToken(session: String) -> String {
         signer?.signature("csrf:\(session)") ?? ""
     }
 
-    func isFormToken(_ value: String?, session: String) -> Bool {
+    public func isFormToken(_ value: String?, session: String) -> Bool {
         guard let signer, let value else { return false }
         return signer.verify(value, of: "csrf:\(session)")
     }

@@ -99,7 +99,7 @@ struct ConsolePage {
         .card{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem}.card .label{color:var(--muted);font-size:.8rem}.card .value{font-size:1.5rem;font-variant-numeric:tabular-nums}
         .table{overflow-x:auto;background:var(--card);border:1px solid var(--line);border-radius:.5rem}
         table{border-collapse:collapse;width:100%}th,td{padding:.45rem .75rem;text-align:left;border-bottom:1px solid var(--line);vertical-align:top}th{font-size:.8rem;color:var(--muted);font-weight:600;white-space:nowrap}
-        tr:last-child td{border-bottom:0}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem;word-break:break-all}
+        tr:last-child td{border-bottom:0}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.id,.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}td.id{white-space:nowrap}dd.id{word-break:break-all}
         .ok{color:var(--ok)}.warn{color:var(--warn)}.bad{color:var(--bad)}.muted{color:var(--muted)}
         pre{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem;overflow-x:auto;font-size:.85rem}
         dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem}dt{color:var(--muted)}dd{margin:0;word-break:break-word}

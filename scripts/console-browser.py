@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""The console in a real browser: Debian's Chromium, driven by Selenium through chromium-driver,
+against a running `cio-relay run` (SQLite warehouse, CIO_RELAY_ADMIN_TOKEN set) whose Track API
+stand-in first refuses every request (400), so that events go to the dead letters, then accepts.
+
+Checks, each through the pages as a person uses them: the console asks for the login; the
+overview shows the queued events and both groups; the dead-letter list shows the refused events;
+one letter shows its payload with emails masked; it is replayed through the confirmation form and
+disappears from the list; once the worker has acted on it, the trace page finds the event with the
+action applied. Saves a screenshot of each page (desktop, and the overview on a phone) under
+WORKDIR/screenshots. Exits 0 when every check holds, 1 when one does not.
+Usage: console-browser.py BINARY REDIS_PORT WORKDIR [--readme-images DIR]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from chaos import Managed, free_port, wait_ready
+
+TOKEN = "browser-test-admin-token-0123"
+SECRET = "browser-test-signing-key"
+
+
+class TrackStandIn(BaseHTTPRequestHandler):
+    """Customer.io's Track API: 400 to everything while `refusing`, then 200; counts what it applied."""
+    protocol_version = "HTTP/1.1"
+    refusing = True
+    applied = 0
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status = 400 if TrackStandIn.refusing else 200
+        if status == 200:
+            TrackStandIn.applied += 1
+        body = b'{"errors":[{"reason":"refused by the test"}]}' if status == 400 else b"{}"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_PUT = do_POST
+
+    def log_message(self, *arguments):
+        pass
+
+
+class Check:
+    def __init__(self):
+        self.failures = []
+
+    def expect(self, condition, message):
+        print(f"console-browser: {'ok  ' if condition else 'FAIL'} {message}", flush=True)
+        if not condition:
+            self.failures.append(message)
+
+
+def status(binary, env):
+    result = subprocess.run([binary, "status", "--json"], env=env, capture_output=True, text=True, timeout=30)
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def wait_for(what, condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("redis_port")
+    parser.add_argument("work")
+    parser.add_argument("--readme-images", help="also copy two screenshots here (for the README)")
+    arguments = parser.parse_args()
+    work = arguments.work
+    shots = os.path.join(work, "screenshots")
+    os.makedirs(shots, exist_ok=True)
+
+    track = ThreadingHTTPServer(("127.0.0.1", 0), TrackStandIn)
+    threading.Thread(target=track.serve_forever, daemon=True).start()
+    port, admin = free_port(), free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_URL": f"redis://127.0.0.1:{arguments.redis_port}",
+        "CIO_RELAY_KEY_PREFIX": "browser",
+        "CUSTOMERIO_WEBHOOK_SECRET": SECRET,
+        "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key",
+        "CUSTOMERIO_TRACK_URL": f"http://127.0.0.1:{track.server_address[1]}",
+        "WAREHOUSE_URL": "sqlite:" + os.path.join(work, "events.sqlite"),
+        "CIO_RELAY_ADMIN_TOKEN": TOKEN,
+        "CIO_RELAY_BIND": "127.0.0.1", "PORT": str(port), "ADMIN_PORT": str(admin), "LOG_LEVEL": "notice",
+    }
+    relay = Managed("run", [arguments.binary, "run"], env, os.path.join(work, "run.log"))
+    relay.start()
+    check = Check()
+    driver = None
+    try:
+        wait_ready(relay)
+        subprocess.run([arguments.binary, "send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--secret", SECRET,
+                        "--count", "40", "--run-id", "browser"], env=env, check=True, capture_output=True, timeout=120)
+        wait_for("dead letters from the refused Track API calls", lambda: status(arguments.binary, env).get("dead_letters", 0) > 0)
+        TrackStandIn.refusing = False
+
+        options = webdriver.ChromeOptions()
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--disable-dev-shm-usage"):
+            options.add_argument(flag)
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+        base = f"http://127.0.0.1:{admin}"
+
+        def shot(name):
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            width = driver.get_window_size()["width"]
+            driver.set_window_size(width, max(600, min(height + 40, 2400)))
+            path = os.path.join(shots, name)
+            driver.save_screenshot(path)
+            return path
+
+        driver.get(base + "/console")
+        check.expect(driver.current_url.endswith("/console/login"), "the console asks for the login")
+        driver.find_element(By.NAME, "token").send_keys(TOKEN)
+        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        check.expect(driver.current_url.endswith("/console"), "the token logs in")
+        page = driver.find_element(By.TAG_NAME, "main").text
+        check.expect("Events in the stream" in page and "actions" in page and "warehouse" in page, "the overview shows the stream and both groups")
+        stream = int(re.search(r"Events in the stream\s+([\d,]+)", page).group(1).replace(",", "")) if re.search(r"Events in the stream\s+([\d,]+)", page) else -1
+        check.expect(stream > 0, f"the overview counts the queued events ({stream})")
+        overview = shot("overview.png")
+
+        driver.get(base + "/console/dead-letters")
+        rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")
+        check.expect(len(rows) > 0 and "track_api_rejected" in driver.page_source, f"the dead-letter list shows the refused events ({len(rows)})")
+        letters = shot("dead-letters.png")
+        letter_id = rows[0].text
+        rows[0].click()
+        source = driver.page_source
+        check.expect("Payload" in source and "•••@" in source, "a dead letter shows its payload, emails masked")
+        event_id = re.search(r'"event_id"\s*:\s*"([^"]+)"', driver.find_element(By.TAG_NAME, "pre").text).group(1)
+        shot("dead-letter.png")
+        driver.find_element(By.LINK_TEXT, "Replay…").click()
+        check.expect("back on the events stream" in driver.page_source, "replaying asks for confirmation")
+        shot("confirm.png")
+        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        check.expect(f"Replayed {letter_id} as" in driver.page_source, "the replay is confirmed on the list")
+        check.expect(letter_id not in [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")], "the replayed letter is gone from the list")
+
+        def acted():
+            driver.get(base + "/console/trace?event_id=" + event_id)
+            return "applied" in driver.find_element(By.TAG_NAME, "main").text
+        try:
+            wait_for("the worker to act on the replayed event", acted, seconds=60)
+        except RuntimeError:
+            pass
+        main_text = driver.find_element(By.TAG_NAME, "main").text
+        check.expect("applied" in main_text and "present, expires in" in main_text, f"the trace finds {event_id} acted on")
+        trace = shot("trace.png")
+
+        driver.set_window_size(390, 844)
+        driver.get(base + "/console")
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        check.expect(width <= 390, f"the overview fits a phone's width ({width} px)")
+        shot("overview-phone.png")
+        if arguments.readme_images:
+            os.makedirs(arguments.readme_images, exist_ok=True)
+            shutil.copy(overview, os.path.join(arguments.readme_images, "console-overview.png"))
+            shutil.copy(trace, os.path.join(arguments.readme_images, "console-trace.png"))
+            shutil.copy(letters, os.path.join(arguments.readme_images, "console-dead-letters.png"))
+    except Exception as error:  # a step could not run: that is a failure too, with what it was
+        check.expect(False, f"the run failed: {error!r}")
+    finally:
+        if driver:
+            driver.quit()
+        relay.stop()
+        track.shutdown()
+    print(f"console-browser: screenshots in {shots}: {', '.join(sorted(os.listdir(shots)))}")
+    sys.exit(1 if check.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
