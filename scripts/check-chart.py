@@ -66,6 +66,11 @@ INGRESS_TLS = {"ingress": {
     "tls": [{"secretName": "hooks-tls", "hosts": ["hooks.example.com"]}],
 }}
 KEDA_ON = {"worker": {"autoscaling": {"keda": {"enabled": True, "lagCount": 500}}}}
+CONSOLE = {
+    "secrets": {"adminToken": "console-token-0123456789"},
+    "console": {"ingress": {"enabled": True, "className": "nginx", "hosts": ["console.example.com"],
+                            "tls": [{"secretName": "console-tls", "hosts": ["console.example.com"]}]}},
+}
 CLUSTER = {
     "redis": {"url": "redis+cluster://relay:s3cret@redis-0.redis.mail.svc:6379,redis-1.redis.mail.svc:6379",
               "cluster": {"enabled": True}, "partitions": 16, "minReplicas": 1},
@@ -288,6 +293,24 @@ def check_cluster(manifests, values):
         expect(metadata["threshold"] == "500" and metadata["serverAddress"] == "http://prometheus.monitoring.svc:9090", f"{group}: {metadata}")
 
 
+def check_console(manifests, values):
+    """The console Service selects the warehouse workers (they read the warehouse); its Ingress,
+    when on, routes only /console there and the token is in the Secret."""
+    service = one(manifests, "Service", f"{FULLNAME}-console")
+    expect(service["spec"]["selector"].get("app.kubernetes.io/component") == "worker-warehouse", f"console Service selector {service['spec']['selector']}")
+    expect(service["spec"]["ports"][0]["targetPort"] == "admin", "the console is on the admin port")
+    ingresses = [i for i in find(manifests, "Ingress") if i["metadata"]["name"] == f"{FULLNAME}-console"]
+    if not values.get("console", {}).get("ingress", {}).get("enabled"):
+        expect(not ingresses, "no console Ingress unless asked: port-forward by default")
+        return
+    rule = ingresses[0]["spec"]["rules"][0]
+    expect(rule["host"] == "console.example.com", "console host")
+    paths = rule["http"]["paths"]
+    expect([p["path"] for p in paths] == ["/console"] and paths[0]["backend"]["service"] == {"name": f"{FULLNAME}-console", "port": {"name": "admin"}},
+           f"the console Ingress routes only /console to the console Service: {paths}")
+    expect(one(manifests, "Secret", FULLNAME)["stringData"].get("CIO_RELAY_ADMIN_TOKEN") == "console-token-0123456789", "the admin token is in the Secret")
+
+
 def check_hpa(manifests):
     expect(not find(manifests, "ScaledObject"), "KEDA off: no ScaledObject")
     for group, cap in (("actions", 3), ("warehouse", 6)):
@@ -421,6 +444,9 @@ BAD_VALUES = [
     ({"existingSecret": "mine", "worker": {"autoscaling": {"keda": {"enabled": True}}}}, "worker.autoscaling.keda.redis.address"),
     ({"warehouse": {"bigquery": {"project": "my-project", "dataset": "events"}}}, "set warehouse.url or warehouse.bigquery, not both"),
     ({"redis": {"partitions": 0}}, "/redis/partitions"),
+    ({"console": {"ingress": {"enabled": True, "hosts": ["console.example.com"]}}}, "console.ingress.enabled needs secrets.adminToken"),
+    ({"secrets": {"adminToken": "short"}}, "/secrets/adminToken"),
+    ({"secrets": {"adminToken": "console-token-0123456789"}, "console": {"ingress": {"enabled": True, "hosts": []}}}, "console.ingress.enabled needs at least one entry in console.ingress.hosts"),
     ({"redis": {"url": "redis+cluster://a:1,b:2/3"}}, "/redis/url"),
     ({"redis": {"url": "redis://a:1,b:2"}}, "/redis/url"),
     ({"redis": {"url": "redis+cluster://a:1,b:2", "partitions": 16}}, "redis.url is redis+cluster://: set redis.cluster.enabled"),
@@ -463,6 +489,7 @@ def main():
         ("BigQuery with a key Secret", merged(REQUIRED, BIGQUERY_KEY)),
         ("BigQuery with Workload Identity", merged(REQUIRED, BIGQUERY_WORKLOAD_IDENTITY)),
         ("Redis Cluster, 16 partitions, KEDA on Prometheus", merged(REQUIRED, CLUSTER)),
+        ("console behind an Ingress with the admin token", merged(REQUIRED, CONSOLE)),
         ("everything on", merged(REQUIRED, KEDA_ON, INGRESS_TLS, MONITORING)),
     ]
     infos = set()
@@ -472,6 +499,7 @@ def main():
             manifests, notes = render(values)
             validate(manifests, version)
             check_workloads(manifests, values)
+            check_console(manifests, values)
             details = ""
             keda = values.get("worker", {}).get("autoscaling", {}).get("keda", {}).get("enabled")
             if values.get("redis", {}).get("cluster", {}).get("enabled"):
@@ -494,7 +522,7 @@ def main():
                        "the ingress routes to the webhook port")
                 expect("https://hooks.example.com/webhooks/customerio" in notes, "NOTES gives the webhook URL")
             else:
-                expect(not find(manifests, "Ingress"), "no Ingress unless enabled")
+                expect(not find(manifests, "Ingress", FULLNAME), "no webhook Ingress unless enabled")
             if values.get("metrics", {}).get("prometheusRule", {}).get("enabled"):
                 details = check_monitoring(manifests, arguments.write_rules)
             else:
