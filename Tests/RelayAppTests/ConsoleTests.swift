@@ -29,22 +29,27 @@ struct ConsoleTests {
         let deadLetterID: String
     }
 
-    /// Runs `body` with a console (token or none) over a fresh scene.
-    func withConsole(token: String?, _ body: @escaping @Sendable (any TestClientProtocol, Scene) async throws -> Void) async throws {
+    /// Runs `body` over a fresh scene: a queue on the test Redis and a SQLite warehouse of its own.
+    static func withScene(_ body: @escaping @Sendable (Scene, String) async throws -> Void) async throws {
         try await withTestQueue(prefix: "console") { queue in
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("console-\(UUID().uuidString).sqlite").path
             defer { try? FileManager.default.removeItem(atPath: path) }
-            let sink = try SQLiteSink(path: path)
-            try await sink.withRunning { sink in
+            try await SQLiteSink(path: path).withRunning { sink in
                 _ = try await sink.migrate()
-                let scene = try await Self.scene(queue: queue, sink: sink)
-                let console = ConsoleRoutes(
-                    queue: queue, groups: ["actions", "warehouse"], lookup: sink, warehouse: .sqlite(path: path),
-                    security: ConsoleSecurity(token: token), activity: ConsoleActivity(exposition: MetricsExposition()), logger: Logger(label: "console-test")
-                )
-                let app = Application(router: AdminRoutes(redis: queue.client, exposition: MetricsExposition(), console: console).router())
-                try await app.test(.router) { http in try await body(http, scene) }
+                try await body(try await Self.scene(queue: queue, sink: sink), path)
             }
+        }
+    }
+
+    /// Runs `body` with a console (token or none) over a fresh scene.
+    func withConsole(token: String?, _ body: @escaping @Sendable (any TestClientProtocol, Scene) async throws -> Void) async throws {
+        try await Self.withScene { scene, path in
+            let console = ConsoleRoutes(
+                queue: scene.queue, groups: ["actions", "warehouse"], lookup: scene.sink, warehouse: .sqlite(path: path),
+                security: ConsoleSecurity(token: token), activity: ConsoleActivity(exposition: MetricsExposition()), logger: Logger(label: "console-test")
+            )
+            let app = Application(router: AdminRoutes(redis: scene.queue.client, exposition: MetricsExposition(), console: console).router())
+            try await app.test(.router) { http in try await body(http, scene) }
         }
     }
 
@@ -183,13 +188,9 @@ struct ConsoleTests {
     }
 
     @Test func cioRelayTraceOnAcceptedDuplicateDeadLetteredAndUnknownIDs() async throws {
-        try await withTestQueue(prefix: "trace") { queue in
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(UUID().uuidString).sqlite").path
-            defer { try? FileManager.default.removeItem(atPath: path) }
-            let sink = try SQLiteSink(path: path)
-            try await sink.withRunning { sink in
-                _ = try await sink.migrate()
-                let scene = try await Self.scene(queue: queue, sink: sink)
+        try await Self.withScene { scene, path in
+            do {
+                let (queue, sink) = (scene.queue, scene.sink)
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 // A duplicate of the acted event: Customer.io's retry is answered duplicate, and its trace is the original's.
                 let retry = IncomingEvent(eventID: scene.acted, body: Fixtures.event(id: scene.acted, metric: "bounced"), workspace: "default", receivedAt: now, objectType: "email", metric: "bounced")
