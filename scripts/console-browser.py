@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from chaos import Managed, free_port, wait_ready
 
@@ -124,6 +125,14 @@ def main():
         driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
         base = f"http://127.0.0.1:{admin}"
 
+        def follow(element, url_part):
+            """Clicks and waits until the browser is on the page the click leads to: a click
+            returns before the navigation it starts has finished."""
+            before = driver.current_url
+            element.click()
+            WebDriverWait(driver, 30).until(lambda d: d.current_url != before and url_part in d.current_url
+                                            and d.execute_script("return document.readyState") == "complete")
+
         def shot(name):
             height = driver.execute_script("return document.documentElement.scrollHeight")
             width = driver.get_window_size()["width"]
@@ -135,7 +144,7 @@ def main():
         driver.get(base + "/console")
         check.expect(driver.current_url.endswith("/console/login"), "the console asks for the login")
         driver.find_element(By.NAME, "token").send_keys(TOKEN)
-        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        follow(driver.find_element(By.CSS_SELECTOR, "main form button"), "/console")
         check.expect(driver.current_url.endswith("/console"), "the token logs in")
         page = driver.find_element(By.TAG_NAME, "main").text
         check.expect("Events in the stream" in page and "actions" in page and "warehouse" in page, "the overview shows the stream and both groups")
@@ -148,15 +157,15 @@ def main():
         check.expect(len(rows) > 0 and "track_api_rejected" in driver.page_source, f"the dead-letter list shows the refused events ({len(rows)})")
         letters = shot("dead-letters.png")
         letter_id = rows[0].text
-        rows[0].click()
+        follow(rows[0], "/console/dead-letters/show")
         source = driver.page_source
         check.expect("Payload" in source and "•••@" in source, "a dead letter shows its payload, emails masked")
         event_id = re.search(r'"event_id"\s*:\s*"([^"]+)"', driver.find_element(By.TAG_NAME, "pre").text).group(1)
         shot("dead-letter.png")
-        driver.find_element(By.LINK_TEXT, "Replay…").click()
+        follow(driver.find_element(By.LINK_TEXT, "Replay…"), "/console/dead-letters/confirm")
         check.expect("back on the events stream" in driver.page_source, "replaying asks for confirmation")
         shot("confirm.png")
-        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        follow(driver.find_element(By.CSS_SELECTOR, "main form button"), "/console/dead-letters?done=")
         check.expect(f"Replayed {letter_id} as" in driver.page_source, "the replay is confirmed on the list")
         check.expect(letter_id not in [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")], "the replayed letter is gone from the list")
 

@@ -136,12 +136,31 @@ assert sorted(events) == [("email", "bounced", "a1b2c3000042")] + [("email", "de
 assert actions == [("identify", "applied"), ("suppress", "applied")], actions
 print("smoke: every queued event is one warehouse row (SQLite), and the audit trail has the identify and suppress")
 PY
+# Customer.io's retry of the bounce is a duplicate.
+ts=$(date +%s)
+answer=$(curl -sS -X POST "http://127.0.0.1:$port/webhooks/customerio" -H 'Content-Type: application/json' \
+  -H "X-CIO-Timestamp: $ts" -H "X-CIO-Signature: $(sign "$secret" "$ts" "$bounce")" --data-binary "$bounce")
+[ "$answer" = '{"status":"duplicate"}' ] || fail "run: the repeated bounce answered $answer"
 kill -TERM "$relay"
 set +e
 wait "$relay"
 code=$?
 set -e
 [ "$code" -eq 0 ] || fail "run exited $code after SIGTERM"
+# `trace`: the bounce (and so its duplicate) followed through Redis and the warehouse; an unknown id exits 1.
+bounce_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["event_id"])' "$bounce")
+"$binary" trace "$bounce_id" >"$work/trace.txt" || fail "trace of the bounce exited $?"
+grep -q "dedup marker: present" "$work/trace.txt" && grep -q "group actions: done" "$work/trace.txt" \
+  && grep -q "warehouse row: email/bounced" "$work/trace.txt" && grep -q "^action suppress .*: applied" "$work/trace.txt" \
+  || fail "trace: $(cat "$work/trace.txt")"
+"$binary" trace "$bounce_id" --json | python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["queue"]["entry_state"] in ("queued", "trimmed"), d' \
+  || fail "trace --json"
+set +e
+"$binary" trace 01NOTHINGKNOWN >"$work/trace-unknown.txt"
+code=$?
+set -e
+[ "$code" -eq 1 ] && grep -q "dedup marker: none" "$work/trace-unknown.txt" || fail "trace of an unknown id: exit $code"
+echo "smoke: trace follows the bounce to its actions; a repeat is a duplicate; an unknown id exits 1"
 "$binary" migrate | grep -q "schema up to date" || fail "migrate after run"
 grep -q '"cio-relay run stopped"' "$work/run.log" || grep -q 'cio-relay run stopped' "$work/run.log" || fail "run: no shutdown log line"
 ! grep -q "smoke-track-key" "$work/run.log" || fail "run: the Track API key appears in the logs"
@@ -152,6 +171,7 @@ echo "smoke: run stopped cleanly on SIGTERM; its logs carry no key or address"
 redis-cli -p "$redis_port" XADD "$prefix:{0}:dead" '*' body '{"event_id":"x"}' ws default rt 1 t email m bounced \
   reason track_api_rejected error 'HTTP 400' attempts 1 failed_at 1 >/dev/null
 "$binary" dead-letters list | grep -q "track_api_rejected" || fail "dead-letters list"
+"$binary" trace x | grep -q "^dead letter .*: track_api_rejected" || fail "trace of a dead-lettered event"
 id=$(redis-cli -p "$redis_port" XRANGE "$prefix:{0}:dead" - + | head -1)
 "$binary" dead-letters replay "$id" | grep -q "replayed as" || fail "dead-letters replay"
 [ "$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:dead")" = 0 ] || fail "the replayed dead letter is still there"

@@ -103,9 +103,9 @@ extension EventQueue {
     }
 
     /// The dead letters of an event in its partition: those that copied its entry id, or whose
-    /// body names it.
+    /// body holds its id as a JSON string.
     private func deadLetters(of eventID: String, entryID: String?, in keys: QueueKeys) async throws(RedisError) -> [DeadLetterSummary] {
-        let needle = Array(eventID.utf8)
+        let needle = Array("\"\(eventID)\"".utf8)
         var found: [DeadLetterSummary] = []
         var end = "+"
         var scanned = 0
