@@ -198,8 +198,14 @@ public enum OperatorCommands {
     }
 
     static func seconds(_ value: Double) -> String {
-        value < 120 ? String(format: "%.1f s", value) : value < 7200 ? String(format: "%.1f min", value / 60) : String(format: "%.1f h", value / 3600)
+        switch value {
+        case ..<120: String(format: "%.1f s", value)
+        case ..<7200: String(format: "%.1f min", value / 60)
+        case ..<172_800: String(format: "%.1f h", value / 3600)
+        default: String(format: "%.1f d", value / 86_400)
+        }
     }
+
 
     static func bytes(_ value: Int) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]

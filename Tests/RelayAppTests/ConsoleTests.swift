@@ -189,28 +189,26 @@ struct ConsoleTests {
 
     @Test func cioRelayTraceOnAcceptedDuplicateDeadLetteredAndUnknownIDs() async throws {
         try await Self.withScene { scene, path in
-            do {
-                let (queue, sink) = (scene.queue, scene.sink)
-                let now = Int64(Date().timeIntervalSince1970 * 1000)
-                // A duplicate of the acted event: Customer.io's retry is answered duplicate, and its trace is the original's.
-                let retry = IncomingEvent(eventID: scene.acted, body: Fixtures.event(id: scene.acted, metric: "bounced"), workspace: "default", receivedAt: now, objectType: "email", metric: "bounced")
-                #expect(try await queue.enqueue(retry) == .duplicate)
-                let acted = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path))
-                let text = acted.text(nowMilliseconds: now)
-                #expect(text.contains("dedup marker: present") && text.contains("queued") && text.contains("group actions: done") && text.contains("group warehouse: waiting"), "\(text)")
-                #expect(text.contains("warehouse row: email/bounced") && text.contains("action suppress email:a@example.org: applied"), "\(text)")
-                let json = try #require(try JSONSerialization.jsonObject(with: Data(try acted.json().utf8)) as? [String: Any])
-                #expect((json["queue"] as? [String: Any])?["entry_state"] as? String == "queued")
-                let dead = try await EventTraceReport.make(eventID: scene.dead, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(nowMilliseconds: now)
-                #expect(dead.contains("dead letter \(scene.deadLetterID): track_api_rejected (group actions), 1 attempts") && dead.contains("warehouse row: none"), "\(dead)")
-                let unknown = try await EventTraceReport.make(eventID: "01UNKNOWN", queue: queue, lookup: sink, warehouse: .sqlite(path: path))
-                #expect(!unknown.isKnown && unknown.text(nowMilliseconds: now).contains("dedup marker: none"))
-                // Once every group is done and the stream trimmed, the marker still names the entry.
-                try await queue.acknowledgeAll(group: "warehouse")
-                _ = try await queue.trimAcknowledged()
-                let trimmed = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(nowMilliseconds: now)
-                #expect(trimmed.contains("trimmed (every group had finished it)") && trimmed.contains("group warehouse: done"), "\(trimmed)")
-            }
+            let (queue, sink) = (scene.queue, scene.sink)
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            // A duplicate of the acted event: Customer.io's retry is answered duplicate, and its trace is the original's.
+            let retry = IncomingEvent(eventID: scene.acted, body: Fixtures.event(id: scene.acted, metric: "bounced"), workspace: "default", receivedAt: now, objectType: "email", metric: "bounced")
+            #expect(try await queue.enqueue(retry) == .duplicate)
+            let acted = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path))
+            let text = acted.text(nowMilliseconds: now)
+            #expect(text.contains("dedup marker: present") && text.contains("queued") && text.contains("group actions: done") && text.contains("group warehouse: waiting"), "\(text)")
+            #expect(text.contains("warehouse row: email/bounced") && text.contains("action suppress email:a@example.org: applied"), "\(text)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(try acted.json().utf8)) as? [String: Any])
+            #expect((json["queue"] as? [String: Any])?["entry_state"] as? String == "queued")
+            let dead = try await EventTraceReport.make(eventID: scene.dead, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(nowMilliseconds: now)
+            #expect(dead.contains("dead letter \(scene.deadLetterID): track_api_rejected (group actions), 1 attempts") && dead.contains("warehouse row: none"), "\(dead)")
+            let unknown = try await EventTraceReport.make(eventID: "01UNKNOWN", queue: queue, lookup: sink, warehouse: .sqlite(path: path))
+            #expect(!unknown.isKnown && unknown.text(nowMilliseconds: now).contains("dedup marker: none"))
+            // Once every group is done and the stream trimmed, the marker still names the entry.
+            try await queue.acknowledgeAll(group: "warehouse")
+            _ = try await queue.trimAcknowledged()
+            let trimmed = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(nowMilliseconds: now)
+            #expect(trimmed.contains("trimmed (every group had finished it)") && trimmed.contains("group warehouse: done"), "\(trimmed)")
         }
     }
 }
