@@ -82,20 +82,14 @@ for topology in single cluster; do
     after_primaries=$(cpu_ticks "${primaries[@]}") after_all=$(cpu_ticks "${all[@]}")
     kill -TERM "$relay"; wait "$relay" 2>/dev/null || true; relay=
     python3 - "$work/wrk-$run.txt" "$topology" "$min" $(( after_primaries - before_primaries )) $(( after_all - before_all )) "$(getconf CLK_TCK)" <<'PY'
-import re, sys
+import sys
+sys.path.insert(0, "bench")
+from wrk_summary import parse
 path, topology, minimum, primaries, everything, hz = sys.argv[1:]
-text = open(path).read()
-def ms(v):
-    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
-    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[m.group(2)]
-total = int(re.search(r"(\d+) requests in", text).group(1))
-non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", text) or [0, 0])[1])
-accepted = max(1, total - non2xx)
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
+run = parse(open(path).read())
+accepted = max(1, run["requests"] - run["non2xx"])
 per = lambda ticks: int(ticks) / int(hz) * 1e6 / accepted
-print(f"{topology:<8s} {minimum:<12s} {rps:9.0f} {p50:9.2f} {p99:9.2f} {non2xx:7d} {per(primaries):26.1f} {per(everything):26.1f}")
+print(f"{topology:<8s} {minimum:<12s} {run['rps']:9.0f} {run['p50']:9.2f} {run['p99']:9.2f} {run['non2xx']:7d} {per(primaries):26.1f} {per(everything):26.1f}")
 PY
   done
 done

@@ -28,23 +28,7 @@ run_wrk() { # URL [script]
   fi
 }
 summarize() { # NAME FILE
-  python3 - "$1" "$2" <<'PY'
-import re, sys
-name, text = sys.argv[1], open(sys.argv[2]).read()
-def ms(v):
-    m = re.match(r"([\d.]+)(us|ms|s|m)$", v)
-    if not m:
-        sys.exit(f"cannot read latency {v!r} in:\n{text}")
-    return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[m.group(2)]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
-non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", text) or [0, 0])[1])
-sock = re.search(r"Socket errors: (.*)", text)
-total = int(re.search(r"(\d+) requests in", text).group(1))
-print(f"{name:8s} requests={total} req/s={rps:.0f} p50={p50:.2f}ms p99={p99:.2f}ms non2xx={non2xx} socket_errors={sock.group(1) if sock else 'none'}")
-open(sys.argv[2] + ".rps", "w").write(str(rps))
-PY
+  python3 bench/wrk_summary.py "$1" "$2"
 }
 
 echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}') appendfsync ${REDIS_APPENDFSYNC:-everysec}, wrk -t$threads -c$connections -d${seconds}s"

@@ -43,14 +43,16 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends a command and waits for its reply.
     public func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
+        let slot: Int?
+        switch command.route {
+        case .slot(let keySlot): slot = keySlot
+        case .anyNode: slot = nil
+        case .crossSlot(let slots):
+            throw RedisError(.crossSlot, "\(command.name) names keys in slots \(slots): they must share a hash tag")
+        }
         switch backend {
-        case .single(let pool):
-            if case .crossSlot(let slots) = command.route {
-                throw RedisError(.crossSlot, "\(command.name) names keys in slots \(slots): they must share a hash tag")
-            }
-            return try await pool.send(command)
-        case .cluster(let nodes):
-            return try await nodes.send(command)
+        case .single(let pool): return try await pool.send(command)
+        case .cluster(let nodes): return try await nodes.send(command, slot: slot)
         }
     }
 

@@ -145,11 +145,11 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
 
-    /// The argument's bytes.
-    var utf8: [UInt8] {
+    /// The cluster slot of the argument's bytes, read in place.
+    var slot: Int {
         switch value {
-        case .bytes(let bytes): bytes
-        case .text(let text): Array(text.utf8)
+        case .bytes(let bytes): ClusterSlot.of(bytes)
+        case .text(let text): ClusterSlot.of(text.utf8)
         }
     }
 
@@ -176,7 +176,7 @@ public enum RedisRoute: Sendable, Hashable {
     init(keys: some Sequence<RedisArgument>) {
         var slots: [Int] = []
         for key in keys {
-            let slot = ClusterSlot.of(key.utf8)
+            let slot = key.slot
             if !slots.contains(slot) { slots.append(slot) }
         }
         switch slots.count {

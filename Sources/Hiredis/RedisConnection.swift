@@ -24,12 +24,14 @@ public final class RedisConnection: Sendable {
         /// The socket of the live connection, so that `stop` can interrupt a blocking read.
         private var socket: Int32 = -1
 
-        /// Queues commands for the thread, next to each other; false once the connection is stopped.
-        func enqueue(_ pending: [PendingCommand]) -> Bool {
+        /// Queues a command for the thread, right after `preamble` if any; false once the
+        /// connection is stopped.
+        func enqueue(_ pending: PendingCommand, after preamble: PendingCommand?) -> Bool {
             condition.lock()
             defer { condition.unlock() }
             guard running else { return false }
-            queue += pending
+            if let preamble { queue.append(preamble) }
+            queue.append(pending)
             condition.signal()
             return true
         }
@@ -102,7 +104,7 @@ public final class RedisConnection: Sendable {
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 guard pending.attach(continuation) else { return }
-                enqueue(preamble.map { [PendingCommand($0), pending] } ?? [pending])
+                enqueue(pending, after: preamble)
             }
         } onCancel: {
             pending.complete(.failure(RedisError(.cancelled, "the caller stopped waiting for \(command.name)")))
@@ -114,10 +116,11 @@ public final class RedisConnection: Sendable {
         try await send(RedisCommand(name, arguments))
     }
 
-    private func enqueue(_ pending: [PendingCommand]) {
-        for command in pending { watchdog?.0.watch(command) }
-        if !shared.enqueue(pending) {
-            for command in pending { command.complete(.failure(RedisError(.shutdown, "the Redis connection is shut down"))) }
+    /// The preamble's reply is read in order and dropped: only the command is watched.
+    private func enqueue(_ pending: PendingCommand, after preamble: RedisCommand?) {
+        watchdog?.0.watch(pending)
+        if !shared.enqueue(pending, after: preamble.map(PendingCommand.init)) {
+            pending.complete(.failure(RedisError(.shutdown, "the Redis connection is shut down")))
         }
     }
 
@@ -161,9 +164,12 @@ private final class ConnectionWorker: @unchecked Sendable {
     private var backoff: Duration
     private var nextAttempt: ContinuousClock.Instant = .now
     private var lastConnectError: RedisError?
+    /// `WAIT minReplicas replicaTimeout`, encoded once.
+    private let waitCommand: RedisCommand
 
     init(configuration: RedisConfiguration) {
         self.configuration = configuration
+        self.waitCommand = RedisCommand("WAIT", RedisArgument(configuration.minReplicas), RedisArgument(max(1, configuration.replicaTimeout.milliseconds)))
         self.backoff = configuration.reconnectBackoff
     }
 
@@ -190,7 +196,6 @@ private final class ConnectionWorker: @unchecked Sendable {
         }
         // One WAIT after the batch covers every write in it (and before it) on this connection.
         let replicas = configuration.minReplicas
-        let waitCommand = RedisCommand("WAIT", RedisArgument(replicas), RedisArgument(max(1, configuration.replicaTimeout.milliseconds)))
         let waits = replicas > 0 && appended.contains { $0.command.awaitsReplicas } && Self.append(waitCommand, to: context)
         var awaiting: [(PendingCommand, RedisValue)] = []
         var failure: RedisError?

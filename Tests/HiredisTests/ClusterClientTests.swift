@@ -43,7 +43,7 @@ struct ClusterClientTests {
             Issue.record("keys of two slots must make a cross-slot route, got \(command.route)")
             return
         }
-        try await withShutdown(try TestRedisCluster.client()) { client async throws in
+        _ = try await withShutdown(try TestRedisCluster.client()) { client async throws in
             await #expect(throws: RedisError(.crossSlot, "MSET names keys in slots \([ClusterSlot.of(first), ClusterSlot.of(second)]): they must share a hash tag")) {
                 try await client.send(command)
             }

@@ -29,28 +29,22 @@ final class ClusterNodes: Sendable {
     /// How long one command may spend on redirections, failovers and retries.
     private var budget: Duration { configuration.commandTimeout ?? .seconds(2) }
 
-    /// Sends a command to the primary of its keys' slot, following redirections; a keyless one to
-    /// any primary that answers.
-    func send(_ command: RedisCommand) async throws(RedisError) -> RedisValue {
-        switch command.route {
-        case .slot(let slot):
-            return try await send(command, slot: slot)
-        case .anyNode:
-            var lastError = RedisError(.connectionFailed, "no node of the cluster is known")
-            for node in try await primaries() {
-                do throws(RedisError) {
-                    return try await pool(for: node).send(command)
-                } catch where error.code == .connectionFailed || error.code == .connectionLost {
-                    lastError = error
-                }
+    /// Sends a command to the primary of `slot` (its keys' slot), following redirections; a
+    /// keyless one (no slot) to any primary that answers.
+    func send(_ command: RedisCommand, slot: Int?) async throws(RedisError) -> RedisValue {
+        if let slot { return try await route(command, slot: slot) }
+        var lastError = RedisError(.connectionFailed, "no node of the cluster is known")
+        for node in try await primaries() {
+            do {
+                return try await pool(for: node).send(command)
+            } catch where error.code == .connectionFailed || error.code == .connectionLost {
+                lastError = error
             }
-            throw lastError
-        case .crossSlot(let slots):
-            throw RedisError(.crossSlot, "\(command.name) names keys in slots \(slots): they must share a hash tag")
         }
+        throw lastError
     }
 
-    private func send(_ command: RedisCommand, slot: Int) async throws(RedisError) -> RedisValue {
+    private func route(_ command: RedisCommand, slot: Int) async throws(RedisError) -> RedisValue {
         var routing = ClusterRouting(slot: slot, map: state.withLock { $0.map }, deadline: .now + budget)
         var action = routing.start()
         while true {

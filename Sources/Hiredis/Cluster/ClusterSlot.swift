@@ -5,22 +5,22 @@ public enum ClusterSlot {
 
     /// The slot of `key`.
     public static func of(_ key: some Collection<UInt8>) -> Int {
-        Int(crc16(hashTag(of: Array(key))) % UInt16(count))
+        Int(crc16(hashTag(of: key)) % UInt16(count))
     }
 
     /// The slot of `key`.
     public static func of(_ key: String) -> Int {
-        of(Array(key.utf8))
+        of(key.utf8)
     }
 
     /// What Redis hashes: the part between the first `{` and the first `}` after it when that part
-    /// is not empty, otherwise the whole key (`{}` hashes the whole key, as `cio:{}` shows).
-    static func hashTag(of key: [UInt8]) -> ArraySlice<UInt8> {
-        guard let open = key.firstIndex(of: UInt8(ascii: "{")),
-              let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")),
-              close > open + 1
-        else { return key[...] }
-        return key[(open + 1)..<close]
+    /// is not empty, otherwise the whole key (`{}` hashes the whole key, as `cio:{}` shows). A view
+    /// of the key, not a copy: every command a client builds goes through here.
+    static func hashTag<Key: Collection<UInt8>>(of key: Key) -> Key.SubSequence {
+        guard let open = key.firstIndex(of: UInt8(ascii: "{")) else { return key[...] }
+        let afterOpen = key.index(after: open)
+        guard let close = key[afterOpen...].firstIndex(of: UInt8(ascii: "}")), close != afterOpen else { return key[...] }
+        return key[afterOpen..<close]
     }
 
     /// CRC16-CCITT (XMODEM), bitwise: keys are short, and the dedup script sends one key per call.

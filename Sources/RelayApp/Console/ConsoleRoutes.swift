@@ -71,12 +71,24 @@ public struct ConsoleRoutes: Sendable {
         guard let viewer = viewer(request) else { return Self.redirect("/console/login") }
         do {
             return try await render(viewer).response()
-        } catch let error as ConsoleInputError {
-            return frame("Bad request", section: "", viewer, status: .badRequest, body: "<p class=\"notice bad\">\(error.message)</p>").response()
         } catch {
-            return frame("Redis did not answer", section: "", viewer, status: .serviceUnavailable,
-                         body: "<p class=\"notice bad\">\(String(describing: error))</p><p>The page refreshes when Redis is back.</p>", refresh: 10).response()
+            return failure(error, section: "", viewer, refresh: 10).response()
         }
+    }
+
+    /// Bad input as a 400; anything else (Redis did not answer) as a 503, refreshed after
+    /// `refresh` seconds when given (a page reached by GET).
+    private func failure(_ error: any Error, section: String, _ viewer: Viewer, refresh: Int? = nil) -> ConsolePage {
+        if let error = error as? ConsoleInputError {
+            return frame("Bad request", section: section, viewer, status: .badRequest, body: "<p class=\"notice bad\">\(error.message)</p>")
+        }
+        let again: HTML = refresh == nil ? "" : "<p>The page refreshes when Redis is back.</p>"
+        return frame("Redis did not answer", section: section, viewer, status: .serviceUnavailable, body: "<p class=\"notice bad\">\(String(describing: error))</p>\(again)", refresh: refresh)
+    }
+
+    /// The answer to a change asked of a read-only console.
+    private func readOnly(_ viewer: Viewer) -> ConsolePage {
+        frame("Read-only", section: "dead-letters", viewer, status: .forbidden, body: "<p class=\"notice bad\">The console is read-only: set CIO_RELAY_ADMIN_TOKEN to replay or purge.</p>")
     }
 
     private func frame(_ title: String, section: String, _ viewer: Viewer, status: HTTPResponse.Status = .ok, body: HTML, refresh: Int? = nil) -> ConsolePage {
@@ -204,21 +216,17 @@ public struct ConsoleRoutes: Sendable {
 
     private func deadLetter(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         guard let id = try Self.parameter(request, "id") else { throw ConsoleInputError(message: "which dead letter? add ?id=") }
-        let reveal = request.uri.queryParameters["reveal"] == "1"
+        let emails = EmailView(request)
         guard let letter = try await queue.deadLetter(id: id) else {
             return frame("Dead letter not found", section: "dead-letters", viewer, status: .notFound, body: "<p class=\"notice bad\">No dead letter \(id) in \(queue.layout.deadName).</p>")
         }
-        let show: (String) -> String = { reveal ? $0 : EmailMask.mask($0) }
         let fields: [HTML] = letter.entry.fields.keys.sorted().filter { $0 != "body" }.map { name in
-            "<dt>\(name)</dt><dd>\(show(letter.entry.string(name) ?? ""))</dd>"
+            "<dt>\(name)</dt><dd>\(emails.show(letter.entry.string(name) ?? ""))</dd>"
         }
         let body = letter.entry.string("body") ?? ""
         let pretty = (try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]))
             .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]) }
             .map { String(decoding: $0, as: UTF8.self) } ?? body
-        let toggle: HTML = reveal
-            ? "<a href=\"/console/dead-letters/show?id=\(HTML.query(id))\">Mask emails</a>"
-            : "<a href=\"/console/dead-letters/show?id=\(HTML.query(id))&amp;reveal=1\">Reveal emails</a>"
         let eventID = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["event_id"] as? String
         let trace: HTML = eventID.map { "<a class=\"button secondary\" href=\"/console/trace?event_id=\(HTML.query($0))\">Trace this event</a>" } ?? ""
         let replay: HTML = security.allowsChanges && letter.isReplayable
@@ -227,7 +235,7 @@ public struct ConsoleRoutes: Sendable {
         let page: HTML = """
             <dl><dt>id</dt><dd class="id">\(letter.id)</dd>\(fields)</dl>
             <div class="actions">\(replay)\(trace)</div>
-            <h2>Payload</h2><p>\(toggle)</p><pre>\(show(pretty))</pre>
+            <h2>Payload</h2><p>\(emails.toggle("/console/dead-letters/show?id=\(HTML.query(id))"))</p><pre>\(emails.show(pretty))</pre>
             """
         return frame("Dead letter", section: "dead-letters", viewer, body: page)
     }
@@ -240,9 +248,7 @@ public struct ConsoleRoutes: Sendable {
     }
 
     private func confirm(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
-        guard security.allowsChanges, let session = viewer.session else {
-            return frame("Read-only", section: "dead-letters", viewer, status: .forbidden, body: "<p class=\"notice bad\">The console is read-only: set CIO_RELAY_ADMIN_TOKEN to replay or purge.</p>")
-        }
+        guard let session = viewer.session else { return readOnly(viewer) }
         guard let action = try Self.parameter(request, "action").flatMap(ChangeAction.init(rawValue:)) else {
             throw ConsoleInputError(message: "action must be replay, replay-reason or purge")
         }
@@ -255,7 +261,7 @@ public struct ConsoleRoutes: Sendable {
             hidden.append("<input type=\"hidden\" name=\"id\" value=\"\(id)\">")
         case .replayReason:
             guard let reason = try Self.parameter(request, "reason") else { throw ConsoleInputError(message: "which reason? add &reason=") }
-            let count = try await queue.deadLetters(count: 100_000).filter { $0.reason == reason && $0.isReplayable }.count
+            let count = try await replayable(reason: reason).count
             question = "Put all \(count) dead letters of reason \(reason) back on the events stream?"
             hidden.append("<input type=\"hidden\" name=\"reason\" value=\"\(reason)\">")
         case .purge:
@@ -269,15 +275,16 @@ public struct ConsoleRoutes: Sendable {
         return frame("Confirm", section: "dead-letters", viewer, body: body)
     }
 
+    /// The dead letters of `reason` that a replay can put back.
+    private func replayable(reason: String) async throws(RedisError) -> [DeadLetter] {
+        try await queue.deadLetters(count: 100_000).filter { $0.reason == reason && $0.isReplayable }
+    }
+
     /// Carries out a confirmed change: only with the token set, a valid session and the form's token.
     private func change(_ action: ChangeAction, _ request: Request) async -> Response {
-        let session = request.cookies[ConsoleSecurity.cookieName]?.value
-        let viewer = Viewer(session: security.isSession(session, now: now / 1000) ? session : nil)
-        guard security.allowsChanges else {
-            return frame("Read-only", section: "dead-letters", viewer, status: .forbidden, body: "<p class=\"notice bad\">The console is read-only: set CIO_RELAY_ADMIN_TOKEN to replay or purge.</p>").response()
-        }
-        guard let session = viewer.session else {
-            return frame("Log in first", section: "dead-letters", viewer, status: .forbidden, body: "<p class=\"notice bad\">Log in with the admin token to make changes.</p>").response()
+        guard security.allowsChanges else { return readOnly(Viewer(session: nil)).response() }
+        guard let viewer = viewer(request), let session = viewer.session else {
+            return frame("Log in first", section: "dead-letters", Viewer(session: nil), status: .forbidden, body: "<p class=\"notice bad\">Log in with the admin token to make changes.</p>").response()
         }
         let form = await Self.form(request)
         guard security.isFormToken(form["csrf"], session: session) else {
@@ -298,7 +305,7 @@ public struct ConsoleRoutes: Sendable {
             case .replayReason:
                 guard let reason = form["reason"], !reason.isEmpty, reason.count <= Self.maximumInput else { throw ConsoleInputError(message: "no reason") }
                 var replayed = 0
-                for letter in try await queue.deadLetters(count: 100_000) where letter.reason == reason && letter.isReplayable {
+                for letter in try await replayable(reason: reason) {
                     if case .replayed = try await queue.replay(deadLetterID: letter.id) { replayed += 1 }
                 }
                 message = "Replayed \(replayed) dead letter(s) of reason \(reason)."
@@ -309,10 +316,8 @@ public struct ConsoleRoutes: Sendable {
                 logger.notice("console: purged the dead letters", metadata: ["count": "\(purged)"])
             }
             return Self.redirect("/console/dead-letters?done=\(HTML.query(message))")
-        } catch let error as ConsoleInputError {
-            return frame("Bad request", section: "dead-letters", viewer, status: .badRequest, body: "<p class=\"notice bad\">\(error.message)</p>").response()
         } catch {
-            return frame("Redis did not answer", section: "dead-letters", viewer, status: .serviceUnavailable, body: "<p class=\"notice bad\">\(String(describing: error))</p>").response()
+            return failure(error, section: "dead-letters", viewer).response()
         }
     }
 
@@ -320,11 +325,11 @@ public struct ConsoleRoutes: Sendable {
 
     private func trace(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         let eventID = try Self.parameter(request, "event_id")
-        let reveal = request.uri.queryParameters["reveal"] == "1"
+        let emails = EmailView(request)
         let form: HTML = "<form class=\"search\" method=\"get\" action=\"/console/trace\"><input type=\"text\" name=\"event_id\" placeholder=\"event_id\" value=\"\(eventID ?? "")\" aria-label=\"event_id\"><button>Trace</button></form>"
         guard let eventID else { return frame("Trace an event", section: "trace", viewer, body: form) }
         let report = try await EventTraceReport.make(eventID: eventID, queue: queue, lookup: lookup, warehouse: warehouse)
-        let show: (String) -> String = { reveal ? $0 : EmailMask.mask($0) }
+        let show = emails.show
         let now = self.now
         guard report.isKnown else {
             return frame("Trace an event", section: "trace", viewer, body: "\(form)<p class=\"notice\">Nothing is known about \(eventID): no dedup marker (never accepted, or longer ago than the dedup TTL), no dead letter\(lookup == nil ? "" : ", no warehouse row or action").</p>")
@@ -355,9 +360,7 @@ public struct ConsoleRoutes: Sendable {
         let actions: [HTML] = report.warehouse.actions.map { action in
             "<tr><td>\(action.action)</td><td>\(show(action.person))</td><td>\(action.outcome)</td><td>\(show(action.detail ?? ""))</td><td class=\"num\">\(action.actedAt ?? "?")</td></tr>"
         }
-        let toggle: HTML = reveal
-            ? "<a href=\"/console/trace?event_id=\(HTML.query(eventID))\">Mask emails</a>"
-            : "<a href=\"/console/trace?event_id=\(HTML.query(eventID))&amp;reveal=1\">Reveal emails</a>"
+        let toggle = emails.toggle("/console/trace?event_id=\(HTML.query(eventID))")
         var body: HTML = """
             \(form)<dl><dt>event</dt><dd class="id">\(eventID)</dd><dt>partition</dt><dd>\(trace.partition)</dd>
             <dt>dedup marker</dt><dd>\(marker)</dd><dt>stream entry</dt><dd>\(entry)</dd><dt>warehouse row</dt><dd>\(row)</dd></dl>
@@ -374,18 +377,18 @@ public struct ConsoleRoutes: Sendable {
 
     private func person(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         let query = try Self.parameter(request, "q")
-        let reveal = request.uri.queryParameters["reveal"] == "1"
+        let emails = EmailView(request)
         let form: HTML = "<form class=\"search\" method=\"get\" action=\"/console/person\"><input type=\"text\" name=\"q\" placeholder=\"id, email or cio_id\" value=\"\(query ?? "")\" aria-label=\"person\"><button>Search</button></form>"
         guard let query else { return frame("Person", section: "person", viewer, body: form) }
         guard let lookup else {
             return frame("Person", section: "person", viewer, body: "\(form)<p class=\"notice\">The audit trail is in the warehouse, which this process does not read (\(warehouse.description)): run the console on a worker with SQLite or PostgreSQL, or query it there.</p>")
         }
         let people = Self.people(matching: query)
-        let show: (String) -> String = { reveal ? $0 : EmailMask.mask($0) }
+        let show = emails.show
         let rows: [HTML] = try await lookup.recentActions(people: people, limit: 100).map { action in
             "<tr><td class=\"id\"><a href=\"/console/trace?event_id=\(HTML.query(action.eventID))\">\(action.eventID)</a></td><td>\(action.action)</td><td>\(action.outcome)</td><td>\(show(action.person))</td><td class=\"num\">\(action.actedAt ?? "?")</td></tr>"
         }
-        let toggle: HTML = reveal ? "<a href=\"/console/person?q=\(HTML.query(query))\">Mask emails</a>" : "<a href=\"/console/person?q=\(HTML.query(query))&amp;reveal=1\">Reveal emails</a>"
+        let toggle = emails.toggle("/console/person?q=\(HTML.query(query))")
         let body: HTML = """
             \(form)<p class="muted">Recent actions for \(people.map(show).joined(separator: " or ")) in the audit trail, newest first. \(toggle)</p>
             <div class="table"><table><thead><tr><th>event</th><th>action</th><th>outcome</th><th>person</th><th class="num">at</th></tr></thead>
@@ -447,6 +450,24 @@ public struct ConsoleRoutes: Sendable {
             fields[name] = parts.count > 1 ? decode(parts[1]) : ""
         }
         return fields
+    }
+}
+
+/// Whether a page shows emails as they are (`?reveal=1`) or masked, and the link that switches.
+struct EmailView {
+    let reveal: Bool
+
+    init(_ request: Request) {
+        reveal = request.uri.queryParameters["reveal"] == "1"
+    }
+
+    func show(_ text: String) -> String {
+        reveal ? text : EmailMask.mask(text)
+    }
+
+    /// The link to the same page (`path`, which has a query already) the other way round.
+    func toggle(_ path: String) -> HTML {
+        reveal ? "<a href=\"\(HTML(markup: path))\">Mask emails</a>" : "<a href=\"\(HTML(markup: path))&amp;reveal=1\">Reveal emails</a>"
     }
 }
 
