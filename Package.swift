@@ -38,7 +38,7 @@ let package = Package(
         ),
         .systemLibrary(
             name: "COpenSSL",
-            pkgConfig: "libcrypto",
+            pkgConfig: "libssl",
             providers: [.apt(["libssl-dev"])]
         ),
         .systemLibrary(
@@ -77,6 +77,8 @@ let package = Package(
             name: "Hiredis",
             dependencies: [
                 "CHiredis",
+                // libssl for TLS to Redis (rediss://): hiredis 0.14 (Debian 12) has no TLS of its own.
+                "COpenSSL",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

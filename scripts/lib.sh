@@ -24,6 +24,17 @@ ensure_packages() {
   return "$status"
 }
 
+# rcli ARGS…: redis-cli, over TLS with a client certificate when REDIS_CLI_TLS_DIR names the
+# folder of make_test_certs.
+rcli() {
+  if [ -n "${REDIS_CLI_TLS_DIR:-}" ]; then
+    redis-cli --tls --cacert "$REDIS_CLI_TLS_DIR/ca.crt" --cert "$REDIS_CLI_TLS_DIR/client.crt" \
+      --key "$REDIS_CLI_TLS_DIR/client.key" "$@"
+  else
+    redis-cli "$@"
+  fi
+}
+
 # Prints a TCP port that is free on 127.0.0.1 right now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -38,7 +49,7 @@ start_redis() {
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "$@" >/dev/null
   for _ in $(seq 1 100); do
-    redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+    rcli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
     sleep 0.1
   done
   echo "redis-server did not start on port $port; its log:" >&2
@@ -106,31 +117,73 @@ stop_bqemulator() {
   stop_pidfile "$1/emulator.pid"
 }
 
-# start_redis_cluster DIR: a Redis Cluster of three primaries and three replicas on loopback, each
-# node with its data under DIR/PORT; waits until every node reports cluster_state:ok and every
-# replica's link to its primary is up (before that a killed primary is not failed over). Prints the
-# nodes as host:port,host:port,… Ports are at most 55535: the cluster bus is the port + 10000.
-start_redis_cluster() {
-  local dir=$1 ports=() port
+# make_test_certs DIR: test certificates made with the openssl command line, for the TLS tests:
+# ca.crt (the test CA) and other-ca.crt (a CA that signed nothing here); server.crt/key, a
+# certificate for the name localhost only (no IP address), usable as server and as client (a
+# cluster node presents it on the cluster bus as a client too); client.crt/key, a client
+# certificate from the test CA. Files are readable by all (the PostgreSQL server reads them as
+# postgres), keys included: they protect nothing but loopback tests.
+make_test_certs() {
+  local dir=$1 name
   mkdir -p "$dir"
+  for name in ca other-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=cio-relay test $name"       -keyout "$dir/$name.key" -out "$dir/$name.crt" 2>/dev/null || return 1
+  done
+  issue() {  # issue NAME SUBJECT EXTENSIONS
+    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$dir/$1.key" -out "$dir/$1.csr" 2>/dev/null &&
+      printf '%s\n' "$3" >"$dir/$1.ext" &&
+      openssl x509 -req -in "$dir/$1.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+        -extfile "$dir/$1.ext" -out "$dir/$1.crt" 2>/dev/null
+  }
+  issue server "/CN=localhost" "subjectAltName=DNS:localhost
+extendedKeyUsage=serverAuth,clientAuth" || return 1
+  issue client "/CN=cio-relay" "extendedKeyUsage=clientAuth" || return 1
+  chmod 755 "$dir" && chmod 644 "$dir"/*
+}
+
+# redis_tls_args DIR: the redis-server options of a TLS-only server with the certificates of
+# make_test_certs DIR (clients must present a certificate from the test CA).
+redis_tls_args() {
+  echo "--tls-cert-file $1/server.crt --tls-key-file $1/server.key --tls-ca-cert-file $1/ca.crt"
+}
+
+# start_redis_cluster DIR [TLS_DIR]: a Redis Cluster of three primaries and three replicas on
+# loopback, each node with its data under DIR/PORT; waits until every node reports
+# cluster_state:ok and every replica's link to its primary is up (before that a killed primary is
+# not failed over). Prints the nodes as host:port,host:port,… Ports are at most 55535: the cluster
+# bus is the port + 10000. With TLS_DIR (make_test_certs) every node speaks only TLS, to clients,
+# replicas and the cluster bus alike, and clients need a certificate from the test CA.
+start_redis_cluster() {
+  local dir=$1 ports=() port tls=()
+  mkdir -p "$dir"
+  if [ -n "${2:-}" ]; then
+    export REDIS_CLI_TLS_DIR=$2
+    # shellcheck disable=SC2207
+    tls=($(redis_tls_args "$2") --tls-cluster yes --tls-replication yes)
+  fi
   while [ ${#ports[@]} -lt 6 ]; do
     port=$(free_port)
     [ "$port" -le 55535 ] || continue
     python3 -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' $((port + 10000)) 2>/dev/null || continue
-    start_redis "$dir/$port" "$port" --save "" --appendonly no --cluster-enabled yes \
-      --cluster-config-file nodes.conf --cluster-node-timeout 2000 >&2 || return 1
+    if [ ${#tls[@]} -gt 0 ]; then
+      start_redis "$dir/$port" "$port" --port 0 --tls-port "$port" "${tls[@]}" --save "" --appendonly no \
+        --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 >&2 || return 1
+    else
+      start_redis "$dir/$port" "$port" --save "" --appendonly no --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 2000 >&2 || return 1
+    fi
     ports+=("$port")
   done
   local nodes=()
   for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+  rcli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
     || { cat "$dir/create.log" >&2; return 1; }
   for _ in $(seq 1 300); do
     local ready=1
     for port in "${ports[@]}"; do
-      redis-cli -p "$port" CLUSTER INFO | grep -q "cluster_state:ok" || ready=0
-      if redis-cli -p "$port" INFO replication | grep -q "role:slave"; then
-        redis-cli -p "$port" INFO replication | grep -q "master_link_status:up" || ready=0
+      rcli -p "$port" CLUSTER INFO | grep -q "cluster_state:ok" || ready=0
+      if rcli -p "$port" INFO replication | grep -q "role:slave"; then
+        rcli -p "$port" INFO replication | grep -q "master_link_status:up" || ready=0
       fi
     done
     [ "$ready" = 1 ] && { (IFS=,; echo "${nodes[*]}"); return 0; }
@@ -159,16 +212,27 @@ as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# start_postgres DIR PORT [SETTINGS]: a throw-away PostgreSQL on 127.0.0.1:PORT with its data in
+# start_postgres DIR PORT [SETTINGS] [TLS_DIR]: a throw-away PostgreSQL on 127.0.0.1:PORT with its data in
 # DIR/data, trusting local connections (user postgres, database postgres), and waits until it
 # accepts them. fsync is off (tests stop the server, never the machine, and the page cache keeps
 # what was committed); SETTINGS ("-c name=value …") come after the defaults and override them.
+#
+# With TLS_DIR (make_test_certs), the server speaks TLS with the localhost certificate of the test
+# CA and accepts only TLS connections (hostssl lines alone in pg_hba.conf).
 start_postgres() {
-  local dir=$1 port=$2 settings=${3:-}
+  local dir=$1 port=$2 settings=${3:-} tls=${4:-}
   mkdir -p "$dir"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
   as_postgres "$(pg_bin)/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
+  if [ -n "$tls" ]; then
+    # PostgreSQL refuses a key that others can read: its own copies, owned by the server's user.
+    cp "$tls/server.crt" "$tls/server.key" "$dir/data/"
+    chmod 600 "$dir/data/server.key"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/data/server.crt" "$dir/data/server.key"
+    printf 'hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n' >"$dir/data/pg_hba.conf"
+    settings="-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key $settings"
+  fi
   pg_control "$dir" "$port" start "$settings" || { cat "$dir/postgres.log" >&2; return 1; }
 }
 

@@ -29,6 +29,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var minReplicas: Int
     /// How long that `WAIT` may block the connection.
     public var replicaTimeout: Duration
+    /// TLS for every connection (`rediss://`, `rediss+cluster://`), to the URL's host and to
+    /// each node a cluster names; nil speaks plain text.
+    public var tls: RedisTLSConfiguration?
 
     public init(
         host: String = "127.0.0.1",
@@ -43,7 +46,8 @@ public struct RedisConfiguration: Sendable, Hashable {
         maximumReconnectBackoff: Duration = .seconds(1),
         clusterSeeds: [ClusterEndpoint]? = nil,
         minReplicas: Int = 0,
-        replicaTimeout: Duration = .seconds(1)
+        replicaTimeout: Duration = .seconds(1),
+        tls: RedisTLSConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -58,6 +62,7 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.clusterSeeds = clusterSeeds
         self.minReplicas = minReplicas
         self.replicaTimeout = replicaTimeout
+        self.tls = tls
     }
 
     /// The configuration of a connection to one node of the cluster.
@@ -70,14 +75,16 @@ public struct RedisConfiguration: Sendable, Hashable {
 
     /// Reads `redis://[user:password@]host[:port][/db]` (user optional: `redis://:password@host`),
     /// or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes
-    /// to learn the slot map from; a cluster has only database 0). Percent-encoded characters in
-    /// the user and password are decoded.
+    /// to learn the slot map from; a cluster has only database 0). `rediss://` and
+    /// `rediss+cluster://` are the same over TLS (verified against the system's CAs until `tls`
+    /// says otherwise). Percent-encoded characters in the user and password are decoded.
     public init(url: String) throws(RedisError) {
         self.init()
-        let cluster = url.hasPrefix("redis+cluster://")
-        guard cluster || url.hasPrefix("redis://") else {
-            throw RedisError(.invalidURL, "REDIS_URL must start with redis:// or redis+cluster:// (TLS and unix sockets are not supported)")
+        guard let scheme = url.firstRange(of: "://").map({ url[..<$0.lowerBound] }), ["redis", "rediss", "redis+cluster", "rediss+cluster"].contains(scheme) else {
+            throw RedisError(.invalidURL, "REDIS_URL must start with redis://, rediss:// (TLS), redis+cluster:// or rediss+cluster:// (unix sockets are not supported)")
         }
+        let cluster = scheme.hasSuffix("+cluster")
+        tls = scheme.hasPrefix("rediss") ? RedisTLSConfiguration() : nil
         var rest = Substring(url.drop { $0 != "/" }.dropFirst(2))
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]

@@ -1,4 +1,3 @@
-import CHiredis
 import Foundation
 
 #if canImport(Glibc)
@@ -147,6 +146,13 @@ public final class RedisConnection: Sendable {
     }
 
     private static func serve(shared: Shared, worker: ConnectionWorker) {
+        // A write to a socket the server closed raises SIGPIPE, whose default is to end the
+        // process; OpenSSL writes with write(2), which cannot be told otherwise. Blocked in this
+        // thread, it only makes the write fail with EPIPE.
+        var pipe = sigset_t()
+        sigemptyset(&pipe)
+        sigaddset(&pipe, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipe, nil)
         var batch: [PendingCommand] = []
         while shared.take(into: &batch) {
             worker.execute(batch, socketChanged: shared.setSocket)
@@ -157,15 +163,17 @@ public final class RedisConnection: Sendable {
     }
 }
 
-/// The part of a connection that only its thread touches: the hiredis context and reconnect state.
+/// The part of a connection that only its thread touches: the link to Redis and reconnect state.
 private final class ConnectionWorker: @unchecked Sendable {
     let configuration: RedisConfiguration
-    private var context: UnsafeMutablePointer<redisContext>?
+    private var link: RedisLink?
     private var backoff: Duration
     private var nextAttempt: ContinuousClock.Instant = .now
     private var lastConnectError: RedisError?
     /// `WAIT minReplicas replicaTimeout`, encoded once.
     private let waitCommand: RedisCommand
+    /// The batch's commands in RESP, one write; kept to reuse its storage.
+    private var output: [UInt8] = []
 
     init(configuration: RedisConfiguration) {
         self.configuration = configuration
@@ -178,44 +186,34 @@ private final class ConnectionWorker: @unchecked Sendable {
         // Commands whose callers gave up before they were sent are not sent at all.
         let live = batch.filter { !$0.isCompleted }
         guard !live.isEmpty else { return }
-        let context: UnsafeMutablePointer<redisContext>
+        let link: RedisLink
         switch connect(socketChanged: socketChanged) {
-        case .success(let connected): context = connected
+        case .success(let connected): link = connected
         case .failure(let error):
             for pending in live { pending.complete(.failure(error)) }
             return
         }
-        var appended: [PendingCommand] = []
-        appended.reserveCapacity(live.count)
-        for pending in live {
-            if Self.append(pending.command, to: context) {
-                appended.append(pending)
-            } else {
-                pending.complete(.failure(RedisError(.protocolError, "hiredis could not format \(pending.command.name)")))
-            }
-        }
+        output.removeAll(keepingCapacity: true)
+        for pending in live { output.append(contentsOf: pending.command.encoded) }
         // One WAIT after the batch covers every write in it (and before it) on this connection.
         let replicas = configuration.minReplicas
-        let waits = replicas > 0 && appended.contains { $0.command.awaitsReplicas } && Self.append(waitCommand, to: context)
+        let waits = replicas > 0 && live.contains { $0.command.awaitsReplicas }
+        if waits { output.append(contentsOf: waitCommand.encoded) }
+        do throws(LinkFailure) {
+            try link.send(output, timeout: configuration.commandTimeout)
+        } catch {
+            fail(live, with: linkError(error, link: link, command: live[0].command.name), socketChanged: socketChanged)
+            return
+        }
         var awaiting: [(PendingCommand, RedisValue)] = []
-        var failure: RedisError?
-        for pending in appended {
-            if let failure {
-                pending.complete(.failure(failure))
-                continue
+        for (index, pending) in live.enumerated() {
+            let value: RedisValue
+            do throws(LinkFailure) {
+                value = try link.reply(timeout: configuration.commandTimeout)
+            } catch {
+                fail(live[index...] + awaiting.map(\.0), with: linkError(error, link: link, command: pending.command.name), socketChanged: socketChanged)
+                return
             }
-            var reply: UnsafeMutableRawPointer?
-            if redisGetReply(context, &reply) != REDIS_OK || reply == nil {
-                let error = ioError(context, command: pending.command.name)
-                failure = error
-                pending.complete(.failure(error))
-                socketChanged(-1)
-                disconnect()
-                continue
-            }
-            let replyPointer = reply!.assumingMemoryBound(to: redisReply.self)
-            let value = RedisValue(reply: replyPointer)
-            freeReplyObject(reply)
             if case .error(let message) = value {
                 pending.complete(.failure(RedisError(.serverError, message)))
             } else if waits && pending.command.awaitsReplicas {
@@ -224,26 +222,29 @@ private final class ConnectionWorker: @unchecked Sendable {
                 pending.complete(.success(value))
             }
         }
-        if waits, failure == nil {
-            completeAfterWait(awaiting, replicas: replicas, context: context, socketChanged: socketChanged)
-        } else {
-            for (pending, _) in awaiting { pending.complete(.failure(failure ?? RedisError(.protocolError, "WAIT could not be sent"))) }
+        if waits {
+            completeAfterWait(awaiting, replicas: replicas, link: link, socketChanged: socketChanged)
         }
+    }
+
+    /// Fails the commands whose replies will not come and drops the connection: its replies can no
+    /// longer be matched to commands.
+    private func fail<Commands: Sequence<PendingCommand>>(_ commands: Commands, with error: RedisError, socketChanged: (Int32) -> Void) {
+        for pending in commands { pending.complete(.failure(error)) }
+        socketChanged(-1)
+        disconnect()
     }
 
     /// Reads the batch's `WAIT` reply and completes the commands that awaited it: with their
     /// replies when enough replicas confirmed, else with `replicationShortfall`.
-    private func completeAfterWait(_ awaiting: [(PendingCommand, RedisValue)], replicas: Int, context: UnsafeMutablePointer<redisContext>, socketChanged: (Int32) -> Void) {
-        var reply: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &reply) == REDIS_OK, let reply else {
-            let error = ioError(context, command: "WAIT")
-            for (pending, _) in awaiting { pending.complete(.failure(error)) }
-            socketChanged(-1)
-            disconnect()
+    private func completeAfterWait(_ awaiting: [(PendingCommand, RedisValue)], replicas: Int, link: RedisLink, socketChanged: (Int32) -> Void) {
+        let confirmed: RedisValue
+        do throws(LinkFailure) {
+            confirmed = try link.reply(timeout: configuration.commandTimeout)
+        } catch {
+            fail(awaiting.map(\.0), with: linkError(error, link: link, command: "WAIT"), socketChanged: socketChanged)
             return
         }
-        let confirmed = RedisValue(reply: reply.assumingMemoryBound(to: redisReply.self))
-        freeReplyObject(reply)
         guard let count = confirmed.integer, count >= replicas else {
             let error = RedisError(.replicationShortfall, "WAIT \(replicas) answered \(confirmed) within \(configuration.replicaTimeout): the write may not survive a failover")
             for (pending, _) in awaiting { pending.complete(.failure(error)) }
@@ -253,25 +254,22 @@ private final class ConnectionWorker: @unchecked Sendable {
     }
 
     func disconnect() {
-        if let context {
-            redisFree(context)
-            self.context = nil
-        }
+        link = nil
     }
 
-    private func connect(socketChanged: (Int32) -> Void) -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
-        if let context { return .success(context) }
+    private func connect(socketChanged: (Int32) -> Void) -> Result<RedisLink, RedisError> {
+        if let link { return .success(link) }
         let now = ContinuousClock.now
         if now < nextAttempt, let lastConnectError {
             return .failure(lastConnectError)
         }
-        switch openContext() {
-        case .success(let context):
-            self.context = context
+        switch open() {
+        case .success(let link):
+            self.link = link
             backoff = configuration.reconnectBackoff
             lastConnectError = nil
-            socketChanged(context.pointee.fd)
-            return .success(context)
+            socketChanged(link.socket.descriptor)
+            return .success(link)
         case .failure(let error):
             lastConnectError = RedisError(.connectionFailed, "\(error.message) (next attempt after \(backoff))")
             nextAttempt = now + backoff
@@ -280,20 +278,17 @@ private final class ConnectionWorker: @unchecked Sendable {
         }
     }
 
-    private func openContext() -> Result<UnsafeMutablePointer<redisContext>, RedisError> {
+    /// Connects (TLS handshake included) and authenticates, all under the connect timeout.
+    private func open() -> Result<RedisLink, RedisError> {
         let endpoint = "\(configuration.host):\(configuration.port)"
-        guard let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), Self.timeval(configuration.connectTimeout)) else {
-            return .failure(RedisError(.connectionFailed, "cannot allocate a connection to \(endpoint)"))
+        let socket: RedisSocket
+        switch RedisSocket.connect(host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout, tls: configuration.tls) {
+        case .success(let connected): socket = connected
+        case .failure(let error): return .failure(error)
         }
-        if context.pointee.err != 0 {
-            let error = RedisError(.connectionFailed, "cannot connect to \(endpoint): \(Self.errorString(context))")
-            redisFree(context)
-            return .failure(error)
+        guard let link = RedisLink(socket: socket) else {
+            return .failure(RedisError(.connectionFailed, "cannot allocate a reply reader for \(endpoint)"))
         }
-        _ = redisEnableKeepAlive(context)
-        RedisReplyLimits.apply(to: context.pointee.reader)
-        // The handshake runs under the connect timeout; commands under the command timeout.
-        _ = redisSetTimeout(context, Self.timeval(configuration.connectTimeout))
         var handshake: [RedisCommand] = []
         if let password = configuration.password {
             if let username = configuration.username {
@@ -306,49 +301,38 @@ private final class ConnectionWorker: @unchecked Sendable {
             handshake.append(RedisCommand("SELECT", RedisArgument(configuration.database)))
         }
         for command in handshake {
-            var reply: UnsafeMutableRawPointer?
-            guard Self.append(command, to: context), redisGetReply(context, &reply) == REDIS_OK, let reply else {
-                let error = RedisError(.connectionFailed, "\(command.name) failed on \(endpoint): \(Self.errorString(context))")
-                redisFree(context)
-                return .failure(error)
+            let value: RedisValue
+            do throws(LinkFailure) {
+                try link.send(command.encoded, timeout: configuration.connectTimeout)
+                value = try link.reply(timeout: configuration.connectTimeout)
+            } catch {
+                return .failure(RedisError(.connectionFailed, "\(command.name) failed on \(endpoint): \(linkError(error, link: link, command: command.name).message)"))
             }
-            let value = RedisValue(reply: reply.assumingMemoryBound(to: redisReply.self))
-            freeReplyObject(reply)
             if case .error(let message) = value {
-                redisFree(context)
                 // The server's message (WRONGPASS…) never contains the password itself.
                 return .failure(RedisError(.connectionFailed, "\(command.name) rejected by \(endpoint): \(message)"))
             }
         }
-        _ = redisSetTimeout(context, configuration.commandTimeout.map(Self.timeval) ?? Glibc.timeval(tv_sec: 0, tv_usec: 0))
-        return .success(context)
+        return .success(link)
     }
 
-    private static func append(_ command: RedisCommand, to context: UnsafeMutablePointer<redisContext>) -> Bool {
-        // hiredis copies the encoded command into its output buffer, so it only needs to live for the call.
-        command.encoded.withUnsafeBytes { buffer -> Bool in
-            guard let base = buffer.baseAddress else { return false }
-            return redisAppendFormattedCommand(context, base.assumingMemoryBound(to: CChar.self), buffer.count) == REDIS_OK
+    private func linkError(_ failure: LinkFailure, link: RedisLink, command: String) -> RedisError {
+        switch failure {
+        case .protocolError(let reason):
+            return RedisError(.protocolError, "unreadable reply to \(command): \(reason)")
+        case .socket(.timedOut):
+            return RedisError(.timeout, "no reply to \(command) within \(configuration.commandTimeout ?? configuration.connectTimeout)")
+        case .socket(.closed):
+            // A TLS port closes a plain-text connection at its first bytes, before any reply.
+            let hint = configuration.tls == nil && link.repliesRead == 0
+                ? " before its first reply (if the server serves TLS on this port, use rediss://)" : ""
+            return RedisError(.connectionLost, "connection lost during \(command): closed by the server\(hint)")
+        case .socket(.failed(let reason)):
+            // TLS 1.3 finishes the handshake before the server has checked the client's
+            // certificate: its refusal arrives as an alert on the first read.
+            let hint = configuration.tls != nil && link.repliesRead == 0 && reason.contains("alert")
+                ? " (the server refused the TLS client: mutual TLS needs a client certificate its CA signed)" : ""
+            return RedisError(.connectionLost, "connection lost during \(command): \(reason)\(hint)")
         }
-    }
-
-    private func ioError(_ context: UnsafeMutablePointer<redisContext>, command: String) -> RedisError {
-        let message = Self.errorString(context)
-        if context.pointee.err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK), let timeout = configuration.commandTimeout {
-            return RedisError(.timeout, "no reply to \(command) within \(timeout)")
-        }
-        return RedisError(.connectionLost, "connection lost during \(command): \(message.isEmpty ? "closed" : message)")
-    }
-
-    private static func errorString(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
-            let bytes = raw.prefix { $0 != 0 }
-            return String(decoding: bytes, as: UTF8.self)
-        }
-    }
-
-    private static func timeval(_ duration: Duration) -> Glibc.timeval {
-        let (seconds, attoseconds) = duration.components
-        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
     }
 }

@@ -40,7 +40,7 @@ extension RedisValue {
 enum RedisReplyLimits {
     static let maximumElements: Int32 = 1 << 20
 
-    private nonisolated(unsafe) static let defaults: redisReplyObjectFunctions = {
+    private static let defaults: redisReplyObjectFunctions = {
         // hiredis keeps its default functions private: copy them from a reader.
         guard let reader = redisReaderCreate() else { preconditionFailure("hiredis could not allocate a reply reader") }
         defer { redisReaderFree(reader) }

@@ -65,6 +65,7 @@ public struct RelaySettings: Sendable {
                 throw SettingsError(.invalidValue, source: place, error.message)
             }
         }
+        redis.tls = try Self.redisTLS(source: source, enabled: redis.tls != nil)
         if let budget = try source.duration(SettingsTable.redisTimeout) {
             redis.commandTimeout = budget
             redis.connectTimeout = min(budget, redis.connectTimeout)
@@ -117,6 +118,37 @@ public struct RelaySettings: Sendable {
             try settings.loadWorker(source: source)
         }
         return settings
+    }
+
+    /// The TLS files and name for `rediss://`, each file loaded once here so that a bad one stops
+    /// start-up naming its variable; on a plain `redis://` URL any of them is refused, since it
+    /// would silently do nothing.
+    private static func redisTLS(source: SettingSource, enabled: Bool) throws(SettingsError) -> RedisTLSConfiguration? {
+        let fields: [(Setting, WritableKeyPath<RedisTLSConfiguration, String?>, RedisTLSConfiguration.File?)] = [
+            (SettingsTable.redisTLSCAFile, \.caFile, .ca),
+            (SettingsTable.redisTLSCertFile, \.certificateFile, .certificate),
+            (SettingsTable.redisTLSKeyFile, \.keyFile, .key),
+            (SettingsTable.redisTLSServerName, \.serverName, nil),
+        ]
+        var tls = RedisTLSConfiguration()
+        var places: [RedisTLSConfiguration.File: String] = [:]
+        for (setting, field, file) in fields {
+            guard let (text, place) = source.lookup(setting) else { continue }
+            guard enabled else {
+                throw SettingsError(.invalidValue, source: place, "is set but \(SettingsTable.redisURL.variable) is plain text: use rediss:// (or rediss+cluster://) for TLS")
+            }
+            guard !text.isEmpty else { throw SettingsError(.invalidValue, source: place, "must not be empty") }
+            tls[keyPath: field] = text
+            if let file { places[file] = place }
+        }
+        guard enabled else { return nil }
+        do {
+            try tls.check()
+        } catch {
+            let setting = fields.first { $0.2 == error.file }?.0 ?? SettingsTable.redisTLSCAFile
+            throw SettingsError(.invalidValue, source: places[error.file] ?? setting.variable, "\(error)")
+        }
+        return tls
     }
 
     /// The receiver's part: signing keys per workspace, the timestamp window and the limits.

@@ -19,11 +19,24 @@ public enum SettingsTable {
         "a second key that also verifies, for rotating keys without rejecting events")
     static let redisURL = Setting(
         "REDIS_URL", file: "redis.url", .text,
-        "`redis://[user:password@]host:port[/db]`, or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes to learn its slot map from); user for Redis 6 ACLs, percent-encode special characters"
+        "`redis://[user:password@]host:port[/db]`, or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes to learn its slot map from); `rediss://` and `rediss+cluster://` for TLS (always verified); user for Redis 6 ACLs, percent-encode special characters"
     ) { settings in
-        if let seeds = settings.redis.clusterSeeds { return "redis+cluster://" + seeds.map(\.description).joined(separator: ",") }
-        return "redis://\(settings.redis.host):\(settings.redis.port)" + (settings.redis.database == 0 ? "" : "/\(settings.redis.database)")
+        let scheme = settings.redis.tls == nil ? "redis" : "rediss"
+        if let seeds = settings.redis.clusterSeeds { return "\(scheme)+cluster://" + seeds.map(\.description).joined(separator: ",") }
+        return "\(scheme)://\(settings.redis.host):\(settings.redis.port)" + (settings.redis.database == 0 ? "" : "/\(settings.redis.database)")
     }
+    static let redisTLSCAFile = Setting(
+        "CIO_RELAY_REDIS_TLS_CA_FILE", file: "redis.tls.ca_file", .text, default: "the system's CA store",
+        "PEM bundle of the CAs that sign the Redis servers' certificates (`rediss://` only); the managed services' own CA, or your cluster's")
+    static let redisTLSCertFile = Setting(
+        "CIO_RELAY_REDIS_TLS_CERT_FILE", file: "redis.tls.cert_file", .text, default: "—",
+        "PEM client certificate for mutual TLS (`tls-auth-clients yes`); with `CIO_RELAY_REDIS_TLS_KEY_FILE`. Read at every new connection, so a rotated file takes effect without a restart")
+    static let redisTLSKeyFile = Setting(
+        "CIO_RELAY_REDIS_TLS_KEY_FILE", file: "redis.tls.key_file", .text, default: "—",
+        "PEM private key of that client certificate")
+    static let redisTLSServerName = Setting(
+        "CIO_RELAY_REDIS_TLS_SERVER_NAME", file: "redis.tls.server_name", .text, default: "the host connected to",
+        "name sent as SNI and required in the server's certificate; set it on a cluster, whose nodes announce IP addresses that certificates rarely name")
     static let redisTimeout = Setting(
         "CIO_RELAY_REDIS_TIMEOUT", file: "limits.redis_timeout", .seconds(0.01...3.5),
         "seconds Redis gets to store an event before the answer is 503 (every Redis call is bounded by it; well inside Customer.io's 4 s)"
@@ -163,7 +176,7 @@ public enum SettingsTable {
 
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
-        webhookSecret, previousWebhookSecret, redisURL, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
+        webhookSecret, previousWebhookSecret, redisURL, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile, redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
         port, adminPort, adminToken, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,

@@ -14,30 +14,81 @@ public final class PostgresSink: EventSink, SQLRows {
     private let client: PostgresClient
     private let logger: Logger
 
-    /// Parses a `postgres://user:password@host:port/database?sslmode=…` URL. `sslmode`: `disable`,
-    /// `prefer` (the default: TLS when the server offers it), `require` (TLS, certificate not
-    /// checked, as libpq does), `verify-full` (TLS with the certificate checked against the host).
+    /// Parses a `postgres://user:password@host:port/database?sslmode=…` URL, with libpq's names
+    /// and meanings. `sslmode`: `disable`; `allow` and `prefer` (the default: TLS when the server
+    /// offers it, certificate not checked); `require` (TLS, certificate not checked, unless
+    /// `sslrootcert` is given: then as `verify-ca`, as libpq does); `verify-ca` (the chain must lead
+    /// to a trusted CA); `verify-full` (that, and the certificate must name the host). The trusted
+    /// CAs are `sslrootcert=PATH` (a PEM bundle, such as the RDS or Cloud SQL CA), else the
+    /// system's; `sslcert=PATH` and `sslkey=PATH` give a client certificate. The files are read
+    /// here, so a bad one stops start-up.
     public static func configuration(url: String) throws(WarehouseError) -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, !host.isEmpty else {
             throw WarehouseError(.invalidURL, "expected postgres://user:password@host:port/database?sslmode=…")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let sslmode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
-        var unverified = TLSConfiguration.makeClientConfiguration()
-        unverified.certificateVerification = .none
+        let query = { (name: String) in components.queryItems?.first { $0.name == name }?.value }
+        let rootCertificate = query("sslrootcert")
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificate {
+            tlsConfiguration.trustRoots = .certificates(try Self.certificates(rootCertificate, parameter: "sslrootcert"))
+        }
+        switch (query("sslcert"), query("sslkey")) {
+        case (nil, nil): break
+        case (let certificate?, let key?):
+            tlsConfiguration.certificateChain = try Self.certificates(certificate, parameter: "sslcert").map { .certificate($0) }
+            do {
+                tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            } catch {
+                throw WarehouseError(.invalidURL, "sslkey \(key): \(Self.reason(error, path: key)) (a PEM private key)")
+            }
+        default:
+            throw WarehouseError(.invalidURL, "sslcert and sslkey go together: a client certificate needs its key")
+        }
+        let sslmode = query("sslmode") ?? "prefer"
         let tls: PostgresClient.Configuration.TLS
         switch sslmode {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(unverified)
-        case "require": tls = .require(unverified)
-        case "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        default: throw WarehouseError(.invalidURL, "sslmode '\(sslmode)' must be disable, prefer, require or verify-full")
+        case "disable":
+            tls = .disable
+        case "allow", "prefer", "require":
+            if sslmode == "require" && rootCertificate != nil {
+                tlsConfiguration.certificateVerification = .noHostnameVerification
+            } else {
+                tlsConfiguration.certificateVerification = .none
+            }
+            tls = sslmode == "require" ? .require(tlsConfiguration) : .prefer(tlsConfiguration)
+        case "verify-ca":
+            tlsConfiguration.certificateVerification = .noHostnameVerification
+            tls = .require(tlsConfiguration)
+        case "verify-full":
+            tlsConfiguration.certificateVerification = .fullVerification
+            tls = .require(tlsConfiguration)
+        default:
+            throw WarehouseError(.invalidURL, "sslmode '\(sslmode)' must be disable, allow, prefer, require, verify-ca or verify-full")
         }
         return PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
             password: components.password, database: database.isEmpty ? nil : database, tls: tls
         )
+    }
+
+    /// The PEM certificates of a file the URL names.
+    private static func certificates(_ path: String, parameter: String) throws(WarehouseError) -> [NIOSSLCertificate] {
+        let certificates: [NIOSSLCertificate]
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(path)
+        } catch {
+            throw WarehouseError(.invalidURL, "\(parameter) \(path): \(Self.reason(error, path: path)) (PEM certificates)")
+        }
+        guard !certificates.isEmpty else {
+            throw WarehouseError(.invalidURL, "\(parameter) \(path): holds no PEM certificate")
+        }
+        return certificates
+    }
+
+    private static func reason(_ error: any Error, path: String) -> String {
+        FileManager.default.isReadableFile(atPath: path) ? "cannot be parsed (\(error))" : "cannot be read"
     }
 
     public init(url: String, logger: Logger) throws(WarehouseError) {

@@ -12,6 +12,9 @@ final class ClusterNodes: Sendable {
         var pools: [ClusterEndpoint: ConnectionPool] = [:]
         var refresh: Task<ClusterSlotMap?, Never>?
         var refreshedAt: ContinuousClock.Instant?
+        /// Why the last node asked for the map did not answer (a refused TLS certificate, a
+        /// wrong password…), for the error when none did.
+        var mapFailure: RedisError?
         var closed = false
     }
     private let state = Mutex<State>(State())
@@ -63,7 +66,7 @@ final class ClusterNodes: Sendable {
                 if let map = await refreshMap() {
                     action = routing.mapRefreshed(map, now: .now)
                 } else {
-                    action = routing.connectionFailed(RedisError(.connectionFailed, "no node of the cluster answered CLUSTER SLOTS"), now: .now)
+                    action = routing.connectionFailed(RedisError(.connectionFailed, "no node of the cluster answered CLUSTER SLOTS\(mapFailureNote)"), now: .now)
                 }
             case .wait(let delay, let refresh):
                 let started = ContinuousClock.now
@@ -91,9 +94,14 @@ final class ClusterNodes: Sendable {
         let known = state.withLock { $0.map.primaries }
         if !known.isEmpty { return known }
         guard let map = await refreshMap(), !map.primaries.isEmpty else {
-            throw RedisError(.connectionFailed, "no node of the cluster (\(seeds.map(\.description).joined(separator: ","))) answered CLUSTER SLOTS")
+            throw RedisError(.connectionFailed, "no node of the cluster (\(seeds.map(\.description).joined(separator: ","))) answered CLUSTER SLOTS\(mapFailureNote)")
         }
         return map.primaries
+    }
+
+    /// ": the last node's error", or nothing.
+    private var mapFailureNote: String {
+        state.withLock { $0.mapFailure }.map { ": \($0.message)" } ?? ""
     }
 
     /// The pool of one node, made on first use.
@@ -144,9 +152,14 @@ final class ClusterNodes: Sendable {
         for seed in seeds where !candidates.contains(seed) { candidates.append(seed) }
         var partial: ClusterSlotMap?
         for node in candidates {
-            guard let reply = try? await pool(for: node).send(RedisCommand("CLUSTER", "SLOTS")),
-                  let map = try? ClusterSlotMap(slotsReply: reply, fallbackHost: node.host)
-            else { continue }
+            let map: ClusterSlotMap
+            do throws(RedisError) {
+                let reply = try await pool(for: node).send(RedisCommand("CLUSTER", "SLOTS"))
+                map = try ClusterSlotMap(slotsReply: reply, fallbackHost: node.host)
+            } catch {
+                state.withLock { $0.mapFailure = error }
+                continue
+            }
             if map.coversEverySlot { return map }
             if partial == nil { partial = map }
         }
