@@ -40,13 +40,17 @@ def log(message):
 class Cluster:
     """The test cluster, through redis-cli: who serves which slot, and the moves made on it."""
 
-    def __init__(self, nodes, directory):
+    def __init__(self, nodes, directory, tls_dir=None):
         self.nodes = nodes          # ["127.0.0.1:port", …]
         self.directory = directory  # DIR/PORT/redis.pid, as scripts/lib.sh start_redis_cluster lays it out
+        self.tls_dir = tls_dir      # the certificates of a TLS-only cluster (make_test_certs), or None
 
     def cli(self, node, *command):
         host, port = node.rsplit(":", 1)
-        result = subprocess.run(["redis-cli", "-h", host, "-p", port, *command], capture_output=True, text=True, timeout=30)
+        tls = []
+        if self.tls_dir:
+            tls = ["--tls", "--cacert", f"{self.tls_dir}/ca.crt", "--cert", f"{self.tls_dir}/client.crt", "--key", f"{self.tls_dir}/client.key"]
+        result = subprocess.run(["redis-cli", *tls, "-h", host, "-p", port, *command], capture_output=True, text=True, timeout=30)
         if result.returncode != 0:
             raise RuntimeError(f"redis-cli {node} {' '.join(command)}: {result.stderr.strip()}")
         return result.stdout.strip()
@@ -108,7 +112,12 @@ class Cluster:
         """Starts a killed node again with its own folder and nodes.conf: it rejoins the cluster."""
         port = node.rsplit(":", 1)[1]
         folder = os.path.join(self.directory, port)
-        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", folder, "--daemonize", "yes",
+        listen = ["--port", port]
+        if self.tls_dir:  # as scripts/lib.sh redis_tls_args and start_redis_cluster start it
+            listen = ["--port", "0", "--tls-port", port, "--tls-cert-file", f"{self.tls_dir}/server.crt",
+                      "--tls-key-file", f"{self.tls_dir}/server.key", "--tls-ca-cert-file", f"{self.tls_dir}/ca.crt",
+                      "--tls-cluster", "yes", "--tls-replication", "yes"]
+        subprocess.run(["redis-server", "--bind", "127.0.0.1", *listen, "--dir", folder, "--daemonize", "yes",
                         "--pidfile", os.path.join(folder, "redis.pid"), "--logfile", os.path.join(folder, "redis.log"),
                         "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                         "--cluster-node-timeout", "2000"], check=True)
@@ -129,7 +138,7 @@ class Run:
         self.arguments = arguments
         self.work = arguments.work
         os.makedirs(self.work, exist_ok=True)
-        self.cluster = Cluster(arguments.nodes.split(","), arguments.cluster_dir)
+        self.cluster = Cluster(arguments.nodes.split(","), arguments.cluster_dir, arguments.tls_dir)
         self.database = os.path.join(self.work, "events.sqlite")
         self.processes = []
         self.timeline = []
@@ -152,6 +161,15 @@ class Run:
             "LOG_LEVEL": "warning",
             "ADMIN_PORT": str(free_port()),
         }
+        if self.arguments.tls_dir:
+            # Mutual TLS; the nodes announce 127.0.0.1 and their certificate names localhost.
+            env.update({
+                "REDIS_URL": "rediss+cluster://" + self.arguments.nodes,
+                "CIO_RELAY_REDIS_TLS_CA_FILE": f"{self.arguments.tls_dir}/ca.crt",
+                "CIO_RELAY_REDIS_TLS_CERT_FILE": f"{self.arguments.tls_dir}/client.crt",
+                "CIO_RELAY_REDIS_TLS_KEY_FILE": f"{self.arguments.tls_dir}/client.key",
+                "CIO_RELAY_REDIS_TLS_SERVER_NAME": "localhost",
+            })
         env.update({key: str(value) for key, value in extra.items()})
         return env
 
@@ -318,6 +336,7 @@ def main():
     parser.add_argument("--scenario", choices=["reshard", "failover"], required=True)
     parser.add_argument("--prefix", required=True, help="key prefix of this run")
     parser.add_argument("--min-replicas", type=int, default=0)
+    parser.add_argument("--tls-dir", help="the certificates of a TLS-only cluster (scripts/lib.sh make_test_certs)")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--max-503-share", type=float, default=0.1)

@@ -3,7 +3,9 @@
 # its own (three primaries, three replicas), while events are sent, (1) two partitions' slots move
 # to another primary; (2) with CIO_RELAY_REDIS_MIN_REPLICAS=1, a primary is killed and its replica
 # promoted; (3) the same without MIN_REPLICAS, reporting how many acknowledged events were lost.
-# (1) and (2) fail on any acknowledged event missing from the warehouse. The test command runs it.
+# (1) and (2) fail on any acknowledged event missing from the warehouse. Then (1) and (2) again on
+# a second cluster that speaks only TLS (clients, replication and the cluster bus; mutual TLS).
+# The test command runs it.
 # Usage: scripts/cluster-soak.sh [BINARY]   (default: the debug build)
 #   CLUSTER_SOAK_SECONDS  seconds of sending per scenario (default 20)
 #   CLUSTER_SOAK_RATE     events per second in all (default 300)
@@ -21,6 +23,7 @@ fi
 work=$(mktemp -d -t cio-relay-cluster-soak.XXXXXX)
 cleanup() {
   stop_redis_cluster "$work/cluster"
+  stop_redis_cluster "$work/tls-cluster"
   if [ "${status:-1}" -eq 0 ]; then rm -rf "$work"; else echo "cluster-soak: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
@@ -38,4 +41,17 @@ echo "==> failover with CIO_RELAY_REDIS_MIN_REPLICAS=1"
 soak --scenario failover --min-replicas 1 --prefix failover-wait --work "$work/failover-wait" --max-503-share 0.5 || status=$?
 echo "==> failover without MIN_REPLICAS (losses reported, not failed on)"
 soak --scenario failover --prefix failover-async --work "$work/failover-async" --max-503-share 0.5 --report-loss || status=$?
+stop_redis_cluster "$work/cluster"
+
+make_test_certs "$work/tls"
+nodes=$(start_redis_cluster "$work/tls-cluster" "$work/tls")
+echo "cluster-soak: a TLS-only Redis Cluster on $nodes"
+tls_soak() {
+  python3 scripts/cluster-soak.py --binary "$binary" --nodes "$nodes" --cluster-dir "$work/tls-cluster" --tls-dir "$work/tls" \
+    --seconds "${CLUSTER_SOAK_SECONDS:-20}" --rate "${CLUSTER_SOAK_RATE:-300}" "$@"
+}
+echo "==> TLS: live resharding under load"
+tls_soak --scenario reshard --prefix tls-reshard --work "$work/tls-reshard" || status=$?
+echo "==> TLS: failover with CIO_RELAY_REDIS_MIN_REPLICAS=1"
+tls_soak --scenario failover --min-replicas 1 --prefix tls-failover --work "$work/tls-failover" --max-503-share 0.5 || status=$?
 exit "$status"

@@ -24,6 +24,7 @@ cleanup() {
   stop_bqemulator "$work/bigquery-outage"
   stop_postgres "$work/postgres"
   stop_postgres "$work/postgres-outage"
+  stop_postgres "$work/postgres-tls"
   stop_redis "$work/redis"
   stop_redis_cluster "$work/cluster"
   # Servers that tests start themselves live under $work too; a crashed test could leave one.
@@ -33,6 +34,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# Test certificates (openssl): a CA, another CA, a certificate for localhost, a client certificate.
+make_test_certs "$work/tls"
+export CIO_RELAY_TEST_TLS_DIR="$work/tls"
 
 port=$(free_port)
 start_redis "$work/redis" "$port" --save "" --appendonly no
@@ -51,7 +56,11 @@ pg_port=$(free_port)
 start_postgres "$work/postgres" "$pg_port"
 outage_port=$(free_port)
 start_postgres "$work/postgres-outage" "$outage_port"
-echo "==> test PostgreSQL on 127.0.0.1:$pg_port and :$outage_port ($("$(pg_bin)/postgres" --version))"
+tls_pg_port=$(free_port)
+start_postgres "$work/postgres-tls" "$tls_pg_port" "" "$work/tls"
+echo "==> test PostgreSQL on 127.0.0.1:$pg_port and :$outage_port, TLS only on :$tls_pg_port ($("$(pg_bin)/postgres" --version))"
+# The TLS server's port: tests name the host (localhost or 127.0.0.1) and the TLS settings.
+export CIO_RELAY_TEST_POSTGRES_TLS_PORT="$tls_pg_port"
 export CIO_RELAY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
 export CIO_RELAY_TEST_POSTGRES_OUTAGE_URL="postgres://postgres@127.0.0.1:$outage_port/postgres?sslmode=disable"
 # The outage test stops and starts its server with this script.

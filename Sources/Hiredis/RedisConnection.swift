@@ -316,6 +316,19 @@ private final class ConnectionWorker: @unchecked Sendable {
         return .success(link)
     }
 
+    /// Why a server may drop a connection before its first reply: a TLS port closes a plain-text
+    /// connection at its first bytes; and TLS 1.3 ends the handshake before the server has checked
+    /// the client's certificate, so a refused (or missing) one shows only now.
+    private func firstReplyHint(_ link: RedisLink) -> String {
+        guard link.repliesRead == 0 else { return "" }
+        guard let tls = configuration.tls else {
+            return " before its first reply (if the server serves TLS on this port, use rediss://)"
+        }
+        return tls.certificateFile == nil
+            ? " before its first reply (does the server ask for a client certificate? mutual TLS needs one)"
+            : " before its first reply (did the server refuse the client certificate? it must come from a CA the server trusts)"
+    }
+
     private func linkError(_ failure: LinkFailure, link: RedisLink, command: String) -> RedisError {
         switch failure {
         case .protocolError(let reason):
@@ -323,16 +336,9 @@ private final class ConnectionWorker: @unchecked Sendable {
         case .socket(.timedOut):
             return RedisError(.timeout, "no reply to \(command) within \(configuration.commandTimeout ?? configuration.connectTimeout)")
         case .socket(.closed):
-            // A TLS port closes a plain-text connection at its first bytes, before any reply.
-            let hint = configuration.tls == nil && link.repliesRead == 0
-                ? " before its first reply (if the server serves TLS on this port, use rediss://)" : ""
-            return RedisError(.connectionLost, "connection lost during \(command): closed by the server\(hint)")
+            return RedisError(.connectionLost, "connection lost during \(command): closed by the server\(firstReplyHint(link))")
         case .socket(.failed(let reason)):
-            // TLS 1.3 finishes the handshake before the server has checked the client's
-            // certificate: its refusal arrives as an alert on the first read.
-            let hint = configuration.tls != nil && link.repliesRead == 0 && reason.contains("alert")
-                ? " (the server refused the TLS client: mutual TLS needs a client certificate its CA signed)" : ""
-            return RedisError(.connectionLost, "connection lost during \(command): \(reason)\(hint)")
+            return RedisError(.connectionLost, "connection lost during \(command): \(reason)\(firstReplyHint(link))")
         }
     }
 }

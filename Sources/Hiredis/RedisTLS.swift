@@ -88,11 +88,11 @@ final class TLSClientContext {
             guard SSL_CTX_use_certificate_chain_file(context, certificate) == 1 else {
                 throw RedisTLSFileError(file: .certificate, path: certificate, reason: "not a PEM certificate (\(OpenSSLErrors.take()))")
             }
-            guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1 else {
-                throw RedisTLSFileError(file: .key, path: key, reason: "not a PEM private key (\(OpenSSLErrors.take()))")
-            }
-            guard SSL_CTX_check_private_key(context) == 1 else {
-                throw RedisTLSFileError(file: .key, path: key, reason: "does not belong to the certificate in \(certificate)")
+            guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1, SSL_CTX_check_private_key(context) == 1 else {
+                let reason = OpenSSLErrors.take()
+                // OpenSSL already checks the pair while loading the key.
+                let problem = reason.contains("mismatch") ? "does not belong to the certificate in \(certificate)" : "not a PEM private key"
+                throw RedisTLSFileError(file: .key, path: key, reason: "\(problem) (\(reason))")
             }
         }
     }

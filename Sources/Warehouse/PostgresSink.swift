@@ -101,7 +101,7 @@ public final class PostgresSink: EventSink, SQLRows {
 
     /// Runs the connection pool until graceful shutdown (or cancellation); queries wait until it runs.
     public func run() async {
-        try? await cancelWhenGracefulShutdown { await self.client.run() }
+        await cancelWhenGracefulShutdown { await self.client.run() }
     }
 
     public func migrate() async throws(WarehouseError) -> [Int] {

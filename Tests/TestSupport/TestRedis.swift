@@ -142,21 +142,48 @@ public enum ClusterScan {
     }
 }
 
+/// The test certificates that `scripts/test.sh` makes with openssl (`make_test_certs` in
+/// scripts/lib.sh): a test CA, another CA, a `localhost` certificate and a client certificate.
+public enum TestTLS {
+    public static func directory() throws -> String {
+        try TestEnvironment.value("CIO_RELAY_TEST_TLS_DIR", startedBy: "test certificates")
+    }
+
+    /// The path of one of its files: `ca.crt`, `other-ca.crt`, `server.crt`, `client.crt`, `client.key`…
+    public static func file(_ name: String) throws -> String {
+        try directory() + "/" + name
+    }
+
+    /// The `redis-server` options of a TLS-only server on `port` with the localhost certificate,
+    /// asking clients for a certificate of the test CA when `clientCertificates`.
+    public static func redisArguments(port: Int, clientCertificates: Bool) throws -> [String] {
+        ["--port", "0", "--tls-port", String(port), "--tls-cert-file", try file("server.crt"), "--tls-key-file", try file("server.key"),
+         "--tls-ca-cert-file", try file("ca.crt"), "--tls-auth-clients", clientCertificates ? "yes" : "no"]
+    }
+}
+
 /// A redis-server of a test's own, which it can stop and start to simulate an outage.
 public final class RedisServerProcess: @unchecked Sendable {
     public private(set) var port = 0
     private let directory: URL
     private let arguments: [String]
+    /// With TLS the server listens on `port` for TLS only (see `TestTLS.redisArguments`).
+    private let tls: Bool
+    private let clientCertificates: Bool
     private var pid: pid_t?
 
-    /// Starts a server on a free port; `arguments` are extra `redis-server` options.
+    /// Starts a server on a free port; `arguments` are extra `redis-server` options. With `tls`,
+    /// the port speaks only TLS with the test certificates, and with `clientCertificates` clients
+    /// need one from the test CA.
     /// A port found free can be taken by another test's outgoing connection before redis-server
     /// binds it (both draw from the same ephemeral range), so the first start tries up to three ports.
-    public init(arguments: [String] = []) throws {
+    public init(arguments: [String] = [], tls: Bool = false, clientCertificates: Bool = false) throws {
         let base = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
         self.directory = base.appendingPathComponent("redis-\(UUID().uuidString.prefix(8))")
         self.arguments = arguments
+        self.tls = tls
+        self.clientCertificates = clientCertificates
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for attempt in 1...3 {
             port = try Self.freePort()
@@ -179,12 +206,14 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
         let argv = [binary, "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
                     "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path] + arguments
+            + (tls ? try TestTLS.redisArguments(port: port, clientCertificates: clientCertificates) : [])
         let child = try TestProcess.spawn(argv)
         pid = child
         let deadline = Date().addingTimeInterval(5)
         var status: Int32 = 0
         while Date() < deadline {
-            if Self.answersPing(port: port) { return }
+            // A TLS port cannot be pinged in plain text: accepting connections is its sign of life.
+            if tls ? Self.accepts(port: port) : Self.answersPing(port: port) { return }
             if waitpid(child, &status, WNOHANG) == child {
                 // Exited: most often the port was taken meanwhile. Say what the server said.
                 pid = nil
@@ -243,10 +272,16 @@ public final class RedisServerProcess: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    private static func answersPing(port: Int) -> Bool {
+    private static func accepts(port: Int) -> Bool {
+        let fd = connected(port: port)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }
+
+    /// A socket connected to 127.0.0.1:`port`, or -1.
+    private static func connected(port: Int) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { return -1 }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -254,7 +289,17 @@ public final class RedisServerProcess: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard connected else { return false }
+        guard connected else {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+
+    private static func answersPing(port: Int) -> Bool {
+        let fd = connected(port: port)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
         let ping = Array("PING\r\n".utf8)
         guard write(fd, ping, ping.count) == ping.count else { return false }
         var buffer = [UInt8](repeating: 0, count: 16)
