@@ -6,7 +6,7 @@ import Glibc
 
 /// TLS to Redis (`rediss://`, `rediss+cluster://`). The server's chain and name are always
 /// verified; there is no way to turn that off.
-public struct RedisTLSConfiguration: Sendable, Hashable {
+public struct RedisTLSConfiguration: Sendable, Hashable, CustomStringConvertible {
     /// A PEM bundle of the CAs to trust; nil trusts the system store.
     public var caFile: String?
     /// A PEM client certificate (with its chain) for mutual TLS; needs `keyFile`.
@@ -34,6 +34,12 @@ public struct RedisTLSConfiguration: Sendable, Hashable {
     /// failing each connection later.
     public func check() throws(RedisTLSFileError) {
         _ = try TLSClientContext(self)
+    }
+
+    /// What is verified and presented, for the start-up log.
+    public var description: String {
+        let name = serverName.map { "the name \($0)" } ?? "each host's name"
+        return "on, verifying \(name) against \(trustDescription)" + (certificateFile.map { ", client certificate \($0)" } ?? "")
     }
 
     /// Where the server's certificate must chain to, for error messages.

@@ -49,10 +49,10 @@ public enum RelayProcess {
         // The worker's warehouse sink, made here so that the console can look events up in it.
         let sink = roles.contains(.worker) ? try settings.warehouse.makeSink(logger: logger) : nil
         let activity = ConsoleActivity(exposition: exposition)
-        let console = ConsoleRoutes(
+        let console = settings.listeners.console ? ConsoleRoutes(
             queue: queue, groups: settings.groups, lookup: sink as? any EventLookup, warehouse: settings.warehouse,
             security: ConsoleSecurity(token: settings.listeners.adminToken), activity: activity, logger: logger
-        )
+        ) : nil
         let adminServer = Application(
             router: AdminRoutes(redis: client, exposition: exposition, console: console).router(),
             configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.adminPort), serverName: nil),
@@ -61,11 +61,12 @@ public enum RelayProcess {
         var services: [any Service] = [client, activity, adminServer, GroupCreation(queue: queue, groups: settings.groups, retryInterval: .seconds(2), logger: logger)]
         var metadata: Logger.Metadata = [
             "admin_port": "\(settings.listeners.adminPort)",
+            "redis_tls": "\(settings.redis.tls.map(String.init(describing:)) ?? "off")",
             "redis": "\(settings.redis.clusterSeeds.map { "cluster " + $0.map(\.description).joined(separator: ",") } ?? "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)")",
             "key_prefix": "\(settings.queue.prefix)",
             "partitions": "\(settings.queue.partitions)",
             "min_replicas": "\(settings.redis.minReplicas)",
-            "console": "\(settings.listeners.adminToken == nil ? "read-only" : "token")",
+            "console": "\(!settings.listeners.console ? "off" : settings.listeners.adminToken == nil ? "read-only" : "token")",
             "groups": "\(settings.groups.joined(separator: ","))",
         ]
         if roles.contains(.worker) {

@@ -18,6 +18,8 @@ public struct ListenerConfiguration: Sendable, Hashable {
     public var adminPort = 9090
     /// `CIO_RELAY_ADMIN_TOKEN`: the console's login, and the key to its changes; nil: read-only.
     public var adminToken: String?
+    /// `CIO_RELAY_CONSOLE`: whether the admin port serves the console at all.
+    public var console = true
 
     public init() {}
 }
@@ -106,6 +108,7 @@ public struct RelaySettings: Sendable {
             }
             listeners.adminToken = token
         }
+        listeners.console = try source.choice(SettingsTable.console).map { $0 == "on" } ?? listeners.console
         let logLevel = try source.choice(SettingsTable.logLevel).flatMap(Logger.Level.init(rawValue:)) ?? .info
 
         var settings = RelaySettings(

@@ -68,6 +68,10 @@ public enum SettingsTable {
     static let adminToken = Setting(
         "CIO_RELAY_ADMIN_TOKEN", .secret, default: "— (the console is read-only)",
         "the console's login (at least 16 characters); with it every console page needs the login, and dead letters can be replayed and purged from the console")
+    static let console = Setting(
+        "CIO_RELAY_CONSOLE", file: "console", .choice(["on", "off"]),
+        "`off` removes the console from the admin port (`/console` answers 404): for the pods that need none, such as internet-facing receivers"
+    ) { $0.listeners.console ? "on" : "off" }
     static let bind = Setting(
         "CIO_RELAY_BIND", file: "bind", .text, "address both ports bind to"
     ) { $0.listeners.host }
@@ -177,7 +181,7 @@ public enum SettingsTable {
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
         webhookSecret, previousWebhookSecret, redisURL, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile, redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
-        port, adminPort, adminToken, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
+        port, adminPort, adminToken, console, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
         warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters, warehouseTimeout,

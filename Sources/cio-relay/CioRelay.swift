@@ -293,8 +293,21 @@ struct Config: AsyncParsableCommand {
     )
     @Flag(help: "Print the table of every setting as Markdown (docs/configuration.md).") var markdown = false
     @Flag(help: "Print the table of every metric as Markdown (docs/operations.md).") var metricsMarkdown = false
+    @Option(help: ArgumentHelp(
+        "Print the Redis ACL rule of a role (serve, work, operator, or several with commas) for ACL SETUSER NAME on >PASSWORD RULE; keys under CIO_RELAY_KEY_PREFIX.",
+        valueName: "role"))
+    var redisAcl: String?
 
     func run() async throws {
+        if let redisAcl {
+            guard let roles = RedisACL.roles(redisAcl) else {
+                FileHandle.standardError.write(Data("cio-relay: --redis-acl takes serve, work or operator (or several with commas), not '\(redisAcl)'\n".utf8))
+                throw ExitCode(64)  // EX_USAGE
+            }
+            let settings = try loadSettings(roles: [])
+            print(RedisACL.rule(for: roles, prefix: settings.queue.prefix))
+            return
+        }
         if markdown { print(ReferencePages.configuration(), terminator: "") }
         if metricsMarkdown { print(ReferencePages.metrics(), terminator: "") }
         guard !markdown && !metricsMarkdown else { return }

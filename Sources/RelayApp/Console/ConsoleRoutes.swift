@@ -9,7 +9,8 @@ import Warehouse
 /// (list, show, replay, purge), `/console/trace` (one event through the system) and
 /// `/console/person` (a person's recent actions). Server-rendered HTML with one inline style
 /// sheet, no script. Read-only unless `CIO_RELAY_ADMIN_TOKEN` is set (see `ConsoleSecurity`);
-/// every change is logged. Emails are masked unless the viewer asks to reveal them.
+/// every change is logged. Emails are masked unless a logged-in viewer asks to reveal them;
+/// failed logins are throttled (`LoginThrottle`).
 public struct ConsoleRoutes: Sendable {
     public let queue: EventQueue
     /// The groups this deployment runs: a missing one is shown as such.
@@ -19,8 +20,14 @@ public struct ConsoleRoutes: Sendable {
     public let security: ConsoleSecurity
     public let activity: ConsoleActivity
     public let logger: Logger
+    /// Failed logins allowed before logins are refused for a while.
+    public let throttle: LoginThrottle
 
-    public init(queue: EventQueue, groups: [String], lookup: (any EventLookup)?, warehouse: WarehouseLocation, security: ConsoleSecurity, activity: ConsoleActivity, logger: Logger) {
+    public init(
+        queue: EventQueue, groups: [String], lookup: (any EventLookup)?, warehouse: WarehouseLocation, security: ConsoleSecurity, activity: ConsoleActivity, logger: Logger,
+        throttle: LoginThrottle = LoginThrottle()
+    ) {
+        self.throttle = throttle
         self.queue = queue
         self.groups = groups
         self.lookup = lookup
@@ -216,7 +223,7 @@ public struct ConsoleRoutes: Sendable {
 
     private func deadLetter(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         guard let id = try Self.parameter(request, "id") else { throw ConsoleInputError(message: "which dead letter? add ?id=") }
-        let emails = EmailView(request)
+        let emails = EmailView(request, viewer)
         guard let letter = try await queue.deadLetter(id: id) else {
             return frame("Dead letter not found", section: "dead-letters", viewer, status: .notFound, body: "<p class=\"notice bad\">No dead letter \(id) in \(queue.layout.deadName).</p>")
         }
@@ -325,7 +332,7 @@ public struct ConsoleRoutes: Sendable {
 
     private func trace(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         let eventID = try Self.parameter(request, "event_id")
-        let emails = EmailView(request)
+        let emails = EmailView(request, viewer)
         let form: HTML = "<form class=\"search\" method=\"get\" action=\"/console/trace\"><input type=\"text\" name=\"event_id\" placeholder=\"event_id\" value=\"\(eventID ?? "")\" aria-label=\"event_id\"><button>Trace</button></form>"
         guard let eventID else { return frame("Trace an event", section: "trace", viewer, body: form) }
         let report = try await EventTraceReport.make(eventID: eventID, queue: queue, lookup: lookup, warehouse: warehouse)
@@ -377,7 +384,7 @@ public struct ConsoleRoutes: Sendable {
 
     private func person(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         let query = try Self.parameter(request, "q")
-        let emails = EmailView(request)
+        let emails = EmailView(request, viewer)
         let form: HTML = "<form class=\"search\" method=\"get\" action=\"/console/person\"><input type=\"text\" name=\"q\" placeholder=\"id, email or cio_id\" value=\"\(query ?? "")\" aria-label=\"person\"><button>Search</button></form>"
         guard let query else { return frame("Person", section: "person", viewer, body: form) }
         guard let lookup else {
@@ -420,8 +427,17 @@ public struct ConsoleRoutes: Sendable {
     }
 
     private func logIn(_ request: Request) async -> Response {
+        if let wait = throttle.wait() {
+            let seconds = max(1, Int(wait.components.seconds) + 1)
+            logger.warning("console: a login refused unchecked: too many wrong tokens", metadata: ["retry_after_s": "\(seconds)"])
+            var response = frame("Too many attempts", section: "", Viewer(session: nil), status: .tooManyRequests,
+                body: "<p class=\"notice bad\">Too many logins with a wrong token: try again in \(seconds) s.</p>").response()
+            response.headers[.retryAfter] = "\(seconds)"
+            return response
+        }
         let form = await Self.form(request)
         guard let token = form["token"], security.isToken(token), let session = security.newSession(now: now / 1000) else {
+            if security.allowsChanges { throttle.recordFailure() }
             logger.warning("console: a login with a wrong token")
             return login(request, failed: true)
         }
@@ -454,11 +470,15 @@ public struct ConsoleRoutes: Sendable {
 }
 
 /// Whether a page shows emails as they are (`?reveal=1`) or masked, and the link that switches.
+/// Only someone logged in sees them: a read-only console (no token) has no login, so it masks
+/// every email whatever the address asks.
 struct EmailView {
     let reveal: Bool
+    let mayReveal: Bool
 
-    init(_ request: Request) {
-        reveal = request.uri.queryParameters["reveal"] == "1"
+    init(_ request: Request, _ viewer: ConsoleRoutes.Viewer) {
+        mayReveal = viewer.loggedIn
+        reveal = mayReveal && request.uri.queryParameters["reveal"] == "1"
     }
 
     func show(_ text: String) -> String {
@@ -467,7 +487,8 @@ struct EmailView {
 
     /// The link to the same page (`path`, which has a query already) the other way round.
     func toggle(_ path: String) -> HTML {
-        reveal ? "<a href=\"\(HTML(markup: path))\">Mask emails</a>" : "<a href=\"\(HTML(markup: path))&amp;reveal=1\">Reveal emails</a>"
+        guard mayReveal else { return "Emails are masked: revealing them needs the login that CIO_RELAY_ADMIN_TOKEN turns on." }
+        return reveal ? "<a href=\"\(HTML(markup: path))\">Mask emails</a>" : "<a href=\"\(HTML(markup: path))&amp;reveal=1\">Reveal emails</a>"
     }
 }
 
