@@ -101,6 +101,10 @@ fi
 echo "==> end-to-end check of the cio-relay binary"
 scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
 
+echo "==> each role under a Redis user with exactly its ACL rule (cio-relay config --redis-acl), on Redis and the cluster"
+python3 scripts/redis-acl-check.py "$(swift build --show-bin-path)/cio-relay" --redis "127.0.0.1:$port" \
+  --cluster "$CIO_RELAY_TEST_REDIS_CLUSTER" --work "$work/acl"
+
 echo "==> the console in a real browser (Chromium): login, overview, a dead letter replayed, a trace"
 python3 scripts/console-browser.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/console"
 

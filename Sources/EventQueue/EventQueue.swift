@@ -127,18 +127,21 @@ public struct EventQueue: Sendable {
     public let configuration: EventQueueConfiguration
     public let layout: QueueLayout
 
-    /// Sets the dedup marker and, only if it was not set before, appends the entry and writes its
-    /// id into the marker (so that `trace` finds the entry; markers set by earlier versions hold
-    /// `1`): one round trip, and no moment at which an event is marked seen without being queued.
-    /// Once the script has written, Redis lets it finish even past `maxmemory`.
+    /// Unless the dedup marker exists, appends the entry and then sets the marker to its id (so
+    /// that `trace` finds the entry; markers set by earlier versions hold `1`): one round trip, and
+    /// no moment at which an event is marked seen without being queued. The append comes first
+    /// because Redis keeps what a script wrote before an error: a marker set before an `XADD` that
+    /// failed (refused by an ACL, a full memory, a wrong type) would answer the retry "duplicate"
+    /// for an event that was never queued. Once the script has written, Redis lets it finish even
+    /// past `maxmemory`.
     /// KEYS[1] marker, KEYS[2] stream; ARGV[1] TTL in seconds, ARGV[2…] the entry's field/value pairs.
     static let dedupAndAppend = RedisScript("""
-        if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-          local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
-          redis.call('SET', KEYS[1], id, 'KEEPTTL')
-          return id
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+          return false
         end
-        return false
+        local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+        redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
+        return id
         """)
 
     public init(client: RedisClient, configuration: EventQueueConfiguration = .init()) {

@@ -60,6 +60,22 @@ struct EventQueueTests {
         }
     }
 
+    @Test func aFailedAppendLeavesNoDedupMarker() async throws {
+        try await withShutdown(try makeQueue()) { queue in
+            // The stream key holds a string: XADD fails inside the script (as an ACL refusal or a
+            // full memory would make it fail), and the retry must not be taken for a duplicate.
+            _ = try await queue.client.send("SET", RedisArgument(queue.keys.events), "not a stream")
+            let incoming = event(Fixtures.newEventID())
+            await #expect(throws: RedisError.self) { try await queue.enqueue(incoming) }
+            #expect(try await queue.client.send("EXISTS", RedisArgument(queue.keys.seen(eventID: incoming.eventID))) == .integer(0))
+            _ = try await queue.client.send("DEL", RedisArgument(queue.keys.events))
+            guard case .accepted = try await queue.enqueue(incoming) else {
+                Issue.record("the retry must be accepted, not answered as a duplicate")
+                return
+            }
+        }
+    }
+
     @Test func theScriptIsReloadedAfterScriptFlush() async throws {
         try await withShutdown(try makeQueue()) { queue in
             _ = try await queue.enqueue(event(Fixtures.newEventID()))

@@ -100,17 +100,56 @@ struct ConsoleTests {
         }
     }
 
-    @Test func hostileFieldsAreEscapedAndEmailsMaskedUnlessRevealed() async throws {
+    /// Logs in with the token; the session cookie (`name=value`).
+    static func logIn(_ http: any TestClientProtocol, token: String = Self.token) async throws -> String {
+        let login = try await http.execute(uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "token=\(token)"))
+        return try #require(login.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+    }
+
+    @Test func hostileFieldsAreEscapedAndEmailsRevealedOnlyAfterALogin() async throws {
         try await withConsole(token: nil) { http, scene in
             let uri = "/console/dead-letters/show?id=\(scene.deadLetterID.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
             let page = Self.text(try await http.execute(uri: uri, method: .get))
             #expect(!page.contains("<script>alert(1)</script>") && page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "\(page)")
             #expect(!page.contains("<b>victim") && page.contains("&lt;b&gt;"))
             #expect(!page.contains("victim@example.org") && page.contains("v•••@e•••.org"), "emails masked by default")
-            let revealed = Self.text(try await http.execute(uri: uri + "&reveal=1", method: .get))
-            #expect(revealed.contains("victim@example.org") && !revealed.contains("<script>alert"))
+            // Read-only, there is no login: asking to reveal changes nothing.
+            let asked = Self.text(try await http.execute(uri: uri + "&reveal=1", method: .get))
+            #expect(!asked.contains("victim@example.org") && asked.contains("revealing them needs the login"), "\(asked)")
             #expect(EmailMask.mask("to jane.doe@mail.example.com, cc b@x.io") == "to j•••@m•••.com, cc b•••@x•••.io")
         }
+        try await withConsole(token: Self.token) { http, scene in
+            let uri = "/console/dead-letters/show?id=\(scene.deadLetterID.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            let session: HTTPFields = [.cookie: try await Self.logIn(http)]
+            #expect(!Self.text(try await http.execute(uri: uri, method: .get, headers: session)).contains("victim@example.org"), "masked until asked")
+            let revealed = Self.text(try await http.execute(uri: uri + "&reveal=1", method: .get, headers: session))
+            #expect(revealed.contains("victim@example.org") && !revealed.contains("<script>alert"), "\(revealed)")
+        }
+    }
+
+    @Test func failedLoginsAreThrottled() async throws {
+        try await withConsole(token: Self.token) { http, _ in
+            let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            for _ in 0..<5 {
+                let wrong = try await http.execute(uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=not-the-token-at-all"))
+                #expect(wrong.status == .unauthorized)
+            }
+            // Past five failures a minute, logins are refused unchecked, the right token too.
+            let throttled = try await http.execute(uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(Self.token)"))
+            #expect(throttled.status == .tooManyRequests && throttled.headers[.setCookie] == nil)
+            let retryAfter = try #require(throttled.headers[.retryAfter].flatMap { Int($0) })
+            #expect((1...60).contains(retryAfter))
+        }
+    }
+
+    @Test func theThrottleForgetsFailuresOlderThanItsWindow() {
+        let throttle = LoginThrottle(limit: 2, window: .seconds(60))
+        let start = ContinuousClock.now
+        throttle.recordFailure(now: start)
+        #expect(throttle.wait(now: start + .seconds(1)) == nil)
+        throttle.recordFailure(now: start + .seconds(10))
+        #expect(throttle.wait(now: start + .seconds(20)) == .seconds(40))
+        #expect(throttle.wait(now: start + .seconds(60)) == nil, "the first failure has aged out")
     }
 
     @Test func withATokenEveryPageNeedsTheLoginAndChangesNeedTheFormToken() async throws {
@@ -152,8 +191,7 @@ struct ConsoleTests {
     @Test func replayAllOfAReasonAndPurgeAreConfirmedPosts() async throws {
         try await withConsole(token: Self.token) { http, scene in
             let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
-            let login = try await http.execute(uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(Self.token)"))
-            let cookie = try #require(login.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+            let cookie = try await Self.logIn(http)
             var posted = form
             posted[.cookie] = cookie
             let confirm = Self.text(try await http.execute(uri: "/console/dead-letters/confirm?action=replay-reason&reason=track_api_rejected", method: .get, headers: [.cookie: cookie]))

@@ -5,6 +5,7 @@ import Hiredis
 import Receiver
 @testable import RelayApp
 import Testing
+import TestSupport
 
 @Suite("Configuration from the environment and the YAML file")
 struct RelaySettingsTests {
@@ -126,5 +127,56 @@ struct RelaySettingsTests {
         #expect(settingsError(["CIO_RELAY_CONFIG": try writeConfigFile("- just\n- a list\n")])?.code == .invalidFile)
         #expect(settingsError(["CIO_RELAY_CONFIG": try writeConfigFile("a: [unclosed\n")])?.code == .invalidFile)
         #expect(settingsError(["CIO_RELAY_CONFIG": "/nonexistent/cio.yaml"])?.source == "CIO_RELAY_CONFIG")
+    }
+}
+
+@Suite("TLS and console settings")
+struct SecuritySettingsTests {
+    let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
+
+    /// The load error of `environment`, as text.
+    func refusal(_ environment: [String: String]) -> String? {
+        do {
+            _ = try RelaySettings.load(environment: base.merging(environment) { $1 })
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
+    @Test func tlsFilesAreReadAtStartAndNamedWhenUnusable() throws {
+        let settings = try RelaySettings.load(environment: base.merging([
+            "REDIS_URL": "rediss://cache.example.org:6380",
+            "CIO_RELAY_REDIS_TLS_CA_FILE": try TestTLS.file("ca.crt"),
+            "CIO_RELAY_REDIS_TLS_CERT_FILE": try TestTLS.file("client.crt"),
+            "CIO_RELAY_REDIS_TLS_KEY_FILE": try TestTLS.file("client.key"),
+            "CIO_RELAY_REDIS_TLS_SERVER_NAME": "redis.internal",
+        ]) { $1 })
+        #expect(settings.redis.tls == RedisTLSConfiguration(caFile: try TestTLS.file("ca.crt"), certificateFile: try TestTLS.file("client.crt"), keyFile: try TestTLS.file("client.key"), serverName: "redis.internal"))
+        let missingCA = refusal(["REDIS_URL": "rediss://h:6380", "CIO_RELAY_REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"])
+        #expect(missingCA?.hasPrefix("CIO_RELAY_REDIS_TLS_CA_FILE: /nonexistent/ca.pem: cannot be read") == true, "\(String(describing: missingCA))")
+        let badKey = refusal(["REDIS_URL": "rediss://h:6380", "CIO_RELAY_REDIS_TLS_CERT_FILE": try TestTLS.file("client.crt"), "CIO_RELAY_REDIS_TLS_KEY_FILE": try TestTLS.file("server.key")])
+        #expect(badKey?.hasPrefix("CIO_RELAY_REDIS_TLS_KEY_FILE:") == true && badKey?.contains("does not belong") == true, "\(String(describing: badKey))")
+    }
+
+    @Test func tlsSettingsOnAPlainURLAreRefused() {
+        let refused = refusal(["REDIS_URL": "redis://h:6379", "CIO_RELAY_REDIS_TLS_SERVER_NAME": "redis.internal"])
+        #expect(refused?.hasPrefix("CIO_RELAY_REDIS_TLS_SERVER_NAME: is set but REDIS_URL is plain text") == true, "\(String(describing: refused))")
+    }
+
+    @Test func theConsoleCanBeTurnedOff() throws {
+        #expect(try RelaySettings.load(environment: base).listeners.console)
+        #expect(try !RelaySettings.load(environment: base.merging(["CIO_RELAY_CONSOLE": "off"]) { $1 }).listeners.console)
+        #expect(refusal(["CIO_RELAY_CONSOLE": "maybe"])?.hasPrefix("CIO_RELAY_CONSOLE") == true)
+    }
+
+    @Test func theACLRuleOfARoleAllowsOnlyItsCommandsOnItsKeys() {
+        let serve = RedisACL.rule(for: [.serve], prefix: "cio")
+        #expect(serve.hasPrefix("resetkeys ~cio:* resetchannels -@all +"))
+        #expect(serve.contains("+evalsha") && serve.contains("+xadd"))
+        #expect(!serve.contains("+xrange") && !serve.contains("+xreadgroup"), "a receiver cannot read events")
+        #expect(RedisACL.commands(for: [.work, .operator]) == Array(Set(RedisACL.commands(for: [.work]) + RedisACL.commands(for: [.operator]))).sorted())
+        #expect(RedisACL.roles("work,operator") == [.work, .operator])
+        #expect(RedisACL.roles("admin") == nil)
     }
 }
