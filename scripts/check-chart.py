@@ -76,10 +76,24 @@ CLUSTER = {
               "cluster": {"enabled": True}, "partitions": 16, "minReplicas": 1},
     "worker": {"autoscaling": {"keda": {"enabled": True, "lagCount": 500, "prometheus": {"serverAddress": "http://prometheus.monitoring.svc:9090"}}}},
 }
+# Each role with its own Redis user and a workspace's keys; TLS to Redis (mutual, a named server)
+# and PostgreSQL's CA from Secrets.
+PER_ROLE = {
+    "secrets": {"extra": {"EU_SIGNING_KEY": "eu-whsec", "EU_TRACK_API_KEY": "eu-key", "REDIS_URL_RECEIVER": "redis://receiver:pw@redis.mail.svc:6379/1"}},
+    "secretKeys": {"receiver": ["EU_SIGNING_KEY"], "actions": ["EU_TRACK_API_KEY"], "warehouse": []},
+    "redis": {"urlKeys": {"receiver": "REDIS_URL_RECEIVER", "actions": "REDIS_URL", "warehouse": "REDIS_URL"}},
+}
+TLS = {
+    "redis": {"url": "rediss://relay:s3cret@redis.mail.svc:6380/1",
+              "tls": {"secretName": "redis-tls", "caKey": "ca.crt", "certKey": "tls.crt", "keyKey": "tls.key", "serverName": "redis.internal"}},
+    "warehouse": {"url": "postgres://relay:pw@db.mail.svc:5432/events?sslmode=verify-full&sslrootcert=/var/run/secrets/warehouse-tls/ca.crt",
+                  "tls": {"secretName": "postgres-ca"}},
+}
 EXISTING_SECRET = {
     "existingSecret": "cio-relay-credentials",
     "worker": {"autoscaling": {"keda": {"enabled": True, "redis": {"address": "redis.mail.svc:6379", "passwordKey": "REDIS_PASSWORD"}}}},
-    "config": {"workspaces": {"eu-brand": {"signing_keys_env": ["EU_BRAND_SIGNING_KEY"]}}},
+    "config": {"workspaces": {"eu-brand": {"signing_keys_env": ["EU_BRAND_SIGNING_KEY"],
+                                           "track": {"site_id": "eu-site", "api_key_env": "EU_BRAND_TRACK_API_KEY", "region": "eu"}}}},
 }
 
 
@@ -186,9 +200,7 @@ def check_workloads(manifests, values):
                and context["capabilities"]["drop"] == ["ALL"], f"{name}: container security context is not hardened: {context}")
         for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
             expect(box[probe]["httpGet"] == {"path": path, "port": "admin"}, f"{name}: {probe} must call {path} on the admin port")
-        expect(box["envFrom"] == [{"secretRef": {"name": secret}}], f"{name}: must read its environment from Secret {secret}")
-        expect(env(deployment)["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "REDIS_URL"},
-               f"{name}: REDIS_URL must come from {secret}")
+        check_secret_keys(deployment, values, secret)
         expect("checksum/config" in deployment["spec"]["template"]["metadata"]["annotations"], f"{name}: no config checksum")
         expect(box["resources"].get("requests", {}).get("cpu"), f"{name}: no CPU request, which CPU autoscaling needs")
     receiver = one(manifests, "Deployment", f"{FULLNAME}-receiver")
@@ -220,6 +232,62 @@ def check_workloads(manifests, values):
     one(manifests, "ConfigMap", FULLNAME)
     one(manifests, "Pod", f"{FULLNAME}-test-readyz")
     expect(one(manifests, "PodDisruptionBudget", f"{FULLNAME}-receiver")["spec"]["minAvailable"] == 1, "receiver PDB")
+
+
+def role_secret_keys(role, values):
+    """The exact keys of the release's Secret a role may read: its own, the console's token for
+    the console's group, and what secretKeys and redis.urlKeys give it."""
+    own = {
+        "receiver": {"CUSTOMERIO_WEBHOOK_SECRET", "CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS"},
+        "worker-actions": {"CUSTOMERIO_SITE_ID", "CUSTOMERIO_TRACK_API_KEY"},
+        "worker-warehouse": set() if values.get("warehouse", {}).get("bigquery", {}).get("project") else {"WAREHOUSE_URL"},
+    }[role]
+    short = role.removeprefix("worker-")
+    console = "warehouse" if values.get("worker", {}).get("groups", {}).get("warehouse", {}).get("enabled", True) else "actions"
+    if short == console:
+        own.add("CIO_RELAY_ADMIN_TOKEN")
+    own.add(values.get("redis", {}).get("urlKeys", {}).get(short, "REDIS_URL"))
+    # The variables the YAML configuration names: signing keys for receivers, Track keys for actions.
+    for workspace in values.get("config", {}).get("workspaces", {}).values():
+        if short == "receiver":
+            own |= set(workspace.get("signing_keys_env", []))
+        if short == "actions" and workspace.get("track", {}).get("api_key_env"):
+            own.add(workspace["track"]["api_key_env"])
+    return own | set(values.get("secretKeys", {}).get(short, []))
+
+
+def check_secret_keys(deployment, values, secret):
+    """A pod reads its Secret key by key (no envFrom), exactly its role's keys; other Secrets only
+    as the role's files (BigQuery key and PostgreSQL CA on warehouse workers, Redis TLS on all)."""
+    name = deployment["metadata"]["name"]
+    role = name.removeprefix(f"{FULLNAME}-")
+    box = container(deployment)
+    expect("envFrom" not in box, f"{name}: envFrom would hand it every key of the Secret")
+    read = {e["valueFrom"]["secretKeyRef"]["key"] for e in box["env"] if "secretKeyRef" in e.get("valueFrom", {})
+            and e["valueFrom"]["secretKeyRef"]["name"] == secret}
+    expected = role_secret_keys(role, values)
+    expect(read == expected, f"{name}: reads the Secret keys {sorted(read)}, its role needs exactly {sorted(expected)}")
+    others = {e["valueFrom"]["secretKeyRef"]["name"] for e in box["env"] if "secretKeyRef" in e.get("valueFrom", {})} - {secret}
+    expect(not others, f"{name}: reads keys of other Secrets {others}")
+    mounted = {v["secret"]["secretName"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v}
+    allowed = set()
+    tls = values.get("redis", {}).get("tls", {})
+    if tls.get("secretName"):
+        allowed.add(tls["secretName"])
+    if role == "worker-warehouse":
+        allowed |= {values.get("warehouse", {}).get("tls", {}).get("secretName"),
+                    values.get("warehouse", {}).get("bigquery", {}).get("keySecret", {}).get("name")} - {None, ""}
+    expect(mounted == allowed, f"{name}: mounts the Secrets {sorted(mounted)}, its role needs exactly {sorted(allowed)}")
+    console = "CIO_RELAY_ADMIN_TOKEN" in expected
+    expect((env(deployment).get("CIO_RELAY_CONSOLE", {}).get("value") == "off") != console,
+           f"{name}: the console must be off everywhere but on the console's pods")
+    if tls.get("secretName"):
+        variables = env(deployment)
+        expect(variables["CIO_RELAY_REDIS_TLS_CA_FILE"]["value"] == f"/var/run/secrets/redis-tls/{tls['caKey']}", f"{name}: the Redis CA file")
+        if tls.get("certKey"):
+            expect(variables["CIO_RELAY_REDIS_TLS_CERT_FILE"]["value"] == f"/var/run/secrets/redis-tls/{tls['certKey']}", f"{name}: client certificate")
+        if tls.get("serverName"):
+            expect(variables["CIO_RELAY_REDIS_TLS_SERVER_NAME"]["value"] == tls["serverName"], f"{name}: server name")
 
 
 def check_bigquery(manifests, values):
@@ -308,7 +376,8 @@ def check_console(manifests, values):
     paths = rule["http"]["paths"]
     expect([p["path"] for p in paths] == ["/console"] and paths[0]["backend"]["service"] == {"name": f"{FULLNAME}-console", "port": {"name": "admin"}},
            f"the console Ingress routes only /console to the console Service: {paths}")
-    expect(one(manifests, "Secret", FULLNAME)["stringData"].get("CIO_RELAY_ADMIN_TOKEN") == "console-token-0123456789", "the admin token is in the Secret")
+    if not values.get("existingSecret"):
+        expect(one(manifests, "Secret", FULLNAME)["stringData"].get("CIO_RELAY_ADMIN_TOKEN") == "console-token-0123456789", "the admin token is in the Secret")
 
 
 def check_hpa(manifests):
@@ -420,7 +489,7 @@ BAD_VALUES = [
     ({"receiver": {"replicaCount": 0}}, "/receiver/replicaCount"),
     ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
     ({"redis": {"url": "http://redis:6379"}}, "/redis/url"),
-    ({"redis": {"url": "rediss://redis:6379"}}, "/redis/url"),
+    ({"redis": {"url": "rediss://redis:6379/x"}}, "/redis/url"),
     ({"warehouse": {"url": "mysql://db/events"}}, "/warehouse/url"),
     ({"customerio": {"region": "asia"}}, "/customerio/region"),
     ({"worker": {"autoscaling": {"keda": {"enabled": "yes"}}}}, "/worker/autoscaling/keda/enabled"),
@@ -448,6 +517,14 @@ BAD_VALUES = [
     ({"secrets": {"adminToken": "short"}}, "/secrets/adminToken"),
     ({"secrets": {"adminToken": "console-token-0123456789"}, "console": {"ingress": {"enabled": True, "hosts": []}}}, "console.ingress.enabled needs at least one entry in console.ingress.hosts"),
     ({"redis": {"url": "redis+cluster://a:1,b:2/3"}}, "/redis/url"),
+    # Secrets per role and TLS.
+    ({"existingSecret": "mine", "console": {"ingress": {"enabled": True, "hosts": ["console.example.com"]}}},
+     "set console.ingress.acknowledgeTokenInSecret: true"),
+    ({"secrets": {"extra": {"EU_SIGNING_KEY": "x"}}}, "secrets.extra.EU_SIGNING_KEY is read by no role"),
+    ({"redis": {"tls": {"secretName": "redis-tls"}}}, "redis.tls.secretName is set but redis.url is plain text"),
+    ({"redis": {"url": "rediss://redis:6380", "tls": {"secretName": "redis-tls", "certKey": "tls.crt"}}}, "redis.tls.certKey and redis.tls.keyKey go together"),
+    ({"redis": {"url": "rediss://redis:6380", "tls": {"certKey": "tls.crt", "keyKey": "tls.key"}}}, "redis.tls.certKey needs redis.tls.secretName"),
+    ({"redis": {"urlKeys": {"receiver": "redis url"}}}, "/redis/urlKeys/receiver"),
     ({"redis": {"url": "redis://a:1,b:2"}}, "/redis/url"),
     ({"redis": {"url": "redis+cluster://a:1,b:2", "partitions": 16}}, "redis.url is redis+cluster://: set redis.cluster.enabled"),
     ({"redis": {"cluster": {"enabled": True}, "partitions": 16}}, "redis.cluster.enabled needs redis.url to be redis+cluster://"),
@@ -490,6 +567,10 @@ def main():
         ("BigQuery with Workload Identity", merged(REQUIRED, BIGQUERY_WORKLOAD_IDENTITY)),
         ("Redis Cluster, 16 partitions, KEDA on Prometheus", merged(REQUIRED, CLUSTER)),
         ("console behind an Ingress with the admin token", merged(REQUIRED, CONSOLE)),
+        ("console Ingress with existingSecret, token acknowledged", merged(EXISTING_SECRET, {"console": {"ingress": {
+            "enabled": True, "acknowledgeTokenInSecret": True, "hosts": ["console.example.com"]}}})),
+        ("a Redis user and extra keys per role", merged(REQUIRED, PER_ROLE)),
+        ("TLS to Redis (mutual) and PostgreSQL, KEDA on", merged(REQUIRED, TLS, KEDA_ON)),
         ("everything on", merged(REQUIRED, KEDA_ON, INGRESS_TLS, MONITORING)),
     ]
     infos = set()
@@ -508,6 +589,12 @@ def main():
                 check_keda(manifests, values, 1000, "redis.mail.svc:6379", "0", {"password": "REDIS_PASSWORD"})
                 expect(not find(manifests, "Secret"), "existingSecret: the chart must not make a Secret")
                 expect("WARNING" not in notes, "existingSecret: NOTES must not claim values are missing")
+            elif keda and values.get("redis", {}).get("tls"):
+                check_keda(manifests, values, 500, "redis.mail.svc:6380", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD",
+                                                                               "ca": "ca.crt", "cert": "tls.crt", "key": "tls.key"})
+                for group in ("actions", "warehouse"):
+                    metadata = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"][0]["metadata"]
+                    expect(metadata.get("enableTLS") == "true", f"{group}: KEDA must speak TLS to a rediss:// Redis")
             elif keda:
                 check_keda(manifests, values, 500, "redis.mail.svc:6379", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD"})
                 secret = one(manifests, "Secret", FULLNAME)["stringData"]

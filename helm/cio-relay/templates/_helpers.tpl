@@ -108,17 +108,9 @@ spec:
         - name: admin
           containerPort: 9090
           protocol: TCP
-      envFrom:
-        - secretRef:
-            name: {{ include "cio-relay.secretName" $root }}
       env:
-        # Named explicitly so that a Secret without it stops the pod with a clear
-        # CreateContainerConfigError instead of a relay that looks for Redis on localhost.
-        - name: REDIS_URL
-          valueFrom:
-            secretKeyRef:
-              name: {{ include "cio-relay.secretName" $root }}
-              key: REDIS_URL
+        {{- /* Each role reads only its keys of the Secret (no envFrom): see cio-relay.secretEnv. */}}
+        {{- include "cio-relay.secretEnv" (dict "root" $root "component" .component) | nindent 8 }}
         - name: PORT
           value: "3000"
         - name: ADMIN_PORT
@@ -173,6 +165,11 @@ spec:
         - name: config
           mountPath: /etc/cio-relay
           readOnly: true
+        {{- if $root.Values.redis.tls.secretName }}
+        - name: redis-tls
+          mountPath: /var/run/secrets/redis-tls
+          readOnly: true
+        {{- end }}
         - name: tmp
           mountPath: /tmp
         {{- with .volumeMounts }}
@@ -186,6 +183,11 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- with $root.Values.redis.tls.secretName }}
+    - name: redis-tls
+      secret:
+        secretName: {{ . }}
+    {{- end }}
     {{- with .volumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -226,9 +228,12 @@ values win in both cases.
 {{- if kindIs "invalid" $database }}
 {{- $database = default "0" (trimPrefix "/" $url.path) }}
 {{- end }}
-{{- /* No enableTLS: the relay speaks plain redis:// only, so KEDA reaches Redis the same way. */ -}}
 address: {{ $address | quote }}
 databaseIndex: {{ $database | toString | quote }}
+{{- /* TLS as the relay speaks it: KEDA verifies with the CA of redis.tls (authentication below). */}}
+{{- if or (hasPrefix "rediss://" (default "" .Values.redis.url)) $given.enableTLS }}
+enableTLS: "true"
+{{- end }}
 {{- end }}
 
 {{/*
@@ -265,6 +270,21 @@ has (redis://user:pass@…, redis://:pass@…, redis://pass@…): written to the
 - parameter: {{ $parameter }}
   name: {{ include "cio-relay.secretName" $ }}
   key: {{ $key }}
+{{- end }}
+{{- with .Values.redis.tls }}
+{{- if .secretName }}
+- parameter: ca
+  name: {{ .secretName }}
+  key: {{ .caKey }}
+{{- if .certKey }}
+- parameter: cert
+  name: {{ .secretName }}
+  key: {{ .certKey }}
+- parameter: key
+  name: {{ .secretName }}
+  key: {{ .keyKey }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -307,4 +327,92 @@ WAREHOUSE_URL of a BigQuery warehouse (warehouse.bigquery), or nothing when it i
 {{- with $bq.tablePrefix }}{{ $query = append $query (printf "table_prefix=%s" .) }}{{ end }}
 {{- printf "bigquery://%s/%s" $bq.project $bq.dataset }}{{ if $query }}?{{ join "&" $query }}{{ end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The worker group that serves the console: the warehouse workers (they read the warehouse, so a
+trace shows the stored row), or the actions workers when that group is off.
+*/}}
+{{- define "cio-relay.consoleGroup" -}}
+{{- ternary "warehouse" "actions" .Values.worker.groups.warehouse.enabled }}
+{{- end }}
+
+{{/*
+The environment a component reads from the Secret, each key by name: the least each role needs.
+receiver: REDIS_URL, the signing keys; worker-actions: REDIS_URL, the Track credentials;
+worker-warehouse: REDIS_URL (WAREHOUSE_URL comes with the worker's own env); the console's group
+also CIO_RELAY_ADMIN_TOKEN, the others CIO_RELAY_CONSOLE=off; each role the keys secretKeys
+gives it. Optional keys may be missing from the Secret; required ones stop the pod with a
+CreateContainerConfigError naming the key. Also the Redis TLS files when redis.tls is set.
+Call with (dict "root" $ "component" NAME).
+*/}}
+{{- define "cio-relay.secretEnv" -}}
+{{- $root := .root }}
+{{- $role := trimPrefix "worker-" .component }}
+{{- $secret := include "cio-relay.secretName" $root }}
+{{- $optional := list }}
+{{- if eq $role "receiver" }}
+{{- $optional = list "CUSTOMERIO_WEBHOOK_SECRET" "CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS" }}
+{{- else if eq $role "actions" }}
+{{- $optional = list "CUSTOMERIO_SITE_ID" "CUSTOMERIO_TRACK_API_KEY" }}
+{{- end }}
+{{- $console := eq $role (include "cio-relay.consoleGroup" $root) }}
+{{- if $console }}{{ $optional = append $optional "CIO_RELAY_ADMIN_TOKEN" }}{{ end }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ get $root.Values.redis.urlKeys $role }}
+{{- range $optional }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+      optional: true
+{{- end }}
+{{- range (include "cio-relay.roleKeys" (dict "root" $root "role" $role) | fromJsonArray) }}
+- name: {{ . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ . }}
+{{- end }}
+{{- if not $console }}
+- name: CIO_RELAY_CONSOLE
+  value: "off"
+{{- end }}
+{{- with $root.Values.redis.tls }}
+{{- if .secretName }}
+- name: CIO_RELAY_REDIS_TLS_CA_FILE
+  value: {{ printf "/var/run/secrets/redis-tls/%s" .caKey | quote }}
+{{- if .certKey }}
+- name: CIO_RELAY_REDIS_TLS_CERT_FILE
+  value: {{ printf "/var/run/secrets/redis-tls/%s" .certKey | quote }}
+- name: CIO_RELAY_REDIS_TLS_KEY_FILE
+  value: {{ printf "/var/run/secrets/redis-tls/%s" .keyKey | quote }}
+{{- end }}
+{{- end }}
+{{- with .serverName }}
+- name: CIO_RELAY_REDIS_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret keys a role reads beyond its own, as a JSON list: secretKeys.<role>, and what the
+YAML configuration names: each workspace's signing_keys_env for the receivers, its
+track.api_key_env for the actions workers. Call with (dict "root" $ "role" receiver|actions|warehouse).
+*/}}
+{{- define "cio-relay.roleKeys" -}}
+{{- $keys := get .root.Values.secretKeys .role }}
+{{- range $name, $workspace := (default dict .root.Values.config.workspaces) }}
+{{- if eq $.role "receiver" }}
+{{- range (default list $workspace.signing_keys_env) }}{{ $keys = append $keys . }}{{ end }}
+{{- else if and (eq $.role "actions") $workspace.track }}
+{{- with $workspace.track.api_key_env }}{{ $keys = append $keys . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $keys | uniq | toJson }}
 {{- end }}
