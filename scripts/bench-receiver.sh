@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Receiver benchmark: wrk against the release build of `cio-relay serve` with a real Redis, posting
-# distinct correctly signed events, then GET /healthz on the same build as the ceiling.
-# Prints req/s, p50, p99, errors and the webhook/ceiling ratio.
+# distinct correctly signed events, then GET /healthz on the same build as the ceiling; then the
+# same webhooks through TLS to the same Redis (its TLS port, test certificates, the receiver's
+# keys under another prefix), so the cost of TLS is measured in the same run.
+# Prints req/s, p50, p99, errors, the webhook/ceiling ratio and the TLS/plain ratio.
 # Usage: scripts/bench-receiver.sh [SECONDS] [CONNECTIONS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 seconds=${1:-10} connections=${2:-64} threads=${3:-2}
 
-ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl
+ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl openssl
 binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-bench.XXXXXX)
 trap 'stop_bench_receiver "$work"' EXIT
 secret="bench-signing-key"
-start_bench_receiver "$work" "$secret" "$binary"
+make_test_certs "$work/tls"
+tls_port=$(free_port)
+BENCH_REDIS_ARGS="--tls-port $tls_port $(redis_tls_args "$work/tls") --tls-auth-clients no" \
+  start_bench_receiver "$work" "$secret" "$binary"
 
 # Enough distinct events for the whole run at up to 40,000 req/s.
 count=$(( seconds * 40000 ))
@@ -40,5 +45,16 @@ python3 -c "import sys; print('ratio webhook/ceiling = %.2f' % (float(open(sys.a
 queued=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
 sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook.txt" | grep -oE '[0-9]+')
 echo "queued entries in Redis: $queued of $sent requests (distinct events; every 200 is an entry)"
+
+# The same corpus through TLS: another key prefix, so no event is a duplicate of the plain run's.
+kill -TERM "$relay" && wait "$relay" || true
+CIO_RELAY_KEY_PREFIX=tls CIO_RELAY_REDIS_TLS_CA_FILE="$work/tls/ca.crt" \
+  start_bench_relay "$work" "$secret" "rediss://localhost:$tls_port" "$binary"
+run_wrk "http://127.0.0.1:$port" bench/webhooks.lua >"$work/webhook-tls.txt"
+summarize "webhook (TLS to Redis)" "$work/webhook-tls.txt"
+python3 -c "import sys; print('ratio TLS/plain = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" "$work/webhook-tls.txt.rps" "$work/webhook.txt.rps"
+queued=$(redis-cli -p "$redis_port" XLEN 'tls:{0}:events')
+sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook-tls.txt" | grep -oE '[0-9]+')
+echo "queued entries in Redis over TLS: $queued of $sent requests"
 grep -q '"level":"error"' "$work/serve.log" && { echo "errors logged by the receiver:"; grep '"level":"error"' "$work/serve.log" | head -5; }
 exit 0

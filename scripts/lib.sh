@@ -302,19 +302,29 @@ build_release() {
 
 # start_bench_receiver WORK SECRET COMMAND...: for the receiver benchmarks, starts Redis under
 # WORK/redis (append-only, fsync every second: persistence as recommended for production;
-# REDIS_APPENDFSYNC=always measures an fsync per write instead) and
-# COMMAND (the binary, or a wrapper such as valgrind followed by it) as `serve` on loopback, then
-# waits until it is ready. Sets redis_port, port, admin and relay (the receiver's pid); the caller's
-# EXIT trap calls stop_bench_receiver WORK.
+# REDIS_APPENDFSYNC=always measures an fsync per write instead; BENCH_REDIS_ARGS adds options,
+# such as a TLS port) and COMMAND (the binary, or a wrapper such as valgrind followed by it) as
+# `serve` on loopback, then waits until it is ready. Sets redis_port, port, admin and relay (the
+# receiver's pid); the caller's EXIT trap calls stop_bench_receiver WORK.
 start_bench_receiver() {
   local work=$1 secret=$2
   shift 2
   redis_port=$(free_port)
-  start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save ""
+  # shellcheck disable=SC2086
+  start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save "" ${BENCH_REDIS_ARGS:-}
+  start_bench_relay "$work" "$secret" "redis://127.0.0.1:$redis_port" "$@"
+}
+
+# start_bench_relay WORK SECRET REDIS_URL COMMAND...: `serve` on loopback against REDIS_URL (with
+# the CIO_RELAY_* settings of the caller's environment), ready when it returns; sets port, admin
+# and relay, its log in WORK/serve.log.
+start_bench_relay() {
+  local work=$1 secret=$2 url=$3
+  shift 3
   port=$(free_port)
   admin=$(free_port)
-  CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="redis://127.0.0.1:$redis_port" PORT=$port ADMIN_PORT=$admin \
-    CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning "$@" serve 2>"$work/serve.log" &
+  CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="$url" PORT=$port ADMIN_PORT=$admin \
+    CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning "$@" serve 2>>"$work/serve.log" &
   relay=$!
   wait_http "http://127.0.0.1:$admin/readyz" 120
 }

@@ -30,7 +30,7 @@ public enum SettingsTable {
         "PEM bundle of the CAs that sign the Redis servers' certificates (`rediss://` only); the managed services' own CA, or your cluster's")
     static let redisTLSCertFile = Setting(
         "CIO_RELAY_REDIS_TLS_CERT_FILE", file: "redis.tls.cert_file", .text, default: "—",
-        "PEM client certificate for mutual TLS (`tls-auth-clients yes`); with `CIO_RELAY_REDIS_TLS_KEY_FILE`. Read at every new connection, so a rotated file takes effect without a restart")
+        "PEM client certificate for mutual TLS (`tls-auth-clients yes`); with `CIO_RELAY_REDIS_TLS_KEY_FILE`. Read at every new connection: a renewed file is used from the next reconnect")
     static let redisTLSKeyFile = Setting(
         "CIO_RELAY_REDIS_TLS_KEY_FILE", file: "redis.tls.key_file", .text, default: "—",
         "PEM private key of that client certificate")
@@ -146,7 +146,7 @@ public enum SettingsTable {
     // The warehouse.
     static let warehouseURL = Setting(
         "WAREHOUSE_URL", file: "warehouse.url", .text,
-        "`sqlite:PATH`, `postgres://user:password@host:port/db?sslmode=disable|prefer|require|verify-full`, `bigquery://PROJECT/DATASET?location=EU&table_prefix=P`, or `none`"
+        "`sqlite:PATH`, `postgres://user:password@host:port/db?sslmode=…&sslrootcert=PATH&sslcert=PATH&sslkey=PATH` (libpq's meanings: `verify-full` checks chain and host name, `verify-ca` the chain, `require` only encrypts; `sslrootcert` is the CA, default the system's), `bigquery://PROJECT/DATASET?location=EU&table_prefix=P`, or `none`"
     ) { "\($0.warehouse)" }
     static let bigQueryAPIURL = Setting(
         "BIGQUERY_API_URL", .text, default: "`https://bigquery.googleapis.com`",
