@@ -3,6 +3,8 @@
 # correctly signed events to the release build of `cio-relay serve` against
 #   single      one primary (and one replica), CIO_RELAY_PARTITIONS=1
 #   cluster     three primaries (and three replicas), CIO_RELAY_PARTITIONS=16
+#   tls-clus    the same cluster shape speaking only TLS (clients with a certificate, replication
+#               and the cluster bus too): the cost of TLS, measured in the same run
 # each without and with CIO_RELAY_REDIS_MIN_REPLICAS=1. Prints req/s, p50, p99, non-2xx, and the
 # Redis CPU per accepted event (user + system time of the primaries, and of every Redis process
 # with the replicas, from /proc). Every Redis runs without persistence (the cluster helper's
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 seconds=${1:-10} connections=${2:-64} threads=${3:-2}
 
-ensure_packages redis-server redis-tools libhiredis-dev libssl-dev libsqlite3-dev wrk curl
+ensure_packages redis-server redis-tools libhiredis-dev libssl-dev libsqlite3-dev wrk curl openssl
 binary=$(build_release 2>/dev/null)
 
 work=$(mktemp -d -t cio-relay-bench-cluster.XXXXXX)
@@ -22,6 +24,7 @@ cleanup() {
   stop_redis "$work/single"
   stop_redis "$work/replica"
   stop_redis_cluster "$work/cluster"
+  stop_redis_cluster "$work/tls-cluster"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,6 +35,8 @@ start_redis "$work/single" "$single_port" --save "" --appendonly no
 replica_port=$(free_port)
 start_redis "$work/replica" "$replica_port" --save "" --appendonly no --replicaof 127.0.0.1 "$single_port"
 nodes=$(start_redis_cluster "$work/cluster")
+make_test_certs "$work/tls"
+tls_nodes=$(start_redis_cluster "$work/tls-cluster" "$work/tls")
 for _ in $(seq 1 100); do
   redis-cli -p "$single_port" INFO replication | grep -q "state=online" && break
   sleep 0.1
@@ -44,35 +49,45 @@ python3 bench/make-corpus.py "$secret" "$count" "$work/corpus" "$threads"
 cpu_ticks() {
   local total=0 port pid
   for port in "$@"; do
-    pid=$(redis-cli -p "$port" INFO server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+    pid=$(rcli -p "$port" INFO server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
     total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
   done
   echo "$total"
 }
-# roles_ports ROLE: the ports of the cluster's nodes in that role (master or slave).
+# roles_ports ROLE NODES: the ports of the cluster's nodes in that role (master or slave).
 roles_ports() {
   local node
-  for node in ${nodes//,/ }; do
-    redis-cli -p "${node##*:}" ROLE | head -1 | grep -qx "$1" && echo "${node##*:}"
+  for node in ${2//,/ }; do
+    rcli -p "${node##*:}" ROLE | head -1 | grep -qx "$1" && echo "${node##*:}"
   done
 }
 
 echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s, no persistence"
 printf '%-8s %-12s %9s %9s %9s %7s %26s %26s\n' topology min_replicas req/s p50_ms p99_ms non2xx "redis_cpu_us/event(prim)" "redis_cpu_us/event(all)"
 run=0
-for topology in single cluster; do
+for topology in single cluster tls-clus; do
+  tls_env=()
+  unset REDIS_CLI_TLS_DIR
   if [ "$topology" = single ]; then
     url="redis://127.0.0.1:$single_port" partitions=1 primaries=("$single_port") all=("$single_port" "$replica_port")
   else
+    members=$nodes
     url="redis+cluster://$nodes" partitions=16
-    mapfile -t primaries < <(roles_ports master)
-    mapfile -t replicas < <(roles_ports slave)
+    if [ "$topology" = tls-clus ]; then
+      members=$tls_nodes
+      url="rediss+cluster://$tls_nodes"
+      export REDIS_CLI_TLS_DIR="$work/tls"
+      tls_env=(CIO_RELAY_REDIS_TLS_CA_FILE="$work/tls/ca.crt" CIO_RELAY_REDIS_TLS_CERT_FILE="$work/tls/client.crt"
+        CIO_RELAY_REDIS_TLS_KEY_FILE="$work/tls/client.key" CIO_RELAY_REDIS_TLS_SERVER_NAME=localhost)
+    fi
+    mapfile -t primaries < <(roles_ports master "$members")
+    mapfile -t replicas < <(roles_ports slave "$members")
     all=("${primaries[@]}" "${replicas[@]}")
   fi
   for min in 0 1; do
     run=$(( run + 1 ))
     port=$(free_port) admin=$(free_port)
-    CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="$url" CIO_RELAY_PARTITIONS=$partitions CIO_RELAY_REDIS_MIN_REPLICAS=$min \
+    env "${tls_env[@]}" CUSTOMERIO_WEBHOOK_SECRET=$secret REDIS_URL="$url" CIO_RELAY_PARTITIONS=$partitions CIO_RELAY_REDIS_MIN_REPLICAS=$min \
       CIO_RELAY_KEY_PREFIX="bench$run" PORT=$port ADMIN_PORT=$admin CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning \
       "$binary" serve 2>"$work/serve-$run.log" &
     relay=$!
