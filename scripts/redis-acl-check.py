@@ -117,13 +117,8 @@ class Check:
         env = self.environment(redis_url, self.prefix, PORT=port, **env_extra)
         process = subprocess.Popen([self.binary, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, name + "-serve.log"), "w"))
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{env['ADMIN_PORT']}/healthz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            # The wait of scripts/lib.sh; /healthz, as /readyz is what a refused user would fail.
+            subprocess.run(["bash", "-c", '. scripts/lib.sh && wait_http "$0" 60', f"http://127.0.0.1:{env['ADMIN_PORT']}/healthz"], check=True)
             sent = self.run(["send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--count", str(count), "--duplicates", "0.2",
                              "--people", "5", "--run-id", name.replace("-", "")], env, name)
             # A genuine but unparseable event goes to the dead letters (signed, so it is accepted).

@@ -37,8 +37,9 @@ set -e
 grep -q "CIO_RELAY_MAX_BODY_BYTES" "$work/bad.log" || fail "the error does not name CIO_RELAY_MAX_BODY_BYTES: $(cat "$work/bad.log")"
 echo "smoke: bad configuration refused: $(cat "$work/bad.log")"
 
-# 2. Start, become ready, accept a signed event.
-"$binary" serve 2>"$work/serve.log" &
+# 2. Start, become ready, accept a signed event. The receiver runs without the console, as the
+# chart runs it (CIO_RELAY_CONSOLE=off): /console is gone, the admin endpoints stay.
+CIO_RELAY_CONSOLE=off "$binary" serve 2>"$work/serve.log" &
 relay=$!
 trap 'kill -9 $relay 2>/dev/null || true' EXIT
 wait_http "http://127.0.0.1:$admin/readyz" 30 || fail "not ready within 30 s"
@@ -52,6 +53,10 @@ forged=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port
 [ "$forged" = 401 ] || fail "forged event answered $forged"
 curl -sS "http://127.0.0.1:$admin/metrics" | grep -q 'cio_relay_webhooks_received_total{outcome="accepted"} 1' || fail "metrics do not count the accepted event"
 echo "smoke: accepted a signed event, refused a forged one, metrics count them"
+console=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/console")
+[ "$console" = 404 ] || fail "with CIO_RELAY_CONSOLE=off /console answered $console"
+grep -q '"console":"off"' "$work/serve.log" || fail "the start-up log does not say the console is off"
+echo "smoke: CIO_RELAY_CONSOLE=off: /console answers 404"
 
 # 3. SIGTERM while a slow upload is in flight: the request completes, then the process exits 0.
 slow=$(sample_event | sed 's/"subject":"Your trial ends Friday"/"subject":"'"$(head -c 6000 /dev/zero | tr '\0' 'x')"'"/')
