@@ -46,7 +46,7 @@ struct RedisConfigurationTests {
     }
 
     @Test(arguments: [
-        "http://localhost", "rediss://localhost", "redis://", "redis://host:0", "redis://host:99999", "redis://host:port", "redis://host/x", "redis://u:%zz@host",
+        "http://localhost", "redis+tls://localhost", "rediss+cluster://", "redis://", "redis://host:0", "redis://host:99999", "redis://host:port", "redis://host/x", "redis://u:%zz@host",
         "redis://a:1,b:2", "redis+cluster://a:1,,b:2", "redis+cluster://a:1/3", "redis+cluster://",
     ])
     func rejectsInvalid(url: String) {
