@@ -205,6 +205,8 @@ def check_workloads(manifests, values):
         expect(box["resources"].get("requests", {}).get("cpu"), f"{name}: no CPU request, which CPU autoscaling needs")
     receiver = one(manifests, "Deployment", f"{FULLNAME}-receiver")
     expect(container(receiver)["args"] == ["serve"], "receiver must run `serve`")
+    if values.get("redis", {}).get("minReplicas") is None:
+        expect("CIO_RELAY_REDIS_MIN_REPLICAS" not in env(receiver), "without redis.minReplicas the binary chooses (1 on a cluster, 0 on one Redis)")
     expect(container(receiver)["lifecycle"]["preStop"]["sleep"]["seconds"] == 5, "receiver needs its preStop sleep")
     enabled = [group for group, settings in sorted(values.get("worker", {}).get("groups", {}).items()) if settings.get("enabled", True)]
     enabled = enabled or ["actions", "warehouse"]
@@ -460,7 +462,7 @@ def check_monitoring(manifests, write_rules):
     rules = rule["spec"]["groups"][0]["rules"]
     alerts = {rule["alert"] for rule in rules}
     wanted = {"CioRelayLagHigh", "CioRelayOldestEventTooOld", "CioRelayPartitionStalled", "CioRelayDeadLettersGrowing", "CioRelaySignatureFailures",
-              "CioRelayRedisUnavailable", "CioRelayWebhooksRefused", "CioRelayWorkerMetricsAbsent"}
+              "CioRelayRedisUnavailable", "CioRelayReplicasBelowMinimum", "CioRelayWebhooksRefused", "CioRelayWorkerMetricsAbsent"}
     expect(alerts == wanted, f"alerts {sorted(alerts)}, expected {sorted(wanted)}")
     guide = (ROOT / "docs" / "operations.md").read_text()
     dashboard_map = one(manifests, "ConfigMap", f"{FULLNAME}-dashboard")

@@ -44,6 +44,18 @@ public struct PartitionStatus: Sendable, Hashable, Codable {
     public let deadLetters: Int
 }
 
+/// One primary the queue lives on and the replicas connected to it (`INFO replication`).
+public struct PrimaryReplicas: Sendable, Hashable, Codable {
+    /// `host:port` as the client reaches it.
+    public let primary: String
+    public let connectedReplicas: Int
+
+    public init(primary: String, connectedReplicas: Int) {
+        self.primary = primary
+        self.connectedReplicas = connectedReplicas
+    }
+}
+
 /// The state of the queue for `cio-relay status`: what an operator looks at first. Lengths and
 /// counts are totals over the partitions; `partitions` has each.
 public struct QueueStatus: Sendable, Hashable, Codable {
@@ -62,7 +74,17 @@ public struct QueueStatus: Sendable, Hashable, Codable {
     public let redisMaxMemoryBytes: Int
     /// Primaries the data is spread over: 1 on one Redis.
     public let redisPrimaries: Int
+    /// Each primary's connected replicas.
+    public let replicas: [PrimaryReplicas]
+    /// `CIO_RELAY_REDIS_MIN_REPLICAS` in force: a primary with fewer connected replicas answers
+    /// its events' enqueue with a shortfall, so the receiver answers them 503.
+    public let minReplicas: Int
     public let groups: [GroupStatus]
+
+    /// The primaries with fewer connected replicas than `minReplicas`.
+    public var primariesBelowMinimum: [PrimaryReplicas] {
+        replicas.filter { $0.connectedReplicas < minReplicas }
+    }
 }
 
 extension EventQueue {
@@ -115,19 +137,32 @@ extension EventQueue {
             dedupKeys += count
             exact = exact && nodeExact
             let memory = try await node.send("INFO", "memory").string ?? ""
-            func memoryField(_ name: String) -> Int {
-                memory.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
-            }
-            used += memoryField("used_memory")
-            limits.append(memoryField("maxmemory"))
+            used += Self.infoField("used_memory", in: memory)
+            limits.append(Self.infoField("maxmemory", in: memory))
         }
         return QueueStatus(
             stream: layout.eventsName, streamLength: streamLength,
             deadLetterStream: layout.deadName, deadLetters: partitions.reduce(0) { $0 + $1.deadLetters },
             partitions: partitions, dedupKeys: dedupKeys, dedupKeysExact: exact,
             redisUsedMemoryBytes: used, redisMaxMemoryBytes: limits.contains(0) ? 0 : limits.reduce(0, +), redisPrimaries: primaries.count,
+            replicas: try await primaryReplicas(), minReplicas: client.configuration.minReplicas,
             groups: groups
         )
+    }
+
+    /// Each primary and its connected replicas, from `INFO replication`.
+    public func primaryReplicas() async throws(RedisError) -> [PrimaryReplicas] {
+        var result: [PrimaryReplicas] = []
+        for node in try await client.primaries() {
+            let replication = try await node.send("INFO", "replication").string ?? ""
+            result.append(PrimaryReplicas(primary: node.endpoint.description, connectedReplicas: Self.infoField("connected_slaves", in: replication)))
+        }
+        return result
+    }
+
+    /// A number field of an `INFO` reply (`name:value` lines), 0 when absent.
+    static func infoField(_ name: String, in info: String) -> Int {
+        info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) } ?? 0
     }
 
     /// The consumers of a group over every partition: pending summed, idle the shortest.

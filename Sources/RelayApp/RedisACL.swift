@@ -36,8 +36,8 @@ public enum RedisACL {
             [
                 // Consumer groups: read, acknowledge, reclaim, dead-letter.
                 "xreadgroup", "xack", "xautoclaim", "xpending", "xclaim", "xadd", "xrange",
-                // Upkeep: trimming below every group, idle consumers, lag.
-                "xtrim", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xgroup|delconsumer", "xgroup|setid",
+                // Upkeep: trimming below every group, idle consumers, lag, each primary's replicas.
+                "xtrim", "xinfo|groups", "xinfo|consumers", "xinfo|stream", "xgroup|delconsumer", "xgroup|setid", "info",
                 // The shared Track API budget and the attribute guard.
                 "time", "hget", "hset", "hmget", "expire", "wait",
             ]

@@ -73,7 +73,10 @@ public struct RelaySettings: Sendable {
             redis.connectTimeout = min(budget, redis.connectTimeout)
         }
         redis.poolSize = try source.integer(SettingsTable.redisPoolSize) ?? redis.poolSize
-        redis.minReplicas = try source.integer(SettingsTable.minReplicas) ?? redis.minReplicas
+        // Wherever a replica can take over (a cluster), an event is answered 200 only once one has
+        // it: without, a primary cut off from its replica acknowledges writes that vanish when the
+        // replica is promoted. One Redis keeps 0 (it may have no replica).
+        redis.minReplicas = try source.integer(SettingsTable.minReplicas) ?? (redis.clusterSeeds == nil ? 0 : 1)
         // Half the budget, leaving the rest for the write itself and a retry on a cluster.
         redis.replicaTimeout = (redis.commandTimeout ?? .seconds(2)) / 2
 

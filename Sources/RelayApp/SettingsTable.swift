@@ -50,9 +50,8 @@ public enum SettingsTable {
         "partitions of the queue, each a stream with its own hash tag so that a Redis Cluster spreads them over its primaries; fixed for the data (recorded in Redis: a process with another count refuses to start), see docs/redis-cluster.md"
     ) { "\($0.queue.partitions)" }
     static let minReplicas = Setting(
-        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16),
-        "replicas that must confirm an event (`WAIT`, once per pipelined batch, for up to half of `CIO_RELAY_REDIS_TIMEOUT`) before the answer is 200; fewer is a 503 and Customer.io retries; 0 answers once the primary has it"
-    ) { "\($0.redis.minReplicas)" }
+        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16), default: "1 on a Redis Cluster, 0 on one Redis",
+        "replicas that must confirm an event (`WAIT`, once per pipelined batch, for up to half of `CIO_RELAY_REDIS_TIMEOUT`) before the answer is 200; fewer is a 503 and Customer.io retries; 0 answers once the primary has it, and loses what a cut-off primary acknowledged when its replica takes over")
     static let keyPrefix = Setting(
         "CIO_RELAY_KEY_PREFIX", file: "redis.key_prefix", .text,
         "first part of every Redis key; no spaces or braces"

@@ -50,9 +50,14 @@ public struct WorkerMetrics: Sendable {
         "Age of the oldest event of one partition the consumer group has not finished")
     public static let partitionStreamLength = MetricDefinition(
         "cio_relay_partition_stream_length", .gauge, labels: ["partition"], "Entries on one partition's events stream")
+    public static let fewestReplicas = MetricDefinition(
+        "cio_relay_redis_fewest_replicas", .gauge,
+        "The fewest replicas connected to any Redis primary the queue lives on (INFO replication); below cio_relay_redis_min_replicas, that primary's events are answered 503 (cio-relay status names it)")
+    public static let minReplicas = MetricDefinition(
+        "cio_relay_redis_min_replicas", .gauge, "CIO_RELAY_REDIS_MIN_REPLICAS in force: replicas that must confirm each event before it is answered 200")
     public static let definitions = [
         eventsProcessed, budgetWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
-        partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength,
+        partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength, fewestReplicas, minReplicas,
     ]
 
     private let factory: any MetricsFactory
@@ -103,6 +108,14 @@ public struct WorkerMetrics: Sendable {
             Self.partitionStreamLength.gauge("\(partition)", factory: factory).record(length)
         }
         Self.deadLetterLength.gauge(factory: factory).record(dead)
+    }
+
+    /// The fewest connected replicas of any primary, beside the minimum in force.
+    func replicas(_ primaries: [PrimaryReplicas], minimum: Int) {
+        if let fewest = primaries.map(\.connectedReplicas).min() {
+            Self.fewestReplicas.gauge(factory: factory).record(fewest)
+        }
+        Self.minReplicas.gauge(factory: factory).record(minimum)
     }
 }
 

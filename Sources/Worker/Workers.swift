@@ -67,6 +67,7 @@ public enum Workers {
                 }
                 let lengths = try await queue.eachPartition { keys throws(RedisError) in try await queue.length(of: keys.events) }
                 metrics.streamLengths(events: lengths, dead: try await queue.deadLetterCount())
+                metrics.replicas(try await queue.primaryReplicas(), minimum: queue.client.configuration.minReplicas)
             },
         ]
     }

@@ -198,6 +198,10 @@ struct PartitionedQueueTests {
         try await withShutdown(try QueueBackend.cluster.queue(prefix: TestRedis.uniquePrefix("pq"), minReplicas: 1)) { queue async throws in
             let outcomes = try await Self.enqueue((0..<200).map { _ in Fixtures.newEventID() }, through: [queue])
             #expect(outcomes.allSatisfy { $0 != .duplicate } && outcomes.count == 200)
+            // status names each primary and its replica: none below the minimum.
+            let status = try await queue.status(nowMilliseconds: 0)
+            #expect(status.replicas.count == 3 && status.replicas.allSatisfy { $0.connectedReplicas == 1 }, "\(status.replicas)")
+            #expect(status.minReplicas == 1 && status.primariesBelowMinimum.isEmpty)
         }
         // One Redis without a replica: WAIT falls short, so the answer is an error (a 503), though
         // the event is stored; Customer.io's retry is a duplicate, still unconfirmed.
@@ -214,6 +218,9 @@ struct PartitionedQueueTests {
                 #expect(error.code == .replicationShortfall)
             }
             #expect(try await queue.length(of: queue.keys.events) == 1)
+            // status names the primary that has no replica as below the minimum.
+            let status = try await queue.status(nowMilliseconds: 0)
+            #expect(status.primariesBelowMinimum == [PrimaryReplicas(primary: "127.0.0.1:\(primary.port)", connectedReplicas: 0)])
         }
         // The same Redis with a replica: confirmed.
         let replica = try RedisServerProcess(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])

@@ -180,3 +180,21 @@ struct SecuritySettingsTests {
         #expect(RedisACL.roles("admin") == nil)
     }
 }
+
+@Suite("Replicated acknowledgements by default")
+struct MinReplicasDefaultTests {
+    let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
+
+    @Test func aClusterWaitsForOneReplicaUnlessToldOtherwise() throws {
+        let cluster = ["REDIS_URL": "redis+cluster://10.0.0.1:6379,10.0.0.2:6379"]
+        #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }).redis.minReplicas == 1)
+        #expect(try RelaySettings.load(environment: base.merging(["REDIS_URL": "rediss+cluster://10.0.0.1:6379"]) { $1 }).redis.minReplicas == 1)
+        #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "0"]) { $1 }).redis.minReplicas == 0)
+        #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "2"]) { $1 }).redis.minReplicas == 2)
+    }
+
+    @Test func oneRedisDoesNotWaitUnlessToldTo() throws {
+        #expect(try RelaySettings.load(environment: base).redis.minReplicas == 0)
+        #expect(try RelaySettings.load(environment: base.merging(["REDIS_URL": "redis://h:6379", "CIO_RELAY_REDIS_MIN_REPLICAS": "1"]) { $1 }).redis.minReplicas == 1)
+    }
+}

@@ -127,14 +127,18 @@ public struct ConsoleRoutes: Sendable {
             \(Self.card("Dead letters", "\(status.deadLetters.formatted())", link: "/console/dead-letters"))
             \(Self.card("Dedup keys", (status.dedupKeysExact ? "" : "≈ ") + status.dedupKeys.formatted()))
             \(Self.card("Redis memory", memory + (status.redisPrimaries > 1 ? " over \(status.redisPrimaries) primaries" : "")))
+            \(Self.card("Replicas per primary", status.replicas.map { "\($0.primary): \($0.connectedReplicas)" }.joined(separator: ", ") + " (minimum \(status.minReplicas))"))
             </div>
+            """
+        let short: HTML = status.primariesBelowMinimum.isEmpty ? "" : """
+            <p class="notice bad">■ \(status.primariesBelowMinimum.map { "\($0.primary) has \($0.connectedReplicas) connected replica(s)" }.joined(separator: "; ")), fewer than CIO_RELAY_REDIS_MIN_REPLICAS=\(status.minReplicas): the events of its partitions are answered 503 until a replica is back.</p>
             """
         let groupRows: [HTML] = status.groups.map { group in
             let health = Self.health(group)
             return "<tr><td>\(group.name)</td><td class=\"\(health.css)\">\(health.label)</td><td class=\"num\">\(group.lag)</td><td class=\"num\">\(group.pending)</td><td class=\"num\">\(group.oldestUnprocessedAgeSeconds.map { RelativeTime.describe(seconds: $0) } ?? "—")</td><td class=\"num\">\(group.consumers.count)</td></tr>"
         }
         var body: HTML = """
-            \(cards)
+            \(short)\(cards)
             <h2>Consumer groups</h2>
             <div class="table"><table><thead><tr><th>group</th><th>state</th><th class="num">lag</th><th class="num">pending</th><th class="num">oldest unprocessed</th><th class="num">consumers</th></tr></thead>
             <tbody>\(groupRows.isEmpty ? ["<tr><td colspan=\"6\" class=\"muted\">No consumer group yet: no role has started.</td></tr>"] : groupRows)</tbody></table></div>

@@ -121,8 +121,10 @@ spec:
           value: {{ $root.Values.redis.keyPrefix | quote }}
         - name: CIO_RELAY_PARTITIONS
           value: {{ $root.Values.redis.partitions | quote }}
+        {{- if not (kindIs "invalid" $root.Values.redis.minReplicas) }}
         - name: CIO_RELAY_REDIS_MIN_REPLICAS
           value: {{ $root.Values.redis.minReplicas | quote }}
+        {{- end }}
         - name: CUSTOMERIO_REGION
           value: {{ $root.Values.customerio.region | quote }}
         # The consumer name in the group: the pod name, unique and stable for its lifetime.
