@@ -152,7 +152,6 @@ class Run:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "REDIS_URL": "redis+cluster://" + self.arguments.nodes,
             "CIO_RELAY_PARTITIONS": str(PARTITIONS),
-            "CIO_RELAY_REDIS_MIN_REPLICAS": str(self.arguments.min_replicas),
             "CIO_RELAY_KEY_PREFIX": self.arguments.prefix,
             "CIO_RELAY_BIND": "127.0.0.1",
             "CIO_RELAY_GROUPS": "actions,warehouse",
@@ -161,6 +160,11 @@ class Run:
             "LOG_LEVEL": "warning",
             "ADMIN_PORT": str(free_port()),
         }
+        if self.arguments.min_replicas is not None:  # else the binary's default: 1 on a cluster and with Sentinel
+            env["CIO_RELAY_REDIS_MIN_REPLICAS"] = str(self.arguments.min_replicas)
+        if self.arguments.sentinel_dir:
+            # --nodes are the Sentinels; the data nodes live in --sentinel-dir.
+            env["REDIS_URL"] = "redis+sentinel://" + self.arguments.nodes + "/mymaster"
         if self.arguments.tls_dir:
             # Mutual TLS; the nodes announce 127.0.0.1 and their certificate names localhost.
             env.update({
@@ -231,6 +235,43 @@ class Run:
         self.cluster.wait_replica_linked(victim)
         self.note(f"{victim} restarted and linked again, as a replica")
 
+    def sentinel_primary(self):
+        """host:port of the primary, as the first Sentinel that answers names it."""
+        for sentinel in self.arguments.nodes.split(","):
+            host, port = sentinel.rsplit(":", 1)
+            answer = subprocess.run(["redis-cli", "-h", host, "-p", port, "SENTINEL", "get-master-addr-by-name", "mymaster"],
+                                    capture_output=True, text=True, timeout=10).stdout.split()
+            if len(answer) == 2:
+                return f"{answer[0]}:{answer[1]}"
+        raise RuntimeError("no Sentinel names a primary for mymaster")
+
+    def sentinel_failover(self):
+        """kill -9 the primary; a Sentinel promotes a replica; the old primary comes back as a replica."""
+        victim = self.sentinel_primary()
+        port = victim.rsplit(":", 1)[1]
+        folder = os.path.join(self.arguments.sentinel_dir, port)
+        with open(os.path.join(folder, "redis.pid")) as file:
+            os.kill(int(file.read()), 9)
+        self.note(f"kill -9 primary {victim}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                promoted = self.sentinel_primary()
+                if promoted != victim and self.cluster.cli(promoted, "ROLE").split()[0] == "master":
+                    self.note(f"the Sentinels promoted {promoted}")
+                    break
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("no replica was promoted within 60 s")
+        host, new_port = promoted.rsplit(":", 1)
+        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", folder, "--daemonize", "yes",
+                        "--pidfile", os.path.join(folder, "redis.pid"), "--logfile", os.path.join(folder, "redis.log"),
+                        "--save", "", "--appendonly", "no", "--replicaof", host, new_port], check=True)
+        self.cluster.wait_replica_linked(victim)
+        self.note(f"{victim} restarted and linked again, as a replica")
+
     def run(self):
         self.started = time.monotonic()
         receivers = []
@@ -291,7 +332,7 @@ class Run:
         refused = answers["HTTP 503"]
         other = {answer: count for answer, count in answers.items() if answer not in ("200 accepted", "200 duplicate", "HTTP 503")}
         table = [
-            ("scenario", f"{self.arguments.scenario}, CIO_RELAY_REDIS_MIN_REPLICAS={self.arguments.min_replicas}"),
+            ("scenario", f"{self.arguments.scenario}, CIO_RELAY_REDIS_MIN_REPLICAS={'the default' if self.arguments.min_replicas is None else self.arguments.min_replicas}"),
             ("requests", requests),
             ("answered 200", answers["200 accepted"] + answers["200 duplicate"]),
             ("answered 503", f"{refused} ({100 * refused / max(requests, 1):.1f} %)"),
@@ -333,10 +374,11 @@ def main():
     parser.add_argument("--nodes", required=True, help="the cluster's nodes, host:port,…")
     parser.add_argument("--cluster-dir", required=True, help="the folder scripts/lib.sh start_redis_cluster made")
     parser.add_argument("--work", required=True)
-    parser.add_argument("--scenario", choices=["reshard", "failover"], required=True)
+    parser.add_argument("--scenario", choices=["reshard", "failover", "sentinel_failover"], required=True)
     parser.add_argument("--prefix", required=True, help="key prefix of this run")
-    parser.add_argument("--min-replicas", type=int, default=0)
+    parser.add_argument("--min-replicas", type=int, help="CIO_RELAY_REDIS_MIN_REPLICAS (default: not set, the binary's default)")
     parser.add_argument("--tls-dir", help="the certificates of a TLS-only cluster (scripts/lib.sh make_test_certs)")
+    parser.add_argument("--sentinel-dir", help="the folder of scripts/lib.sh start_redis_sentinel: --nodes are then its Sentinels")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--max-503-share", type=float, default=0.1)

@@ -4,7 +4,8 @@
 # to another primary; (2) with CIO_RELAY_REDIS_MIN_REPLICAS=1, a primary is killed and its replica
 # promoted; (3) the same without MIN_REPLICAS, reporting how many acknowledged events were lost.
 # (1) and (2) fail on any acknowledged event missing from the warehouse. Then (1) and (2) again on
-# a second cluster that speaks only TLS (clients, replication and the cluster bus; mutual TLS).
+# a second cluster that speaks only TLS (clients, replication and the cluster bus; mutual TLS);
+# then one primary with two replicas and three Sentinels, whose primary is killed under load.
 # The test command runs it.
 # Usage: scripts/cluster-soak.sh [BINARY]   (default: the debug build)
 #   CLUSTER_SOAK_SECONDS  seconds of sending per scenario (default 20)
@@ -24,6 +25,7 @@ work=$(mktemp -d -t cio-relay-cluster-soak.XXXXXX)
 cleanup() {
   stop_redis_cluster "$work/cluster"
   stop_redis_cluster "$work/tls-cluster"
+  stop_redis_sentinel "$work/sentinel"
   if [ "${status:-1}" -eq 0 ]; then rm -rf "$work"; else echo "cluster-soak: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
@@ -40,7 +42,7 @@ soak --scenario reshard --prefix reshard --work "$work/reshard" || status=$?
 echo "==> failover with CIO_RELAY_REDIS_MIN_REPLICAS=1"
 soak --scenario failover --min-replicas 1 --prefix failover-wait --work "$work/failover-wait" --max-503-share 0.5 || status=$?
 echo "==> failover without MIN_REPLICAS (losses reported, not failed on)"
-soak --scenario failover --prefix failover-async --work "$work/failover-async" --max-503-share 0.5 --report-loss || status=$?
+soak --scenario failover --min-replicas 0 --prefix failover-async --work "$work/failover-async" --max-503-share 0.5 --report-loss || status=$?
 stop_redis_cluster "$work/cluster"
 
 make_test_certs "$work/tls"
@@ -54,4 +56,13 @@ echo "==> TLS: live resharding under load"
 tls_soak --scenario reshard --prefix tls-reshard --work "$work/tls-reshard" || status=$?
 echo "==> TLS: failover with CIO_RELAY_REDIS_MIN_REPLICAS=1"
 tls_soak --scenario failover --min-replicas 1 --prefix tls-failover --work "$work/tls-failover" --max-503-share 0.5 || status=$?
+stop_redis_cluster "$work/tls-cluster"
+unset REDIS_CLI_TLS_DIR
+
+sentinels=$(start_redis_sentinel "$work/sentinel")
+echo "cluster-soak: a primary, two replicas and three Sentinels; Sentinels on $sentinels"
+echo "==> Sentinel: kill -9 the primary under load (MIN_REPLICAS by default, 1)"
+python3 scripts/cluster-soak.py --binary "$binary" --nodes "$sentinels" --cluster-dir "$work/sentinel" --sentinel-dir "$work/sentinel" \
+  --seconds "${CLUSTER_SOAK_SECONDS:-20}" --rate "${CLUSTER_SOAK_RATE:-300}" \
+  --scenario sentinel_failover --prefix sentinel --work "$work/sentinel-failover" --max-503-share 0.5 || status=$?
 exit "$status"

@@ -202,6 +202,62 @@ stop_redis_cluster() {
   return 0
 }
 
+# start_redis_sentinel DIR: one primary and two replicas (each with its data under DIR/PORT, as
+# start_redis_cluster lays them out) and three Sentinels (DIR/sentinel-PORT) monitoring the
+# primary as "mymaster" (quorum 2, down after 1 s); waits until both replicas are in sync and every
+# Sentinel knows the others. Prints the Sentinels as host:port,host:port,host:port.
+start_redis_sentinel() {
+  local dir=$1 primary replica sentinel sentinels=() port
+  mkdir -p "$dir"
+  primary=$(free_port)
+  start_redis "$dir/$primary" "$primary" --save "" --appendonly no --repl-diskless-sync-delay 0 >&2 || return 1
+  for _ in 1 2; do
+    replica=$(free_port)
+    start_redis "$dir/$replica" "$replica" --save "" --appendonly no --repl-diskless-sync-delay 0 \
+      --replicaof 127.0.0.1 "$primary" >&2 || return 1
+  done
+  for _ in 1 2 3; do
+    port=$(free_port)
+    mkdir -p "$dir/sentinel-$port"
+    # A Sentinel rewrites its configuration file: it must be its own and writable.
+    cat >"$dir/sentinel-$port/sentinel.conf" <<CONF
+bind 127.0.0.1
+port $port
+daemonize yes
+pidfile $dir/sentinel-$port/redis.pid
+logfile $dir/sentinel-$port/sentinel.log
+dir $dir/sentinel-$port
+sentinel monitor mymaster 127.0.0.1 $primary 2
+sentinel down-after-milliseconds mymaster 1000
+sentinel failover-timeout mymaster 5000
+sentinel parallel-syncs mymaster 2
+CONF
+    redis-server "$dir/sentinel-$port/sentinel.conf" --sentinel >&2 || return 1
+    sentinels+=("127.0.0.1:$port")
+  done
+  for _ in $(seq 1 300); do
+    local ready=1
+    redis-cli -p "$primary" INFO replication | grep -q "connected_slaves:2" || ready=0
+    [ "$(redis-cli -p "$primary" INFO replication | grep -c "state=online")" = 2 ] || ready=0
+    for sentinel in "${sentinels[@]}"; do
+      redis-cli -p "${sentinel##*:}" SENTINEL master mymaster 2>/dev/null | grep -A1 -x "num-other-sentinels" | tail -1 | grep -qx 2 || ready=0
+    done
+    [ "$ready" = 1 ] && { (IFS=,; echo "${sentinels[*]}"); return 0; }
+    sleep 0.1
+  done
+  echo "the Sentinel set-up under $dir did not become ready" >&2
+  return 1
+}
+
+# stop_redis_sentinel DIR: stops every server and Sentinel started by start_redis_sentinel DIR.
+stop_redis_sentinel() {
+  local node
+  for node in "$1"/*/; do
+    [ -d "$node" ] && stop_pidfile "${node%/}/redis.pid"
+  done
+  return 0
+}
+
 # PostgreSQL binaries (Debian's postgresql-15).
 pg_bin() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1

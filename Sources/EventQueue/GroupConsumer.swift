@@ -96,7 +96,7 @@ public struct GroupConsumer: Sendable {
     public init(queue: EventQueue, configuration: ConsumerConfiguration) throws(RedisError) {
         self.queue = queue
         self.configuration = configuration
-        if queue.layout.count == 1 && !queue.client.isCluster {
+        if queue.layout.count == 1 && queue.client.supportsBlockingReads {
             // Longer than the longest BLOCK, so that only a server that stopped answering times out.
             let timeout = configuration.blockTime + (queue.client.configuration.commandTimeout ?? .seconds(2))
             self.reader = try queue.client.makeBlockingConnection(commandTimeout: timeout)

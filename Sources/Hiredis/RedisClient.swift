@@ -1,6 +1,7 @@
 import ServiceLifecycle
 
-/// The client of one Redis server or of a Redis Cluster (`RedisConfiguration.clusterSeeds`). As a
+/// The client of one Redis server, of a Redis Cluster (`RedisConfiguration.clusterSeeds`) or of
+/// the primary Redis Sentinel names (`RedisConfiguration.sentinel`). As a
 /// `Service` it keeps its connections until graceful shutdown, then closes them: list it first in
 /// a `ServiceGroup`, so that it closes last, after the servers and workers that use it.
 ///
@@ -18,6 +19,7 @@ public final class RedisClient: Service, Sendable {
     private enum Backend: Sendable {
         case single(ConnectionPool)
         case cluster(ClusterNodes)
+        case sentinel(SentinelPrimary)
     }
     private let backend: Backend
 
@@ -30,14 +32,17 @@ public final class RedisClient: Service, Sendable {
         self.configuration = configuration
         if let seeds = configuration.clusterSeeds {
             backend = .cluster(ClusterNodes(configuration: configuration, seeds: seeds))
+        } else if let sentinel = configuration.sentinel {
+            backend = .sentinel(SentinelPrimary(configuration: configuration, sentinel: sentinel))
         } else {
             backend = .single(try ConnectionPool(configuration: configuration, makeConnection: makeConnection))
         }
     }
 
-    /// True for a Redis Cluster.
-    public var isCluster: Bool {
-        if case .cluster = backend { return true }
+    /// Whether `makeBlockingConnection()` reaches the data: on one Redis only, since a cluster
+    /// spreads keys over nodes and Sentinel moves the primary.
+    public var supportsBlockingReads: Bool {
+        if case .single = backend { return true }
         return false
     }
 
@@ -53,6 +58,7 @@ public final class RedisClient: Service, Sendable {
         switch backend {
         case .single(let pool): return try await pool.send(command)
         case .cluster(let nodes): return try await nodes.send(command, slot: slot)
+        case .sentinel(let primary): return try await primary.send(command)
         }
     }
 
@@ -80,6 +86,9 @@ public final class RedisClient: Service, Sendable {
                 result.append(RedisNode(endpoint: endpoint, pool: try nodes.pool(for: endpoint)))
             }
             return result
+        case .sentinel(let primary):
+            let (endpoint, pool) = try await primary.primary()
+            return [RedisNode(endpoint: endpoint, pool: pool)]
         }
     }
 
@@ -104,6 +113,7 @@ public final class RedisClient: Service, Sendable {
         switch backend {
         case .single(let pool): await pool.shutdown()
         case .cluster(let nodes): await nodes.shutdown()
+        case .sentinel(let primary): await primary.shutdown()
         }
     }
 }

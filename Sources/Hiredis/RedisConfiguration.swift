@@ -32,6 +32,8 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// TLS for every connection (`rediss://`, `rediss+cluster://`), to the URL's host and to
     /// each node a cluster names; nil speaks plain text.
     public var tls: RedisTLSConfiguration?
+    /// The Sentinels to ask for the primary (`redis+sentinel://`); nil when `host` is the server.
+    public var sentinel: SentinelConfiguration?
 
     public init(
         host: String = "127.0.0.1",
@@ -77,26 +79,26 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes
     /// to learn the slot map from; a cluster has only database 0). `rediss://` and
     /// `rediss+cluster://` are the same over TLS (verified against the system's CAs until `tls`
-    /// says otherwise). Percent-encoded characters in the user and password are decoded.
+    /// says otherwise). `redis+sentinel://[user:password@]host:port[,host:port…]/MASTER[?db=N]`
+    /// (and `rediss+sentinel://`) names the Sentinels (port 26379 unless given) that know the
+    /// primary of MASTER; the user and password are the data nodes'. Percent-encoded characters in
+    /// the user and password are decoded.
     public init(url: String) throws(RedisError) {
         self.init()
-        guard let scheme = url.firstRange(of: "://").map({ url[..<$0.lowerBound] }), ["redis", "rediss", "redis+cluster", "rediss+cluster"].contains(scheme) else {
-            throw RedisError(.invalidURL, "REDIS_URL must start with redis://, rediss:// (TLS), redis+cluster:// or rediss+cluster:// (unix sockets are not supported)")
+        let schemes = ["redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"]
+        guard let scheme = url.firstRange(of: "://").map({ url[..<$0.lowerBound] }), schemes.contains(String(scheme)) else {
+            throw RedisError(.invalidURL, "REDIS_URL must start with redis://, redis+cluster:// or redis+sentinel:// (rediss… for TLS; unix sockets are not supported)")
+        }
+        if scheme.hasSuffix("+sentinel") {
+            try self.init(sentinelURL: url, tls: scheme.hasPrefix("rediss"))
+            return
         }
         let cluster = scheme.hasSuffix("+cluster")
         tls = scheme.hasPrefix("rediss") ? RedisTLSConfiguration() : nil
         var rest = Substring(url.drop { $0 != "/" }.dropFirst(2))
         if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
+            (username, password) = try Self.credentials(rest[..<at])
             rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = try Self.percentDecoded(credentials[..<colon])
-                username = user.isEmpty ? nil : user
-                password = try Self.percentDecoded(credentials[credentials.index(after: colon)...])
-            } else {
-                // `redis://secret@host` is how many providers write a password-only URL.
-                password = try Self.percentDecoded(credentials)
-            }
         }
         let authority: Substring
         if let slash = rest.firstIndex(of: "/") {
@@ -122,6 +124,44 @@ public struct RedisConfiguration: Sendable, Hashable {
         host = first.host
         port = first.port
         clusterSeeds = cluster ? nodes : nil
+    }
+
+    /// The parts of a `redis+sentinel://` URL after the scheme.
+    private init(sentinelURL url: String, tls: Bool) throws(RedisError) {
+        self.init()
+        self.tls = tls ? RedisTLSConfiguration() : nil
+        var rest = Substring(url.drop { $0 != "/" }.dropFirst(2))
+        if let question = rest.firstIndex(of: "?") {
+            for pair in rest[rest.index(after: question)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, parts[0] == "db", let db = Int(parts[1]), db >= 0 else {
+                    throw RedisError(.invalidURL, "REDIS_URL of Sentinel takes ?db=N only, got '\(pair)'")
+                }
+                database = db
+            }
+            rest = rest[..<question]
+        }
+        guard let slash = rest.firstIndex(of: "/"), case let name = rest[rest.index(after: slash)...], !name.isEmpty, !name.contains("/") else {
+            throw RedisError(.invalidURL, "REDIS_URL of Sentinel must name the master after the hosts: redis+sentinel://host:26379[,host:26379…]/MASTER_NAME")
+        }
+        var authority = rest[..<slash]
+        if let at = authority.lastIndex(of: "@") {
+            (username, password) = try Self.credentials(authority[..<at])
+            authority = authority[authority.index(after: at)...]
+        }
+        let sentinels = try authority.split(separator: ",", omittingEmptySubsequences: false).map { node throws(RedisError) in try Self.endpoint(node, defaultPort: 26379) }
+        guard let first = sentinels.first else { throw RedisError(.invalidURL, "REDIS_URL names no Sentinel") }
+        // Until the Sentinels name the primary, host and port are the first Sentinel's.
+        host = first.host
+        port = first.port
+        sentinel = SentinelConfiguration(sentinels: sentinels, masterName: String(name))
+    }
+
+    /// `user:password`, `:password` or `password` (how many providers write a password-only URL).
+    private static func credentials(_ text: Substring) throws(RedisError) -> (username: String?, password: String) {
+        guard let colon = text.firstIndex(of: ":") else { return (nil, try percentDecoded(text)) }
+        let user = try percentDecoded(text[..<colon])
+        return (user.isEmpty ? nil : user, try percentDecoded(text[text.index(after: colon)...]))
     }
 
     /// `host`, `host:port`, `[v6]` or `[v6]:port`.

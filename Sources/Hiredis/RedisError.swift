@@ -13,6 +13,7 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
             case unexpectedReply = "unexpected_reply"
             case crossSlot = "cross_slot"
             case replicationShortfall = "replication_shortfall"
+            case unknownMaster = "unknown_master"
         }
         let value: Value
 
@@ -37,6 +38,9 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The write ran, but fewer replicas than `minReplicas` confirmed it in time: it may be lost
         /// if its primary fails now.
         public static let replicationShortfall = Code(value: .replicationShortfall)
+        /// Every Sentinel that answered knows no master of the configured name: a configuration
+        /// error, not an outage.
+        public static let unknownMaster = Code(value: .unknownMaster)
 
         public var description: String { value.rawValue }
     }

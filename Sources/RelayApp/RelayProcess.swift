@@ -39,8 +39,9 @@ public enum RelayProcess {
         let queue = EventQueue(client: client, configuration: settings.queue)
         do {
             try await RelayProcess.checkPartitions(queue)
-        } catch let error as RedisError {
-            // Redis may come later: the check is repeated before the groups are created.
+        } catch let error as RedisError where error.code != .unknownMaster {
+            // Redis may come later: the check is repeated before the groups are created. A master
+            // name no Sentinel knows will not come: that stops start-up (below).
             logger.warning("could not check the partition count yet", metadata: ["error": "\(error)"])
         } catch {
             await client.shutdown()
@@ -62,7 +63,7 @@ public enum RelayProcess {
         var metadata: Logger.Metadata = [
             "admin_port": "\(settings.listeners.adminPort)",
             "redis_tls": "\(settings.redis.tls.map(String.init(describing:)) ?? "off")",
-            "redis": "\(settings.redis.clusterSeeds.map { "cluster " + $0.map(\.description).joined(separator: ",") } ?? "\(settings.redis.host):\(settings.redis.port)/\(settings.redis.database)")",
+            "redis": "\(SettingsTable.redisURL.value(settings) ?? "")",
             "key_prefix": "\(settings.queue.prefix)",
             "partitions": "\(settings.queue.partitions)",
             "min_replicas": "\(settings.redis.minReplicas)",

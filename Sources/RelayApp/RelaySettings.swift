@@ -68,15 +68,22 @@ public struct RelaySettings: Sendable {
             }
         }
         redis.tls = try Self.redisTLS(source: source, enabled: redis.tls != nil)
+        let sentinelUser = source.lookup(SettingsTable.sentinelUsername)
+        let sentinelPassword = source.lookup(SettingsTable.sentinelPassword)
+        if redis.sentinel == nil, let (_, place) = sentinelUser ?? sentinelPassword {
+            throw SettingsError(.invalidValue, source: place, "is set but \(SettingsTable.redisURL.variable) is not redis+sentinel://")
+        }
+        redis.sentinel?.username = sentinelUser?.text
+        redis.sentinel?.password = sentinelPassword?.text
         if let budget = try source.duration(SettingsTable.redisTimeout) {
             redis.commandTimeout = budget
             redis.connectTimeout = min(budget, redis.connectTimeout)
         }
         redis.poolSize = try source.integer(SettingsTable.redisPoolSize) ?? redis.poolSize
-        // Wherever a replica can take over (a cluster), an event is answered 200 only once one has
-        // it: without, a primary cut off from its replica acknowledges writes that vanish when the
-        // replica is promoted. One Redis keeps 0 (it may have no replica).
-        redis.minReplicas = try source.integer(SettingsTable.minReplicas) ?? (redis.clusterSeeds == nil ? 0 : 1)
+        // Wherever a replica can take over (a cluster, Sentinel), an event is answered 200 only once
+        // one has it: without, a primary cut off from its replica acknowledges writes that vanish
+        // when the replica is promoted. One Redis keeps 0 (it may have no replica).
+        redis.minReplicas = try source.integer(SettingsTable.minReplicas) ?? (redis.clusterSeeds == nil && redis.sentinel == nil ? 0 : 1)
         // Half the budget, leaving the rest for the write itself and a retry on a cluster.
         redis.replicaTimeout = (redis.commandTimeout ?? .seconds(2)) / 2
 

@@ -19,12 +19,21 @@ public enum SettingsTable {
         "a second key that also verifies, for rotating keys without rejecting events")
     static let redisURL = Setting(
         "REDIS_URL", file: "redis.url", .text,
-        "`redis://[user:password@]host:port[/db]`, or `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes to learn its slot map from); `rediss://` and `rediss+cluster://` for TLS (always verified); user for Redis 6 ACLs, percent-encode special characters"
+        "`redis://[user:password@]host:port[/db]`; `redis+cluster://[user:password@]host:port[,host:port…]` for a Redis Cluster (the nodes to learn its slot map from); `redis+sentinel://[user:password@]host:port[,host:port…]/MASTER[?db=N]` for the primary that Redis Sentinel names (the hosts are Sentinels, port 26379 by default); `rediss…` for TLS (always verified); user and password are the data nodes', for Redis 6 ACLs; percent-encode special characters"
     ) { settings in
         let scheme = settings.redis.tls == nil ? "redis" : "rediss"
         if let seeds = settings.redis.clusterSeeds { return "\(scheme)+cluster://" + seeds.map(\.description).joined(separator: ",") }
+        if let sentinel = settings.redis.sentinel {
+            return "\(scheme)+sentinel://" + sentinel.sentinels.map(\.description).joined(separator: ",") + "/\(sentinel.masterName)" + (settings.redis.database == 0 ? "" : "?db=\(settings.redis.database)")
+        }
         return "\(scheme)://\(settings.redis.host):\(settings.redis.port)" + (settings.redis.database == 0 ? "" : "/\(settings.redis.database)")
     }
+    static let sentinelUsername = Setting(
+        "CIO_RELAY_REDIS_SENTINEL_USERNAME", file: "redis.sentinel.username", .text, default: "—",
+        "user name for the Sentinels themselves (their own ACL), when `REDIS_URL` is `redis+sentinel://`")
+    static let sentinelPassword = Setting(
+        "CIO_RELAY_REDIS_SENTINEL_PASSWORD", .secret, default: "— (Sentinels without a password)",
+        "password of the Sentinels themselves (`requirepass` in sentinel.conf); the data nodes' is in `REDIS_URL`")
     static let redisTLSCAFile = Setting(
         "CIO_RELAY_REDIS_TLS_CA_FILE", file: "redis.tls.ca_file", .text, default: "the system's CA store",
         "PEM bundle of the CAs that sign the Redis servers' certificates (`rediss://` only); the managed services' own CA, or your cluster's")
@@ -50,7 +59,7 @@ public enum SettingsTable {
         "partitions of the queue, each a stream with its own hash tag so that a Redis Cluster spreads them over its primaries; fixed for the data (recorded in Redis: a process with another count refuses to start), see docs/redis-cluster.md"
     ) { "\($0.queue.partitions)" }
     static let minReplicas = Setting(
-        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16), default: "1 on a Redis Cluster, 0 on one Redis",
+        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16), default: "1 on a Redis Cluster and with Sentinel, 0 on one Redis",
         "replicas that must confirm an event (`WAIT`, once per pipelined batch, for up to half of `CIO_RELAY_REDIS_TIMEOUT`) before the answer is 200; fewer is a 503 and Customer.io retries; 0 answers once the primary has it, and loses what a cut-off primary acknowledged when its replica takes over")
     static let keyPrefix = Setting(
         "CIO_RELAY_KEY_PREFIX", file: "redis.key_prefix", .text,
@@ -179,7 +188,7 @@ public enum SettingsTable {
 
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
-        webhookSecret, previousWebhookSecret, redisURL, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile, redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
+        webhookSecret, previousWebhookSecret, redisURL, sentinelUsername, sentinelPassword, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile, redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
         port, adminPort, adminToken, console, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,

@@ -23,15 +23,24 @@ func loadSettings(roles: RelayRoles) throws -> RelaySettings {
     do {
         return try RelaySettings.load(environment: ProcessInfo.processInfo.environment, roles: roles)
     } catch {
-        FileHandle.standardError.write(Data("cio-relay: configuration error: \(error)\n".utf8))
-        throw ExitCode(78)  // EX_CONFIG
+        throw configurationError(error)
     }
 }
 
 func runProcess(_ roles: RelayRoles) async throws {
     let settings = try loadSettings(roles: roles)
     let exposition = RelayProcess.bootstrapObservability(level: settings.logLevel)
-    try await RelayProcess.run(settings: settings, roles: roles, exposition: exposition)
+    do {
+        try await RelayProcess.run(settings: settings, roles: roles, exposition: exposition)
+    } catch let error as RedisError where error.code == .unknownMaster {
+        throw configurationError(error)
+    }
+}
+
+/// Prints a configuration problem found at start-up; EX_CONFIG to exit with.
+func configurationError(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("cio-relay: configuration error: \(error)\n".utf8))
+    return ExitCode(78)  // EX_CONFIG
 }
 
 struct Serve: AsyncParsableCommand {
@@ -72,6 +81,9 @@ func withQueue(roles: RelayRoles = [], _ body: (EventQueue, RelaySettings) async
         await client.shutdown()
         FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
         throw ExitCode(78)  // EX_CONFIG
+    } catch let error as RedisError where error.code == .unknownMaster {
+        await client.shutdown()
+        throw configurationError(error)
     } catch {
         await client.shutdown()
         FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
