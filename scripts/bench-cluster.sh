@@ -5,6 +5,8 @@
 #   cluster     three primaries (and three replicas), CIO_RELAY_PARTITIONS=16
 #   tls-clus    the same cluster shape speaking only TLS (clients with a certificate, replication
 #               and the cluster bus too): the cost of TLS, measured in the same run
+#   sentinel    the single topology's primary found through three Sentinels (redis+sentinel://):
+#               the cost of discovery, which should be none
 # each without and with CIO_RELAY_REDIS_MIN_REPLICAS=1. Prints req/s, p50, p99, non-2xx, and the
 # Redis CPU per accepted event (user + system time of the primaries, and of every Redis process
 # with the replicas, from /proc). Every Redis runs without persistence (the cluster helper's
@@ -23,6 +25,7 @@ cleanup() {
   [ -n "${relay:-}" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
   stop_redis "$work/single"
   stop_redis "$work/replica"
+  stop_redis_sentinel "$work/sentinels"
   stop_redis_cluster "$work/cluster"
   stop_redis_cluster "$work/tls-cluster"
   rm -rf "$work"
@@ -41,6 +44,7 @@ for _ in $(seq 1 100); do
   redis-cli -p "$single_port" INFO replication | grep -q "state=online" && break
   sleep 0.1
 done
+sentinels=$(start_sentinels "$work/sentinels" "$single_port")
 
 count=$(( seconds * 40000 ))
 python3 bench/make-corpus.py "$secret" "$count" "$work/corpus" "$threads"
@@ -65,11 +69,12 @@ roles_ports() {
 echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s, no persistence"
 printf '%-8s %-12s %9s %9s %9s %7s %26s %26s\n' topology min_replicas req/s p50_ms p99_ms non2xx "redis_cpu_us/event(prim)" "redis_cpu_us/event(all)"
 run=0
-for topology in single cluster tls-clus; do
+for topology in single sentinel cluster tls-clus; do
   tls_env=()
   unset REDIS_CLI_TLS_DIR
-  if [ "$topology" = single ]; then
+  if [ "$topology" = single ] || [ "$topology" = sentinel ]; then
     url="redis://127.0.0.1:$single_port" partitions=1 primaries=("$single_port") all=("$single_port" "$replica_port")
+    [ "$topology" = sentinel ] && url="redis+sentinel://$sentinels/mymaster"
   else
     members=$nodes
     url="redis+cluster://$nodes" partitions=16

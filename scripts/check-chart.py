@@ -89,6 +89,13 @@ TLS = {
     "warehouse": {"url": "postgres://relay:pw@db.mail.svc:5432/events?sslmode=verify-full&sslrootcert=/var/run/secrets/warehouse-tls/ca.crt",
                   "tls": {"secretName": "postgres-ca"}},
 }
+# A primary with replicas behind Redis Sentinel (the Bitnami chart's replication mode), KEDA on.
+SENTINEL = {
+    "secrets": {"sentinelPassword": "s3cret"},
+    "redis": {"url": "redis+sentinel://:s3cret@redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379/mymaster",
+              "sentinel": {"enabled": True, "masterName": "mymaster",
+                           "hosts": ["redis-node-0.redis-headless:26379", "redis-node-1.redis-headless:26379"]}},
+}
 EXISTING_SECRET = {
     "existingSecret": "cio-relay-credentials",
     "worker": {"autoscaling": {"keda": {"enabled": True, "redis": {"address": "redis.mail.svc:6379", "passwordKey": "REDIS_PASSWORD"}}}},
@@ -248,6 +255,8 @@ def role_secret_keys(role, values):
     console = "warehouse" if values.get("worker", {}).get("groups", {}).get("warehouse", {}).get("enabled", True) else "actions"
     if short == console:
         own.add("CIO_RELAY_ADMIN_TOKEN")
+    if values.get("redis", {}).get("sentinel", {}).get("enabled"):
+        own.add("CIO_RELAY_REDIS_SENTINEL_PASSWORD")
     own.add(values.get("redis", {}).get("urlKeys", {}).get(short, "REDIS_URL"))
     # The variables the YAML configuration names: signing keys for receivers, Track keys for actions.
     for workspace in values.get("config", {}).get("workspaces", {}).values():
@@ -519,6 +528,14 @@ BAD_VALUES = [
     ({"secrets": {"adminToken": "short"}}, "/secrets/adminToken"),
     ({"secrets": {"adminToken": "console-token-0123456789"}, "console": {"ingress": {"enabled": True, "hosts": []}}}, "console.ingress.enabled needs at least one entry in console.ingress.hosts"),
     ({"redis": {"url": "redis+cluster://a:1,b:2/3"}}, "/redis/url"),
+    # Sentinel.
+    ({"redis": {"url": "redis+sentinel://s1:26379/mymaster"}}, "set redis.sentinel.enabled"),
+    ({"redis": {"sentinel": {"enabled": True, "masterName": "mymaster", "hosts": []}}}, "redis.sentinel.enabled needs redis.url to be redis+sentinel://"),
+    ({"redis": {"url": "redis+sentinel://s1:26379/mymaster", "sentinel": {"enabled": True, "masterName": "other", "hosts": ["s1:26379"]}}},
+     'redis.sentinel.masterName "other" is not the master name in redis.url'),
+    ({"redis": {"url": "redis+sentinel://s1:26379/mymaster", "sentinel": {"enabled": True, "masterName": "", "hosts": []}},
+      "worker": {"autoscaling": {"keda": {"enabled": True}}}}, "needs redis.sentinel.hosts and redis.sentinel.masterName"),
+    ({"redis": {"url": "redis+sentinel://s1:26379"}}, "/redis/url"),
     # Secrets per role and TLS.
     ({"existingSecret": "mine", "console": {"ingress": {"enabled": True, "hosts": ["console.example.com"]}}},
      "set console.ingress.acknowledgeTokenInSecret: true"),
@@ -573,6 +590,7 @@ def main():
             "enabled": True, "acknowledgeTokenInSecret": True, "hosts": ["console.example.com"]}}})),
         ("a Redis user and extra keys per role", merged(REQUIRED, PER_ROLE)),
         ("TLS to Redis (mutual) and PostgreSQL, KEDA on", merged(REQUIRED, TLS, KEDA_ON)),
+        ("Redis Sentinel, KEDA on", merged(REQUIRED, SENTINEL, KEDA_ON)),
         ("everything on", merged(REQUIRED, KEDA_ON, INGRESS_TLS, MONITORING)),
     ]
     infos = set()
@@ -591,6 +609,16 @@ def main():
                 check_keda(manifests, values, 1000, "redis.mail.svc:6379", "0", {"password": "REDIS_PASSWORD"})
                 expect(not find(manifests, "Secret"), "existingSecret: the chart must not make a Secret")
                 expect("WARNING" not in notes, "existingSecret: NOTES must not claim values are missing")
+            elif keda and values.get("redis", {}).get("sentinel", {}).get("enabled"):
+                for group in ("actions", "warehouse"):
+                    trigger = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"][0]
+                    metadata = trigger["metadata"]
+                    expect(trigger["type"] == "redis-sentinel-streams", f"{group}: KEDA must follow the Sentinels: {trigger['type']}")
+                    expect(metadata["addresses"] == "redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379"
+                           and metadata["sentinelMaster"] == "mymaster" and "address" not in metadata, f"{group}: {metadata}")
+                    expect(metadata["lagCount"] == "500" and metadata["consumerGroup"] == group, f"{group}: lag mode {metadata}")
+                refs = one(manifests, "TriggerAuthentication", f"{FULLNAME}-redis")["spec"]["secretTargetRef"]
+                expect({r["parameter"]: r["key"] for r in refs} == {"password": "REDIS_PASSWORD"}, f"TriggerAuthentication keys {refs}")
             elif keda and values.get("redis", {}).get("tls"):
                 check_keda(manifests, values, 500, "redis.mail.svc:6380", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD",
                                                                                "ca": "ca.crt", "cert": "tls.crt", "key": "tls.key"})

@@ -203,11 +203,10 @@ stop_redis_cluster() {
 }
 
 # start_redis_sentinel DIR: one primary and two replicas (each with its data under DIR/PORT, as
-# start_redis_cluster lays them out) and three Sentinels (DIR/sentinel-PORT) monitoring the
-# primary as "mymaster" (quorum 2, down after 1 s); waits until both replicas are in sync and every
-# Sentinel knows the others. Prints the Sentinels as host:port,host:port,host:port.
+# start_redis_cluster lays them out) and three Sentinels monitoring the primary (start_sentinels);
+# waits until both replicas are in sync. Prints the Sentinels as host:port,host:port,host:port.
 start_redis_sentinel() {
-  local dir=$1 primary replica sentinel sentinels=() port
+  local dir=$1 primary replica
   mkdir -p "$dir"
   primary=$(free_port)
   start_redis "$dir/$primary" "$primary" --save "" --appendonly no --repl-diskless-sync-delay 0 >&2 || return 1
@@ -216,6 +215,18 @@ start_redis_sentinel() {
     start_redis "$dir/$replica" "$replica" --save "" --appendonly no --repl-diskless-sync-delay 0 \
       --replicaof 127.0.0.1 "$primary" >&2 || return 1
   done
+  for _ in $(seq 1 300); do
+    [ "$(redis-cli -p "$primary" INFO replication | grep -c "state=online")" = 2 ] && break
+    sleep 0.1
+  done
+  start_sentinels "$dir" "$primary"
+}
+
+# start_sentinels DIR PRIMARY_PORT: three Sentinels (DIR/sentinel-PORT) monitoring the Redis on
+# 127.0.0.1:PRIMARY_PORT as "mymaster" (quorum 2, down after 1 s); waits until each knows the
+# other two. Prints them as host:port,host:port,host:port.
+start_sentinels() {
+  local dir=$1 primary=$2 sentinel sentinels=() port
   for _ in 1 2 3; do
     port=$(free_port)
     mkdir -p "$dir/sentinel-$port"
@@ -237,15 +248,13 @@ CONF
   done
   for _ in $(seq 1 300); do
     local ready=1
-    redis-cli -p "$primary" INFO replication | grep -q "connected_slaves:2" || ready=0
-    [ "$(redis-cli -p "$primary" INFO replication | grep -c "state=online")" = 2 ] || ready=0
     for sentinel in "${sentinels[@]}"; do
       redis-cli -p "${sentinel##*:}" SENTINEL master mymaster 2>/dev/null | grep -A1 -x "num-other-sentinels" | tail -1 | grep -qx 2 || ready=0
     done
     [ "$ready" = 1 ] && { (IFS=,; echo "${sentinels[*]}"); return 0; }
     sleep 0.1
   done
-  echo "the Sentinel set-up under $dir did not become ready" >&2
+  echo "the Sentinels under $dir did not find each other" >&2
   return 1
 }
 

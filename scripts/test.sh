@@ -27,6 +27,7 @@ cleanup() {
   stop_postgres "$work/postgres-tls"
   stop_redis "$work/redis"
   stop_redis_cluster "$work/cluster"
+  stop_redis_sentinel "$work/sentinel"
   # Servers that tests start themselves live under $work too; a crashed test could leave one.
   for pid in $(pgrep -x redis-server || true); do
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$work"/*) kill -9 "$pid" 2>/dev/null || true ;; esac
@@ -50,6 +51,9 @@ export CIO_RELAY_TEST_TMPDIR="$work"
 
 export CIO_RELAY_TEST_REDIS_CLUSTER="$(start_redis_cluster "$work/cluster")"
 echo "==> test Redis Cluster on $CIO_RELAY_TEST_REDIS_CLUSTER"
+# One primary, two replicas and three Sentinels that monitor it as "mymaster".
+export CIO_RELAY_TEST_REDIS_SENTINEL="$(start_redis_sentinel "$work/sentinel")"
+echo "==> test Redis Sentinels on $CIO_RELAY_TEST_REDIS_SENTINEL (master mymaster)"
 
 chmod 755 "$work"
 pg_port=$(free_port)

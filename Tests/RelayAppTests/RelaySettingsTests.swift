@@ -193,6 +193,20 @@ struct MinReplicasDefaultTests {
         #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "2"]) { $1 }).redis.minReplicas == 2)
     }
 
+    @Test func sentinelWaitsForOneReplicaAndTakesItsOwnCredentials() throws {
+        let sentinel = ["REDIS_URL": "redis+sentinel://s1:26379,s2:26379/mymaster", "CIO_RELAY_REDIS_SENTINEL_PASSWORD": "sentinel-pw"]
+        let settings = try RelaySettings.load(environment: base.merging(sentinel) { $1 })
+        #expect(settings.redis.minReplicas == 1)
+        #expect(settings.redis.sentinel?.password == "sentinel-pw" && settings.redis.password == nil)
+        #expect(SettingsTable.redisURL.value(settings) == "redis+sentinel://s1:26379,s2:26379/mymaster")
+        do {
+            _ = try RelaySettings.load(environment: base.merging(["REDIS_URL": "redis://h:6379", "CIO_RELAY_REDIS_SENTINEL_PASSWORD": "x"]) { $1 })
+            Issue.record("Sentinel credentials without a Sentinel URL must be refused")
+        } catch {
+            #expect(error.description.hasPrefix("CIO_RELAY_REDIS_SENTINEL_PASSWORD: is set but REDIS_URL is not redis+sentinel://"), "\(error)")
+        }
+    }
+
     @Test func oneRedisDoesNotWaitUnlessToldTo() throws {
         #expect(try RelaySettings.load(environment: base).redis.minReplicas == 0)
         #expect(try RelaySettings.load(environment: base.merging(["REDIS_URL": "redis://h:6379", "CIO_RELAY_REDIS_MIN_REPLICAS": "1"]) { $1 }).redis.minReplicas == 1)

@@ -127,6 +127,22 @@ public enum TestRedisCluster {
     }
 }
 
+/// The Sentinels (three, monitoring one primary with two replicas as `mymaster`) that
+/// `scripts/test.sh` starts for the whole run. Tests must not fail that primary over: the
+/// failover under load is the soak's (scripts/cluster-soak.sh).
+public enum TestRedisSentinel {
+    public static let masterName = "mymaster"
+
+    /// The Sentinels as `host:port,…`.
+    public static func sentinels() throws -> String {
+        try TestEnvironment.value("CIO_RELAY_TEST_REDIS_SENTINEL", startedBy: "Redis Sentinels")
+    }
+
+    public static func configuration(master: String = masterName, sentinels: String? = nil) throws -> RedisConfiguration {
+        try RedisConfiguration(url: "redis+sentinel://\(sentinels ?? Self.sentinels())/\(master)")
+    }
+}
+
 /// The keys one node holds, by `SCAN MATCH`.
 public enum ClusterScan {
     public static func keys(_ node: RedisNode, matching pattern: String) async throws -> [String] {

@@ -218,6 +218,19 @@ values win in both cases.
 */}}
 {{- define "cio-relay.kedaRedis" -}}
 {{- $given := .Values.worker.autoscaling.keda.redis }}
+{{- if .Values.redis.sentinel.enabled }}
+{{- /* redis-sentinel-streams: KEDA asks the Sentinels for the primary, as the relay does. */}}
+{{- if not (and .Values.redis.sentinel.hosts .Values.redis.sentinel.masterName) }}
+{{- fail "worker.autoscaling.keda.enabled with redis.sentinel needs redis.sentinel.hosts and redis.sentinel.masterName" }}
+{{- end }}
+addresses: {{ join "," .Values.redis.sentinel.hosts | quote }}
+sentinelMaster: {{ .Values.redis.sentinel.masterName | quote }}
+{{- $query := (urlParse (default "redis://" .Values.redis.url)).query }}
+databaseIndex: {{ default "0" (trimPrefix "db=" $query) | quote }}
+{{- if hasPrefix "rediss" (default "" .Values.redis.url) }}
+enableTLS: "true"
+{{- end }}
+{{- else }}
 {{- $url := urlParse (default "redis://" .Values.redis.url) }}
 {{- $address := $given.address }}
 {{- if and (not $address) (not .Values.existingSecret) $url.host }}
@@ -235,6 +248,7 @@ databaseIndex: {{ $database | toString | quote }}
 {{- /* TLS as the relay speaks it: KEDA verifies with the CA of redis.tls (authentication below). */}}
 {{- if or (hasPrefix "rediss://" (default "" .Values.redis.url)) $given.enableTLS }}
 enableTLS: "true"
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -360,6 +374,7 @@ Call with (dict "root" $ "component" NAME).
 {{- end }}
 {{- $console := eq $role (include "cio-relay.consoleGroup" $root) }}
 {{- if $console }}{{ $optional = append $optional "CIO_RELAY_ADMIN_TOKEN" }}{{ end }}
+{{- if $root.Values.redis.sentinel.enabled }}{{ $optional = append $optional "CIO_RELAY_REDIS_SENTINEL_PASSWORD" }}{{ end }}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
