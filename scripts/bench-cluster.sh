@@ -12,6 +12,7 @@
 # with the replicas, from /proc). Every Redis runs without persistence (the cluster helper's
 # nodes do), so the runs differ only in topology and WAIT.
 # Usage: scripts/bench-cluster.sh [SECONDS] [CONNECTIONS] [THREADS]
+#   BENCH_TOPOLOGIES  which of them to run, in order (default: "single sentinel cluster tls-clus")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -69,7 +70,7 @@ roles_ports() {
 echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s, no persistence"
 printf '%-8s %-12s %9s %9s %9s %7s %26s %26s\n' topology min_replicas req/s p50_ms p99_ms non2xx "redis_cpu_us/event(prim)" "redis_cpu_us/event(all)"
 run=0
-for topology in single sentinel cluster tls-clus; do
+for topology in ${BENCH_TOPOLOGIES:-single sentinel cluster tls-clus}; do
   tls_env=()
   unset REDIS_CLI_TLS_DIR
   if [ "$topology" = single ] || [ "$topology" = sentinel ]; then

@@ -61,10 +61,11 @@ class Cluster:
         except (RuntimeError, subprocess.TimeoutExpired):
             return False
 
-    def slot_owners(self):
-        """slot → primary "host:port", as a live node sees it (CLUSTER SHARDS would do as well)."""
+    def slot_owners(self, excluding=None):
+        """slot → primary "host:port", as a live node sees it (CLUSTER SHARDS would do as well);
+        not asking `excluding` (a node cut off from the others keeps its own stale view)."""
         for node in self.nodes:
-            if not self.alive(node):
+            if node == excluding or not self.alive(node):
                 continue
             owners = {}
             for line in self.cli(node, "CLUSTER", "NODES").splitlines():
@@ -272,6 +273,41 @@ class Run:
         self.cluster.wait_replica_linked(victim)
         self.note(f"{victim} restarted and linked again, as a replica")
 
+    def nft(self, node, *rule):
+        """An nftables command in the network namespace of `node` (--namespaces)."""
+        namespace = dict(pair.split("=") for pair in self.arguments.namespaces.split(","))[node.rsplit(":", 1)[0]]
+        subprocess.run(["ip", "netns", "exec", namespace, "nft", *rule], check=True, timeout=10)
+
+    def partition(self):
+        """Cut the primary serving most partitions off from every other node (its packets to and
+        from them dropped, no reset), while the receivers still reach it; heal once its replica
+        has been promoted on the majority side and another --cut-seconds have passed."""
+        slots = self.partition_slots()
+        owners = self.cluster.slot_owners()
+        victim = collections.Counter(owners[slot] for slot in slots).most_common(1)[0][0]
+        victim_slots = [slot for slot in slots if owners[slot] == victim]
+        others = ", ".join(sorted({node.rsplit(":", 1)[0] for node in self.cluster.nodes} - {victim.rsplit(":", 1)[0]}))
+        self.nft(victim, "add", "table", "inet", "cut")
+        self.nft(victim, "add", "chain", "inet", "cut", "in", "{ type filter hook input priority 0; }")
+        self.nft(victim, "add", "chain", "inet", "cut", "out", "{ type filter hook output priority 0; }")
+        self.nft(victim, "add", "rule", "inet", "cut", "in", "ip", "saddr", "{ " + others + " }", "drop")
+        self.nft(victim, "add", "rule", "inet", "cut", "out", "ip", "daddr", "{ " + others + " }", "drop")
+        self.note(f"cut primary {victim} ({len(victim_slots)} of {PARTITIONS} partitions) off from the other nodes; receivers still reach it")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = self.cluster.slot_owners(excluding=victim)
+            if all(now.get(slot) not in (None, victim) for slot in victim_slots):
+                self.note(f"the majority promoted {now[victim_slots[0]]}")
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("no replica was promoted within 60 s")
+        time.sleep(self.arguments.cut_seconds)
+        self.nft(victim, "delete", "table", "inet", "cut")
+        self.note("healed the cut")
+        self.cluster.wait_replica_linked(victim)
+        self.note(f"{victim} rejoined as a replica")
+
     def run(self):
         self.started = time.monotonic()
         receivers = []
@@ -374,10 +410,12 @@ def main():
     parser.add_argument("--nodes", required=True, help="the cluster's nodes, host:port,…")
     parser.add_argument("--cluster-dir", required=True, help="the folder scripts/lib.sh start_redis_cluster made")
     parser.add_argument("--work", required=True)
-    parser.add_argument("--scenario", choices=["reshard", "failover", "sentinel_failover"], required=True)
+    parser.add_argument("--scenario", choices=["reshard", "failover", "sentinel_failover", "partition"], required=True)
     parser.add_argument("--prefix", required=True, help="key prefix of this run")
     parser.add_argument("--min-replicas", type=int, help="CIO_RELAY_REDIS_MIN_REPLICAS (default: not set, the binary's default)")
     parser.add_argument("--tls-dir", help="the certificates of a TLS-only cluster (scripts/lib.sh make_test_certs)")
+    parser.add_argument("--namespaces", help="partition: each node's IP and its network namespace, ip=ns,…")
+    parser.add_argument("--cut-seconds", type=float, default=2, help="partition: how long the cut lasts after the promotion")
     parser.add_argument("--sentinel-dir", help="the folder of scripts/lib.sh start_redis_sentinel: --nodes are then its Sentinels")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=300)
