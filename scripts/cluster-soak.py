@@ -23,6 +23,7 @@ import collections
 import json
 import os
 import sqlite3
+import signal
 import subprocess
 import sys
 import time
@@ -292,7 +293,11 @@ class Run:
         self.nft(victim, "add", "chain", "inet", "cut", "out", "{ type filter hook output priority 0; }")
         self.nft(victim, "add", "rule", "inet", "cut", "in", "ip", "saddr", "{ " + others + " }", "drop")
         self.nft(victim, "add", "rule", "inet", "cut", "out", "ip", "daddr", "{ " + others + " }", "drop")
-        self.note(f"cut primary {victim} ({len(victim_slots)} of {PARTITIONS} partitions) off from the other nodes; receivers still reach it")
+        # The worker waits out the cut: it could otherwise carry what the cut-off primary
+        # acknowledged into the warehouse before those writes vanish, hiding Redis' loss.
+        worker = next(process for process in self.processes if process.name == "worker")
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        self.note(f"cut primary {victim} ({len(victim_slots)} of {PARTITIONS} partitions) off from the other nodes; receivers still reach it; worker paused")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             now = self.cluster.slot_owners(excluding=victim)
@@ -306,7 +311,8 @@ class Run:
         self.nft(victim, "delete", "table", "inet", "cut")
         self.note("healed the cut")
         self.cluster.wait_replica_linked(victim)
-        self.note(f"{victim} rejoined as a replica")
+        os.kill(worker.process.pid, signal.SIGCONT)
+        self.note(f"{victim} rejoined as a replica; worker resumed")
 
     def run(self):
         self.started = time.monotonic()
