@@ -61,6 +61,16 @@ unset REDIS_CLI_TLS_DIR
 
 sentinels=$(start_redis_sentinel "$work/sentinel")
 echo "cluster-soak: a primary, two replicas and three Sentinels; Sentinels on $sentinels"
+# A master name no Sentinel knows stops start-up at once, as a configuration error.
+answer=0
+REDIS_URL="redis+sentinel://$sentinels/no-such-master" CUSTOMERIO_WEBHOOK_SECRET=x PORT="$(free_port)" ADMIN_PORT="$(free_port)" \
+  CIO_RELAY_BIND=127.0.0.1 timeout 20 "$binary" serve >/dev/null 2>"$work/unknown-master.log" || answer=$?
+if [ "$answer" = 78 ] && grep -q "monitors a master named 'no-such-master'" "$work/unknown-master.log"; then
+  echo "cluster-soak: serve with an unknown master name stopped with exit 78: $(grep -o "no Sentinel.*" "$work/unknown-master.log" | head -1)"
+else
+  echo "cluster-soak: FAIL: serve with an unknown master name exited $answer: $(tail -3 "$work/unknown-master.log")"
+  status=1
+fi
 echo "==> Sentinel: kill -9 the primary under load (MIN_REPLICAS by default, 1)"
 python3 scripts/cluster-soak.py --binary "$binary" --nodes "$sentinels" --cluster-dir "$work/sentinel" --sentinel-dir "$work/sentinel" \
   --seconds "${CLUSTER_SOAK_SECONDS:-20}" --rate "${CLUSTER_SOAK_RATE:-300}" \

@@ -20,6 +20,8 @@ public enum RedisACL {
     /// the consumer groups (each role does at start).
     static let common = [
         "ping", "select", "asking", "cluster|slots", "evalsha", "eval", "script|load",
+        // With Sentinel: the check that the node the Sentinels name is the primary.
+        "role",
         // The partition record's script.
         "get", "exists", "xlen", "set",
         "xgroup|create",
