@@ -26,9 +26,9 @@ cleanup() {
   [ -n "${relay:-}" ] && kill -TERM "$relay" 2>/dev/null && wait "$relay" 2>/dev/null || true
   stop_redis "$work/single"
   stop_redis "$work/replica"
-  stop_redis_sentinel "$work/sentinels"
-  stop_redis_cluster "$work/cluster"
-  stop_redis_cluster "$work/tls-cluster"
+  stop_redis_nodes "$work/sentinels"
+  stop_redis_nodes "$work/cluster"
+  stop_redis_nodes "$work/tls-cluster"
   rm -rf "$work"
 }
 trap cleanup EXIT

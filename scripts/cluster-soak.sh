@@ -23,9 +23,9 @@ fi
 
 work=$(mktemp -d -t cio-relay-cluster-soak.XXXXXX)
 cleanup() {
-  stop_redis_cluster "$work/cluster"
-  stop_redis_cluster "$work/tls-cluster"
-  stop_redis_sentinel "$work/sentinel"
+  stop_redis_nodes "$work/cluster"
+  stop_redis_nodes "$work/tls-cluster"
+  stop_redis_nodes "$work/sentinel"
   if [ "${status:-1}" -eq 0 ]; then rm -rf "$work"; else echo "cluster-soak: logs kept in $work" >&2; fi
 }
 trap cleanup EXIT
@@ -43,7 +43,7 @@ echo "==> failover with CIO_RELAY_REDIS_MIN_REPLICAS=1"
 soak --scenario failover --min-replicas 1 --prefix failover-wait --work "$work/failover-wait" --max-503-share 0.5 || status=$?
 echo "==> failover without MIN_REPLICAS (losses reported, not failed on)"
 soak --scenario failover --min-replicas 0 --prefix failover-async --work "$work/failover-async" --max-503-share 0.5 --report-loss || status=$?
-stop_redis_cluster "$work/cluster"
+stop_redis_nodes "$work/cluster"
 
 make_test_certs "$work/tls"
 nodes=$(start_redis_cluster "$work/tls-cluster" "$work/tls")
@@ -56,7 +56,7 @@ echo "==> TLS: live resharding under load"
 tls_soak --scenario reshard --prefix tls-reshard --work "$work/tls-reshard" || status=$?
 echo "==> TLS: failover with CIO_RELAY_REDIS_MIN_REPLICAS=1"
 tls_soak --scenario failover --min-replicas 1 --prefix tls-failover --work "$work/tls-failover" --max-503-share 0.5 || status=$?
-stop_redis_cluster "$work/tls-cluster"
+stop_redis_nodes "$work/tls-cluster"
 unset REDIS_CLI_TLS_DIR
 
 sentinels=$(start_redis_sentinel "$work/sentinel")

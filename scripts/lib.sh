@@ -193,8 +193,9 @@ start_redis_cluster() {
   return 1
 }
 
-# stop_redis_cluster DIR: stops every node started by start_redis_cluster DIR.
-stop_redis_cluster() {
+# stop_redis_nodes DIR: stops every server (and Sentinel) that start_redis_cluster or
+# start_redis_sentinel started under DIR.
+stop_redis_nodes() {
   local node
   for node in "$1"/*/; do
     [ -d "$node" ] && stop_redis "${node%/}"
@@ -256,15 +257,6 @@ CONF
   done
   echo "the Sentinels under $dir did not find each other" >&2
   return 1
-}
-
-# stop_redis_sentinel DIR: stops every server and Sentinel started by start_redis_sentinel DIR.
-stop_redis_sentinel() {
-  local node
-  for node in "$1"/*/; do
-    [ -d "$node" ] && stop_pidfile "${node%/}/redis.pid"
-  done
-  return 0
 }
 
 # PostgreSQL binaries (Debian's postgresql-15).

@@ -24,7 +24,7 @@ fi
 work=$(mktemp -d -t cio-relay-partition-soak.XXXXXX)
 bridge=ciopbr0
 cleanup() {
-  stop_redis_cluster "$work/cluster"
+  stop_redis_nodes "$work/cluster"
   for i in 1 2 3 4 5 6; do ip netns del "ciop$i" 2>/dev/null || true; done
   ip link del "$bridge" 2>/dev/null || true
   if [ "${status:-1}" -eq 0 ]; then rm -rf "$work"; else echo "partition-soak: logs kept in $work" >&2; fi

@@ -26,8 +26,8 @@ cleanup() {
   stop_postgres "$work/postgres-outage"
   stop_postgres "$work/postgres-tls"
   stop_redis "$work/redis"
-  stop_redis_cluster "$work/cluster"
-  stop_redis_sentinel "$work/sentinel"
+  stop_redis_nodes "$work/cluster"
+  stop_redis_nodes "$work/sentinel"
   # Servers that tests start themselves live under $work too; a crashed test could leave one.
   for pid in $(pgrep -x redis-server || true); do
     case "$(readlink "/proc/$pid/cwd" 2>/dev/null)" in "$work"/*) kill -9 "$pid" 2>/dev/null || true ;; esac
