@@ -31,34 +31,35 @@ public struct DocumentedMetricsFactory: Sendable {
         .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
     ]
 
-    private func helpText(_ name: String) -> String {
-        help[name] ?? ""
+    /// The family `name` with its `HELP` text; names carry their unit already (`_seconds`,
+    /// `_total`), so the descriptor adds none.
+    private func descriptor(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help[name] ?? "")
     }
 }
 
 extension DocumentedMetricsFactory: CoreMetrics.MetricsFactory {
     public func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-        registry.makeCounter(name: label, labels: dimensions, help: helpText(label))
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
     public func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        registry.makeCounter(name: label, labels: dimensions, help: helpText(label))
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
     }
 
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard aggregate else {
-            return registry.makeGauge(name: label, labels: dimensions, help: helpText(label))
+            return registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
         }
-        return registry.makeValueHistogram(
-            name: label, labels: dimensions, buckets: prometheus.defaultValueHistogramBuckets, help: helpText(label))
+        return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: prometheus.defaultValueHistogramBuckets)
     }
 
     public func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        registry.makeGauge(name: label, labels: dimensions, help: helpText(label))
+        registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
-        registry.makeDurationHistogram(name: label, labels: dimensions, buckets: durationBuckets, help: helpText(label))
+        registry.makeDurationHistogram(descriptor: descriptor(label), labels: dimensions, buckets: durationBuckets)
     }
 
     public func destroyCounter(_ handler: any CounterHandler) { prometheus.destroyCounter(handler) }
