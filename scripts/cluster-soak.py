@@ -240,9 +240,10 @@ class Run:
     def sentinel_primary(self):
         """host:port of the primary, as the first Sentinel that answers names it."""
         for sentinel in self.arguments.nodes.split(","):
-            host, port = sentinel.rsplit(":", 1)
-            answer = subprocess.run(["redis-cli", "-h", host, "-p", port, "SENTINEL", "get-master-addr-by-name", "mymaster"],
-                                    capture_output=True, text=True, timeout=10).stdout.split()
+            try:
+                answer = self.cluster.cli(sentinel, "SENTINEL", "get-master-addr-by-name", "mymaster").split()
+            except (RuntimeError, subprocess.TimeoutExpired):
+                continue
             if len(answer) == 2:
                 return f"{answer[0]}:{answer[1]}"
         raise RuntimeError("no Sentinel names a primary for mymaster")

@@ -75,7 +75,7 @@ final class RedisSocket {
             return .failure(RedisError(.connectionFailed, "TLS to \(endpoint) cannot start: \(OpenSSLErrors.take())"))
         }
         do throws(SocketFailure) {
-            try socket.retrying(until: deadline, plainWait: 0) { SSL_connect(session) }
+            try socket.retrying(until: .at(deadline), plainWait: 0) { SSL_connect(session) }
         } catch {
             return .failure(socket.handshakeError(error, endpoint: endpoint, name: name, configuration: configuration, timeout: timeout))
         }
@@ -118,9 +118,9 @@ final class RedisSocket {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             let written: Int
             if let tls {
-                written = try retrying(until: timeout.map { .now + $0 }, plainWait: 0) { SSL_write(tls, rest.baseAddress, Int32(clamping: rest.count)) }
+                written = try retrying(until: .after(timeout), plainWait: 0) { SSL_write(tls, rest.baseAddress, Int32(clamping: rest.count)) }
             } else {
-                written = try retrying(until: timeout.map { .now + $0 }, plainWait: Int16(POLLOUT)) { Glibc.send(descriptor, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL)) }
+                written = try retrying(until: .after(timeout), plainWait: Int16(POLLOUT)) { Glibc.send(descriptor, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL)) }
             }
             offset += written
         }
@@ -130,18 +130,21 @@ final class RedisSocket {
     /// first byte; answers the count, never 0.
     func read(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration?) throws(SocketFailure) -> Int {
         if let tls {
-            return try retrying(until: timeout.map { .now + $0 }, plainWait: 0) { SSL_read(tls, buffer.baseAddress, Int32(clamping: buffer.count)) }
+            return try retrying(until: .after(timeout), plainWait: 0) { SSL_read(tls, buffer.baseAddress, Int32(clamping: buffer.count)) }
         }
-        return try retrying(until: timeout.map { .now + $0 }, plainWait: Int16(POLLIN)) { Glibc.recv(descriptor, buffer.baseAddress, buffer.count, 0) }
+        return try retrying(until: .after(timeout), plainWait: Int16(POLLIN)) { Glibc.recv(descriptor, buffer.baseAddress, buffer.count, 0) }
     }
 
     /// Runs a non-blocking socket or OpenSSL call until it makes progress, polling in between for
     /// what it waits on (OpenSSL says which; a plain call waits for `plainWait`); answers its
     /// positive result.
     @discardableResult
-    private func retrying<Count: BinaryInteger>(until deadline: ContinuousClock.Instant?, plainWait: Int16, _ call: () -> Count) throws(SocketFailure) -> Int {
+    private func retrying<Count: BinaryInteger>(until limit: WaitLimit, plainWait: Int16, _ call: () -> Count) throws(SocketFailure) -> Int {
+        // The clock is read only once a call would block: most reads and writes never do.
+        var deadline: ContinuousClock.Instant?
+        var deadlineKnown = false
         while true {
-            ERR_clear_error()
+            if tls != nil { ERR_clear_error() }
             errno = 0
             let result = call()
             if result > 0 { return Int(result) }
@@ -167,7 +170,24 @@ final class RedisSocket {
                 default: throw .failed(String(cString: strerror(errno)))
                 }
             }
+            if !deadlineKnown {
+                deadline = limit.instant
+                deadlineKnown = true
+            }
             try self.wait(for: wait, until: deadline)
+        }
+    }
+
+    /// How long a call may wait in all: until an instant, for a time from its first wait, or forever.
+    enum WaitLimit {
+        case at(ContinuousClock.Instant)
+        case after(Duration?)
+
+        var instant: ContinuousClock.Instant? {
+            switch self {
+            case .at(let instant): instant
+            case .after(let duration): duration.map { .now + $0 }
+            }
         }
     }
 
