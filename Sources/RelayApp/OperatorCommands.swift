@@ -169,7 +169,7 @@ public enum OperatorCommands {
             "dedup keys: \(status.dedupKeysExact ? "" : "~")\(status.dedupKeys)\(status.dedupKeysExact ? "" : " (estimated from \(EventQueue.dedupSamples) random keys per primary)")",
             "redis memory: \(bytes(status.redisUsedMemoryBytes)) used \(memoryLimit)\(primaries)",
             "redis replicas (CIO_RELAY_REDIS_MIN_REPLICAS=\(status.minReplicas)): " + status.replicas.map { primary in
-                let short = primary.connectedReplicas < status.minReplicas ? " BELOW THE MINIMUM: its events are answered 503" : ""
+                let short = status.primariesBelowMinimum.contains(primary) ? " BELOW THE MINIMUM: its events are answered 503" : ""
                 return "\(primary.primary) has \(primary.connectedReplicas)\(short)"
             }.joined(separator: ", "),
         ]

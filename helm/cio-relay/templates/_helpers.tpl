@@ -218,6 +218,7 @@ values win in both cases.
 */}}
 {{- define "cio-relay.kedaRedis" -}}
 {{- $given := .Values.worker.autoscaling.keda.redis }}
+{{- $url := urlParse (default "redis://" .Values.redis.url) }}
 {{- if .Values.redis.sentinel.enabled }}
 {{- /* redis-sentinel-streams: KEDA asks the Sentinels for the primary, as the relay does. */}}
 {{- if not (and .Values.redis.sentinel.hosts .Values.redis.sentinel.masterName) }}
@@ -225,13 +226,8 @@ values win in both cases.
 {{- end }}
 addresses: {{ join "," .Values.redis.sentinel.hosts | quote }}
 sentinelMaster: {{ .Values.redis.sentinel.masterName | quote }}
-{{- $query := (urlParse (default "redis://" .Values.redis.url)).query }}
-databaseIndex: {{ default "0" (trimPrefix "db=" $query) | quote }}
-{{- if hasPrefix "rediss" (default "" .Values.redis.url) }}
-enableTLS: "true"
-{{- end }}
+databaseIndex: {{ default "0" (trimPrefix "db=" $url.query) | quote }}
 {{- else }}
-{{- $url := urlParse (default "redis://" .Values.redis.url) }}
 {{- $address := $given.address }}
 {{- if and (not $address) (not .Values.existingSecret) $url.host }}
 {{- $address = ternary $url.host (printf "%s:6379" $url.host) (contains ":" $url.host) }}
@@ -245,10 +241,10 @@ enableTLS: "true"
 {{- end }}
 address: {{ $address | quote }}
 databaseIndex: {{ $database | toString | quote }}
-{{- /* TLS as the relay speaks it: KEDA verifies with the CA of redis.tls (authentication below). */}}
-{{- if or (hasPrefix "rediss://" (default "" .Values.redis.url)) $given.enableTLS }}
-enableTLS: "true"
 {{- end }}
+{{- /* TLS as the relay speaks it: KEDA verifies with the CA of redis.tls (authentication below). */}}
+{{- if or (hasPrefix "rediss" (default "" .Values.redis.url)) $given.enableTLS }}
+enableTLS: "true"
 {{- end }}
 {{- end }}
 
