@@ -14,7 +14,7 @@ struct PostgresTLSTests {
     }
 
     /// Migrates and writes one row through a sink of `url`; the error when that fails, or when it
-    /// has not finished within 10 s (a refused handshake makes the pool retry, not fail: the
+    /// has not finished within 3 s (a refused handshake makes the pool retry, not fail: the
     /// warehouse writer's deadline bounds it), and what the sink logged meanwhile.
     static func writeOneRow(_ url: String) async throws -> (error: (any Error)?, log: String) {
         let lines = RecordingLogHandler.Lines()
@@ -36,8 +36,8 @@ struct PostgresTLSTests {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(10))
-                return TestSetupError("no answer within 10 s")
+                try? await Task.sleep(for: .seconds(3))
+                return TestSetupError("no answer within 3 s")
             }
             let first = await group.next() ?? nil
             group.cancelAll()
