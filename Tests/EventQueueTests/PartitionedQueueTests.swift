@@ -100,8 +100,10 @@ struct PartitionedQueueTests {
     @Test(arguments: QueueBackend.allCases)
     func bothGroupsDrainEveryPartitionAndADeadConsumersEntriesAreReclaimedFromSeveral(backend: QueueBackend) async throws {
         try await withShutdown(try backend.queue(prefix: TestRedis.uniquePrefix("pq"))) { queue async throws in
-            let dead = try Self.consumer(queue, group: "actions", name: "dead", reclaimIdle: .seconds(1))
-            let rescuer = try Self.consumer(queue, group: "actions", name: "rescuer", reclaimIdle: .seconds(1))
+            // 3 s of idle: draining 400 entries from 16 partitions beside every other suite can take
+            // over a second on two cores, and must not make the held entries look abandoned.
+            let dead = try Self.consumer(queue, group: "actions", name: "dead", reclaimIdle: .seconds(3))
+            let rescuer = try Self.consumer(queue, group: "actions", name: "rescuer", reclaimIdle: .seconds(3))
             let warehouse = try Self.consumer(queue, group: "warehouse", name: "w")
             try await dead.createGroup()
             try await warehouse.createGroup()
@@ -116,7 +118,7 @@ struct PartitionedQueueTests {
             #expect(stored.count == 400 && Set(stored.map(\.entry.id)).count == 400)
 
             #expect(try await rescuer.reclaim().isEmpty, "entries younger than the reclaim idle time stay with their consumer")
-            try await Task.sleep(for: .milliseconds(1100))
+            try await Task.sleep(for: .milliseconds(3100))
             let reclaimed = try await rescuer.reclaim()
             #expect(Set(reclaimed.map(\.entry.id)) == Set(held.map(\.entry.id)), "the dead consumer's entries, from every partition, and only those")
             #expect(reclaimed.allSatisfy { $0.deliveries == 2 })
