@@ -187,7 +187,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Hiredis", "CustomerIO", "EventQueue",
+                "Hiredis", "CustomerIO", "EventQueue", "Warehouse",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -197,6 +197,9 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        // Unit tests, one target per library target: they pass under a plain `swift test` with no
+        // server and no environment (`scripts/test.sh unit`). Stand-ins for Customer.io and Google
+        // run in process (TestSupport).
         .testTarget(
             name: "RelayMetricsTests",
             dependencies: [
@@ -210,34 +213,19 @@ let package = Package(
         .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO"], swiftSettings: swiftSettings),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(
-            name: "WorkerTests",
-            dependencies: [
-                "Worker", "Warehouse", "CustomerIO", "EventQueue", "Hiredis", "TestSupport",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
-            swiftSettings: swiftSettings
-        ),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "CustomerIO"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WarehouseTests",
             dependencies: [
-                "Warehouse", "CustomerIO", "TestSupport", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                "Warehouse", "CustomerIO", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReceiverTests",
-            dependencies: [
-                "Receiver", "EventQueue", "Hiredis", "CustomerIO", "TestSupport",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-            ],
+            dependencies: ["Receiver", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -245,10 +233,25 @@ let package = Package(
             dependencies: [
                 "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse", "RelayMetrics",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Tests against real servers (Redis, a Redis Cluster, Sentinels, PostgreSQL, the BigQuery
+        // emulator) that `scripts/test.sh integration` starts and names in CIO_RELAY_TEST_*
+        // variables; a missing one fails the test with the variable it needs.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Hiredis", "EventQueue", "CustomerIO", "Receiver", "Worker", "Warehouse", "RelayApp", "RelayMetrics", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,14 +1,52 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, starts a private Redis, a Redis Cluster (three
-# primaries, three replicas), two private PostgreSQL
-# servers and two BigQuery emulators (one of each shared, one that a test stops and restarts) on
-# free loopback ports with their data in a temporary folder, runs every test against them, and
-# stops them again; then the end-to-end smoke check of the binary, promtool on its metrics
-# (scripts/check-metrics.py), the chaos soak, the Redis Cluster soak (scripts/cluster-soak.sh), the Helm chart checks (scripts/check-chart.sh) and the container
-# image checks (scripts/check-image.sh).
+# The test command.
+#   scripts/test.sh unit          the unit tests: every test target but IntegrationTests, with no
+#                                 server and no environment (what `swift test --skip
+#                                 IntegrationTests` runs), after a build that must print no warning
+#                                 for our files, and `swift format lint`.
+#   scripts/test.sh integration   installs what the tests need, starts a private Redis, a Redis
+#                                 Cluster (three primaries, three replicas), Sentinels, three
+#                                 PostgreSQL servers and two BigQuery emulators on free loopback
+#                                 ports with their data in a temporary folder, runs the
+#                                 IntegrationTests target against them and stops them again; then
+#                                 the end-to-end checks of the binary: smoke, Redis ACLs, the console
+#                                 in Chromium, promtool on its metrics, slowloris, the chaos soak,
+#                                 the Redis Cluster soak, the Helm chart checks and the image checks.
+#   scripts/test.sh [all]         both, unit first (what CI runs).
+#   scripts/test.sh integration ARGS…  passes ARGS to `swift test` instead (a filtered run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+
+mode=all
+case "${1:-}" in
+  unit | integration | all) mode=$1; shift ;;
+esac
+
+# What building needs: the C libraries our system-library targets link.
+ensure_packages libhiredis-dev libssl-dev libsqlite3-dev
+
+# Builds every target and test target; fails when the build prints a warning for a file of ours
+# (dependencies' warnings are theirs). A clean clone, as CI runs, compiles every file; a warm tree
+# only what changed.
+build_without_warnings() {
+  local log
+  log=$(mktemp -t cio-relay-build.XXXXXX)
+  swift build --build-tests 2>&1 | tee "$log"
+  if grep -E "^$PWD/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" "$log"; then
+    echo "==> the build of our targets printed the warnings above: none is allowed" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+}
+
+build_without_warnings
+if [ "$mode" != integration ]; then
+  echo "==> unit tests (no server)"
+  swift test --skip-build --skip IntegrationTests
+  [ "$mode" = unit ] && exit 0
+fi
 
 # prometheus: for promtool, which checks the metrics of the binary and the chart's alert rules.
 ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-dev postgresql-15 prometheus
@@ -90,22 +128,16 @@ CONTROL
 chmod +x "$work/bigquery-outage-control"
 export CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL="$work/bigquery-outage-control"
 
-swift build --build-tests 2>&1 | tee "$work/build.log"
-# No compiler warning in our own targets (dependencies' are theirs). A clean clone, as CI runs,
-# compiles every file; a warm tree only what changed.
-if grep -E "^$PWD/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" "$work/build.log"; then
-  echo "==> the build of our targets printed the warnings above: none is allowed" >&2
-  exit 1
-fi
 if [ $# -gt 0 ]; then
   swift test --skip-build "$@"
 else
+  echo "==> integration tests against the servers above"
   # The BigQuery tests run after the others, not beside them: the emulator, Google's Python client
   # and key generation take both cores for seconds at a time, and the suites that check deadlines
   # (the Redis client's timeouts, claim renewal, the rate budget) must not be starved meanwhile.
-  swift test --skip-build --skip 'BigQuery|bigQuery'
-  echo "==> the BigQuery tests"
-  swift test --skip-build --filter 'BigQuery|bigQuery'
+  swift test --skip-build --filter IntegrationTests --skip 'BigQuery|bigQuery'
+  echo "==> the BigQuery integration tests"
+  swift test --skip-build --filter 'IntegrationTests.*(BigQuery|bigQuery)'
 fi
 
 echo "==> end-to-end check of the cio-relay binary"

@@ -105,11 +105,7 @@ public final class ScriptedHTTPServer: ShutdownAfterTest {
     }
 
     /// Stopping by cancellation makes Hummingbird log errors that mean nothing here.
-    private static var quietLogger: Logger {
-        var logger = Logger(label: "scripted-http-server")
-        logger.logLevel = .critical
-        return logger
-    }
+    private static var quietLogger: Logger { .quiet("scripted-http-server") }
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 

@@ -13,7 +13,7 @@ struct BigQueryCannedAnswerTests {
     static let insertAll = tables + "/customerio_events/insertAll"
 
     static func sink(
-        _ server: ScriptedHTTPServer, maximumRequestBytes: Int = 5_000_000, logger: Logger = SinkKind.quietLogger,
+        _ server: ScriptedHTTPServer, maximumRequestBytes: Int = 5_000_000, logger: Logger = .quiet("warehouse-test"),
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) -> BigQuerySink {
         var configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: server.baseURL, credentials: .none)
@@ -211,7 +211,7 @@ struct BigQueryAuthenticationTests {
         let (key, tokenServer, _) = try Self.serviceAccount { _ in try FakeGoogleTokenServer(publicKeyPath: "/dev/null", keyID: "test-key-1", expiresIn: 3600) }
         try await withShutdown(tokenServer) { server in
             try await withShutdown(try await ScriptedHTTPServer()) { api in
-                let sink = Self.sink(api, credentials: .serviceAccount(key), refreshAfter: .seconds(60), logger: SinkKind.quietLogger)
+                let sink = Self.sink(api, credentials: .serviceAccount(key), refreshAfter: .seconds(60), logger: .quiet("warehouse-test"))
                 let rows = try BigQueryCannedAnswerTests.rows(1)
                 do throws(WarehouseError) {
                     _ = try await sink.write(rows)
@@ -229,7 +229,7 @@ struct BigQueryAuthenticationTests {
     @Test func onGKETheMetadataServerGivesTheTokenAskedWithItsHeader() async throws {
         try await withShutdown(try FakeGoogleTokenServer(publicKeyPath: "/dev/null", keyID: "unused", expiresIn: 3600)) { metadata in
             try await withShutdown(try await ScriptedHTTPServer()) { api in
-                let sink = Self.sink(api, credentials: .metadataServer(host: metadata.host), refreshAfter: .seconds(60), logger: SinkKind.quietLogger)
+                let sink = Self.sink(api, credentials: .metadataServer(host: metadata.host), refreshAfter: .seconds(60), logger: .quiet("warehouse-test"))
                 for _ in 0..<3 { _ = try await sink.write(try BigQueryCannedAnswerTests.rows(1)) }
                 let stats = try metadata.stats()
                 #expect(stats.refused.isEmpty, "\(stats.refused)")

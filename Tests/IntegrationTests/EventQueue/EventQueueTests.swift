@@ -13,13 +13,6 @@ struct EventQueueTests {
         IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_123, objectType: "email", metric: "delivered")
     }
 
-    @Test func keysCarryThePartitionHashTag() {
-        let keys = QueueKeys(prefix: "cio", tag: "0")
-        #expect(keys.events == "cio:{0}:events")
-        #expect(keys.dead == "cio:{0}:dead")
-        #expect(keys.seen(eventID: "01ABC") == "cio:{0}:seen:01ABC")
-    }
-
     @Test func acceptedEventIsOneVerbatimEntryAndADuplicateAddsNothing() async throws {
         try await withShutdown(try makeQueue()) { queue in
             let incoming = event(Fixtures.newEventID())

@@ -13,11 +13,7 @@ enum SinkKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 
-    static var quietLogger: Logger {
-        var logger = Logger(label: "warehouse-test")
-        logger.logLevel = .critical
-        return logger
-    }
+    static var quietLogger: Logger { .quiet("warehouse-test") }
 
     /// Runs `body` with a migrated, running sink and a way to run a query on it (every value cast
     /// to text); the sink stops afterwards.
@@ -51,25 +47,6 @@ enum SinkKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
         return try PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: quietLogger)
     }
-}
-
-func row(_ body: [UInt8], workspace: String = "default") throws -> WarehouseRow {
-    WarehouseRow(event: try WebhookEvent.parse(body), workspace: workspace, receivedAt: 1_767_235_000_123, body: String(decoding: body, as: UTF8.self))
-}
-
-/// Every example of the vendor's reporting-webhooks OpenAPI file and the six fixtures as rows
-/// (75 in all), with the (object_type/metric) pairs they cover.
-func exampleRows() throws -> (rows: [WarehouseRow], pairs: Set<String>) {
-    let examples = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all()
-    // The examples share the spec's sample event_id: each gets one of its own.
-    var rows = try examples.map { example in
-        var object = try #require(try JSONSerialization.jsonObject(with: Data(try example.body())) as? [String: Any])
-        object["event_id"] = Fixtures.newEventID()
-        return try row(Array(try JSONSerialization.data(withJSONObject: object)))
-    }
-    rows += try ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"].map { try row(Fixtures.bytes($0)) }
-    let pairs = Set(examples.map { "\($0.objectType)/\($0.metric)" }).union(["email/bounced", "email/clicked", "email/sent", "email/spammed", "customer/unsubscribed", "push/delivered"])
-    return (rows, pairs)
 }
 
 @Suite("Warehouse sinks against real SQLite and PostgreSQL")
@@ -187,16 +164,4 @@ struct SinkTests {
         try await sink.record([ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil)])
     }
 
-    @Test func urlsAreCheckedAndPasswordsStayOutOfDescriptions() throws {
-        #expect(try WarehouseLocation(url: "none") == .none)
-        #expect(try WarehouseLocation(url: "sqlite:./data/x.sqlite") == .sqlite(path: "./data/x.sqlite"))
-        let postgres = try WarehouseLocation(url: "postgres://relay:s3cret@db:5433/events?sslmode=require")
-        #expect(!"\(postgres)".contains("s3cret"))
-        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "sqlite:") }
-        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "mysql://x/y") }
-        #expect(throws: WarehouseError.self) { try WarehouseLocation(url: "postgres://u@h/db?sslmode=sometimes") }
-        let configuration = try PostgresSink.configuration(url: "postgres://relay:p%40ss@db.internal:5433/events?sslmode=disable")
-        #expect(configuration.host == "db.internal" && configuration.port == 5433 && configuration.username == "relay")
-        #expect(configuration.password == "p@ss" && configuration.database == "events")
-    }
 }

@@ -10,20 +10,6 @@ import Worker
 @Suite("Operator commands: policy check, dead letters and status")
 struct OperatorCommandsTests {
 
-    @Test func policyCheckDescribesAValidFileAndNamesTheLineOfAnError() throws {
-        let valid = try OperatorCommands.checkPolicy(path: try writeConfigFile(Policy.defaultYAML))
-        #expect(valid.contains("policy OK, 5 rule(s)"))
-        #expect(valid.contains("email-bounced: email/bounced → identify(") && valid.contains("; then suppress"))
-        let path = try writeConfigFile("policy:\n  - metrics: [opened]\n    actions:\n      - identify: {a: $when}\n")
-        #expect {
-            try OperatorCommands.checkPolicy(path: path)
-        } throws: { error in
-            guard let failure = error as? OperatorCommands.Failure else { return false }
-            return failure.exitCode == 65 && failure.message.contains("\(path):4")
-        }
-        #expect(throws: OperatorCommands.Failure.self) { try OperatorCommands.checkPolicy(path: "/nonexistent/policy.yaml") }
-    }
-
     @Test func deadLettersCanBeListedShownReplayedAndPurged() async throws {
         try await withTestQueue(prefix: "ops") { queue in
             #expect(try await OperatorCommands.listDeadLetters(queue, from: "-", limit: 10).hasPrefix("no dead letters"))
