@@ -16,17 +16,28 @@ public enum DeadLetterReason: String, Sendable, Hashable, CaseIterable {
     case warehouseRejected = "warehouse_rejected"
 }
 
-/// An entry of the dead-letter stream: the original fields plus why it failed.
+/// An entry of the dead-letter stream: the original event plus why it failed.
 public struct DeadLetter: Sendable, Hashable {
-    /// Fields of an events-stream entry that a dead letter keeps, and that a replay puts back.
-    static let copiedFields = ["body", "ws", "rt", "t", "m"]
-
     public let entry: StreamEntry
     public var id: String { entry.id }
-    public var reason: String { entry.string("reason") ?? "" }
-    public var error: String { entry.string("error") ?? "" }
-    public var attempts: Int { entry.string("attempts").flatMap { Int($0) } ?? 0 }
-    public var workspace: String { entry.string("ws") ?? "" }
+    /// The event as it was queued (a malformed body has no type or metric).
+    public var event: QueuedEvent { entry.event }
+    /// A `DeadLetterReason` raw value.
+    public var reason: String { entry.string(StreamField.reason) ?? "" }
+    public var error: String { entry.string(StreamField.error) ?? "" }
+    /// Deliveries before it was given up (0 for a body the receiver kept).
+    public var attempts: Int { entry.string(StreamField.attempts).flatMap { Int($0) } ?? 0 }
+    public var workspace: String { event.workspace }
+    /// When it was given up, in milliseconds since the Unix epoch.
+    public var failedAt: Int64? { entry.string(StreamField.failedAt).flatMap { Int64($0) } }
+    /// The consumer group that gave it up; nil for a body the receiver kept.
+    public var group: String? { entry.string(StreamField.group) }
+    /// The events-stream entry it was, when a group gave it up.
+    public var entryID: String? { entry.string(StreamField.entry) }
+    /// Every field but the body, by name, as text: what a person reads to see why it failed.
+    public var details: [(name: String, value: String)] {
+        entry.fields.keys.sorted().filter { $0 != StreamField.body }.map { ($0, entry.string($0) ?? "") }
+    }
     /// A body that was never a valid event cannot be processed again, however often it is replayed.
     public var isReplayable: Bool { reason != DeadLetterReason.malformed.rawValue }
 
@@ -47,7 +58,8 @@ public enum ReplayOutcome: Sendable, Hashable {
 extension EventQueue {
     /// Moves a dead letter back onto the events stream (without the dedup check: the event was
     /// seen, that is why it is here) and deletes it from the dead letters, in one step.
-    /// KEYS[1] dead stream, KEYS[2] events stream; ARGV[1] dead-letter id, ARGV[2] malformed reason.
+    /// KEYS[1] dead stream, KEYS[2] events stream; ARGV[1] dead-letter id, ARGV[2] malformed reason,
+    /// ARGV[3…] the event fields to copy (`StreamField.eventFields`).
     /// Answers the new entry id, 0 when there is no such dead letter, -1 when it is not replayable.
     static let replayDeadLetter = RedisScript("""
         local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
@@ -57,7 +69,8 @@ extension EventQueue {
         for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
         if fields['reason'] == ARGV[2] then return -1 end
         local copy = {}
-        for _, name in ipairs({'body', 'ws', 'rt', 't', 'm'}) do
+        for i = 3, #ARGV do
+          local name = ARGV[i]
           if fields[name] then
             table.insert(copy, name)
             table.insert(copy, fields[name])
@@ -112,7 +125,7 @@ extension EventQueue {
         let reply = try await client.run(
             Self.replayDeadLetter,
             keys: [keys.dead, keys.events],
-            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue)]
+            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue)] + StreamField.eventFields.map { RedisArgument($0) }
         )
         switch reply {
         case .integer(0): return .notFound

@@ -161,26 +161,20 @@ public struct EventQueue: Sendable {
     /// `RedisConfiguration.minReplicas`, it succeeds only once that many replicas have it.
     public func enqueue(_ event: IncomingEvent) async throws(RedisError) -> EnqueueOutcome {
         let keys = layout.partition(of: event.eventID)
-        return try await appendOnce(marker: keys.seen(eventID: event.eventID), stream: keys.events, fields: [
-            "body", RedisArgument(bytes: event.body),
-            "ws", RedisArgument(event.workspace),
-            "rt", RedisArgument(event.receivedAt),
-            "t", RedisArgument(event.objectType),
-            "m", RedisArgument(event.metric),
-        ])
+        return try await appendOnce(marker: keys.seen(eventID: event.eventID), stream: keys.events, fields: StreamField.arguments(of: event))
     }
 
     /// Keeps a genuine but unusable body on the dead-letter stream, once per distinct body.
     public func deadLetter(_ rejected: RejectedBody) async throws(RedisError) -> EnqueueOutcome {
         let keys = layout.partition(of: rejected.digest)
         return try await appendOnce(marker: keys.seen(malformedBodyDigest: rejected.digest), stream: keys.dead, fields: [
-            "body", RedisArgument(bytes: rejected.body),
-            "ws", RedisArgument(rejected.workspace),
-            "rt", RedisArgument(rejected.receivedAt),
-            "reason", RedisArgument(rejected.reason.rawValue),
-            "error", RedisArgument(rejected.error),
-            "attempts", "0",
-            "failed_at", RedisArgument(rejected.receivedAt),
+            RedisArgument(StreamField.body), RedisArgument(bytes: rejected.body),
+            RedisArgument(StreamField.workspace), RedisArgument(rejected.workspace),
+            RedisArgument(StreamField.receivedAt), RedisArgument(rejected.receivedAt),
+            RedisArgument(StreamField.reason), RedisArgument(rejected.reason.rawValue),
+            RedisArgument(StreamField.error), RedisArgument(rejected.error),
+            RedisArgument(StreamField.attempts), "0",
+            RedisArgument(StreamField.failedAt), RedisArgument(rejected.receivedAt),
         ])
     }
 

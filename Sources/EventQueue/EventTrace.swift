@@ -68,8 +68,8 @@ extension EventQueue {
             markerTTLSeconds: ttl >= 0 ? Int(ttl) : nil,
             entryID: address?.description,
             entryState: entry != nil ? "queued" : address != nil ? "trimmed" : "unknown",
-            receivedAt: entry?.string("rt").flatMap { Int64($0) },
-            objectType: entry?.string("t"), metric: entry?.string("m"),
+            receivedAt: entry?.event.receivedAt,
+            objectType: entry?.event.objectType, metric: entry?.event.metric,
             groups: groups,
             deadLetters: try await deadLetters(of: eventID, entryID: address?.description, in: keys)
         )
@@ -112,9 +112,8 @@ extension EventQueue {
         while scanned < Self.traceDeadLetterScan {
             let reply = try await client.send("XREVRANGE", RedisArgument(key: keys.dead), RedisArgument(end), "-", "COUNT", "1000")
             let page = try StreamEntry.list(reply, from: "XREVRANGE", partition: keys.partition, of: layout)
-            for entry in page where (entryID != nil && entry.string("entry") == entryID) || (entry.fields["body"].map { $0.contains(needle) } ?? false) {
-                let letter = DeadLetter(entry: entry)
-                found.append(DeadLetterSummary(id: letter.id, reason: letter.reason, error: letter.error, group: entry.string("group"), attempts: letter.attempts))
+            for letter in page.map(DeadLetter.init) where (entryID != nil && letter.entryID == entryID) || letter.event.body.contains(needle) {
+                found.append(DeadLetterSummary(id: letter.id, reason: letter.reason, error: letter.error, group: letter.group, attempts: letter.attempts))
             }
             scanned += page.count
             guard page.count == 1000, let last = page.last else { break }

@@ -274,18 +274,18 @@ public struct GroupConsumer: Sendable {
     public func deadLetter(_ delivered: DeliveredEntry, reason: DeadLetterReason, error: String, now: Int64) async throws(RedisError) {
         let keys = queue.layout.partitions[delivered.entry.address.partition]
         var fields: [RedisArgument] = []
-        for name in DeadLetter.copiedFields {
+        for name in StreamField.eventFields {
             if let value = delivered.entry.fields[name] {
                 fields += [RedisArgument(name), RedisArgument(bytes: value)]
             }
         }
         fields += [
-            "reason", RedisArgument(reason.rawValue),
-            "error", RedisArgument(error),
-            "attempts", RedisArgument(delivered.deliveries),
-            "failed_at", RedisArgument(now),
-            "group", group,
-            "entry", RedisArgument(delivered.entry.id),
+            RedisArgument(StreamField.reason), RedisArgument(reason.rawValue),
+            RedisArgument(StreamField.error), RedisArgument(error),
+            RedisArgument(StreamField.attempts), RedisArgument(delivered.deliveries),
+            RedisArgument(StreamField.failedAt), RedisArgument(now),
+            RedisArgument(StreamField.group), group,
+            RedisArgument(StreamField.entry), RedisArgument(delivered.entry.id),
         ]
         _ = try await queue.client.run(
             Self.deadLetterAndAcknowledge,

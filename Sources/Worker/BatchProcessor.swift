@@ -76,14 +76,15 @@ public struct BatchProcessor: Sendable {
                 failures.append((delivered, Failure(reason: .maxDeliveries, error: "delivered \(delivered.deliveries) times without success (limit \(limit), CIO_RELAY_MAX_DELIVERIES)")))
                 continue
             }
+            let queued = entry.event
             let event: WebhookEvent
             do {
-                event = try WebhookEvent.parse(entry.fields["body"] ?? [])
+                event = try WebhookEvent.parse(queued.body)
             } catch {
                 failures.append((delivered, Failure(reason: .malformed, error: error.message)))
                 continue
             }
-            let receivedSeconds = (entry.string("rt").flatMap { Int64($0) } ?? now) / 1000
+            let receivedSeconds = (queued.receivedAt ?? now) / 1000
             guard let rule = policy.rule(objectType: event.objectType.rawValue, metric: event.metric.rawValue), !rule.actions.isEmpty else {
                 done.append(entry.id)
                 report.outcomes[entry.id] = .noAction
@@ -98,7 +99,7 @@ public struct BatchProcessor: Sendable {
                 continue
             }
             if let update = policy.plan(for: event, person: person, fallbackTime: receivedSeconds) {
-                planned.append((index, entry.string("ws") ?? "", update))
+                planned.append((index, queued.workspace, update))
                 eventIDs[index] = event.eventID
             }
         }
@@ -135,7 +136,8 @@ public struct BatchProcessor: Sendable {
         var counts: [WorkerMetrics.ProcessedKey: Int] = [:]
         for delivered in batch {
             if let outcome = report.outcomes[delivered.entry.id] {
-                counts[WorkerMetrics.ProcessedKey(objectType: delivered.entry.string("t") ?? "", metric: delivered.entry.string("m") ?? "", outcome: outcome), default: 0] += 1
+                let queued = delivered.entry.event
+                counts[WorkerMetrics.ProcessedKey(objectType: queued.objectType ?? "", metric: queued.metric ?? "", outcome: outcome), default: 0] += 1
             }
         }
         metrics.processed(counts, group: consumer.configuration.group)

@@ -54,10 +54,10 @@ public struct WarehouseWriter: Sendable {
                 try await deadLetter(delivered, reason: .maxDeliveries, error: "delivered \(delivered.deliveries) times without being stored (limit \(consumer.configuration.maxDeliveries))", now: now, report: &report)
                 continue
             }
-            let body = entry.fields["body"] ?? []
+            let queued = entry.event
             do {
-                let event = try WebhookEvent.parse(body)
-                rows.append(WarehouseRow(event: event, workspace: entry.string("ws") ?? "", receivedAt: entry.string("rt").flatMap { Int64($0) } ?? entry.addedAt ?? now, body: String(decoding: body, as: UTF8.self)))
+                let event = try WebhookEvent.parse(queued.body)
+                rows.append(WarehouseRow(event: event, workspace: queued.workspace, receivedAt: queued.receivedAt ?? entry.addedAt ?? now, body: String(decoding: queued.body, as: UTF8.self)))
                 entries.append(delivered)
             } catch {
                 try await deadLetter(delivered, reason: .malformed, error: error.message, now: now, report: &report)

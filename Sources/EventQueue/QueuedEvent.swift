@@ -1,0 +1,67 @@
+import Hiredis
+
+/// The field names of the events and dead-letter streams. This type and the replay script (which
+/// copies `eventFields` inside Redis) are the only places that know them: everything else writes
+/// through `EventQueue` and `GroupConsumer` and reads through `QueuedEvent` and `DeadLetter`.
+enum StreamField {
+    /// The webhook body, byte for byte as Customer.io signed it.
+    static let body = "body"
+    /// The workspace whose secret verified it.
+    static let workspace = "ws"
+    /// When the receiver took it, in milliseconds since the Unix epoch.
+    static let receivedAt = "rt"
+    /// Its `object_type` and `metric`, read once by the receiver.
+    static let objectType = "t"
+    static let metric = "m"
+    /// Dead letters only: why, what went wrong, after how many deliveries, when, by which group,
+    /// and which events-stream entry it was.
+    static let reason = "reason"
+    static let error = "error"
+    static let attempts = "attempts"
+    static let failedAt = "failed_at"
+    static let group = "group"
+    static let entry = "entry"
+
+    /// The fields of an event that a dead letter keeps and a replay puts back.
+    static let eventFields = [body, workspace, receivedAt, objectType, metric]
+
+    /// The fields of an event as the receiver queues it.
+    static func arguments(of event: IncomingEvent) -> [RedisArgument] {
+        [
+            RedisArgument(body), RedisArgument(bytes: event.body),
+            RedisArgument(workspace), RedisArgument(event.workspace),
+            RedisArgument(receivedAt), RedisArgument(event.receivedAt),
+            RedisArgument(objectType), RedisArgument(event.objectType),
+            RedisArgument(metric), RedisArgument(event.metric),
+        ]
+    }
+}
+
+/// An events-stream entry read as the receiver wrote it.
+public struct QueuedEvent: Sendable, Hashable {
+    /// The webhook body as Customer.io signed it.
+    public let body: [UInt8]
+    /// The workspace whose secret verified it; empty when the entry does not say.
+    public let workspace: String
+    /// When the receiver took it (milliseconds since the Unix epoch), if the entry says.
+    public let receivedAt: Int64?
+    public let objectType: String?
+    public let metric: String?
+
+    /// The event fields of `entry`; missing ones are empty or nil.
+    public init(entry: StreamEntry) {
+        body = entry.fields[StreamField.body] ?? []
+        workspace = entry.string(StreamField.workspace) ?? ""
+        receivedAt = entry.string(StreamField.receivedAt).flatMap { Int64($0) }
+        objectType = entry.string(StreamField.objectType)
+        metric = entry.string(StreamField.metric)
+    }
+
+    /// `object_type/metric`, with `?` for what the entry does not say.
+    public var kind: String { "\(objectType ?? "?")/\(metric ?? "?")" }
+}
+
+extension StreamEntry {
+    /// The entry read as a queued event.
+    public var event: QueuedEvent { QueuedEvent(entry: self) }
+}
