@@ -143,10 +143,61 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The settings table, its loading from the environment and CIO_RELAY_CONFIG, and what a
+        // role may do on Redis.
+        .target(
+            name: "RelaySettings",
+            dependencies: [
+                "CustomerIO",
+                "EventQueue",
+                "Hiredis",
+                "Receiver",
+                "Warehouse",
+                "Worker",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What operators ask of a running deployment (status, trace, dead letters, migrate, policy
+        // check), as typed results with the text the command line prints.
+        .target(
+            name: "Operations",
+            dependencies: [
+                "EventQueue",
+                "Hiredis",
+                "Warehouse",
+                "Worker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The console on the admin port: routes, and views from Operations' results to HTML.
+        .target(
+            name: "Console",
+            dependencies: [
+                "EventQueue",
+                "Hiredis",
+                "Operations",
+                "RelayMetrics",
+                "Warehouse",
+                "CustomerIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // Compiled into the binary: the console needs no file beside it.
+            resources: [.embedInCode("Resources/console.css")],
+            swiftSettings: swiftSettings
+        ),
+        // Process wiring and start-up: the services of each role under one ServiceGroup, the admin
+        // port, logging and metrics, the reference pages.
         .target(
             name: "RelayApp",
             dependencies: [
+                "Console",
                 "Receiver",
+                "RelaySettings",
                 "Worker",
                 "Warehouse",
                 "EventQueue",
@@ -157,9 +208,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -167,10 +216,13 @@ let package = Package(
             name: "cio-relay",
             dependencies: [
                 "RelayApp",
+                "RelaySettings",
+                "Operations",
+                "Receiver",
                 "LoadGenerator",
                 "EventQueue",
                 "Hiredis",
-                "Receiver",
+                "Warehouse",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -225,13 +277,37 @@ let package = Package(
         .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReceiverTests",
-            dependencies: ["Receiver", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: [
+                "Receiver", "EventQueue", "CustomerIO", "TestSupport",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RelaySettingsTests",
+            dependencies: ["RelaySettings", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: ["Operations", "TestSupport", "EventQueue", "Hiredis", "Worker"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConsoleTests",
+            dependencies: [
+                "Console", "Operations", "EventQueue", "Hiredis", "Receiver", "RelayMetrics", "Warehouse", "TestSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RelayAppTests",
             dependencies: [
-                "RelayApp", "TestSupport", "Hiredis", "Receiver", "Worker", "EventQueue", "CustomerIO", "Warehouse", "RelayMetrics",
+                "RelayApp", "RelaySettings", "TestSupport", "RelayMetrics",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -243,7 +319,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Hiredis", "EventQueue", "CustomerIO", "Receiver", "Worker", "Warehouse", "RelayApp", "RelayMetrics", "TestSupport",
+                "Hiredis", "EventQueue", "CustomerIO", "Receiver", "Worker", "Warehouse", "RelaySettings", "Operations", "Console", "RelayApp",
+                "RelayMetrics", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -44,6 +44,18 @@ public struct DeadLetter: Sendable, Hashable {
     public init(entry: StreamEntry) {
         self.entry = entry
     }
+
+    /// A dead letter as the dead-letter stream would hold it at `address`: for stores other than
+    /// Redis (in-memory ones in tests).
+    public init(address: EntryAddress, event: QueuedEvent, reason: DeadLetterReason, error: String, attempts: Int, failedAt: Int64, group: String? = nil) {
+        var fields = event.fields
+        fields[StreamField.reason] = Array(reason.rawValue.utf8)
+        fields[StreamField.error] = Array(error.utf8)
+        fields[StreamField.attempts] = Array(String(attempts).utf8)
+        fields[StreamField.failedAt] = Array(String(failedAt).utf8)
+        fields[StreamField.group] = group.map { Array($0.utf8) }
+        self.init(entry: StreamEntry(address: address, fields: fields))
+    }
 }
 
 /// The result of replaying one dead letter.

@@ -65,3 +65,24 @@ extension StreamEntry {
     /// The entry read as a queued event.
     public var event: QueuedEvent { QueuedEvent(entry: self) }
 }
+
+extension QueuedEvent {
+    /// An event as a stream entry would hold it: for queues other than Redis (in-memory ones in
+    /// tests) and for building dead letters.
+    public init(body: [UInt8], workspace: String, receivedAt: Int64?, objectType: String?, metric: String?) {
+        self.body = body
+        self.workspace = workspace
+        self.receivedAt = receivedAt
+        self.objectType = objectType
+        self.metric = metric
+    }
+
+    /// The event fields of a stream entry, by name, as they are written.
+    var fields: [String: [UInt8]] {
+        var fields = [StreamField.body: body, StreamField.workspace: Array(workspace.utf8)]
+        fields[StreamField.receivedAt] = receivedAt.map { Array(String($0).utf8) }
+        fields[StreamField.objectType] = objectType.map { Array($0.utf8) }
+        fields[StreamField.metric] = metric.map { Array($0.utf8) }
+        return fields
+    }
+}

@@ -9,16 +9,14 @@ import Metrics
 import NIOCore
 
 /// The webhook endpoints: `POST /webhooks/customerio` (default workspace) and
-/// `POST /webhooks/customerio/{workspace}`.
-public struct WebhookRoutes: Sendable {
+/// `POST /webhooks/customerio/{workspace}`, storing what they accept in `Queue` (`EventQueue` in
+/// a deployment).
+public struct WebhookRoutes<Queue: IntakeQueue>: Sendable {
     public let intake: WebhookIntake
-    public let queue: EventQueue
+    public let queue: Queue
     public let metrics: ReceiverMetrics
 
-    static let signatureField = HTTPField.Name(WebhookSignature.signatureHeader)!
-    static let timestampField = HTTPField.Name(WebhookSignature.timestampHeader)!
-
-    public init(configuration: ReceiverConfiguration, queue: EventQueue, metrics: ReceiverMetrics = ReceiverMetrics()) {
+    public init(configuration: ReceiverConfiguration, queue: Queue, metrics: ReceiverMetrics = ReceiverMetrics()) {
         self.intake = WebhookIntake(configuration: configuration)
         self.queue = queue
         self.metrics = metrics
@@ -27,28 +25,8 @@ public struct WebhookRoutes: Sendable {
     /// The webhook port's responder: the two webhook endpoints, and a JSON 404 or 405 for anything
     /// else. Two fixed paths are matched directly, which costs far less than a general router
     /// (figures in docs/performance.md).
-    public func responder() -> WebhookResponder {
+    public func responder() -> WebhookResponder<Queue> {
         WebhookResponder(routes: self)
-    }
-
-    static let basePath = "/webhooks/customerio"
-    private static let basePathBytes = Array(basePath.utf8)
-
-    /// The workspace a request path names: `/webhooks/customerio` the default one,
-    /// `/webhooks/customerio/{workspace}` that one (a trailing slash is ignored); nil for any other path.
-    static func workspace(inPath path: String) -> String? {
-        var path = path
-        return path.withUTF8 { bytes -> String? in
-            let slash = UInt8(ascii: "/")
-            guard bytes.starts(with: basePathBytes) else { return nil }
-            var rest = bytes[basePathBytes.count...]
-            if rest.last == slash { rest = rest.dropLast() }
-            if rest.isEmpty { return ReceiverConfiguration.defaultWorkspaceName }
-            guard rest.first == slash else { return nil }
-            rest = rest.dropFirst()
-            guard !rest.isEmpty, !rest.contains(slash) else { return nil }
-            return String(decoding: rest, as: UTF8.self)
-        }
     }
 
     func handle(_ request: Request, context: some RequestContext, workspace: String) async -> Response {
@@ -56,9 +34,9 @@ public struct WebhookRoutes: Sendable {
         let admitted: WebhookIntake.Admitted
         switch intake.admit(
             workspace: workspace,
-            contentLength: Self.header(.contentLength, in: request.headers),
-            signature: Self.header(Self.signatureField, in: request.headers),
-            timestamp: Self.header(Self.timestampField, in: request.headers),
+            contentLength: WebhookHTTP.header(.contentLength, in: request.headers),
+            signature: WebhookHTTP.header(WebhookHTTP.signatureField, in: request.headers),
+            timestamp: WebhookHTTP.header(WebhookHTTP.timestampField, in: request.headers),
             now: Int64(now.timeIntervalSince1970)
         ) {
         case .success(let value): admitted = value
@@ -85,17 +63,6 @@ public struct WebhookRoutes: Sendable {
         }
     }
 
-    /// A request header's value, repeated ones joined with ", " as HTTP combines them. A plain loop,
-    /// because `HTTPFields`' own subscript joins through an unspecialized lazy join that costs more
-    /// than the rest of the header checks together.
-    static func header(_ name: HTTPField.Name, in fields: HTTPFields) -> String? {
-        var value: String?
-        for field in fields where field.name == name {
-            value = value.map { "\($0), \(field.value)" } ?? field.value
-        }
-        return value
-    }
-
     private func store(_ action: WebhookIntake.Action, workspace: String, logger: Logger) async -> Response {
         let start = ContinuousClock.now
         do {
@@ -107,18 +74,18 @@ public struct WebhookRoutes: Sendable {
                 switch outcome {
                 case .accepted:
                     metrics.record(.accepted)
-                    return Self.constant(Self.acceptedBody)
+                    return WebhookHTTP.constant(WebhookHTTP.acceptedBody)
                 case .duplicate:
                     metrics.record(.duplicate)
                     logger.debug("duplicate event", metadata: ["workspace": "\(workspace)", "event_id": "\(event.eventID)"])
-                    return Self.constant(Self.duplicateBody)
+                    return WebhookHTTP.constant(WebhookHTTP.duplicateBody)
                 }
             case .deadLetter(let rejected):
                 _ = try await queue.deadLetter(rejected)
                 metrics.recordEnqueue(since: start)
                 metrics.record(.malformed)
                 logger.warning("genuine but malformed event kept as a dead letter", metadata: ["workspace": "\(workspace)", "error": "\(rejected.error)"])
-                return Self.json(.ok, ["status": "dead_lettered", "reason": rejected.reason.rawValue, "message": rejected.error])
+                return WebhookHTTP.json(.ok, ["status": "dead_lettered", "reason": rejected.reason.rawValue, "message": rejected.error])
             }
         } catch {
             let seconds = intake.configuration.retryAfterSeconds
@@ -138,39 +105,23 @@ public struct WebhookRoutes: Sendable {
         } else {
             logger.warning("\(rejection.message)", metadata: metadata)
         }
-        return Self.json(HTTPResponse.Status(code: rejection.status), ["error": rejection.outcome.rawValue, "message": rejection.message])
+        return WebhookHTTP.json(HTTPResponse.Status(code: rejection.status), ["error": rejection.outcome.rawValue, "message": rejection.message])
     }
 
-    // The two answers of the hot path, built once.
-    private static let acceptedBody = ByteBuffer(string: #"{"status":"accepted"}"#)
-    private static let duplicateBody = ByteBuffer(string: #"{"status":"duplicate"}"#)
-
-    private static func constant(_ body: ByteBuffer) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
-        )
-    }
 }
 
 /// Answers the webhook port: `POST` to a webhook path goes to `WebhookRoutes`; anything else gets a
 /// JSON error, never Hummingbird's plain-text one.
-public struct WebhookResponder: HTTPResponder {
+public struct WebhookResponder<Queue: IntakeQueue>: HTTPResponder {
     public typealias Context = BasicRequestContext
-    let routes: WebhookRoutes
+    let routes: WebhookRoutes<Queue>
 
     public func respond(to request: Request, context: Context) async throws -> Response {
-        guard let workspace = WebhookRoutes.workspace(inPath: request.uri.path) else {
-            return WebhookRoutes.json(.notFound, ["error": "not_found", "message": "no such endpoint: POST to \(WebhookRoutes.basePath) or \(WebhookRoutes.basePath)/{workspace}"])
+        guard let workspace = WebhookHTTP.workspace(inPath: request.uri.path) else {
+            return WebhookHTTP.json(.notFound, ["error": "not_found", "message": "no such endpoint: POST to \(WebhookHTTP.basePath) or \(WebhookHTTP.basePath)/{workspace}"])
         }
         guard request.method == .post else {
-            var response = WebhookRoutes.json(.methodNotAllowed, ["error": "method_not_allowed", "message": "only POST is accepted here"])
+            var response = WebhookHTTP.json(.methodNotAllowed, ["error": "method_not_allowed", "message": "only POST is accepted here"])
             response.headers[.allow] = "POST"
             return response
         }

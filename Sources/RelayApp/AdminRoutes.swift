@@ -1,4 +1,5 @@
 import Hiredis
+import Console
 import Hummingbird
 import Metrics
 import RelayMetrics

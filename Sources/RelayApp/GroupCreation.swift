@@ -1,5 +1,6 @@
 import EventQueue
 import Logging
+import RelaySettings
 import ServiceLifecycle
 
 /// Checks the partition count against the data and creates the deployment's consumer groups when

@@ -2,6 +2,7 @@ import CustomerIO
 import Foundation
 import Receiver
 import RelayMetrics
+import RelaySettings
 import Warehouse
 import Worker
 

@@ -1,3 +1,4 @@
+import Console
 import EventQueue
 import Hiredis
 import Hummingbird
@@ -5,18 +6,11 @@ import Logging
 import Metrics
 import Receiver
 import RelayMetrics
+import RelaySettings
 import Warehouse
 import Worker
 import ServiceLifecycle
 import UnixSignals
-
-/// What a process runs: the webhook receiver, the workers, or both (`cio-relay run`).
-public struct RelayRoles: OptionSet, Sendable {
-    public let rawValue: Int
-    public init(rawValue: Int) { self.rawValue = rawValue }
-    public static let receiver = RelayRoles(rawValue: 1)
-    public static let worker = RelayRoles(rawValue: 2)
-}
 
 /// Builds and runs `cio-relay serve`, `work` and `run`: the Redis client, the admin server, the
 /// workers and the webhook server under one `ServiceGroup` that shuts down on SIGTERM or SIGINT
@@ -26,7 +20,7 @@ public enum RelayProcess {
     /// their definitions, and records the build info; call once per process.
     public static func bootstrapObservability(level: Logger.Level) -> MetricsExposition {
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
-        let exposition = MetricsExposition()
+        let exposition = MetricsExposition(definitions: ReferencePages.metricDefinitions)
         MetricsSystem.bootstrap(exposition.factory)
         BuildInfo.record(factory: exposition.factory)
         return exposition

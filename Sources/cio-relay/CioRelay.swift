@@ -4,8 +4,10 @@ import Foundation
 import Hiredis
 import LoadGenerator
 import Logging
+import Operations
 import Receiver
 import RelayApp
+import RelaySettings
 import Warehouse
 
 @main
@@ -23,7 +25,7 @@ func loadSettings(roles: RelayRoles) throws -> RelaySettings {
     do {
         return try RelaySettings.load(environment: ProcessInfo.processInfo.environment, roles: roles)
     } catch {
-        throw configurationError(error)
+        throw reportedExit(error)
     }
 }
 
@@ -33,14 +35,49 @@ func runProcess(_ roles: RelayRoles) async throws {
     do {
         try await RelayProcess.run(settings: settings, roles: roles, exposition: exposition)
     } catch let error as RedisError where error.code == .unknownMaster {
-        throw configurationError(error)
+        throw reportedExit(error)
     }
 }
 
-/// Prints a configuration problem found at start-up; EX_CONFIG to exit with.
-func configurationError(_ error: any Error) -> ExitCode {
-    FileHandle.standardError.write(Data("cio-relay: configuration error: \(error)\n".utf8))
-    return ExitCode(78)  // EX_CONFIG
+/// Says on standard error why a command stops, and answers the exit status that says it to a
+/// script: an operation's own status, EX_CONFIG for the configuration (a bad setting, a master no
+/// Sentinel knows), EX_UNAVAILABLE for anything else (Redis or the warehouse did not answer).
+func reportedExit(_ error: any Error) -> ExitCode {
+    let status: ExitStatus
+    let message: String
+    switch error {
+    case let failure as OperationFailure:
+        (status, message) = (failure.status, failure.message)
+    case is SettingsError:
+        (status, message) = (.configuration, "configuration error: \(error)")
+    case let error as RedisError where error.code == .unknownMaster:
+        (status, message) = (.configuration, "configuration error: \(error)")
+    default:
+        (status, message) = (.unavailable, "\(error)")
+    }
+    FileHandle.standardError.write(Data("cio-relay: \(message)\n".utf8))
+    return ExitCode(status.rawValue)
+}
+
+/// Runs an operator command against the configured Redis and prints its answer; `roles` says
+/// which settings beyond Redis it reads (the worker's for the warehouse). The Redis client is
+/// closed whatever happens, before a failure becomes the exit status.
+func withQueue(roles: RelayRoles = [], _ body: (EventQueue, RelaySettings) async throws -> String) async throws {
+    let settings = try loadSettings(roles: roles)
+    let client = try RedisClient(configuration: settings.redis)
+    let queue = EventQueue(client: client, configuration: settings.queue)
+    let answer: Result<String, any Error>
+    do {
+        try await RelayProcess.checkPartitions(queue)
+        answer = .success(try await body(queue, settings))
+    } catch {
+        answer = .failure(error)
+    }
+    await client.shutdown()
+    switch answer {
+    case .success(let text): print(text)
+    case .failure(let error): throw reportedExit(error)
+    }
 }
 
 struct Serve: AsyncParsableCommand {
@@ -56,39 +93,6 @@ struct Work: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the receiver and the workers in one process.")
     func run() async throws { try await runProcess([.receiver, .worker]) }
-}
-
-/// Prints an operator command's failure on standard error; the exit code to end with.
-func reportedExit(_ failure: OperatorCommands.Failure) -> ExitCode {
-    FileHandle.standardError.write(Data("cio-relay: \(failure.message)\n".utf8))
-    return ExitCode(failure.exitCode)
-}
-
-/// Runs an operator command against the configured Redis and prints its answer; `roles` says
-/// which settings beyond Redis it reads (the worker's for the warehouse).
-func withQueue(roles: RelayRoles = [], _ body: (EventQueue, RelaySettings) async throws -> String) async throws {
-    let settings = try loadSettings(roles: roles)
-    let client = try RedisClient(configuration: settings.redis)
-    let queue = EventQueue(client: client, configuration: settings.queue)
-    do {
-        try await RelayProcess.checkPartitions(queue)
-        print(try await body(queue, settings))
-        await client.shutdown()
-    } catch let failure as OperatorCommands.Failure {
-        await client.shutdown()
-        throw reportedExit(failure)
-    } catch let error as SettingsError {
-        await client.shutdown()
-        FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
-        throw ExitCode(78)  // EX_CONFIG
-    } catch let error as RedisError where error.code == .unknownMaster {
-        await client.shutdown()
-        throw configurationError(error)
-    } catch {
-        await client.shutdown()
-        FileHandle.standardError.write(Data("cio-relay: \(error)\n".utf8))
-        throw ExitCode(69)  // EX_UNAVAILABLE
-    }
 }
 
 struct Status: AsyncParsableCommand {
@@ -115,7 +119,7 @@ struct Status: AsyncParsableCommand {
         }
         guard exceeded.isEmpty else {
             FileHandle.standardError.write(Data(exceeded.map { "cio-relay: threshold exceeded: \($0)\n" }.joined().utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.failure.rawValue)
         }
     }
 }
@@ -150,7 +154,7 @@ struct Trace: AsyncParsableCommand {
             known = report.isKnown
             return json ? try report.json() : report.text(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         }
-        if !known { throw ExitCode(1) }
+        if !known { throw ExitCode(ExitStatus.failure.rawValue) }
     }
 }
 
@@ -196,7 +200,7 @@ struct Send: AsyncParsableCommand {
             do {
                 bodies = try PayloadFiles.load(path: payloads)
             } catch {
-                throw reportedExit(OperatorCommands.Failure(message: error.description, exitCode: 66))
+                throw reportedExit(OperationFailure(error.description, status: .noInput))
             }
             feed = .bodies(bodies)
             total = count ?? bodies.count
@@ -211,7 +215,7 @@ struct Send: AsyncParsableCommand {
         if let record {
             guard FileManager.default.fileExists(atPath: record) || FileManager.default.createFile(atPath: record, contents: nil),
                   let handle = FileHandle(forWritingAtPath: record) else {
-                throw reportedExit(OperatorCommands.Failure(message: "cannot write \(record)", exitCode: 73))
+                throw reportedExit(OperationFailure("cannot write \(record)", status: .cannotCreate))
             }
             handle.seekToEndOfFile()
             configuration.record = handle
@@ -221,7 +225,7 @@ struct Send: AsyncParsableCommand {
         }
         FileHandle.standardError.write(Data("\r\(summary.progressLine)\n".utf8))
         print(summary.report)
-        if summary.errorCount > 0 { throw ExitCode(1) }
+        if summary.errorCount > 0 { throw ExitCode(ExitStatus.failure.rawValue) }
     }
 }
 
@@ -233,8 +237,8 @@ struct Migrate: AsyncParsableCommand {
         logger.logLevel = .warning
         do {
             print(try await OperatorCommands.migrate(settings.warehouse, logger: logger))
-        } catch let failure as OperatorCommands.Failure {
-            throw reportedExit(failure)
+        } catch {
+            throw reportedExit(error)
         }
     }
 }
@@ -313,8 +317,7 @@ struct Config: AsyncParsableCommand {
     func run() async throws {
         if let redisAcl {
             guard let roles = RedisACL.roles(redisAcl) else {
-                FileHandle.standardError.write(Data("cio-relay: --redis-acl takes serve, work or operator (or several with commas), not '\(redisAcl)'\n".utf8))
-                throw ExitCode(64)  // EX_USAGE
+                throw reportedExit(OperationFailure("--redis-acl takes serve, work or operator (or several with commas), not '\(redisAcl)'", status: .usage))
             }
             let settings = try loadSettings(roles: [])
             print(RedisACL.rule(for: roles, prefix: settings.queue.prefix))

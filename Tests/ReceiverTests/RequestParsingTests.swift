@@ -8,13 +8,13 @@ struct HeaderLookupTests {
 
     @Test func namesMatchWhateverTheirCase() {
         let fields: HTTPFields = [HTTPField.Name("x-cio-signature")!: "abc", .contentLength: "12"]
-        #expect(WebhookRoutes.header(signature, in: fields) == "abc")
-        #expect(WebhookRoutes.header(.contentLength, in: fields) == "12")
+        #expect(WebhookHTTP.header(signature, in: fields) == "abc")
+        #expect(WebhookHTTP.header(.contentLength, in: fields) == "12")
     }
 
     @Test func aMissingHeaderIsNil() {
-        #expect(WebhookRoutes.header(signature, in: [.contentType: "application/json"]) == nil)
-        #expect(WebhookRoutes.header(signature, in: [:]) == nil)
+        #expect(WebhookHTTP.header(signature, in: [.contentType: "application/json"]) == nil)
+        #expect(WebhookHTTP.header(signature, in: [:]) == nil)
     }
 
     @Test func repeatedHeadersAreJoinedAsHTTPCombinesThem() {
@@ -23,22 +23,22 @@ struct HeaderLookupTests {
         fields.append(HTTPField(name: .contentType, value: "text/plain"))
         fields.append(HTTPField(name: signature, value: "second"))
         // The same answer as HTTPFields' own subscript, so a doubled signature still fails to parse.
-        #expect(WebhookRoutes.header(signature, in: fields) == "first, second")
-        #expect(WebhookRoutes.header(signature, in: fields) == fields[signature])
+        #expect(WebhookHTTP.header(signature, in: fields) == "first, second")
+        #expect(WebhookHTTP.header(signature, in: fields) == fields[signature])
     }
 }
 
 @Suite("Webhook paths")
 struct WebhookPathTests {
     @Test func theBasePathIsTheDefaultWorkspace() {
-        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio") == "default")
-        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/") == "default")
+        #expect(WebhookHTTP.workspace(inPath: "/webhooks/customerio") == "default")
+        #expect(WebhookHTTP.workspace(inPath: "/webhooks/customerio/") == "default")
     }
 
     @Test func oneMoreComponentNamesTheWorkspace() {
-        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/eu") == "eu")
-        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/eu/") == "eu")
-        #expect(WebhookRoutes.workspace(inPath: "/webhooks/customerio/é") == "é")
+        #expect(WebhookHTTP.workspace(inPath: "/webhooks/customerio/eu") == "eu")
+        #expect(WebhookHTTP.workspace(inPath: "/webhooks/customerio/eu/") == "eu")
+        #expect(WebhookHTTP.workspace(inPath: "/webhooks/customerio/é") == "é")
     }
 
     @Test(arguments: [
@@ -46,6 +46,6 @@ struct WebhookPathTests {
         "/webhooks/customerio/eu/x", "/webhooks/customerio\u{301}", "/webhooks//customerio", "/metrics", "",
     ])
     func anyOtherPathIsNoWebhook(path: String) {
-        #expect(WebhookRoutes.workspace(inPath: path) == nil)
+        #expect(WebhookHTTP.workspace(inPath: path) == nil)
     }
 }

@@ -18,7 +18,7 @@ struct ReceiverHarness: ShutdownAfterTest {
     static let euKey = SigningKey("eu-key")
 
     let queue: EventQueue
-    let routes: WebhookRoutes
+    let routes: WebhookRoutes<EventQueue>
     let registry = PrometheusCollectorRegistry()
     let configuration: ReceiverConfiguration
 

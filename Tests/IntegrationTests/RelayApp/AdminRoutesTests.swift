@@ -13,7 +13,7 @@ import TestSupport
 struct AdminRoutesTests {
     @Test func healthReadinessAndMetrics() async throws {
         try await withTestRedis { client in
-            let exposition = MetricsExposition()
+            let exposition = MetricsExposition(definitions: ReferencePages.metricDefinitions)
             ReceiverMetrics.webhooksReceived.counter("accepted", factory: exposition.factory).increment()
             let app = Application(router: AdminRoutes(redis: client, exposition: exposition).router())
             try await app.test(.router) { http async throws in
@@ -33,7 +33,7 @@ struct AdminRoutesTests {
     @Test func notReadyWhileRedisIsDown() async throws {
         let server = try RedisServerProcess()
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
-            let app = Application(router: AdminRoutes(redis: client, exposition: MetricsExposition()).router())
+            let app = Application(router: AdminRoutes(redis: client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)).router())
             try await app.test(.router) { http async throws in
                 #expect(!String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up"),
                         "no value before the first readiness check")

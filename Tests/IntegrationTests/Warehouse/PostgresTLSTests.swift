@@ -14,40 +14,33 @@ struct PostgresTLSTests {
     }
 
     /// Migrates and writes one row through a sink of `url`; the error when that fails, or when it
-    /// has not finished within 3 s (a refused handshake makes the pool retry, not fail: the
-    /// warehouse writer's deadline bounds it), and what the sink logged meanwhile.
-    static func writeOneRow(_ url: String) async throws -> (error: (any Error)?, log: String) {
+    /// has not finished within `timeout` (a refused handshake makes the pool retry, not fail: the
+    /// warehouse writer's deadline bounds it), and what the sink logged meanwhile. A sink still
+    /// retrying then is cancelled and left behind (see `result(within:)`).
+    static func writeOneRow(_ url: String, timeout: Duration = .seconds(3)) async throws -> (error: (any Error)?, log: String) {
         let lines = RecordingLogHandler.Lines()
         let sink = try PostgresSink(url: url, logger: RecordingLogHandler.logger(lines))
-        let error = await withTaskGroup(of: (any Error)?.self) { group in
-            group.addTask {
-                do {
-                    try await sink.withRunning { sink in
-                        _ = try await sink.migrate()
-                        // A new row, or the one an earlier test wrote: stored either way.
-                        let outcomes = try await sink.write([try row(Fixtures.bytes("email_bounced.json"))])
-                        try #require(outcomes == [.written] || outcomes == [.duplicate])
-                        let stored = try await sink.rows("SELECT count(*)::text FROM customerio_events WHERE event_id = $1", parameters: ["01JBX5F9Z1Y2X3W4V5T6S7R8Q9"])
-                        try #require(stored == [["1"]])
-                    }
-                    return nil
-                } catch {
-                    return error
+        let answer = await result(within: timeout) { () -> (any Error)? in
+            do {
+                try await sink.withRunning { sink in
+                    _ = try await sink.migrate()
+                    // A new row, or the one an earlier test wrote: stored either way.
+                    let outcomes = try await sink.write([try row(Fixtures.bytes("email_bounced.json"))])
+                    try #require(outcomes == [.written] || outcomes == [.duplicate])
+                    let stored = try await sink.rows("SELECT count(*)::text FROM customerio_events WHERE event_id = $1", parameters: ["01JBX5F9Z1Y2X3W4V5T6S7R8Q9"])
+                    try #require(stored == [["1"]])
                 }
+                return nil
+            } catch {
+                return error
             }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(3))
-                return TestSetupError("no answer within 3 s")
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
         }
+        let error = answer ?? TestSetupError("no answer within \(timeout)")
         return (error, lines.all.joined(separator: "\n"))
     }
 
     @Test func verifyFullWithTheCAFileWritesRows() async throws {
-        let (error, log) = try await Self.writeOneRow(Self.url(host: "localhost", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("ca.crt"))"))
+        let (error, log) = try await Self.writeOneRow(Self.url(host: "localhost", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("ca.crt"))"), timeout: .seconds(60))
         #expect(error == nil, "\(String(describing: error)) \(log)")
     }
 
@@ -62,7 +55,7 @@ struct PostgresTLSTests {
         let full = try await Self.writeOneRow(Self.url(host: "127.0.0.1", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("ca.crt"))"))
         #expect(full.error != nil)
         #expect(full.log.contains("failedToValidateHostname"), "\(full.log)")
-        let chainOnly = try await Self.writeOneRow(Self.url(host: "127.0.0.1", "sslmode=verify-ca&sslrootcert=\(try TestTLS.file("ca.crt"))"))
+        let chainOnly = try await Self.writeOneRow(Self.url(host: "127.0.0.1", "sslmode=verify-ca&sslrootcert=\(try TestTLS.file("ca.crt"))"), timeout: .seconds(60))
         #expect(chainOnly.error == nil, "\(String(describing: chainOnly.error)) \(chainOnly.log)")
     }
 

@@ -1,8 +1,9 @@
 import CustomerIO
 import EventQueue
 import Foundation
-@testable import RelayApp
+@testable import RelaySettings
 import Testing
+import TestSupport
 import Warehouse
 import Worker
 

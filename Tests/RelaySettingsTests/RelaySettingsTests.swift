@@ -3,7 +3,7 @@ import EventQueue
 import Foundation
 import Hiredis
 import Receiver
-@testable import RelayApp
+@testable import RelaySettings
 import Testing
 import TestSupport
 

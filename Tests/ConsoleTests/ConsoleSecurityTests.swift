@@ -1,12 +1,12 @@
 import Foundation
 import Metrics
 import Receiver
-@testable import RelayApp
+@testable import Console
 import RelayMetrics
 import Testing
 
-@Suite("Console sessions and activity, without a network")
-struct ConsoleUnitTests {
+@Suite("Console sessions, login throttle and activity")
+struct ConsoleSecurityTests {
     @Test func aSessionIsSignedExpiresAndCannotBeForged() throws {
         let security = ConsoleSecurity(token: "a-token-of-sixteen-chars")
         let session = try #require(security.newSession(now: 1_000))
@@ -23,7 +23,7 @@ struct ConsoleUnitTests {
     }
 
     @Test func activityIsTheDifferenceOfTheProcesssOwnCounters() {
-        let exposition = MetricsExposition()
+        let exposition = MetricsExposition(definitions: ReceiverMetrics.definitions)
         let activity = ConsoleActivity(exposition: exposition)
         let accepted = ReceiverMetrics.webhooksReceived.counter("accepted", factory: exposition.factory)
         accepted.increment(by: 5)

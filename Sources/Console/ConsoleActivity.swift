@@ -1,4 +1,5 @@
 import Foundation
+import RelayMetrics
 import ServiceLifecycle
 import Synchronization
 

@@ -1,5 +1,4 @@
 import Prometheus
-import RelayMetrics
 
 /// A process's metrics: the registry its components record into, through a factory that gives
 /// every family its `HELP` text, and what `/metrics` serves: the registry's families, then the
@@ -11,7 +10,7 @@ public struct MetricsExposition: Sendable {
     private let process = ProcessMetrics()
 
     /// - Parameter definitions: every family the process can record, for their `HELP` text.
-    public init(definitions: [MetricDefinition] = ReferencePages.metricDefinitions) {
+    public init(definitions: [MetricDefinition]) {
         registry = PrometheusCollectorRegistry()
         factory = DocumentedMetricsFactory(registry: registry, definitions: definitions)
     }

@@ -1,5 +1,5 @@
 import Hiredis
-@testable import RelayApp
+@testable import RelaySettings
 import Testing
 import TestSupport
 

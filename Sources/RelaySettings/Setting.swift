@@ -29,7 +29,7 @@ public struct Setting: Sendable {
     public let defaultNote: String?
     /// The value in effect in loaded settings; the docs show it for settings loaded from an empty
     /// environment, so the default column is whatever the code does when nothing is set.
-    let value: @Sendable (RelaySettings) -> String?
+    public let value: @Sendable (RelaySettings) -> String?
 
     init(
         _ variable: String, file: String? = nil, _ kind: Kind, default defaultNote: String? = nil,
@@ -44,7 +44,7 @@ public struct Setting: Sendable {
     }
 
     /// The accepted values, in words: "1024 … 67108864", "us or eu".
-    var valuesDescription: String {
+    public var valuesDescription: String {
         switch kind {
         case .integer(let range): "\(range.lowerBound) … \(range.upperBound)"
         case .seconds(let range), .number(let range): "\(Self.format(range.lowerBound)) … \(Self.format(range.upperBound))"

@@ -2,9 +2,11 @@ import CustomerIO
 import EventQueue
 import Foundation
 import Hiredis
+import Console
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Operations
 import Metrics
 import Receiver
 import RelayMetrics
@@ -46,9 +48,9 @@ struct ConsoleTests {
         try await Self.withScene { scene, path in
             let console = ConsoleRoutes(
                 queue: scene.queue, groups: ["actions", "warehouse"], lookup: scene.sink, warehouse: .sqlite(path: path),
-                security: ConsoleSecurity(token: token), activity: ConsoleActivity(exposition: MetricsExposition()), logger: Logger(label: "console-test")
+                security: ConsoleSecurity(token: token), activity: ConsoleActivity(exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)), logger: Logger(label: "console-test")
             )
-            let app = Application(router: AdminRoutes(redis: scene.queue.client, exposition: MetricsExposition(), console: console).router())
+            let app = Application(router: AdminRoutes(redis: scene.queue.client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions), console: console).router())
             try await app.test(.router) { http in try await body(http, scene) }
         }
     }

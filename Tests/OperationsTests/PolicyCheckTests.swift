@@ -1,5 +1,6 @@
-@testable import RelayApp
+import Operations
 import Testing
+import TestSupport
 import Worker
 
 @Suite("cio-relay policy check")
@@ -12,9 +13,9 @@ struct PolicyCheckTests {
         #expect {
             try OperatorCommands.checkPolicy(path: path)
         } throws: { error in
-            guard let failure = error as? OperatorCommands.Failure else { return false }
-            return failure.exitCode == 65 && failure.message.contains("\(path):4")
+            guard let failure = error as? OperationFailure else { return false }
+            return failure.status == .dataError && failure.message.contains("\(path):4")
         }
-        #expect(throws: OperatorCommands.Failure.self) { try OperatorCommands.checkPolicy(path: "/nonexistent/policy.yaml") }
+        #expect(throws: OperationFailure.self) { try OperatorCommands.checkPolicy(path: "/nonexistent/policy.yaml") }
     }
 }

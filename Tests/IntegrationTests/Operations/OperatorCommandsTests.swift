@@ -2,7 +2,8 @@ import EventQueue
 import Foundation
 import Hiredis
 import Logging
-@testable import RelayApp
+import Operations
+
 import Testing
 import TestSupport
 import Worker
@@ -23,16 +24,16 @@ struct OperatorCommandsTests {
             #expect(listing.contains("3 dead letter(s)") && listing.contains("track_api_rejected") && listing.contains("more: dead-letters list --from"))
             let shown = try await OperatorCommands.showDeadLetter(queue, id: ids[0])
             #expect(shown.contains("reason: track_api_rejected") && shown.contains(#"body: {"event_id":"e1"}"#))
-            await #expect(throws: OperatorCommands.Failure.self) { try await OperatorCommands.showDeadLetter(queue, id: "1-1") }
-            await #expect(throws: OperatorCommands.Failure.self) { try await OperatorCommands.replayDeadLetters(queue, ids: [], all: false) }
+            await #expect(throws: OperationFailure.self) { try await OperatorCommands.showDeadLetter(queue, id: "1-1") }
+            await #expect(throws: OperationFailure.self) { try await OperatorCommands.replayDeadLetters(queue, ids: [], all: false) }
 
             let replayed = try await OperatorCommands.replayDeadLetters(queue, ids: [], all: true)
             #expect(replayed.contains("2 of 2 replayed"), "the malformed one is not replayable: \(replayed)")
             #expect(try await queue.length(of: queue.keys.events) == 2)
             #expect(try await queue.deadLetters().map(\.reason) == ["malformed"])
-            await #expect(throws: OperatorCommands.Failure.self) { try await OperatorCommands.replayDeadLetters(queue, ids: [ids[1]], all: false) }
+            await #expect(throws: OperationFailure.self) { try await OperatorCommands.replayDeadLetters(queue, ids: [ids[1]], all: false) }
 
-            await #expect(throws: OperatorCommands.Failure.self) { try await OperatorCommands.purgeDeadLetters(queue, confirmed: false) }
+            await #expect(throws: OperationFailure.self) { try await OperatorCommands.purgeDeadLetters(queue, confirmed: false) }
             #expect(try await OperatorCommands.purgeDeadLetters(queue, confirmed: true).contains("purged 1"))
             #expect(try await queue.length(of: queue.keys.dead) == 0)
         }
@@ -126,20 +127,4 @@ struct OperatorCommandsTests {
         }
     }
 
-    @Test func everyRoleCreatesTheConfiguredGroupsAtStart() async throws {
-        try await withTestQueue(prefix: "create") { queue in
-            let creation = Task {
-                try await GroupCreation(queue: queue, groups: ["actions", "warehouse"], retryInterval: .milliseconds(50), logger: Logger(label: "test")).run()
-            }
-            defer { creation.cancel() }
-            let deadline = ContinuousClock.now + .seconds(5)
-            var names: [String] = []
-            while ContinuousClock.now < deadline {
-                names = try await queue.groupStatistics().map(\.name).sorted()
-                if names == ["actions", "warehouse"] { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(names == ["actions", "warehouse"])
-        }
-    }
 }

@@ -42,13 +42,13 @@ public struct EventTraceReport: Sendable, Codable {
     public func text(nowMilliseconds: Int64) -> String {
         var lines = ["event \(queue.eventID) (partition \(queue.partition))"]
         if let ttl = queue.markerTTLSeconds {
-            lines.append("dedup marker: present, expires in \(OperatorCommands.seconds(Double(ttl))) (a retry is answered duplicate until then)")
+            lines.append("dedup marker: present, expires in \(Readable.duration(seconds: Double(ttl))) (a retry is answered duplicate until then)")
         } else {
             lines.append("dedup marker: none (never accepted, or longer ago than the dedup TTL)")
         }
         switch queue.entryState {
         case "queued":
-            let received = queue.receivedAt.map { "received \(Self.timestamp($0)), \(OperatorCommands.seconds(max(0, Double(nowMilliseconds - $0) / 1000))) ago" } ?? "received at an unknown time"
+            let received = queue.receivedAt.map { "received \(Readable.timestamp($0)), \(Readable.duration(seconds: max(0, Double(nowMilliseconds - $0) / 1000))) ago" } ?? "received at an unknown time"
             lines.append("stream entry \(queue.entryID ?? "?"): queued, \(received), \(queue.objectType ?? "?")/\(queue.metric ?? "?")")
         case "trimmed":
             lines.append("stream entry \(queue.entryID ?? "?"): trimmed (every group had finished it)")
@@ -58,7 +58,7 @@ public struct EventTraceReport: Sendable, Codable {
         for group in queue.groups {
             switch group.state {
             case "pending":
-                lines.append("group \(group.group): pending with \(group.consumer ?? "?"), \(group.deliveries ?? 0) deliveries, idle \(OperatorCommands.seconds(group.idleSeconds ?? 0))")
+                lines.append("group \(group.group): pending with \(group.consumer ?? "?"), \(group.deliveries ?? 0) deliveries, idle \(Readable.duration(seconds: group.idleSeconds ?? 0))")
             case "waiting":
                 lines.append("group \(group.group): waiting (not read yet)")
             default:
@@ -87,9 +87,5 @@ public struct EventTraceReport: Sendable, Codable {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
-
-    static func timestamp(_ milliseconds: Int64) -> String {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000).formatted(.iso8601)
     }
 }
