@@ -16,7 +16,7 @@ COPY Package.swift ./
 COPY Sources ./Sources
 COPY Tests ./Tests
 # The Swift standard library and Foundation are linked statically: the runtime stage needs no
-# Swift toolchain, only the C libraries below (scripts/check-image.sh checks that list).
+# Swift toolchain, only the C libraries below (IntegrationTests/check-image.sh checks that list).
 RUN swift build -c release --product cio-relay --static-swift-stdlib \
  && install -D -m 0755 "$(swift build -c release --show-bin-path)/cio-relay" /out/cio-relay
 

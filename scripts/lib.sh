@@ -98,7 +98,7 @@ start_bqemulator() {
   local dir=$1 port=$2
   shift 2
   mkdir -p "$dir"
-  python3 scripts/bigquery-emulator.py start --rest-port "$port" --grpc-port 0 --project test-project \
+  python3 IntegrationTests/bigquery-emulator.py start --rest-port "$port" --grpc-port 0 --project test-project \
     --log-format json --log-level warning "$@" >>"$dir/emulator.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/emulator.pid"
@@ -384,6 +384,13 @@ start_bench_relay() {
     CIO_RELAY_BIND=127.0.0.1 LOG_LEVEL=warning "$@" serve 2>>"$work/serve.log" &
   relay=$!
   wait_http "http://127.0.0.1:$admin/readyz" 120
+}
+
+# make_request_corpus BINARY SECRET COUNT PREFIX FILES: COUNT distinct signed webhook requests for
+# Benchmarks/webhooks.lua in PREFIX.0 … PREFIX.<FILES-1>, made by the binary's own generator and
+# signature (`cio-relay send --write-requests`).
+make_request_corpus() {
+  "$1" send --url http://127.0.0.1/webhooks/customerio --secret "$2" --count "$3" --write-requests "$4" --files "$5" >/dev/null
 }
 
 # stop_bench_receiver WORK: stops what start_bench_receiver started and removes WORK.

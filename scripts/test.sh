@@ -141,35 +141,35 @@ else
 fi
 
 echo "==> end-to-end check of the cio-relay binary"
-scripts/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
+IntegrationTests/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
 
 echo "==> each role under a Redis user with exactly its ACL rule (cio-relay config --redis-acl), on Redis and the cluster"
-python3 scripts/redis-acl-check.py "$(swift build --show-bin-path)/cio-relay" --redis "127.0.0.1:$port" \
+python3 IntegrationTests/redis-acl-check.py "$(swift build --show-bin-path)/cio-relay" --redis "127.0.0.1:$port" \
   --cluster "$CIO_RELAY_TEST_REDIS_CLUSTER" --work "$work/acl"
 
 echo "==> the console in a real browser (Chromium): login, overview, a dead letter replayed, a trace"
-python3 scripts/console-browser.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/console"
+python3 IntegrationTests/console-browser.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/console"
 
 echo "==> promtool check metrics on serve, work and run after traffic"
-python3 scripts/check-metrics.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/metrics"
+python3 IntegrationTests/check-metrics.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/metrics"
 
 echo "==> 1,000 connections that never finish their headers, against the binary"
-python3 scripts/slowloris.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/slowloris"
+python3 IntegrationTests/slowloris.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/slowloris"
 
 echo "==> chaos soak (${CHAOS_SECONDS:-60} s): every acknowledged event checked end to end under faults"
-scripts/chaos.sh "$(swift build --show-bin-path)/cio-relay"
+IntegrationTests/chaos.sh "$(swift build --show-bin-path)/cio-relay"
 
 echo "==> Redis Cluster soak: live resharding and failovers under load, every acknowledged event checked"
-scripts/cluster-soak.sh "$(swift build --show-bin-path)/cio-relay"
+IntegrationTests/cluster-soak.sh "$(swift build --show-bin-path)/cio-relay"
 
 echo "==> Helm chart checks"
-scripts/check-chart.sh
+helm/tests/check-chart.sh
 
 # The container image (no Docker engine here): hadolint, and the release binary's shared libraries
 # against the runtime stage. A filtered run (arguments for swift test) checks only what it names.
 if [ $# -eq 0 ]; then
   echo "==> container image checks"
-  scripts/check-image.sh
+  IntegrationTests/check-image.sh
 else
   echo "==> container image checks not run: this was a filtered run ($*)"
 fi

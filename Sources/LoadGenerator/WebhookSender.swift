@@ -152,10 +152,11 @@ public enum EventFeed: Sendable {
     /// These bodies, once each from `position` on (files of payloads).
     case bodies([[UInt8]], position: Int = 0)
 
-    mutating func next() -> [UInt8]? {
+    /// The next body; generated ones carry `now` (seconds since the Unix epoch) as their time.
+    mutating func next(now: Int64 = Int64(Date().timeIntervalSince1970)) -> [UInt8]? {
         switch self {
         case .generated(var generator):
-            let body = generator.next()
+            let body = generator.next(now: now)
             self = .generated(generator)
             return body
         case .bodies(let bodies, let position):

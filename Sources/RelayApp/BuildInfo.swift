@@ -2,7 +2,7 @@ import Metrics
 import RelayMetrics
 
 /// The version of this build, as `cio-relay --version` prints it and `cio_relay_build_info` labels
-/// it. The chart's `appVersion` must equal it (scripts/check-chart.py checks).
+/// it. The chart's `appVersion` must equal it (helm/tests/check-chart.py checks).
 public enum BuildInfo {
     public static let version = "0.1.0"
 

@@ -177,6 +177,11 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Generated events are up to this many seconds old, in a scrambled order.") var timeSpread = 0
     @Option(help: "Goes into every generated event_id: senders running at once need different ones (default: the time).") var runID: String?
     @Option(help: "Append a line per send to this file: the event_id and the answer.") var record: String?
+    @Option(help: ArgumentHelp(
+        "Write the signed requests to PREFIX.0 … PREFIX.<files - 1> for wrk (Benchmarks/webhooks.lua) instead of sending them.",
+        valueName: "prefix"))
+    var writeRequests: String?
+    @Option(help: "With --write-requests, how many files to deal the requests over (one per wrk thread).") var files = 1
 
     func validate() throws {
         guard url.hasPrefix("http://") || url.hasPrefix("https://") else { throw ValidationError("--url must be an http:// or https:// URL") }
@@ -187,6 +192,10 @@ struct Send: AsyncParsableCommand {
         guard people >= 1 else { throw ValidationError("--people must be at least 1") }
         guard timeSpread >= 0 else { throw ValidationError("--time-spread must be 0 or more seconds") }
         if let runID { guard !runID.isEmpty, runID.allSatisfy({ $0.isLetter || $0.isNumber }) else { throw ValidationError("--run-id must be letters and digits") } }
+        guard (1...256).contains(files) else { throw ValidationError("--files must be between 1 and 256") }
+        if writeRequests != nil, duplicates > 0 || rate != nil || record != nil {
+            throw ValidationError("--write-requests writes each event once: --duplicates, --rate and --record are for sending")
+        }
     }
 
     func run() async throws {
@@ -207,6 +216,19 @@ struct Send: AsyncParsableCommand {
         } else {
             feed = .generated(runID.map { SampleEventGenerator(runID: $0, people: people, timeSpread: Int64(timeSpread)) }
                 ?? SampleEventGenerator(people: people, timeSpread: Int64(timeSpread)))
+        }
+        if let writeRequests {
+            guard let target = URLComponents(string: url), let host = target.host else { throw ValidationError("--url must name a host") }
+            var corpus = RequestCorpus(secret: key)
+            corpus.host = target.port.map { "\(host):\($0)" } ?? host
+            corpus.path = target.percentEncodedPath.isEmpty ? "/" : target.percentEncodedPath
+            do {
+                let written = try corpus.write(count: total, feed: feed, files: files, prefix: writeRequests)
+                print("wrote \(written) signed requests to \(writeRequests).0 … \(writeRequests).\(files - 1)")
+            } catch {
+                throw reportedExit(OperationFailure(String(describing: error), status: .cannotCreate))
+            }
+            return
         }
         var configuration = WebhookSender.Configuration(url: url, secret: key)
         configuration.concurrency = concurrency

@@ -28,9 +28,9 @@ public enum TestBigQuery {
         "\(name)_\(UUID().uuidString.prefix(8).lowercased())"
     }
 
-    /// Runs `scripts/bq-read.py` (google-cloud-bigquery) and answers the JSON it prints.
+    /// Runs `Tests/IntegrationTests/Resources/bq-read.py` (google-cloud-bigquery) and answers the JSON it prints.
     public static func read(_ arguments: [String], url: String) throws -> [String: Any] {
-        let script = root.appendingPathComponent("scripts/bq-read.py").path
+        let script = root.appendingPathComponent("Tests/IntegrationTests/Resources/bq-read.py").path
         let command = ([script, url, project] + arguments).map(shellQuoted).joined(separator: " ")
         let (status, text) = try TestProcess.output(ofShell: "exec python3 \(command)")
         guard status == 0, let document = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
@@ -49,7 +49,7 @@ public enum TestBigQuery {
     }
 }
 
-/// Google's token endpoint and metadata server, played by `scripts/fake-google-token.py`, which
+/// Google's token endpoint and metadata server, played by `Tests/IntegrationTests/Resources/fake-google-token.py`, which
 /// checks every assertion with the `google-auth` package.
 public final class FakeGoogleTokenServer: ShutdownAfterTest {
     public let port: Int
@@ -59,7 +59,7 @@ public final class FakeGoogleTokenServer: ShutdownAfterTest {
     /// `expiresIn` seconds.
     public init(publicKeyPath: String, keyID: String, expiresIn: Int) throws {
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("token-port-\(UUID().uuidString)")
-        let script = TestBigQuery.root.appendingPathComponent("scripts/fake-google-token.py").path
+        let script = TestBigQuery.root.appendingPathComponent("Tests/IntegrationTests/Resources/fake-google-token.py").path
         let command = [script, publicKeyPath, keyID, String(expiresIn)].map(TestBigQuery.shellQuoted).joined(separator: " ")
         pid = try TestProcess.spawn(["/bin/sh", "-c", "exec python3 \(command) > \(TestBigQuery.shellQuoted(portFile.path))"])
         let deadline = Date().addingTimeInterval(20)

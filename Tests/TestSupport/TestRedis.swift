@@ -129,7 +129,7 @@ public enum TestRedisCluster {
 
 /// The Sentinels (three, monitoring one primary with two replicas as `mymaster`) that
 /// `scripts/test.sh` starts for the whole run. Tests must not fail that primary over: the
-/// failover under load is the soak's (scripts/cluster-soak.sh).
+/// failover under load is the soak's (IntegrationTests/cluster-soak.sh).
 public enum TestRedisSentinel {
     public static let masterName = "mymaster"
 

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The client through real Sentinels (`redis-server --sentinel`): discovery, a Sentinel that is
-/// down, a master name nobody knows. The failover under load is scripts/cluster-soak.sh's.
+/// down, a master name nobody knows. The failover under load is IntegrationTests/cluster-soak.sh's.
 @Suite("Redis Sentinel against real Sentinels")
 struct SentinelClientTests {
     /// The primary as the first Sentinel names it, asked directly.

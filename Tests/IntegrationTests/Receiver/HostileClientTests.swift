@@ -48,7 +48,7 @@ struct HostileClientTests {
         return Array((head + extra + "\r\n").utf8) + body
     }
 
-    /// A hundred here, in the test process; `scripts/slowloris.py` runs a thousand against the
+    /// A hundred here, in the test process; `IntegrationTests/slowloris.py` runs a thousand against the
     /// real binary, in a process of its own, and measures its memory.
     @Test func connectionsThatNeverFinishTheirHeadersDoNotHoldUpGenuineWebhooks() async throws {
         try await withLiveServer { harness, port, client in

@@ -9,11 +9,12 @@ Usage: check-metrics.py BINARY REDIS_PORT WORKDIR
 """
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+
+from relaytest.net import free_port
 
 binary, redis_port, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(work, exist_ok=True)
@@ -38,12 +39,6 @@ def fail(message):
             print(f"--- {name}", file=sys.stderr)
             print("".join(open(os.path.join(work, name), errors="replace").readlines()[-15:]), file=sys.stderr)
     sys.exit(1)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url):
@@ -142,7 +137,7 @@ def check(role, admin, expected, reference):
 
 try:
     stub_port_file = os.path.join(work, "track.port")
-    children.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "track-stub.py"), os.path.join(work, "track.requests")],
+    children.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "IntegrationTests", "track-stub.py"), os.path.join(work, "track.requests")],
                                      stdout=open(stub_port_file, "w")))
     deadline = time.time() + 10
     while time.time() < deadline and not open(stub_port_file).read().strip():

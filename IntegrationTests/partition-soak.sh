@@ -7,7 +7,7 @@
 # rejoins as a replica. Run without and with CIO_RELAY_REDIS_MIN_REPLICAS: without, the events
 # it acknowledged during the cut are counted as lost (reported, not failed on); with it, any loss
 # fails the run. Not part of the test command (the numbers go to docs/redis-cluster.md).
-# Usage: scripts/partition-soak.sh [BINARY]   (default: the debug build)
+# Usage: IntegrationTests/partition-soak.sh [BINARY]   (default: the debug build)
 #   PARTITION_SOAK_SECONDS  seconds of sending per scenario (default 20)
 #   PARTITION_SOAK_RATE     events per second in all (default 300)
 set -euo pipefail
@@ -73,7 +73,7 @@ map=$(IFS=,; echo "${namespaces[*]}")
 echo "partition-soak: a Redis Cluster on six test hosts: $all"
 
 soak() {
-  python3 scripts/cluster-soak.py --binary "$binary" --nodes "$all" --cluster-dir "$work/cluster" --namespaces "$map" \
+  python3 IntegrationTests/cluster-soak.py --binary "$binary" --nodes "$all" --cluster-dir "$work/cluster" --namespaces "$map" \
     --scenario partition --seconds "${PARTITION_SOAK_SECONDS:-20}" --rate "${PARTITION_SOAK_RATE:-300}" --max-503-share 0.5 "$@"
 }
 status=0

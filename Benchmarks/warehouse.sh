@@ -6,7 +6,7 @@
 #     and for BigQuery the insertAll requests per 1,000 rows and bytes per request;
 #  2. latency: events arriving at a steady RATE/s for SECONDS (stamped like the receiver does);
 #     prints end-to-end latency p50/p99 from received_at to the row's ingested_at.
-# Usage: [SINKS="sqlite postgres bigquery"] [WRITERS=2] [BATCH_SIZE=2000] [PG_SETTINGS="-c name=value …"] scripts/bench-warehouse.sh [COUNT] [RATE] [SECONDS]
+# Usage: [SINKS="sqlite postgres bigquery"] [WRITERS=2] [BATCH_SIZE=2000] [PG_SETTINGS="-c name=value …"] Benchmarks/warehouse.sh [COUNT] [RATE] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -76,7 +76,7 @@ metric() { # NAME: the sum of a family's samples on the running worker's /metric
 
 query() { # SINK SQL
   if [ "$1" = bigquery ]; then
-    python3 scripts/bq-read.py "$bigquery_url" test-project query "$2" | python3 -c 'import json, sys; print("|".join(str(v) for v in json.load(sys.stdin)["rows"][0].values()))'
+    python3 Tests/IntegrationTests/Resources/bq-read.py "$bigquery_url" test-project query "$2" | python3 -c 'import json, sys; print("|".join(str(v) for v in json.load(sys.stdin)["rows"][0].values()))'
   elif [ "$1" = sqlite ]; then
     python3 -c 'import sqlite3, sys; print("|".join(str(v) for v in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()))' "$work/events.sqlite" "$2"
   else
@@ -96,7 +96,7 @@ for sink in $sinks; do
     *) url=$postgres_url ;;
   esac
   prefix="drain$sink"
-  python3 bench/prefill-stream.py "$prefix" "$count" 50000 | redis-cli -p "$redis_port" --pipe >/dev/null
+  python3 Benchmarks/prefill-stream.py "$prefix" "$count" 50000 | redis-cli -p "$redis_port" --pipe >/dev/null
   start=$(date +%s.%N)
   start_worker "$prefix" "$url"
   sleep 0.2
@@ -125,7 +125,7 @@ for sink in $sinks; do
   redis-cli -p "$redis_port" XGROUP CREATE "$prefix:{0}:events" warehouse 0 MKSTREAM >/dev/null
   start_worker "$prefix" "$url"
   sleep 1
-  fed=$(python3 bench/feed-stream.py "$redis_port" "$prefix" "$rate" "$seconds")
+  fed=$(python3 Benchmarks/feed-stream.py "$redis_port" "$prefix" "$rate" "$seconds")
   wait_drained "$prefix"
   stop_worker
   if [ "$sink" = sqlite ]; then
@@ -137,7 +137,7 @@ for sink in $sinks; do
     if [ "$sink" = sqlite ]; then
       python3 -c 'import sqlite3, sys; [print(v) for (v,) in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]' "$work/events.sqlite" "$latencies" >"$work/latencies"
     else
-      python3 scripts/bq-read.py "$bigquery_url" test-project query \
+      python3 Tests/IntegrationTests/Resources/bq-read.py "$bigquery_url" test-project query \
         "SELECT TIMESTAMP_DIFF(ingested_at, received_at, MICROSECOND) / 1000.0 AS ms FROM $(events_table bigquery steady)" \
         | python3 -c 'import json, sys; [print(row["ms"]) for row in json.load(sys.stdin)["rows"]]' >"$work/latencies"
     fi

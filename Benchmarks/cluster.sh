@@ -11,7 +11,7 @@
 # Redis CPU per accepted event (user + system time of the primaries, and of every Redis process
 # with the replicas, from /proc). Every Redis runs without persistence (the cluster helper's
 # nodes do), so the runs differ only in topology and WAIT.
-# Usage: scripts/bench-cluster.sh [SECONDS] [CONNECTIONS] [THREADS]
+# Usage: Benchmarks/cluster.sh [SECONDS] [CONNECTIONS] [THREADS]
 #   BENCH_TOPOLOGIES  which of them to run, in order (default: "single sentinel cluster tls-clus")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ done
 sentinels=$(start_sentinels "$work/sentinels" "$single_port")
 
 count=$(( seconds * 40000 ))
-python3 bench/make-corpus.py "$secret" "$count" "$work/corpus" "$threads"
+make_request_corpus "$binary" "$secret" "$count" "$work/corpus" "$threads"
 
 # cpu_ticks PORT…: user + system clock ticks of the redis-server processes on those ports.
 cpu_ticks() {
@@ -99,7 +99,7 @@ for topology in ${BENCH_TOPOLOGIES:-single sentinel cluster tls-clus}; do
     relay=$!
     wait_http "http://127.0.0.1:$admin/readyz" 120
     before_primaries=$(cpu_ticks "${primaries[@]}") before_all=$(cpu_ticks "${all[@]}")
-    CORPUS="$work/corpus" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$port" >"$work/wrk-$run.txt"
+    CORPUS="$work/corpus" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s Benchmarks/webhooks.lua "http://127.0.0.1:$port" >"$work/wrk-$run.txt"
     after_primaries=$(cpu_ticks "${primaries[@]}") after_all=$(cpu_ticks "${all[@]}")
     kill -TERM "$relay"; wait "$relay" 2>/dev/null || true; relay=
     python3 - "$work/wrk-$run.txt" "$topology" "$min" $(( after_primaries - before_primaries )) $(( after_all - before_all )) "$(getconf CLK_TCK)" <<'PY'

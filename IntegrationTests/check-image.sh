@@ -9,7 +9,7 @@
 # runtime dependencies; the only difference is the Swift runtime and Foundation, which the image
 # links statically (`--static-swift-stdlib`, checked below), so the libraries of the Swift
 # toolchain are left out of the comparison.
-# Usage: scripts/check-image.sh [BINARY]  (default: the debug build of cio-relay)
+# Usage: IntegrationTests/check-image.sh [BINARY]  (default: the debug build of cio-relay)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

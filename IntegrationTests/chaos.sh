@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The chaos soak (scripts/chaos.py): receivers, workers, Redis (AOF everysec), PostgreSQL and a
+# The chaos soak (IntegrationTests/chaos.py): receivers, workers, Redis (AOF everysec), PostgreSQL and a
 # Track API stand-in on loopback under a seeded schedule of kills, outages and API faults, then a
 # check of every acknowledged event end to end. Prints a summary table; exits 1 when an invariant
 # does not hold. The test command runs it for 60 s.
-# Usage: scripts/chaos.sh [BINARY]   (default: the debug build)
+# Usage: IntegrationTests/chaos.sh [BINARY]   (default: the debug build)
 #   CHAOS_SECONDS  seconds of load and faults (default 60)
 #   CHAOS_SEED     replays the schedule of an earlier run (printed at the start of each run)
 #   CHAOS_RATE     events per second in all (default 150)
@@ -33,7 +33,7 @@ start_postgres "$work/postgres" "$pg_port"
 write_pg_control "$work/postgres-control" "$work/postgres" "$pg_port"
 
 status=0
-python3 scripts/chaos.py --binary "$binary" --work "$work/soak" \
+python3 IntegrationTests/chaos.py --binary "$binary" --work "$work/soak" \
   --postgres-url "postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable" \
   --postgres-control "$work/postgres-control" \
   --seconds "${CHAOS_SECONDS:-60}" --rate "${CHAOS_RATE:-150}" ${CHAOS_SEED:+--seed "$CHAOS_SEED"} || status=$?

@@ -5,8 +5,6 @@ stalled connection must be closed by the server's request timeout, nothing may b
 and the receiver's resident memory must stay bounded. Prints the figures; exits 1 on a failure.
 Usage: slowloris.py BINARY REDIS_PORT WORKDIR
 """
-import hashlib
-import hmac
 import json
 import os
 import select
@@ -16,16 +14,13 @@ import sys
 import time
 import urllib.request
 
+from relaytest.net import free_port
+from relaytest.signing import customerio_headers
+
 binary, redis_port, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(work, exist_ok=True)
 secret = "slowloris-key"
 prefix = f"slowloris{os.getpid()}"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def fail(message):
@@ -74,10 +69,8 @@ try:
         event_id = "01SLOW" + os.urandom(8).hex().upper()
         body = json.dumps({"event_id": event_id, "object_type": "email", "metric": "delivered", "timestamp": int(time.time()),
                            "data": {"identifiers": {"id": "u1"}}}).encode()
-        stamp = str(int(time.time()))
-        signature = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/customerio", data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "X-CIO-Timestamp": stamp, "X-CIO-Signature": signature})
+                                         headers={"Content-Type": "application/json", **customerio_headers(secret, body)})
         start = time.monotonic()
         answer = urllib.request.urlopen(request, timeout=10)
         slowest = max(slowest, time.monotonic() - start)

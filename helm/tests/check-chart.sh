@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Checks the Helm chart offline (no helm binary, no cluster): yamllint on the values and chart
-# metadata, then scripts/check-chart.py (strict lint, renders, Kubernetes schemas, bad values, and
+# metadata, then helm/tests/check-chart.py (strict lint, renders, Kubernetes schemas, bad values, and
 # promtool on the alert rules, their tests in helm/alerts and the dashboard's queries) for
 # the oldest Kubernetes the chart supports and the newest whose schemas are bundled.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 . scripts/lib.sh
 # promtool checks the alert rules, runs their unit tests and parses the dashboard's queries.
 ensure_packages prometheus
@@ -14,5 +14,5 @@ yamllint --strict -d '{extends: default, rules: {line-length: {max: 110}, docume
   helm/cio-relay/values.yaml helm/cio-relay/Chart.yaml
 echo "chart: yamllint passes values.yaml and Chart.yaml"
 for version in 1.30.0 1.37.0; do
-  python3 scripts/check-chart.py --kube-version "$version"
+  python3 helm/tests/check-chart.py --kube-version "$version"
 done

@@ -18,43 +18,33 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from chaos import Managed, free_port, wait_ready
+from relaytest import track
+from relaytest.net import free_port
+from relaytest.processes import Managed, wait_ready
 
 TOKEN = "browser-test-admin-token-0123"
 SECRET = "browser-test-signing-key"
 
 
-class TrackStandIn(BaseHTTPRequestHandler):
+class TrackStandIn:
     """Customer.io's Track API: 400 to everything while `refusing`, then 200; counts what it applied."""
-    protocol_version = "HTTP/1.1"
-    refusing = True
-    applied = 0
 
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status = 400 if TrackStandIn.refusing else 200
-        if status == 200:
-            TrackStandIn.applied += 1
-        body = b'{"errors":[{"reason":"refused by the test"}]}' if status == 400 else b"{}"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def __init__(self):
+        self.refusing = True
+        self.applied = 0
 
-    do_PUT = do_POST
-
-    def log_message(self, *arguments):
-        pass
+    def respond(self, request):
+        if self.refusing:
+            return track.Answer(400, b'{"errors":[{"reason":"refused by the test"}]}')
+        self.applied += 1
+        return track.Answer()
 
 
 class Check:
@@ -93,8 +83,8 @@ def main():
     shots = os.path.join(work, "screenshots")
     os.makedirs(shots, exist_ok=True)
 
-    track = ThreadingHTTPServer(("127.0.0.1", 0), TrackStandIn)
-    threading.Thread(target=track.serve_forever, daemon=True).start()
+    stand_in = TrackStandIn()
+    track_server, track_port = track.serve(stand_in.respond)
     port, admin = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -102,7 +92,7 @@ def main():
         "CIO_RELAY_KEY_PREFIX": "browser",
         "CUSTOMERIO_WEBHOOK_SECRET": SECRET,
         "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key",
-        "CUSTOMERIO_TRACK_URL": f"http://127.0.0.1:{track.server_address[1]}",
+        "CUSTOMERIO_TRACK_URL": f"http://127.0.0.1:{track_port}",
         "WAREHOUSE_URL": "sqlite:" + os.path.join(work, "events.sqlite"),
         "CIO_RELAY_ADMIN_TOKEN": TOKEN,
         "CIO_RELAY_BIND": "127.0.0.1", "PORT": str(port), "ADMIN_PORT": str(admin), "LOG_LEVEL": "notice",
@@ -116,7 +106,7 @@ def main():
         subprocess.run([arguments.binary, "send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--secret", SECRET,
                         "--count", "40", "--run-id", "browser"], env=env, check=True, capture_output=True, timeout=120)
         wait_for("dead letters from the refused Track API calls", lambda: status(arguments.binary, env).get("dead_letters", 0) > 0)
-        TrackStandIn.refusing = False
+        stand_in.refusing = False
 
         options = webdriver.ChromeOptions()
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--disable-dev-shm-usage"):
@@ -196,7 +186,7 @@ def main():
         if driver:
             driver.quit()
         relay.stop()
-        track.shutdown()
+        track_server.shutdown()
     print(f"console-browser: screenshots in {shots}: {', '.join(sorted(os.listdir(shots)))}")
     sys.exit(1 if check.failures else 0)
 

@@ -15,7 +15,7 @@ was restarted. With --report-loss (failover without CIO_RELAY_REDIS_MIN_REPLICAS
 events missing from the warehouse are counted and reported, not failed on: asynchronous
 replication may lose them, which is what the option is for.
 
-Started by scripts/cluster-soak.sh, which starts the cluster. Exit status 0 when every check
+Started by IntegrationTests/cluster-soak.sh, which starts the cluster. Exit status 0 when every check
 holds, 1 when one does not, 2 when the run itself failed.
 """
 import argparse
@@ -28,7 +28,8 @@ import subprocess
 import sys
 import time
 
-from chaos import Managed, free_port, wait_ready
+from relaytest.net import free_port
+from relaytest.processes import Managed, wait_ready
 
 SECRET = "cluster-soak-signing-key"
 PARTITIONS = 16

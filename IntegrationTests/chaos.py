@@ -18,18 +18,18 @@ pending, dead letters only of the reasons the faults explain; receivers answered
 Exit status 0 when every invariant holds, 1 when one does not, 2 when the run itself failed.
 """
 import argparse
-import base64
 import collections
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from relaytest import track
+from relaytest.net import free_port
+from relaytest.processes import Managed, wait_ready
 
 SECRET = "chaos-signing-key"
 TRACK_TIMEOUT_SECONDS = 2
@@ -40,12 +40,6 @@ DUPLICATES = 0.2
 # Dead-letter reasons the injected faults can cause: a 207 refuses an item for good; a worker
 # killed again and again, or the Track API failing for long, can use up an entry's deliveries.
 EXPLAINED_REASONS = {"track_api_item_rejected": "207 partial failures", "max_deliveries": "repeated kills and outages"}
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def log(message):
@@ -103,107 +97,38 @@ class TrackStandIn:
                     self.counts["suppress applied"] += 1
         return refused
 
+    def respond(self, request):
+        """The answer to one request, with the fault that is on."""
+        if not request.headers.get("Authorization", "").startswith("Basic "):
+            return track.Answer(401, b'{"errors":[{"message":"unauthorized"}]}')
+        if request.path != "/api/v2/batch":
+            return track.Answer(404)
+        fault = self.current_fault()
+        if fault == "500":
+            self.counts["answered 500"] += 1
+            return track.Answer(500, b'{"errors":[{"message":"internal"}]}')
+        if fault == "429":
+            self.counts["answered 429"] += 1
+            return track.Answer(429, b'{"errors":[{"message":"slow down"}]}', {"Retry-After": "1"})
+        if fault == "hang":
+            self.counts["hung"] += 1
+            time.sleep(TRACK_TIMEOUT_SECONDS + 1.5)
+            return track.Answer(hang_up=True)
+        try:
+            batch = json.loads(request.body).get("batch") or []
+        except ValueError:
+            return track.Answer(400, b'{"errors":[{"message":"bad json"}]}')
+        refused = self.apply(batch)
+        if refused:
+            self.counts["answered 207"] += 1
+            errors = [{"batch_index": i, "reason": "invalid", "field": "attributes", "message": "value too long"} for i in refused]
+            return track.Answer(207, json.dumps({"errors": errors}).encode())
+        self.counts["answered 200"] += 1
+        return track.Answer()
+
     def serve(self):
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if not self.headers.get("Authorization", "").startswith("Basic "):
-                    return self.answer(401, b'{"errors":[{"message":"unauthorized"}]}')
-                if self.path != "/api/v2/batch":
-                    return self.answer(404, b"{}")
-                fault = stand_in.current_fault()
-                if fault == "500":
-                    stand_in.counts["answered 500"] += 1
-                    return self.answer(500, b'{"errors":[{"message":"internal"}]}')
-                if fault == "429":
-                    stand_in.counts["answered 429"] += 1
-                    return self.answer(429, b'{"errors":[{"message":"slow down"}]}', {"Retry-After": "1"})
-                if fault == "hang":
-                    stand_in.counts["hung"] += 1
-                    time.sleep(TRACK_TIMEOUT_SECONDS + 1.5)
-                    self.close_connection = True
-                    return
-                try:
-                    batch = json.loads(body).get("batch") or []
-                except ValueError:
-                    return self.answer(400, b'{"errors":[{"message":"bad json"}]}')
-                refused = stand_in.apply(batch)
-                if refused:
-                    stand_in.counts["answered 207"] += 1
-                    errors = [{"batch_index": i, "reason": "invalid", "field": "attributes", "message": "value too long"} for i in refused]
-                    return self.answer(207, json.dumps({"errors": errors}).encode())
-                stand_in.counts["answered 200"] += 1
-                self.answer(200, b"{}")
-
-            do_PUT = do_POST
-
-            def answer(self, status, body, headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server.server_address[1]
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes.
-
-class Managed:
-    """A process the soak can kill -9 and start again with the same command and environment."""
-
-    def __init__(self, name, argv, env, log_path):
-        self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
-        self.process = None
-
-    def start(self):
-        log_file = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.argv, env=self.env, stdout=log_file, stderr=log_file, start_new_session=True)
-        log_file.close()
-
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self):
-        if self.running():
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self):
-        if self.running():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def wait_ready(process, seconds=120):
-    """Waits until a relay process answers /readyz on its ADMIN_PORT; raises when it exits or times out."""
-    url = f"http://127.0.0.1:{process.env['ADMIN_PORT']}/readyz"
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not process.running():
-            raise RuntimeError(f"{process.name} exited with {process.process.returncode}; see {process.log_path}")
-        if subprocess.run(["curl", "-fsS", "-o", "/dev/null", url], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{process.name} was not ready within {seconds} s; see {process.log_path}")
+        """Starts answering on a free port; answers the port."""
+        return track.serve(self.respond)[1]
 
 
 class Soak:

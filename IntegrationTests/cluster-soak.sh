@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cio-relay on a Redis Cluster under topology changes (scripts/cluster-soak.py): on a cluster of
+# cio-relay on a Redis Cluster under topology changes (IntegrationTests/cluster-soak.py): on a cluster of
 # its own (three primaries, three replicas), while events are sent, (1) two partitions' slots move
 # to another primary; (2) with CIO_RELAY_REDIS_MIN_REPLICAS=1, a primary is killed and its replica
 # promoted; (3) the same without MIN_REPLICAS, reporting how many acknowledged events were lost.
@@ -7,7 +7,7 @@
 # a second cluster that speaks only TLS (clients, replication and the cluster bus; mutual TLS);
 # then one primary with two replicas and three Sentinels, whose primary is killed under load.
 # The test command runs it.
-# Usage: scripts/cluster-soak.sh [BINARY]   (default: the debug build)
+# Usage: IntegrationTests/cluster-soak.sh [BINARY]   (default: the debug build)
 #   CLUSTER_SOAK_SECONDS  seconds of sending per scenario (default 20)
 #   CLUSTER_SOAK_RATE     events per second in all (default 300)
 set -euo pipefail
@@ -33,7 +33,7 @@ nodes=$(start_redis_cluster "$work/cluster")
 echo "cluster-soak: Redis Cluster on $nodes"
 
 soak() {
-  python3 scripts/cluster-soak.py --binary "$binary" --nodes "$nodes" --cluster-dir "$work/cluster" \
+  python3 IntegrationTests/cluster-soak.py --binary "$binary" --nodes "$nodes" --cluster-dir "$work/cluster" \
     --seconds "${CLUSTER_SOAK_SECONDS:-20}" --rate "${CLUSTER_SOAK_RATE:-300}" "$@"
 }
 status=0
@@ -49,7 +49,7 @@ make_test_certs "$work/tls"
 nodes=$(start_redis_cluster "$work/tls-cluster" "$work/tls")
 echo "cluster-soak: a TLS-only Redis Cluster on $nodes"
 tls_soak() {
-  python3 scripts/cluster-soak.py --binary "$binary" --nodes "$nodes" --cluster-dir "$work/tls-cluster" --tls-dir "$work/tls" \
+  python3 IntegrationTests/cluster-soak.py --binary "$binary" --nodes "$nodes" --cluster-dir "$work/tls-cluster" --tls-dir "$work/tls" \
     --seconds "${CLUSTER_SOAK_SECONDS:-20}" --rate "${CLUSTER_SOAK_RATE:-300}" "$@"
 }
 echo "==> TLS: live resharding under load"
@@ -72,7 +72,7 @@ else
   status=1
 fi
 echo "==> Sentinel: kill -9 the primary under load (MIN_REPLICAS by default, 1)"
-python3 scripts/cluster-soak.py --binary "$binary" --nodes "$sentinels" --cluster-dir "$work/sentinel" --sentinel-dir "$work/sentinel" \
+python3 IntegrationTests/cluster-soak.py --binary "$binary" --nodes "$sentinels" --cluster-dir "$work/sentinel" --sentinel-dir "$work/sentinel" \
   --seconds "${CLUSTER_SOAK_SECONDS:-20}" --rate "${CLUSTER_SOAK_RATE:-300}" \
   --scenario sentinel_failover --prefix sentinel --work "$work/sentinel-failover" --max-503-share 0.5 || status=$?
 exit "$status"

@@ -4,7 +4,10 @@
 # same webhooks through TLS to the same Redis (its TLS port, test certificates, the receiver's
 # keys under another prefix), so the cost of TLS is measured in the same run.
 # Prints req/s, p50, p99, errors, the webhook/ceiling ratio and the TLS/plain ratio.
-# Usage: scripts/bench-receiver.sh [SECONDS] [CONNECTIONS] [THREADS]
+# With BENCH_BASELINE=/path/to/an/older/cio-relay, the webhook run is repeated in the same run
+# with that binary and once more with this build (the repeat shows the noise), each under a key
+# prefix of its own: a before/after comparison on the same Redis, corpus and machine state.
+# Usage: Benchmarks/receiver.sh [SECONDS] [CONNECTIONS] [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -23,7 +26,7 @@ BENCH_REDIS_ARGS="--tls-port $tls_port $(redis_tls_args "$work/tls") --tls-auth-
 
 # Enough distinct events for the whole run at up to 40,000 req/s.
 count=$(( seconds * 40000 ))
-python3 bench/make-corpus.py "$secret" "$count" "$work/corpus" "$threads"
+make_request_corpus "$binary" "$secret" "$count" "$work/corpus" "$threads"
 
 run_wrk() { # URL [script]
   if [ $# -gt 1 ]; then
@@ -33,11 +36,11 @@ run_wrk() { # URL [script]
   fi
 }
 summarize() { # NAME FILE
-  python3 bench/wrk_summary.py "$1" "$2"
+  python3 Benchmarks/wrk_summary.py "$1" "$2"
 }
 
 echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}') appendfsync ${REDIS_APPENDFSYNC:-everysec}, wrk -t$threads -c$connections -d${seconds}s"
-run_wrk "http://127.0.0.1:$port" bench/webhooks.lua >"$work/webhook.txt"
+run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/webhook.txt"
 run_wrk "http://127.0.0.1:$admin/healthz" >"$work/ceiling.txt"
 summarize webhook "$work/webhook.txt"
 summarize healthz "$work/ceiling.txt"
@@ -46,11 +49,25 @@ queued=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
 sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook.txt" | grep -oE '[0-9]+')
 echo "queued entries in Redis: $queued of $sent requests (distinct events; every 200 is an entry)"
 
+# Before and after: the baseline binary, then this build again, each under a prefix of its own.
+if [ -n "${BENCH_BASELINE:-}" ]; then
+  for run in baseline again; do
+    kill -TERM "$relay" && wait "$relay" || true
+    command=$binary
+    [ "$run" = baseline ] && command=$BENCH_BASELINE
+    CIO_RELAY_KEY_PREFIX=$run start_bench_relay "$work" "$secret" "redis://127.0.0.1:$redis_port" "$command"
+    run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/webhook-$run.txt"
+    summarize "webhook ($run: $command)" "$work/webhook-$run.txt"
+  done
+  python3 -c "import sys; r = [float(open(f).read()) for f in sys.argv[1:]]; print('ratio this build/baseline = %.2f (first run), %.2f (repeat)' % (r[0] / r[1], r[2] / r[1]))" \
+    "$work/webhook.txt.rps" "$work/webhook-baseline.txt.rps" "$work/webhook-again.txt.rps"
+fi
+
 # The same corpus through TLS: another key prefix, so no event is a duplicate of the plain run's.
 kill -TERM "$relay" && wait "$relay" || true
 CIO_RELAY_KEY_PREFIX=tls CIO_RELAY_REDIS_TLS_CA_FILE="$work/tls/ca.crt" \
   start_bench_relay "$work" "$secret" "rediss://localhost:$tls_port" "$binary"
-run_wrk "http://127.0.0.1:$port" bench/webhooks.lua >"$work/webhook-tls.txt"
+run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/webhook-tls.txt"
 summarize "webhook (TLS to Redis)" "$work/webhook-tls.txt"
 python3 -c "import sys; print('ratio TLS/plain = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" "$work/webhook-tls.txt.rps" "$work/webhook.txt.rps"
 queued=$(redis-cli -p "$redis_port" XLEN 'tls:{0}:events')

@@ -7,7 +7,7 @@ also compares the rendered alert rules with the committed helm/alerts/cio-relay-
 runs promtool on them: `check rules`, the alert unit tests of helm/alerts/cio-relay-rules.test.yaml
 (`test rules`), and every Grafana dashboard expression parsed as a recording rule.
 
-Usage: scripts/check-chart.py [--kube-version 1.30.0] [--write-rules]
+Usage: helm/tests/check-chart.py [--kube-version 1.30.0] [--write-rules]
   --write-rules  rewrite helm/alerts/cio-relay-rules.yaml from the chart (after changing the rules)
 """
 import argparse
@@ -24,7 +24,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 CHART = ROOT / "helm" / "cio-relay"
 CRD_SCHEMAS = ROOT / "helm" / "crd-schemas"
 ALERTS = ROOT / "helm" / "alerts"
@@ -33,7 +33,7 @@ RULES_TESTS = ALERTS / "cio-relay-rules.test.yaml"
 RULES_HEADER = """# The alert rules the chart renders (helm/cio-relay/templates/prometheusrule.yaml) with
 # metrics.prometheusRule.enabled=true and default thresholds, for release "relay" in namespace
 # "mail", as a plain Prometheus rules file: promtool test rules cio-relay-rules.test.yaml runs the
-# alert tests against it. Generated: scripts/check-chart.py --write-rules. The chart check fails
+# alert tests against it. Generated: helm/tests/check-chart.py --write-rules. The chart check fails
 # when this file differs from a fresh rendering.
 """
 RELEASE, NAMESPACE = "relay", "mail"
@@ -420,7 +420,7 @@ def check_alert_rules(rule, write):
     if write:
         RULES_FILE.write_text(text)
     expect(RULES_FILE.exists() and RULES_FILE.read_text() == text,
-           f"{RULES_FILE.relative_to(ROOT)} differs from the chart's rules: run scripts/check-chart.py --write-rules and review the diff")
+           f"{RULES_FILE.relative_to(ROOT)} differs from the chart's rules: run helm/tests/check-chart.py --write-rules and review the diff")
     promtool("check", "rules", RULES_FILE.name)
     tests = yaml.safe_load(RULES_TESTS.read_text())
     expect(tests.get("rule_files") == [RULES_FILE.name], f"{RULES_TESTS.name} must test {RULES_FILE.name} and nothing else")

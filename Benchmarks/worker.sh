@@ -3,7 +3,7 @@
 # `cio-relay work` (release build) against a local Track API stand-in that answers like Customer.io
 # (LATENCY_MS per request) under the default 100 requests/s budget, and prints events/s drained,
 # Track API requests per 1,000 events, and the worker's peak memory.
-# Usage: scripts/bench-worker.sh [COUNT] [PEOPLE] [LATENCY_MS]
+# Usage: Benchmarks/worker.sh [COUNT] [PEOPLE] [LATENCY_MS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -26,10 +26,10 @@ redis_port=$(free_port)
 start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
 prefix=bench
 echo "==> pre-filling $count events for $people people"
-python3 bench/prefill-stream.py "$prefix" "$count" "$people" | redis-cli -p "$redis_port" --pipe >/dev/null
+python3 Benchmarks/prefill-stream.py "$prefix" "$count" "$people" | redis-cli -p "$redis_port" --pipe >/dev/null
 [ "$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")" = "$count" ] || { echo "pre-fill failed"; exit 1; }
 
-python3 scripts/track-stub.py "$work/track.log" "$latency" >"$work/track.port" &
+python3 IntegrationTests/track-stub.py "$work/track.log" "$latency" >"$work/track.port" &
 stub=$!
 for _ in $(seq 50); do [ -s "$work/track.port" ] && break; sleep 0.1; done
 

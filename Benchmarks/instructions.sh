@@ -4,7 +4,7 @@
 # and prints the user-space instructions the receiver process executed per request.
 # Unlike req/s on a shared 2-core machine, this figure repeats within about 1% from run to run, so
 # it can tell a 3% change apart; it leaves out the kernel, Redis and wrk.
-# Usage: scripts/bench-instructions.sh [SECONDS]
+# Usage: Benchmarks/instructions.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -21,8 +21,8 @@ secret="bench-signing-key"
 start_bench_receiver "$work" "$secret" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$work/cio-relay"
 
 # Under callgrind the receiver manages a few hundred requests a second: these corpora are ample.
-python3 bench/make-corpus.py "$secret" 5000 "$work/warmup" 1
-python3 bench/make-corpus.py "$secret" $(( seconds * 1000 )) "$work/corpus" 1
+make_request_corpus "$binary" "$secret" 5000 "$work/warmup" 1
+make_request_corpus "$binary" "$secret" $(( seconds * 1000 )) "$work/corpus" 1
 
 # One measured run: zero the counters, drive wrk, dump them, and divide by the requests answered.
 measure() { # NAME URL [LUA]
@@ -49,6 +49,6 @@ PY
 
 echo "==> callgrind, wrk -t1 -c8 -d${seconds}s; user-space instructions of the receiver process"
 # Warm up (first-use paths, script loading) on other events, so that the measured run has no duplicates.
-CORPUS="$work/warmup" wrk -t1 -c8 -d3s -s bench/webhooks.lua "http://127.0.0.1:$port" >/dev/null
-measure webhook "http://127.0.0.1:$port" bench/webhooks.lua
+CORPUS="$work/warmup" wrk -t1 -c8 -d3s -s Benchmarks/webhooks.lua "http://127.0.0.1:$port" >/dev/null
+measure webhook "http://127.0.0.1:$port" Benchmarks/webhooks.lua
 measure healthz "http://127.0.0.1:$admin/healthz"

@@ -5,7 +5,7 @@
 # lets a request already in flight finish before the process exits; then `cio-relay run` acting on
 # a bounce through a local Track API stand-in, the dead-letters, status and policy commands, and
 # `send` against a receiver.
-# Usage: scripts/smoke.sh BINARY REDIS_PORT WORKDIR
+# Usage: IntegrationTests/smoke.sh BINARY REDIS_PORT WORKDIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -95,7 +95,7 @@ PY
 
 # 5. `cio-relay run`: a signed bounce goes through the worker to the Track API (a local stand-in):
 #    attributes first, then suppress.
-python3 scripts/track-stub.py "$work/track.log" >"$work/track.port" &
+python3 IntegrationTests/track-stub.py "$work/track.log" >"$work/track.port" &
 stub=$!
 trap 'kill -9 $relay $stub 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$work/track.port" ] && break; sleep 0.1; done

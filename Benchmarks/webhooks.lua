@@ -1,7 +1,8 @@
 -- wrk script: each thread posts the requests of its own corpus file (CORPUS.<thread>, written by
--- bench/make-corpus.py) in order, so that every request is a distinct event; at the end of the file
--- it starts over (the repeats are answered "duplicate"). Every record has the same length, given on
--- the file's first line, so init only opens the file: see make-corpus.py for why that matters.
+-- `cio-relay send --write-requests`) in order, so that every request is a distinct event; at the
+-- end of the file it starts over (the repeats are answered "duplicate"). Every record has the same
+-- length, given on the file's first line, so init only opens the file: see RequestCorpus
+-- (Sources/LoadGenerator) for why that matters.
 local counter = 0
 
 function setup(thread)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from chaos import free_port
+from relaytest.net import free_port
 
 SECRET = "acl-check-signing-key"
 
@@ -150,7 +150,7 @@ class Check:
         # work, with a Track API stand-in so the budget and the attribute guard run
         name, password = self.user(redis, "work")
         track_log = os.path.join(self.work, f"{label}-track.log")
-        stub = subprocess.Popen([sys.executable, "scripts/track-stub.py", track_log], stdout=subprocess.PIPE, text=True)
+        stub = subprocess.Popen([sys.executable, "IntegrationTests/track-stub.py", track_log], stdout=subprocess.PIPE, text=True)
         try:
             track_port = stub.stdout.readline().strip()
             env = self.environment(self.url(scheme, redis.nodes, name, password), self.prefix, CUSTOMERIO_SITE_ID="acl-site",
