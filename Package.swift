@@ -9,7 +9,8 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "cio-relay",
-    platforms: [.macOS(.v15)],
+    // Linux only (Debian 12, in CI and in the image): the system libraries below come from apt
+    // through pkg-config, and no Apple platform is built or tested, so none is claimed here.
     products: [
         .executable(name: "cio-relay", targets: ["cio-relay"]),
         // Built with libFuzzer by scripts/fuzz.sh; an ordinary build replays saved inputs.

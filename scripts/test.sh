@@ -43,6 +43,9 @@ build_without_warnings() {
 
 build_without_warnings
 if [ "$mode" != integration ]; then
+  # The toolchain's formatter, with the project's .swift-format: a file it would change fails.
+  echo "==> swift format lint"
+  swift format lint --strict --configuration .swift-format --recursive Sources Tests Package.swift
   echo "==> unit tests (no server)"
   swift test --skip-build --skip IntegrationTests
   [ "$mode" = unit ] && exit 0

@@ -79,7 +79,8 @@ public final class ConsoleActivity: Service, Sendable {
     public static func counters(in text: String, family: String, label: String) -> [String: Double] {
         var totals: [String: Double] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix(family + "{") {
-            guard let close = line.lastIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces)) else { continue }
+            guard let close = line.lastIndex(of: "}"), let value = Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
+            else { continue }
             let labels = line[line.index(line.startIndex, offsetBy: family.count + 1)..<close]
             guard let start = labels.range(of: "\(label)=\"") else { continue }
             let rest = labels[start.upperBound...]

@@ -102,7 +102,9 @@ public struct ConsoleRoutes: Sendable {
         return frame("Redis did not answer", section: section, viewer, status: .serviceUnavailable, body: body, refresh: refresh)
     }
 
-    private func frame(_ title: String, section: String, _ viewer: Viewer, status: HTTPResponse.Status = .ok, body: HTML, refresh: Int? = nil) -> ConsolePage {
+    private func frame(_ title: String, section: String, _ viewer: Viewer, status: HTTPResponse.Status = .ok, body: HTML, refresh: Int? = nil)
+        -> ConsolePage
+    {
         ConsolePage(
             title: title, section: section, body: body, refreshSeconds: refresh, loggedIn: viewer.loggedIn, allowsChanges: security.allowsChanges,
             status: status)
@@ -133,7 +135,8 @@ public struct ConsoleRoutes: Sendable {
     private func deadLetterList(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
         let reason = try Self.parameter(request, "reason")
         let page = try await deadLetters.page(from: try Self.parameter(request, "from") ?? "-", limit: Self.listLimit)
-        let body = DeadLetterViews.list(page, reason: reason, done: try Self.parameter(request, "done"), allowsChanges: security.allowsChanges, now: now)
+        let body = DeadLetterViews.list(
+            page, reason: reason, done: try Self.parameter(request, "done"), allowsChanges: security.allowsChanges, now: now)
         return frame("Dead letters", section: "dead-letters", viewer, body: body)
     }
 
@@ -165,7 +168,8 @@ public struct ConsoleRoutes: Sendable {
         case .purge:
             question = .purge(count: try await deadLetters.count())
         }
-        return frame("Confirm", section: "dead-letters", viewer, body: DeadLetterViews.confirm(question, formToken: security.formToken(session: session)))
+        return frame(
+            "Confirm", section: "dead-letters", viewer, body: DeadLetterViews.confirm(question, formToken: security.formToken(session: session)))
     }
 
     private func trace(_ request: Request, _ viewer: Viewer) async throws -> ConsolePage {
@@ -186,7 +190,9 @@ public struct ConsoleRoutes: Sendable {
         }
         let people = Self.people(matching: query)
         let actions = try await lookup.recentActions(people: people, limit: 100)
-        return frame("Person", section: "person", viewer, body: TraceViews.person(query: query, people: people, actions: actions, emails: Self.emails(request, viewer)))
+        return frame(
+            "Person", section: "person", viewer,
+            body: TraceViews.person(query: query, people: people, actions: actions, emails: Self.emails(request, viewer)))
     }
 
     /// How the audit trail may name someone searched for as `query`: as given when it names its
@@ -232,7 +238,9 @@ public struct ConsoleRoutes: Sendable {
                 }
                 logger.notice("console: replayed a dead letter", metadata: ["id": "\(id)", "result": "\(message)"])
             case .replayReason:
-                guard let reason = form.reason, !reason.isEmpty, reason.count <= Self.maximumInput else { throw ConsoleInputError(message: "no reason") }
+                guard let reason = form.reason, !reason.isEmpty, reason.count <= Self.maximumInput else {
+                    throw ConsoleInputError(message: "no reason")
+                }
                 let replayed = try await deadLetters.replayAll(reason: reason).replayed
                 message = "Replayed \(replayed) dead letter(s) of reason \(reason)."
                 logger.notice("console: replayed the dead letters of a reason", metadata: ["reason": "\(reason)", "count": "\(replayed)"])

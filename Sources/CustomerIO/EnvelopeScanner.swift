@@ -265,7 +265,8 @@
                         lowSurrogateAllowed = false
                     } else if (0xD800...0xDBFF).contains(unit) {
                         guard index + 10 < bytes.count, bytes[index + 5] == UInt8(ascii: "\\"), bytes[index + 6] == UInt8(ascii: "u"),
-                              let low = Self.codeUnit(in: bytes, at: index + 7), (0xDC00...0xDFFF).contains(low) else { throw fail() }
+                            let low = Self.codeUnit(in: bytes, at: index + 7), (0xDC00...0xDFFF).contains(low)
+                        else { throw fail() }
                         lowSurrogateAllowed = true
                     }
                     index += 4
@@ -317,7 +318,9 @@
                 var scalar = codeUnit(in: raw, at: position) ?? 0xFFFD
                 position += 4
                 // A high surrogate followed by an escaped low surrogate is one character.
-                if (0xD800...0xDBFF).contains(scalar), position + 5 < raw.count, raw[position] == UInt8(ascii: "\\"), raw[position + 1] == UInt8(ascii: "u") {
+                if (0xD800...0xDBFF).contains(scalar), position + 5 < raw.count, raw[position] == UInt8(ascii: "\\"),
+                    raw[position + 1] == UInt8(ascii: "u")
+                {
                     if let low = codeUnit(in: raw, at: position + 2), (0xDC00...0xDFFF).contains(low) {
                         scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         position += 6

@@ -45,9 +45,9 @@ final class HMACSHA256: @unchecked Sendable {
             guard EVP_DigestUpdate(context, part.baseAddress, part.count) == 1 else { return [] }
         }
         guard Self.finish(context, into: &innerDigest),
-              EVP_MD_CTX_copy_ex(context, outer) == 1,
-              EVP_DigestUpdate(context, innerDigest, innerDigest.count) == 1,
-              Self.finish(context, into: &output)
+            EVP_MD_CTX_copy_ex(context, outer) == 1,
+            EVP_DigestUpdate(context, innerDigest, innerDigest.count) == 1,
+            Self.finish(context, into: &output)
         else { return [] }
         return output
     }

@@ -16,7 +16,10 @@ public struct ObjectType: OpenStringValue {
     /// The metrics Customer.io documents for each object type.
     public static let documentedMetrics: [ObjectType: Set<Metric>] = [
         .customer: [.subscribed, .unsubscribed, .subscriptionPreferencesChanged],
-        .email: [.drafted, .attempted, .sent, .delivered, .opened, .clicked, .converted, .unsubscribed, .bounced, .dropped, .spammed, .failed, .undeliverable],
+        .email: [
+            .drafted, .attempted, .sent, .delivered, .opened, .clicked, .converted, .unsubscribed, .bounced, .dropped, .spammed, .failed,
+            .undeliverable,
+        ],
         .push: [.drafted, .attempted, .sent, .delivered, .opened, .clicked, .converted, .bounced, .dropped, .failed, .undeliverable],
         .inApp: [.drafted, .attempted, .sent, .opened, .clicked, .converted, .failed, .undeliverable],
         .sms: [.drafted, .attempted, .sent, .delivered, .clicked, .converted, .bounced, .failed, .undeliverable, .replied],

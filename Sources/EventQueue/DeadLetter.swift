@@ -47,7 +47,9 @@ public struct DeadLetter: Sendable, Hashable {
 
     /// A dead letter as the dead-letter stream would hold it at `address`: for stores other than
     /// Redis (in-memory ones in tests).
-    public init(address: EntryAddress, event: QueuedEvent, reason: DeadLetterReason, error: String, attempts: Int, failedAt: Int64, group: String? = nil) {
+    public init(
+        address: EntryAddress, event: QueuedEvent, reason: DeadLetterReason, error: String, attempts: Int, failedAt: Int64, group: String? = nil
+    ) {
         var fields = event.fields
         fields[StreamField.reason] = Array(reason.rawValue.utf8)
         fields[StreamField.error] = Array(error.utf8)
@@ -73,7 +75,8 @@ extension EventQueue {
     /// KEYS[1] dead stream, KEYS[2] events stream; ARGV[1] dead-letter id, ARGV[2] malformed reason,
     /// ARGV[3…] the event fields to copy (`StreamField.eventFields`).
     /// Answers the new entry id, 0 when there is no such dead letter, -1 when it is not replayable.
-    static let replayDeadLetter = RedisScript("""
+    static let replayDeadLetter = RedisScript(
+        """
         local found = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
         if #found == 0 then return 0 end
         local flat = found[1][2]
@@ -104,7 +107,8 @@ extension EventQueue {
         }
         var letters: [DeadLetter] = []
         for keys in layout.partitions[first.partition...] where letters.count < count {
-            letters += try await entries(of: keys.dead, from: keys.partition == first.partition ? first.start : "-", count: count - letters.count).map(DeadLetter.init)
+            letters += try await entries(of: keys.dead, from: keys.partition == first.partition ? first.start : "-", count: count - letters.count)
+                .map(DeadLetter.init)
         }
         return letters
     }
@@ -125,7 +129,8 @@ extension EventQueue {
     /// The partition and stream id a dead-letter id names, or a clear error.
     private func address(ofDeadLetter id: String) throws(RedisError) -> EntryAddress {
         guard let address = layout.address(of: id) else {
-            throw RedisError(.serverError, "ERR '\(id)' is not a dead-letter id of this queue: with \(layout.count) partitions they look like 3/1700000000000-0")
+            throw RedisError(
+                .serverError, "ERR '\(id)' is not a dead-letter id of this queue: with \(layout.count) partitions they look like 3/1700000000000-0")
         }
         return address
     }
@@ -137,7 +142,8 @@ extension EventQueue {
         let reply = try await client.run(
             Self.replayDeadLetter,
             keys: [keys.dead, keys.events],
-            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue)] + StreamField.eventFields.map { RedisArgument($0) }
+            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue)]
+                + StreamField.eventFields.map { RedisArgument($0) }
         )
         switch reply {
         case .integer(0): return .notFound

@@ -135,7 +135,8 @@ public struct EventQueue: Sendable {
     /// for an event that was never queued. Once the script has written, Redis lets it finish even
     /// past `maxmemory`.
     /// KEYS[1] marker, KEYS[2] stream; ARGV[1] TTL in seconds, ARGV[2…] the entry's field/value pairs.
-    static let dedupAndAppend = RedisScript("""
+    static let dedupAndAppend = RedisScript(
+        """
         if redis.call('EXISTS', KEYS[1]) == 1 then
           return false
         end
@@ -167,15 +168,17 @@ public struct EventQueue: Sendable {
     /// Keeps a genuine but unusable body on the dead-letter stream, once per distinct body.
     public func deadLetter(_ rejected: RejectedBody) async throws(RedisError) -> EnqueueOutcome {
         let keys = layout.partition(of: rejected.digest)
-        return try await appendOnce(marker: keys.seen(malformedBodyDigest: rejected.digest), stream: keys.dead, fields: [
-            RedisArgument(StreamField.body), RedisArgument(bytes: rejected.body),
-            RedisArgument(StreamField.workspace), RedisArgument(rejected.workspace),
-            RedisArgument(StreamField.receivedAt), RedisArgument(rejected.receivedAt),
-            RedisArgument(StreamField.reason), RedisArgument(rejected.reason.rawValue),
-            RedisArgument(StreamField.error), RedisArgument(rejected.error),
-            RedisArgument(StreamField.attempts), "0",
-            RedisArgument(StreamField.failedAt), RedisArgument(rejected.receivedAt),
-        ])
+        return try await appendOnce(
+            marker: keys.seen(malformedBodyDigest: rejected.digest), stream: keys.dead,
+            fields: [
+                RedisArgument(StreamField.body), RedisArgument(bytes: rejected.body),
+                RedisArgument(StreamField.workspace), RedisArgument(rejected.workspace),
+                RedisArgument(StreamField.receivedAt), RedisArgument(rejected.receivedAt),
+                RedisArgument(StreamField.reason), RedisArgument(rejected.reason.rawValue),
+                RedisArgument(StreamField.error), RedisArgument(rejected.error),
+                RedisArgument(StreamField.attempts), "0",
+                RedisArgument(StreamField.failedAt), RedisArgument(rejected.receivedAt),
+            ])
     }
 
     /// Appends `fields` to `stream` unless `marker` is set, and sets it: the dedup-and-append script.

@@ -81,18 +81,20 @@ extension EventQueue {
         let reply: RedisValue
         do throws(RedisError) {
             reply = try await client.send("XINFO", "GROUPS", stream)
-        } catch where error.serverErrorPrefix == "ERR" {
+        } catch  where error.serverErrorPrefix == "ERR" {
             return []
         }
         var progress: [GroupProgress] = []
         for group in reply.array ?? [] {
             guard let info = group.fieldMap, let name = info["name"]?.string else { continue }
-            let pending = try await client.send("XPENDING", stream, RedisArgument(name), RedisArgument(id.description), RedisArgument(id.description), "1")
+            let pending = try await client.send(
+                "XPENDING", stream, RedisArgument(name), RedisArgument(id.description), RedisArgument(id.description), "1")
             if let row = pending.array?.first?.array, row.count == 4 {
-                progress.append(GroupProgress(
-                    group: name, state: "pending", consumer: row[1].string, deliveries: row[3].integer.map { Int($0) },
-                    idleSeconds: row[2].integer.map { Double($0) / 1000 }
-                ))
+                progress.append(
+                    GroupProgress(
+                        group: name, state: "pending", consumer: row[1].string, deliveries: row[3].integer.map { Int($0) },
+                        idleSeconds: row[2].integer.map { Double($0) / 1000 }
+                    ))
                 continue
             }
             let delivered = info["last-delivered-id"]?.string.flatMap { StreamID($0) }
@@ -113,7 +115,8 @@ extension EventQueue {
             let reply = try await client.send("XREVRANGE", RedisArgument(key: keys.dead), RedisArgument(end), "-", "COUNT", "1000")
             let page = try StreamEntry.list(reply, from: "XREVRANGE", partition: keys.partition, of: layout)
             for letter in page.map(DeadLetter.init) where (entryID != nil && letter.entryID == entryID) || letter.event.body.contains(needle) {
-                found.append(DeadLetterSummary(id: letter.id, reason: letter.reason, error: letter.error, group: letter.group, attempts: letter.attempts))
+                found.append(
+                    DeadLetterSummary(id: letter.id, reason: letter.reason, error: letter.error, group: letter.group, attempts: letter.attempts))
             }
             scanned += page.count
             guard page.count == 1000, let last = page.last else { break }

@@ -69,7 +69,8 @@ public struct GroupConsumer: Sendable {
     /// Moves an entry to the dead-letter stream and acknowledges it in one step, so that it is never
     /// both gone from the group and missing from the dead letters.
     /// KEYS[1] dead stream, KEYS[2] events stream; ARGV[1] group, ARGV[2] entry id, ARGV[3…] fields.
-    static let deadLetterAndAcknowledge = RedisScript("""
+    static let deadLetterAndAcknowledge = RedisScript(
+        """
         redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
         return redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
         """)
@@ -79,7 +80,8 @@ public struct GroupConsumer: Sendable {
     /// of who holds them, so that an entry another consumer took over is never taken back.
     /// KEYS[1] events stream; ARGV[1] group, ARGV[2] consumer, ARGV[3…] entry ids. Returns the
     /// number of entries still held.
-    static let keepClaimedScript = RedisScript("""
+    static let keepClaimedScript = RedisScript(
+        """
         local held = {}
         for i = 3, #ARGV do
           local row = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)[1]
@@ -123,11 +125,13 @@ public struct GroupConsumer: Sendable {
 
     /// `XREADGROUP` of new entries on one partition, blocking that long if given.
     private func readCommand(_ keys: QueueKeys, count: Int, block: Int64?) -> RedisCommand {
-        RedisCommand("XREADGROUP", [
-            "GROUP", group, consumer, "COUNT", RedisArgument(count),
-        ] + (block.map { ["BLOCK", RedisArgument($0)] } ?? []) + [
-            "STREAMS", RedisArgument(key: keys.events), ">",
-        ])
+        RedisCommand(
+            "XREADGROUP",
+            [
+                "GROUP", group, consumer, "COUNT", RedisArgument(count),
+            ] + (block.map { ["BLOCK", RedisArgument($0)] } ?? []) + [
+                "STREAMS", RedisArgument(key: keys.events), ">",
+            ])
     }
 
     private func delivered(_ reply: RedisValue, from keys: QueueKeys) throws(RedisError) -> [DeliveredEntry] {
@@ -135,7 +139,9 @@ public struct GroupConsumer: Sendable {
         guard let streams = reply.array, let first = streams.first?.array, first.count == 2 else {
             throw RedisError(.unexpectedReply, "XREADGROUP answered \(reply)")
         }
-        return try StreamEntry.list(first[1], from: "XREADGROUP", partition: keys.partition, of: queue.layout).map { DeliveredEntry(entry: $0, deliveries: 1) }
+        return try StreamEntry.list(first[1], from: "XREADGROUP", partition: keys.partition, of: queue.layout).map {
+            DeliveredEntry(entry: $0, deliveries: 1)
+        }
     }
 
     /// Reads every partition at once, a share of the batch each (the partitions fill evenly: events
@@ -183,10 +189,13 @@ public struct GroupConsumer: Sendable {
         var entries: [StreamEntry] = []
         var cursor = "0-0"
         for _ in 0..<Self.reclaimScans {
-            let reply = try await queue.client.send(RedisCommand("XAUTOCLAIM", [
-                stream, group, consumer, RedisArgument(max(1, configuration.reclaimIdle.milliseconds)), RedisArgument(cursor),
-                "COUNT", RedisArgument(count - entries.count),
-            ]))
+            let reply = try await queue.client.send(
+                RedisCommand(
+                    "XAUTOCLAIM",
+                    [
+                        stream, group, consumer, RedisArgument(max(1, configuration.reclaimIdle.milliseconds)), RedisArgument(cursor),
+                        "COUNT", RedisArgument(count - entries.count),
+                    ]))
             guard let parts = reply.array, parts.count >= 2, let next = parts[0].string else {
                 throw RedisError(.unexpectedReply, "XAUTOCLAIM answered \(reply)")
             }
@@ -195,7 +204,8 @@ public struct GroupConsumer: Sendable {
             if cursor == "0-0" || entries.count >= count { break }
         }
         guard let first = entries.first, let last = entries.last else { return [] }
-        let counts = try await deliveryCounts(in: keys, of: Set(entries.map(\.address.streamID)), from: first.address.streamID, to: last.address.streamID)
+        let counts = try await deliveryCounts(
+            in: keys, of: Set(entries.map(\.address.streamID)), from: first.address.streamID, to: last.address.streamID)
         // An entry missing from the list was taken over again meanwhile: count it as redelivered,
         // never as over the limit on a guess.
         return entries.map { DeliveredEntry(entry: $0, deliveries: counts[$0.address.streamID] ?? 2) }
@@ -206,15 +216,19 @@ public struct GroupConsumer: Sendable {
 
     /// Delivery counts of some of this consumer's pending entries, paging through the id range
     /// (`XPENDING`, extended form) until all are found.
-    private func deliveryCounts(in keys: QueueKeys, of ids: Set<String>, from start: String, to end: String) async throws(RedisError) -> [String: Int] {
+    private func deliveryCounts(in keys: QueueKeys, of ids: Set<String>, from start: String, to end: String) async throws(RedisError) -> [String: Int]
+    {
         var counts: [String: Int] = [:]
         var remaining = ids
         var position = start
         let page = 1000
         while !remaining.isEmpty {
-            let reply = try await queue.client.send(RedisCommand("XPENDING", [
-                RedisArgument(key: keys.events), group, RedisArgument(position), RedisArgument(end), RedisArgument(page), consumer,
-            ]))
+            let reply = try await queue.client.send(
+                RedisCommand(
+                    "XPENDING",
+                    [
+                        RedisArgument(key: keys.events), group, RedisArgument(position), RedisArgument(end), RedisArgument(page), consumer,
+                    ]))
             guard let rows = reply.array else {
                 throw RedisError(.unexpectedReply, "XPENDING answered \(reply)")
             }

@@ -15,7 +15,8 @@ extension EventQueue {
     /// Answers the recorded partition count, or records ARGV[1] when none is, unless a switch to
     /// several partitions would leave entries behind on the one-partition stream (answered as a
     /// negative count). KEYS[1] the record, KEYS[2] the one-partition events stream.
-    static let recordPartitions = RedisScript("""
+    static let recordPartitions = RedisScript(
+        """
         local recorded = redis.call('GET', KEYS[1])
         if recorded then return tonumber(recorded) end
         if tonumber(ARGV[1]) > 1 and redis.call('EXISTS', KEYS[2]) == 1 then

@@ -109,12 +109,15 @@ extension EventQueue {
         for statistics in try await groupStatistics() {
             let consumers = try await consumers(of: statistics.name)
             let perPartition = statistics.partitions.enumerated().map { index, partition in
-                GroupPartitionStatus(partition: index, lag: partition.lag, pending: partition.pending, oldestUnprocessedAgeSeconds: age(partition.oldestUnprocessedAt))
+                GroupPartitionStatus(
+                    partition: index, lag: partition.lag, pending: partition.pending, oldestUnprocessedAgeSeconds: age(partition.oldestUnprocessedAt))
             }
-            groups.append(GroupStatus(
-                name: statistics.name, lag: statistics.lag, pending: statistics.pending, oldestUnprocessedAgeSeconds: age(statistics.oldestUnprocessedAt),
-                consumers: consumers, partitions: perPartition, missing: false
-            ))
+            groups.append(
+                GroupStatus(
+                    name: statistics.name, lag: statistics.lag, pending: statistics.pending,
+                    oldestUnprocessedAgeSeconds: age(statistics.oldestUnprocessedAt),
+                    consumers: consumers, partitions: perPartition, missing: false
+                ))
         }
         let missing = expectedGroups.filter { name in !groups.contains { $0.name == name } }
         if !missing.isEmpty {
@@ -124,7 +127,9 @@ extension EventQueue {
                 GroupPartitionStatus(partition: partition.partition, lag: partition.streamLength, pending: 0, oldestUnprocessedAgeSeconds: age(first))
             }
             groups += missing.map {
-                GroupStatus(name: $0, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age(firsts.compactMap { $0 }.min()), consumers: [], partitions: perPartition, missing: true)
+                GroupStatus(
+                    name: $0, lag: streamLength, pending: 0, oldestUnprocessedAgeSeconds: age(firsts.compactMap { $0 }.min()), consumers: [],
+                    partitions: perPartition, missing: true)
             }
         }
         let primaries = try await client.primaries()
@@ -171,19 +176,21 @@ extension EventQueue {
             let reply: RedisValue
             do throws(RedisError) {
                 reply = try await client.send("XINFO", "CONSUMERS", RedisArgument(key: keys.events), RedisArgument(group))
-            } catch where error.serverErrorPrefix == "NOGROUP" {
+            } catch  where error.serverErrorPrefix == "NOGROUP" {
                 return [ConsumerStatus]()
             }
             return (reply.array ?? []).compactMap { consumer -> ConsumerStatus? in
                 guard let fields = consumer.fieldMap, let name = fields["name"]?.string else { return nil }
-                return ConsumerStatus(name: name, pending: Int(fields["pending"]?.integer ?? 0), idleSeconds: Double(fields["idle"]?.integer ?? 0) / 1000)
+                return ConsumerStatus(
+                    name: name, pending: Int(fields["pending"]?.integer ?? 0), idleSeconds: Double(fields["idle"]?.integer ?? 0) / 1000)
             }
         }
         var merged: [ConsumerStatus] = []
         for consumer in lists.joined() {
             if let index = merged.firstIndex(where: { $0.name == consumer.name }) {
                 let known = merged[index]
-                merged[index] = ConsumerStatus(name: known.name, pending: known.pending + consumer.pending, idleSeconds: min(known.idleSeconds, consumer.idleSeconds))
+                merged[index] = ConsumerStatus(
+                    name: known.name, pending: known.pending + consumer.pending, idleSeconds: min(known.idleSeconds, consumer.idleSeconds))
             } else {
                 merged.append(consumer)
             }

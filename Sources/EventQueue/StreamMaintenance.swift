@@ -63,7 +63,7 @@ extension EventQueue {
         _ = try await eachPartition { keys throws(RedisError) in
             do throws(RedisError) {
                 _ = try await client.send("XGROUP", "CREATE", RedisArgument(key: keys.events), RedisArgument(name), "0", "MKSTREAM")
-            } catch where error.serverErrorPrefix == "BUSYGROUP" {
+            } catch  where error.serverErrorPrefix == "BUSYGROUP" {
                 // Already there: creating groups is idempotent.
             }
         }
@@ -74,7 +74,8 @@ extension EventQueue {
     /// oldest pending entry, or, with nothing pending, the first entry after its last delivered
     /// one. Without any group nothing is trimmed: nobody has read anything yet.
     /// KEYS[1] events stream. Returns the number of entries removed.
-    static let trimAcknowledged = RedisScript("""
+    static let trimAcknowledged = RedisScript(
+        """
         local function parse(id)
           local ms, seq = string.match(id, '^(%d+)-(%d+)$')
           return tonumber(ms), tonumber(seq)
@@ -119,7 +120,8 @@ extension EventQueue {
     /// longer than ARGV[1] ms: those left behind by restarts (each process has a name of its own).
     /// Checked and deleted in one step, so that a consumer that just took an entry is never
     /// deleted with it. KEYS[1] events stream. Returns `group/consumer` of each deleted.
-    static let removeIdleConsumersScript = RedisScript("""
+    static let removeIdleConsumersScript = RedisScript(
+        """
         local removed = {}
         if redis.call('EXISTS', KEYS[1]) == 0 then return removed end
         local limit = tonumber(ARGV[1])
@@ -165,7 +167,8 @@ extension EventQueue {
     /// dashboards read that counter directly (KEDA's `redis-streams` trigger does): left wrong, it
     /// would show a backlog that never drains. Checked and set in one step, so that no entry can
     /// arrive in between. KEYS[1] events stream. Returns the names of the groups repaired.
-    static let repairLagCountersScript = RedisScript("""
+    static let repairLagCountersScript = RedisScript(
+        """
         local repaired = {}
         if redis.call('EXISTS', KEYS[1]) == 0 then return repaired end
         local flat = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -213,7 +216,7 @@ extension EventQueue {
         let reply: RedisValue
         do {
             reply = try await client.send("XINFO", "GROUPS", stream)
-        } catch where error.serverErrorPrefix == "ERR" {
+        } catch  where error.serverErrorPrefix == "ERR" {
             return []  // no stream yet
         }
         guard let groups = reply.array else {
@@ -223,7 +226,8 @@ extension EventQueue {
         let (length, lastGenerated) = try await streamPosition(keys)
         for group in groups {
             guard let info = group.fieldMap else { continue }
-            guard let name = info["name"]?.string, let pending = info["pending"]?.integer, let lastDelivered = info["last-delivered-id"]?.string else {
+            guard let name = info["name"]?.string, let pending = info["pending"]?.integer, let lastDelivered = info["last-delivered-id"]?.string
+            else {
                 throw RedisError(.unexpectedReply, "XINFO GROUPS entry has an unexpected shape: \(group)")
             }
             // Redis' own counter can be wrong (after a restart from the append-only file it was seen
@@ -237,7 +241,9 @@ extension EventQueue {
                 oldest = summary.array.flatMap { $0.count > 1 ? $0[1].string : nil }.flatMap { StreamID($0)?.milliseconds }
             }
             if oldest == nil, lag > 0 {
-                let next = try StreamEntry.list(try await client.send("XRANGE", stream, RedisArgument("(" + lastDelivered), "+", "COUNT", "1"), from: "XRANGE", partition: keys.partition, of: layout)
+                let next = try StreamEntry.list(
+                    try await client.send("XRANGE", stream, RedisArgument("(" + lastDelivered), "+", "COUNT", "1"), from: "XRANGE",
+                    partition: keys.partition, of: layout)
                 oldest = next.first?.addedAt
             }
             statistics.append(GroupStatistics(name: name, pending: Int(pending), lag: lag, oldestUnprocessedAt: oldest))

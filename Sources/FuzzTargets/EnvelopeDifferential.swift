@@ -51,11 +51,12 @@ enum EnvelopeDifferential {
     /// value, which the scanner reads, is 2.3333333333333334e+58), and goes through `Decimal`
     /// for integers of 70 digits, further off still.
     private static func compareData(_ actual: EnvelopeScanner.Field?, expected: JSONValue?) throws(FuzzFinding) {
-        let same: Bool = switch (actual, expected) {
-        case (nil, nil): true
-        case (.json(let value)?, let reference?): alike(value, reference)
-        default: false
-        }
+        let same: Bool =
+            switch (actual, expected) {
+            case (nil, nil): true
+            case (.json(let value)?, let reference?): alike(value, reference)
+            default: false
+            }
         guard same else {
             throw finding("data: the scanner read \(String(describing: actual)), Foundation \(String(describing: expected))")
         }
@@ -126,7 +127,13 @@ enum EnvelopeDifferential {
         var escaped = false
         for byte in bytes {
             if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
             } else {
                 if byte == UInt8(ascii: "\"") { inString = true }
                 result.append(byte)

@@ -60,7 +60,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         // Whatever timestamp text was accepted, a signature made over that text must verify.
         let genuine = WebhookSignature.sign(body: body, timestampText: parsed.timestampText, key: key)
         guard let resigned = try? WebhookSignature(signature: genuine, timestamp: parsed.timestampText),
-              (try? resigned.verify(body: body, keys: [SigningKey("other"), key])) == 1 else {
+            (try? resigned.verify(body: body, keys: [SigningKey("other"), key])) == 1
+        else {
             throw FuzzTarget.signatureHeader.finding("a genuine signature for accepted timestamp '\(parsed.timestampText)' did not verify")
         }
     }
@@ -82,7 +83,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let configuration = try? RedisConfiguration(url: text) else { return }
         guard !configuration.host.isEmpty, (1...65535).contains(configuration.port), configuration.database >= 0 else {
-            throw FuzzTarget.redisURL.finding("accepted '\(text)' as host '\(configuration.host)', port \(configuration.port), database \(configuration.database)")
+            throw FuzzTarget.redisURL.finding(
+                "accepted '\(text)' as host '\(configuration.host)', port \(configuration.port), database \(configuration.database)")
         }
     }
 
@@ -91,7 +93,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         guard let location = try? WarehouseLocation(url: text) else { return }
         // The description goes to logs: it must never carry the password of a PostgreSQL URL.
         if case .postgres = location, let components = URLComponents(string: text), let password = components.password, !password.isEmpty,
-           location.description.contains(":\(password)@") {
+            location.description.contains(":\(password)@")
+        {
             throw FuzzTarget.warehouseURL.finding("the log form of '\(text)' shows its password")
         }
     }
@@ -100,7 +103,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         guard let event = try? WebhookEvent.parse(bytes) else { return }
         let row = WarehouseRow(event: event, workspace: "fuzz", receivedAt: 1_767_235_000_000, body: String(decoding: bytes, as: UTF8.self))
         guard row.values.count == WarehouseRow.columns.count, row["event_id"] == .text(event.eventID) else {
-            throw FuzzTarget.warehouseRow.finding("the row of \(event.eventID) has \(row.values.count) values for \(WarehouseRow.columns.count) columns")
+            throw FuzzTarget.warehouseRow.finding(
+                "the row of \(event.eventID) has \(row.values.count) values for \(WarehouseRow.columns.count) columns")
         }
     }
 }

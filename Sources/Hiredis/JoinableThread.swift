@@ -1,9 +1,9 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A POSIX thread that can be joined, so that shutting a connection down waits until its thread
@@ -22,23 +22,25 @@ final class JoinableThread: @unchecked Sendable {
     init(_ run: @escaping @Sendable () -> Void) throws(RedisError) {
         let body = Unmanaged.passRetained(Body(run))
         #if canImport(Glibc)
-        var handle = pthread_t()
+            var handle = pthread_t()
         #else
-        var handle: pthread_t?
+            var handle: pthread_t?
         #endif
-        let result = pthread_create(&handle, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<Body>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }, body.toOpaque())
+        let result = pthread_create(
+            &handle, nil,
+            { context in
+                guard let context else { return nil }
+                Unmanaged<Body>.fromOpaque(context).takeRetainedValue().run()
+                return nil
+            }, body.toOpaque())
         guard result == 0 else {
             body.release()
             throw RedisError(.connectionFailed, "could not start a connection thread (pthread_create: \(result))")
         }
         #if canImport(Glibc)
-        self.handle = handle
+            self.handle = handle
         #else
-        self.handle = handle!
+            self.handle = handle!
         #endif
     }
 

@@ -136,12 +136,24 @@ public struct RedisArgument: Sendable, Hashable, ExpressibleByStringLiteral, Exp
     /// The argument names a key: it decides the command's cluster slot.
     let isKey: Bool
 
-    public init(bytes: [UInt8]) { self.value = .bytes(bytes); self.isKey = false }
-    public init(_ string: String) { self.value = .text(string); self.isKey = false }
-    public init<I: BinaryInteger>(_ value: I) { self.value = .text(String(value)); self.isKey = false }
+    public init(bytes: [UInt8]) {
+        self.value = .bytes(bytes)
+        self.isKey = false
+    }
+    public init(_ string: String) {
+        self.value = .text(string)
+        self.isKey = false
+    }
+    public init<I: BinaryInteger>(_ value: I) {
+        self.value = .text(String(value))
+        self.isKey = false
+    }
     /// A key name: the commands that carry it are routed by its slot, and refused when their keys
     /// hash to different slots.
-    public init(key: String) { self.value = .text(key); self.isKey = true }
+    public init(key: String) {
+        self.value = .text(key)
+        self.isKey = true
+    }
     public init(stringLiteral value: String) { self.init(value) }
     public init(integerLiteral value: Int) { self.init(value) }
 

@@ -87,7 +87,9 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.init()
         let schemes = ["redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel"]
         guard let scheme = url.firstRange(of: "://").map({ url[..<$0.lowerBound] }), schemes.contains(String(scheme)) else {
-            throw RedisError(.invalidURL, "REDIS_URL must start with redis://, redis+cluster:// or redis+sentinel:// (rediss… for TLS; unix sockets are not supported)")
+            throw RedisError(
+                .invalidURL,
+                "REDIS_URL must start with redis://, redis+cluster:// or redis+sentinel:// (rediss… for TLS; unix sockets are not supported)")
         }
         if scheme.hasSuffix("+sentinel") {
             try self.init(sentinelURL: url, tls: scheme.hasPrefix("rediss"))
@@ -116,7 +118,9 @@ public struct RedisConfiguration: Sendable, Hashable {
         } else {
             authority = rest
         }
-        let nodes = try authority.split(separator: ",", omittingEmptySubsequences: false).map { node throws(RedisError) in try Self.endpoint(node, defaultPort: port) }
+        let nodes = try authority.split(separator: ",", omittingEmptySubsequences: false).map { node throws(RedisError) in
+            try Self.endpoint(node, defaultPort: port)
+        }
         guard let first = nodes.first else { throw RedisError(.invalidURL, "REDIS_URL has no host") }
         guard cluster || nodes.count == 1 else {
             throw RedisError(.invalidURL, "REDIS_URL names \(nodes.count) hosts: use redis+cluster:// for a Redis Cluster")
@@ -142,14 +146,17 @@ public struct RedisConfiguration: Sendable, Hashable {
             rest = rest[..<question]
         }
         guard let slash = rest.firstIndex(of: "/"), case let name = rest[rest.index(after: slash)...], !name.isEmpty, !name.contains("/") else {
-            throw RedisError(.invalidURL, "REDIS_URL of Sentinel must name the master after the hosts: redis+sentinel://host:26379[,host:26379…]/MASTER_NAME")
+            throw RedisError(
+                .invalidURL, "REDIS_URL of Sentinel must name the master after the hosts: redis+sentinel://host:26379[,host:26379…]/MASTER_NAME")
         }
         var authority = rest[..<slash]
         if let at = authority.lastIndex(of: "@") {
             (username, password) = try Self.credentials(authority[..<at])
             authority = authority[authority.index(after: at)...]
         }
-        let sentinels = try authority.split(separator: ",", omittingEmptySubsequences: false).map { node throws(RedisError) in try Self.endpoint(node, defaultPort: 26379) }
+        let sentinels = try authority.split(separator: ",", omittingEmptySubsequences: false).map { node throws(RedisError) in
+            try Self.endpoint(node, defaultPort: 26379)
+        }
         guard let first = sentinels.first else { throw RedisError(.invalidURL, "REDIS_URL names no Sentinel") }
         // Until the Sentinels name the primary, host and port are the first Sentinel's.
         host = first.host

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One connection to Redis, served by a thread of its own.
@@ -177,7 +177,8 @@ private final class ConnectionWorker: @unchecked Sendable {
 
     init(configuration: RedisConfiguration) {
         self.configuration = configuration
-        self.waitCommand = RedisCommand("WAIT", RedisArgument(configuration.minReplicas), RedisArgument(max(1, configuration.replicaTimeout.milliseconds)))
+        self.waitCommand = RedisCommand(
+            "WAIT", RedisArgument(configuration.minReplicas), RedisArgument(max(1, configuration.replicaTimeout.milliseconds)))
         self.backoff = configuration.reconnectBackoff
     }
 
@@ -211,7 +212,9 @@ private final class ConnectionWorker: @unchecked Sendable {
             do throws(LinkFailure) {
                 value = try link.reply(timeout: configuration.commandTimeout)
             } catch {
-                fail(live[index...] + awaiting.map(\.0), with: linkError(error, link: link, command: pending.command.name), socketChanged: socketChanged)
+                fail(
+                    live[index...] + awaiting.map(\.0), with: linkError(error, link: link, command: pending.command.name),
+                    socketChanged: socketChanged)
                 return
             }
             if case .error(let message) = value {
@@ -246,7 +249,9 @@ private final class ConnectionWorker: @unchecked Sendable {
             return
         }
         guard let count = confirmed.integer, count >= replicas else {
-            let error = RedisError(.replicationShortfall, "WAIT \(replicas) answered \(confirmed) within \(configuration.replicaTimeout): the write may not survive a failover")
+            let error = RedisError(
+                .replicationShortfall,
+                "WAIT \(replicas) answered \(confirmed) within \(configuration.replicaTimeout): the write may not survive a failover")
             for (pending, _) in awaiting { pending.complete(.failure(error)) }
             return
         }
@@ -282,7 +287,8 @@ private final class ConnectionWorker: @unchecked Sendable {
     private func open() -> Result<RedisLink, RedisError> {
         let endpoint = "\(configuration.host):\(configuration.port)"
         let socket: RedisSocket
-        switch RedisSocket.connect(host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout, tls: configuration.tls) {
+        switch RedisSocket.connect(host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout, tls: configuration.tls)
+        {
         case .success(let connected): socket = connected
         case .failure(let error): return .failure(error)
         }
@@ -306,7 +312,9 @@ private final class ConnectionWorker: @unchecked Sendable {
                 try link.send(command.encoded, timeout: configuration.connectTimeout)
                 value = try link.reply(timeout: configuration.connectTimeout)
             } catch {
-                return .failure(RedisError(.connectionFailed, "\(command.name) failed on \(endpoint): \(linkError(error, link: link, command: command.name).message)"))
+                return .failure(
+                    RedisError(
+                        .connectionFailed, "\(command.name) failed on \(endpoint): \(linkError(error, link: link, command: command.name).message)"))
             }
             if case .error(let message) = value {
                 // The server's message (WRONGPASS…) never contains the password itself.

@@ -77,7 +77,8 @@ enum RedisReplyLimits {
         var values: [RedisValue] = []
         for piece in pieces {
             let fed = piece.withUnsafeBufferPointer { buffer in
-                buffer.baseAddress.map { $0.withMemoryRebound(to: CChar.self, capacity: buffer.count) { redisReaderFeed(reader, $0, buffer.count) } } ?? REDIS_OK
+                buffer.baseAddress.map { $0.withMemoryRebound(to: CChar.self, capacity: buffer.count) { redisReaderFeed(reader, $0, buffer.count) } }
+                    ?? REDIS_OK
             }
             guard fed == REDIS_OK else { return (values, true) }
             while true {

@@ -19,7 +19,9 @@ public final class RedisScript: Sendable {
 extension RedisClient {
     /// Runs `script` with `EVALSHA`, loading it first if needed and once more on `NOSCRIPT`. The
     /// keys decide the cluster slot; `awaitsReplicas`: see `RedisCommand.awaitsReplicas`.
-    public func run(_ script: RedisScript, keys names: [String], arguments: [RedisArgument], awaitsReplicas: Bool = false) async throws(RedisError) -> RedisValue {
+    public func run(_ script: RedisScript, keys names: [String], arguments: [RedisArgument], awaitsReplicas: Bool = false) async throws(RedisError)
+        -> RedisValue
+    {
         let keys = names.map { RedisArgument(key: $0) }
         let sha: String
         if let loaded = script.loadedSHA() {
@@ -28,10 +30,16 @@ extension RedisClient {
             sha = try await load(script)
         }
         do {
-            return try await send(RedisCommand(name: "EVALSHA", argumentLists: [[RedisArgument(sha), RedisArgument(keys.count)], keys, arguments], awaitsReplicas: awaitsReplicas))
-        } catch where error.serverErrorPrefix == "NOSCRIPT" {
+            return try await send(
+                RedisCommand(
+                    name: "EVALSHA", argumentLists: [[RedisArgument(sha), RedisArgument(keys.count)], keys, arguments], awaitsReplicas: awaitsReplicas
+                ))
+        } catch  where error.serverErrorPrefix == "NOSCRIPT" {
             // Each node of a cluster caches scripts on its own: the first call on a node lands here.
-            return try await send(RedisCommand(name: "EVAL", argumentLists: [[RedisArgument(script.source), RedisArgument(keys.count)], keys, arguments], awaitsReplicas: awaitsReplicas))
+            return try await send(
+                RedisCommand(
+                    name: "EVAL", argumentLists: [[RedisArgument(script.source), RedisArgument(keys.count)], keys, arguments],
+                    awaitsReplicas: awaitsReplicas))
         }
     }
 

@@ -2,7 +2,7 @@ import CHiredis
 import COpenSSL
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a read or write on a `RedisSocket` stopped.
@@ -92,20 +92,30 @@ final class RedisSocket {
         return cio_ssl_set_server_name(tls, name) == 1 && SSL_set1_host(tls, name) == 1
     }
 
-    private func handshakeError(_ failure: SocketFailure, endpoint: String, name: String, configuration: RedisTLSConfiguration, timeout: Duration) -> RedisError {
+    private func handshakeError(_ failure: SocketFailure, endpoint: String, name: String, configuration: RedisTLSConfiguration, timeout: Duration)
+        -> RedisError
+    {
         guard let tls else { return RedisError(.connectionFailed, "TLS handshake with \(endpoint) failed") }
         let verification = SSL_get_verify_result(tls)
         if verification != X509_V_OK {
             let reason = String(cString: X509_verify_cert_error_string(verification))
-            return RedisError(.connectionFailed, "TLS to \(endpoint): the server's certificate failed verification for the name '\(name)' against \(configuration.trustDescription): \(reason)")
+            return RedisError(
+                .connectionFailed,
+                "TLS to \(endpoint): the server's certificate failed verification for the name '\(name)' against \(configuration.trustDescription): \(reason)"
+            )
         }
         switch failure {
         case .timedOut:
-            return RedisError(.connectionFailed, "TLS handshake with \(endpoint) did not finish within \(timeout): does this port serve TLS? (a plain-text Redis needs redis://)")
+            return RedisError(
+                .connectionFailed,
+                "TLS handshake with \(endpoint) did not finish within \(timeout): does this port serve TLS? (a plain-text Redis needs redis://)")
         case .closed:
-            return RedisError(.connectionFailed, "TLS handshake with \(endpoint) failed: the server closed the connection (mutual TLS: does it want a client certificate?)")
+            return RedisError(
+                .connectionFailed,
+                "TLS handshake with \(endpoint) failed: the server closed the connection (mutual TLS: does it want a client certificate?)")
         case .failed(let reason):
-            let hint = reason.contains("wrong version number") || reason.contains("packet length too long")
+            let hint =
+                reason.contains("wrong version number") || reason.contains("packet length too long")
                 ? " (the port answers in plain text: use redis:// or the server's TLS port)" : ""
             return RedisError(.connectionFailed, "TLS handshake with \(endpoint) failed: \(reason)\(hint)")
         }
@@ -120,7 +130,9 @@ final class RedisSocket {
             if let tls {
                 written = try retrying(until: .after(timeout), plainWait: 0) { SSL_write(tls, rest.baseAddress, Int32(clamping: rest.count)) }
             } else {
-                written = try retrying(until: .after(timeout), plainWait: Int16(POLLOUT)) { Glibc.send(descriptor, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL)) }
+                written = try retrying(until: .after(timeout), plainWait: Int16(POLLOUT)) {
+                    Glibc.send(descriptor, rest.baseAddress, rest.count, Int32(MSG_NOSIGNAL))
+                }
             }
             offset += written
         }

@@ -1,7 +1,7 @@
 import COpenSSL
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// TLS to Redis (`rediss://`, `rediss+cluster://`). The server's chain and name are always
@@ -68,7 +68,8 @@ final class TLSClientContext {
         self.configuration = configuration
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_client_method()) else {
-            throw RedisTLSFileError(file: .ca, path: configuration.caFile ?? "-", reason: "OpenSSL could not make a TLS context: \(OpenSSLErrors.take())")
+            throw RedisTLSFileError(
+                file: .ca, path: configuration.caFile ?? "-", reason: "OpenSSL could not make a TLS context: \(OpenSSLErrors.take())")
         }
         self.context = context
         _ = cio_ssl_ctx_set_client_defaults(context)

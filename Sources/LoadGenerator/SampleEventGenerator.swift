@@ -38,7 +38,8 @@ public struct SampleEventGenerator: Sendable {
             data["delivery_id"] = "d\(runID)\(sequence)"
             data["campaign_id"] = sequence % 40 + 1
             data["action_id"] = sequence % 400 + 1
-            data["recipient"] = objectType == "sms" || objectType == "whatsapp" ? "+1555\(String(format: "%07d", person))" : "person\(person)@example.com"
+            data["recipient"] =
+                objectType == "sms" || objectType == "whatsapp" ? "+1555\(String(format: "%07d", person))" : "person\(person)@example.com"
         }
         if objectType == "email" { data["subject"] = "Your weekly summary" }
         switch metric {

@@ -58,7 +58,9 @@ public struct WebhookSender: Sendable {
             for (status, count) in answers.sorted(by: { $0.key < $1.key }) where status != "accepted" && status != "duplicate" {
                 lines.append("\(status): \(count)")
             }
-            lines.append("errors: \(errorCount)" + (errors.isEmpty ? "" : " (" + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"))
+            lines.append(
+                "errors: \(errorCount)"
+                    + (errors.isEmpty ? "" : " (" + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + ")"))
             if !latenciesMilliseconds.isEmpty {
                 let sorted = latenciesMilliseconds.sorted()
                 func percentile(_ fraction: Double) -> Double { sorted[min(sorted.count - 1, Int(fraction * Double(sorted.count)))] }
@@ -131,7 +133,8 @@ public struct WebhookSender: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: WebhookSignature.timestampHeader, value: String(timestamp))
-        request.headers.add(name: WebhookSignature.signatureHeader, value: WebhookSignature.sign(body: body, timestamp: timestamp, key: configuration.key))
+        request.headers.add(
+            name: WebhookSignature.signatureHeader, value: WebhookSignature.sign(body: body, timestamp: timestamp, key: configuration.key))
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await http.execute(request, timeout: .nanoseconds(configuration.timeout.nanoseconds))

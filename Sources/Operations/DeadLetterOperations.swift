@@ -76,7 +76,6 @@ public struct DeadLetterPage: Sendable {
     public let next: String?
 }
 
-
 /// What a replay did to each dead letter it was given.
 public struct DeadLetterReplay: Sendable {
     public let outcomes: [(id: String, outcome: ReplayOutcome)]
@@ -92,7 +91,9 @@ extension DeadLetter {
     public var prettyBody: String {
         let body = event.body
         return (try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]))
-            .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]) }
+            .flatMap {
+                try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+            }
             .map { String(decoding: $0, as: UTF8.self) } ?? String(decoding: body, as: UTF8.self)
     }
 

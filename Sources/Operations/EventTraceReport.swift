@@ -18,10 +18,14 @@ public struct EventTraceReport: Sendable, Codable {
     public let warehouse: WarehousePart
 
     /// Traces `eventID`. Redis errors are thrown; a warehouse that cannot answer leaves a note.
-    public static func make(eventID: String, queue: EventQueue, lookup: (any EventLookup)?, warehouse: WarehouseLocation) async throws(RedisError) -> EventTraceReport {
+    public static func make(eventID: String, queue: EventQueue, lookup: (any EventLookup)?, warehouse: WarehouseLocation) async throws(RedisError)
+        -> EventTraceReport
+    {
         let trace = try await queue.trace(eventID: eventID)
         guard let lookup else {
-            let note = warehouse == .none ? "not read by this process (WAREHOUSE_URL=none, or it only receives)" : "\(warehouse) is not looked up from here: query it there"
+            let note =
+                warehouse == .none
+                ? "not read by this process (WAREHOUSE_URL=none, or it only receives)" : "\(warehouse) is not looked up from here: query it there"
             return EventTraceReport(queue: trace, warehouse: WarehousePart(row: nil, actions: [], note: note))
         }
         do {
@@ -29,13 +33,15 @@ public struct EventTraceReport: Sendable, Codable {
             let actions = try await lookup.actions(eventID: eventID)
             return EventTraceReport(queue: trace, warehouse: WarehousePart(row: row, actions: actions, note: nil))
         } catch {
-            return EventTraceReport(queue: trace, warehouse: WarehousePart(row: nil, actions: [], note: "the warehouse did not answer: \(error.message)"))
+            return EventTraceReport(
+                queue: trace, warehouse: WarehousePart(row: nil, actions: [], note: "the warehouse did not answer: \(error.message)"))
         }
     }
 
     /// Whether anything at all is known about the event.
     public var isKnown: Bool {
-        queue.markerTTLSeconds != nil || queue.entryState != "unknown" || !queue.deadLetters.isEmpty || warehouse.row != nil || !warehouse.actions.isEmpty
+        queue.markerTTLSeconds != nil || queue.entryState != "unknown" || !queue.deadLetters.isEmpty || warehouse.row != nil
+            || !warehouse.actions.isEmpty
     }
 
     /// The report as lines of text.
@@ -48,7 +54,10 @@ public struct EventTraceReport: Sendable, Codable {
         }
         switch queue.entryState {
         case "queued":
-            let received = queue.receivedAt.map { "received \(Readable.timestamp($0)), \(Readable.duration(seconds: max(0, Double(nowMilliseconds - $0) / 1000))) ago" } ?? "received at an unknown time"
+            let received =
+                queue.receivedAt.map {
+                    "received \(Readable.timestamp($0)), \(Readable.duration(seconds: max(0, Double(nowMilliseconds - $0) / 1000))) ago"
+                } ?? "received at an unknown time"
             lines.append("stream entry \(queue.entryID ?? "?"): queued, \(received), \(queue.objectType ?? "?")/\(queue.metric ?? "?")")
         case "trimmed":
             lines.append("stream entry \(queue.entryID ?? "?"): trimmed (every group had finished it)")
@@ -58,7 +67,9 @@ public struct EventTraceReport: Sendable, Codable {
         for group in queue.groups {
             switch group.state {
             case "pending":
-                lines.append("group \(group.group): pending with \(group.consumer ?? "?"), \(group.deliveries ?? 0) deliveries, idle \(Readable.duration(seconds: group.idleSeconds ?? 0))")
+                lines.append(
+                    "group \(group.group): pending with \(group.consumer ?? "?"), \(group.deliveries ?? 0) deliveries, idle \(Readable.duration(seconds: group.idleSeconds ?? 0))"
+                )
             case "waiting":
                 lines.append("group \(group.group): waiting (not read yet)")
             default:
@@ -66,17 +77,21 @@ public struct EventTraceReport: Sendable, Codable {
             }
         }
         for letter in queue.deadLetters {
-            lines.append("dead letter \(letter.id): \(letter.reason)\(letter.group.map { " (group \($0))" } ?? ""), \(letter.attempts) attempts: \(letter.error)")
+            lines.append(
+                "dead letter \(letter.id): \(letter.reason)\(letter.group.map { " (group \($0))" } ?? ""), \(letter.attempts) attempts: \(letter.error)"
+            )
         }
         if let note = warehouse.note {
             lines.append("warehouse: \(note)")
         } else if let row = warehouse.row {
-            lines.append("warehouse row: \(row.objectType ?? "?")/\(row.metric ?? "?"), occurred \(row.occurredAt ?? "?"), stored \(row.ingestedAt ?? "?")")
+            lines.append(
+                "warehouse row: \(row.objectType ?? "?")/\(row.metric ?? "?"), occurred \(row.occurredAt ?? "?"), stored \(row.ingestedAt ?? "?")")
         } else {
             lines.append("warehouse row: none")
         }
         for action in warehouse.actions {
-            lines.append("action \(action.action) \(action.person): \(action.outcome)\(action.detail.map { " (\($0))" } ?? "") at \(action.actedAt ?? "?")")
+            lines.append(
+                "action \(action.action) \(action.person): \(action.outcome)\(action.detail.map { " (\($0))" } ?? "") at \(action.actedAt ?? "?")")
         }
         return lines.joined(separator: "\n")
     }

@@ -46,7 +46,8 @@ public enum OperatorCommands {
         }
         do {
             let applied = try await sink.withRunning { sink in try await sink.migrate() }
-            return applied.isEmpty ? "\(location): schema up to date" : "\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"
+            return applied.isEmpty
+                ? "\(location): schema up to date" : "\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"
         } catch let error as WarehouseError {
             throw OperationFailure("\(location): \(error.message)", status: .unavailable)
         }
@@ -56,7 +57,9 @@ public enum OperatorCommands {
     public static func listDeadLetters(_ store: some DeadLetterStore, from start: String, limit: Int) async throws(RedisError) -> String {
         let page = try await DeadLetterOperations(store: store).page(from: start, limit: limit)
         guard !page.letters.isEmpty else { return "no dead letters in \(page.stream)" }
-        var lines = ["\(page.total) dead letter(s) in \(page.stream); showing \(page.letters.count):", "ID\tREASON\tATTEMPTS\tWORKSPACE\tTYPE/METRIC\tERROR"]
+        var lines = [
+            "\(page.total) dead letter(s) in \(page.stream); showing \(page.letters.count):", "ID\tREASON\tATTEMPTS\tWORKSPACE\tTYPE/METRIC\tERROR",
+        ]
         for letter in page.letters {
             lines.append("\(letter.id)\t\(letter.reason)\t\(letter.attempts)\t\(letter.workspace)\t\(letter.event.kind)\t\(letter.error.prefix(120))")
         }
@@ -99,7 +102,8 @@ public enum OperatorCommands {
         let operations = DeadLetterOperations(store: store)
         guard confirmed else {
             let count = try await operations.count()
-            throw OperationFailure("this deletes all \(count) dead letter(s) in \(store.deadLetterStreamName) for good: add --yes to confirm", status: .usage)
+            throw OperationFailure(
+                "this deletes all \(count) dead letter(s) in \(store.deadLetterStreamName) for good: add --yes to confirm", status: .usage)
         }
         return "purged \(try await operations.purge()) dead letter(s) from \(store.deadLetterStreamName)"
     }
@@ -113,7 +117,9 @@ public enum OperatorCommands {
     /// `status [--json] [--max-lag N] [--max-age SECONDS]`: stream, groups, consumers, dead letters,
     /// dedup keys and Redis memory; a threshold exceeded by any group is reported in `exceeded`.
     /// A configured group (`groups`) missing from Redis counts as lagging by the whole stream.
-    public static func status(_ queue: EventQueue, groups: [String], json: Bool, maxLag: Int?, maxAge: Double?, nowMilliseconds: Int64) async throws -> StatusReport {
+    public static func status(_ queue: EventQueue, groups: [String], json: Bool, maxLag: Int?, maxAge: Double?, nowMilliseconds: Int64) async throws
+        -> StatusReport
+    {
         let status = try await queue.status(nowMilliseconds: nowMilliseconds, expectedGroups: groups)
         var exceeded: [String] = []
         for group in status.groups {
@@ -121,7 +127,9 @@ public enum OperatorCommands {
                 exceeded.append("group \(group.name): lag \(group.lag) > --max-lag \(maxLag)")
             }
             if let maxAge, let age = group.oldestUnprocessedAgeSeconds, age > maxAge {
-                exceeded.append("group \(group.name): oldest unprocessed event \(Readable.duration(seconds: age)) old > --max-age \(Readable.duration(seconds: maxAge))")
+                exceeded.append(
+                    "group \(group.name): oldest unprocessed event \(Readable.duration(seconds: age)) old > --max-age \(Readable.duration(seconds: maxAge))"
+                )
             }
         }
         if json {
@@ -137,14 +145,17 @@ public enum OperatorCommands {
             "dead letters \(status.deadLetterStream): \(status.deadLetters)",
             "dedup keys: \(status.dedupKeysExact ? "" : "~")\(status.dedupKeys)\(status.dedupKeysExact ? "" : " (estimated from \(EventQueue.dedupSamples) random keys per primary)")",
             "redis memory: \(Readable.bytes(status.redisUsedMemoryBytes)) used \(memoryLimit)\(primaries)",
-            "redis replicas (CIO_RELAY_REDIS_MIN_REPLICAS=\(status.minReplicas)): " + status.replicas.map { primary in
-                let short = status.primariesBelowMinimum.contains(primary) ? " BELOW THE MINIMUM: its events are answered 503" : ""
-                return "\(primary.primary) has \(primary.connectedReplicas)\(short)"
-            }.joined(separator: ", "),
+            "redis replicas (CIO_RELAY_REDIS_MIN_REPLICAS=\(status.minReplicas)): "
+                + status.replicas.map { primary in
+                    let short = status.primariesBelowMinimum.contains(primary) ? " BELOW THE MINIMUM: its events are answered 503" : ""
+                    return "\(primary.primary) has \(primary.connectedReplicas)\(short)"
+                }.joined(separator: ", "),
         ]
         if status.partitions.count > 1 {
             for partition in status.partitions {
-                lines.append("  partition \(partition.partition) \(partition.stream): \(partition.streamLength) entries, \(partition.deadLetters) dead letter(s)")
+                lines.append(
+                    "  partition \(partition.partition) \(partition.stream): \(partition.streamLength) entries, \(partition.deadLetters) dead letter(s)"
+                )
             }
         }
         if status.groups.isEmpty {
@@ -152,15 +163,18 @@ public enum OperatorCommands {
         }
         for group in status.groups {
             if group.missing {
-                lines.append("group \(group.name): MISSING (configured, not in Redis: no role has started since the stream was made), lag \(group.lag)")
+                lines.append(
+                    "group \(group.name): MISSING (configured, not in Redis: no role has started since the stream was made), lag \(group.lag)")
                 continue
             }
             let age = group.oldestUnprocessedAgeSeconds.map { Readable.duration(seconds: $0) } ?? "none (caught up)"
-            lines.append("group \(group.name): lag \(group.lag), pending \(group.pending), oldest unprocessed \(age), \(group.consumers.count) consumer(s)")
+            lines.append(
+                "group \(group.name): lag \(group.lag), pending \(group.pending), oldest unprocessed \(age), \(group.consumers.count) consumer(s)")
             if group.partitions.count > 1 {
                 for partition in group.partitions {
                     let partitionAge = partition.oldestUnprocessedAgeSeconds.map { Readable.duration(seconds: $0) } ?? "none"
-                    lines.append("  partition \(partition.partition): lag \(partition.lag), pending \(partition.pending), oldest unprocessed \(partitionAge)")
+                    lines.append(
+                        "  partition \(partition.partition): lag \(partition.lag), pending \(partition.pending), oldest unprocessed \(partitionAge)")
                 }
             }
             for consumer in group.consumers {

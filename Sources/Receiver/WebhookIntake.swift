@@ -52,7 +52,9 @@ public struct WebhookIntake: Sendable {
 
     /// Checks everything that needs no body: workspace, declared size, signature headers and the
     /// timestamp window. Cheap rejections come first so that junk is never read.
-    public func admit(workspace name: String, contentLength: String?, signature: String?, timestamp: String?, now: Int64) -> Result<Admitted, Rejection> {
+    public func admit(workspace name: String, contentLength: String?, signature: String?, timestamp: String?, now: Int64) -> Result<
+        Admitted, Rejection
+    > {
         guard let workspace = configuration.workspaces[name] else {
             return .failure(Rejection(.unknownWorkspace, status: 404, "no workspace named '\(name)' is configured"))
         }
@@ -90,20 +92,24 @@ public struct WebhookIntake: Sendable {
         let workspace = admitted.workspace.name
         do {
             let envelope = try WebhookEnvelope.parse(body)
-            return .success(.enqueue(IncomingEvent(
-                eventID: envelope.eventID,
-                body: body,
-                workspace: workspace,
-                receivedAt: receivedAt,
-                objectType: envelope.objectType.rawValue,
-                metric: envelope.metric.rawValue
-            )))
+            return .success(
+                .enqueue(
+                    IncomingEvent(
+                        eventID: envelope.eventID,
+                        body: body,
+                        workspace: workspace,
+                        receivedAt: receivedAt,
+                        objectType: envelope.objectType.rawValue,
+                        metric: envelope.metric.rawValue
+                    )))
         } catch {
             let digest = body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }
-            return .success(.deadLetter(RejectedBody(
-                body: body, digest: digest, workspace: workspace, receivedAt: receivedAt,
-                reason: .malformed, error: error.message
-            )))
+            return .success(
+                .deadLetter(
+                    RejectedBody(
+                        body: body, digest: digest, workspace: workspace, receivedAt: receivedAt,
+                        reason: .malformed, error: error.message
+                    )))
         }
     }
 }

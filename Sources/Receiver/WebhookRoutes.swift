@@ -1,8 +1,8 @@
 import CustomerIO
 import EventQueue
 import Foundation
-import Hiredis
 import HTTPTypes
+import Hiredis
 import Hummingbird
 import Logging
 import Metrics
@@ -84,7 +84,8 @@ public struct WebhookRoutes<Queue: IntakeQueue>: Sendable {
                 _ = try await queue.deadLetter(rejected)
                 metrics.recordEnqueue(since: start)
                 metrics.record(.malformed)
-                logger.warning("genuine but malformed event kept as a dead letter", metadata: ["workspace": "\(workspace)", "error": "\(rejected.error)"])
+                logger.warning(
+                    "genuine but malformed event kept as a dead letter", metadata: ["workspace": "\(workspace)", "error": "\(rejected.error)"])
                 return WebhookHTTP.json(.ok, ["status": "dead_lettered", "reason": rejected.reason.rawValue, "message": rejected.error])
             }
         } catch {
@@ -118,7 +119,9 @@ public struct WebhookResponder<Queue: IntakeQueue>: HTTPResponder {
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         guard let workspace = WebhookHTTP.workspace(inPath: request.uri.path) else {
-            return WebhookHTTP.json(.notFound, ["error": "not_found", "message": "no such endpoint: POST to \(WebhookHTTP.basePath) or \(WebhookHTTP.basePath)/{workspace}"])
+            return WebhookHTTP.json(
+                .notFound,
+                ["error": "not_found", "message": "no such endpoint: POST to \(WebhookHTTP.basePath) or \(WebhookHTTP.basePath)/{workspace}"])
         }
         guard request.method == .post else {
             var response = WebhookHTTP.json(.methodNotAllowed, ["error": "method_not_allowed", "message": "only POST is accepted here"])

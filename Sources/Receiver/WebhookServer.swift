@@ -67,7 +67,9 @@ struct DeadlineHTTP1Channel: ServerChildChannel {
         self.base = HTTP1Channel(responder: responder, configuration: Self.configuration(limits: limits, handlers: []))
     }
 
-    static func configuration(limits: ConnectionLimits, handlers: @autoclosure @escaping @Sendable () -> [any RemovableChannelHandler]) -> HTTP1Channel.Configuration {
+    static func configuration(limits: ConnectionLimits, handlers: @autoclosure @escaping @Sendable () -> [any RemovableChannelHandler])
+        -> HTTP1Channel.Configuration
+    {
         HTTP1Channel.Configuration(
             additionalChannelHandlers: handlers(),
             idleTimeout: TimeAmount.nanoseconds(Int64(limits.idleTimeout.nanoseconds)),
@@ -79,7 +81,8 @@ struct DeadlineHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let clock = RequestClock(timeout: TimeAmount.nanoseconds(Int64(limits.requestTimeout.nanoseconds)), logger: logger)
-        let perChannel = HTTP1Channel(responder: responder, configuration: Self.configuration(limits: limits, handlers: [RequestEndHandler(clock: clock)]))
+        let perChannel = HTTP1Channel(
+            responder: responder, configuration: Self.configuration(limits: limits, handlers: [RequestEndHandler(clock: clock)]))
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(RequestStartHandler(clock: clock))
         }.flatMap {

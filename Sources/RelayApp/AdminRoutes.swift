@@ -1,5 +1,5 @@
-import Hiredis
 import Console
+import Hiredis
 import Hummingbird
 import Metrics
 import RelayMetrics

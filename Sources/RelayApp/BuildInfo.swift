@@ -9,13 +9,13 @@ public enum BuildInfo {
     /// The Swift compiler this binary was built with, to the minor version.
     public static var swiftVersion: String {
         #if compiler(>=6.4)
-        return "6.4+"
+            return "6.4+"
         #elseif compiler(>=6.3)
-        return "6.3"
+            return "6.3"
         #elseif compiler(>=6.2)
-        return "6.2"
+            return "6.2"
         #else
-        return "6.1"
+            return "6.1"
         #endif
     }
 

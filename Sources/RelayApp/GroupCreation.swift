@@ -26,7 +26,9 @@ struct GroupCreation: Service {
             } catch let error as SettingsError {
                 throw error
             } catch {
-                logger.warning("could not create the consumer groups yet; trying again", metadata: ["groups": "\(groups.joined(separator: ","))", "error": "\(error)"])
+                logger.warning(
+                    "could not create the consumer groups yet; trying again",
+                    metadata: ["groups": "\(groups.joined(separator: ","))", "error": "\(error)"])
                 try? await cancelWhenGracefulShutdown {
                     try await Task.sleep(for: retryInterval)
                 }
@@ -45,9 +47,15 @@ extension RelayProcess {
         case .agrees:
             return
         case .differs(let recorded):
-            throw SettingsError(.invalidValue, source: variable, "is \(queue.layout.count), but the data in Redis was written with \(recorded) partition(s) (\(queue.layout.partitionCountKey)); to change it, drain the queue first (docs/redis-cluster.md)")
+            throw SettingsError(
+                .invalidValue, source: variable,
+                "is \(queue.layout.count), but the data in Redis was written with \(recorded) partition(s) (\(queue.layout.partitionCountKey)); to change it, drain the queue first (docs/redis-cluster.md)"
+            )
         case .singlePartitionStreamNotEmpty(let entries):
-            throw SettingsError(.invalidValue, source: variable, "is \(queue.layout.count), but \(queue.layout.singlePartitionEvents) still holds \(entries) entries of the one-partition layout: run the workers with \(variable)=1 until `cio-relay status` shows it empty, then switch")
+            throw SettingsError(
+                .invalidValue, source: variable,
+                "is \(queue.layout.count), but \(queue.layout.singlePartitionEvents) still holds \(entries) entries of the one-partition layout: run the workers with \(variable)=1 until `cio-relay status` shows it empty, then switch"
+            )
         }
     }
 }

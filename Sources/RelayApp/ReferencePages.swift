@@ -21,7 +21,9 @@ public enum ReferencePages {
         for setting in SettingsTable.all {
             let fallback = defaults.flatMap(setting.value).map { "`\($0)`" }
             let defaultText = setting.defaultNote ?? fallback ?? "—"
-            lines.append("| `\(setting.variable)` | \(setting.filePath.map { "`\($0.joined(separator: "."))`" } ?? "—") | \(defaultText) | \(setting.valuesDescription) | \(setting.summary.replacingOccurrences(of: "|", with: "\\|")) |")
+            lines.append(
+                "| `\(setting.variable)` | \(setting.filePath.map { "`\($0.joined(separator: "."))`" } ?? "—") | \(defaultText) | \(setting.valuesDescription) | \(setting.summary.replacingOccurrences(of: "|", with: "\\|")) |"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -29,7 +31,8 @@ public enum ReferencePages {
     /// Every metric family a process can export, by the component that records it.
     public static let metricDefinitions: [MetricDefinition] =
         ReceiverMetrics.definitions + WorkerMetrics.definitions + TrackMetrics.definitions
-        + WarehouseMetrics.definitions + BigQueryMetrics.definitions + [AdminRoutes.redisUpDefinition, BuildInfo.definition] + ProcessMetrics.definitions
+        + WarehouseMetrics.definitions + BigQueryMetrics.definitions + [AdminRoutes.redisUpDefinition, BuildInfo.definition]
+        + ProcessMetrics.definitions
 
     /// The metrics table as Markdown.
     public static func metrics() -> String {

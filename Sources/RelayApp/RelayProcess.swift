@@ -7,10 +7,10 @@ import Metrics
 import Receiver
 import RelayMetrics
 import RelaySettings
-import Warehouse
-import Worker
 import ServiceLifecycle
 import UnixSignals
+import Warehouse
+import Worker
 
 /// Builds and runs `cio-relay serve`, `work` and `run`: the Redis client, the admin server, the
 /// workers and the webhook server under one `ServiceGroup` that shuts down on SIGTERM or SIGINT
@@ -44,16 +44,20 @@ public enum RelayProcess {
         // The worker's warehouse sink, made here so that the console can look events up in it.
         let sink = roles.contains(.worker) ? try settings.warehouse.makeSink(logger: logger) : nil
         let activity = ConsoleActivity(exposition: exposition)
-        let console = settings.listeners.console ? ConsoleRoutes(
-            queue: queue, groups: settings.groups, lookup: sink as? any EventLookup, warehouse: settings.warehouse,
-            security: ConsoleSecurity(token: settings.listeners.adminToken), activity: activity, logger: logger
-        ) : nil
+        let console =
+            settings.listeners.console
+            ? ConsoleRoutes(
+                queue: queue, groups: settings.groups, lookup: sink as? any EventLookup, warehouse: settings.warehouse,
+                security: ConsoleSecurity(token: settings.listeners.adminToken), activity: activity, logger: logger
+            ) : nil
         let adminServer = Application(
             router: AdminRoutes(redis: client, exposition: exposition, console: console).router(),
             configuration: .init(address: .hostname(settings.listeners.host, port: settings.listeners.adminPort), serverName: nil),
             logger: logger
         )
-        var services: [any Service] = [client, activity, adminServer, GroupCreation(queue: queue, groups: settings.groups, retryInterval: .seconds(2), logger: logger)]
+        var services: [any Service] = [
+            client, activity, adminServer, GroupCreation(queue: queue, groups: settings.groups, retryInterval: .seconds(2), logger: logger),
+        ]
         var metadata: Logger.Metadata = [
             "admin_port": "\(settings.listeners.adminPort)",
             "redis_tls": "\(settings.redis.tls.map(String.init(describing:)) ?? "off")",
@@ -73,20 +77,23 @@ public enum RelayProcess {
             metadata["track_rate_limit"] = "\(worker.rateLimit)"
             metadata["track_workspaces"] = "\(worker.track.keys.sorted().joined(separator: ","))"
             if worker.track["default"] == nil {
-                logger.warning("no Track API credentials for the default workspace: the worker runs dry (logs and counts, sends nothing); set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY to act")
+                logger.warning(
+                    "no Track API credentials for the default workspace: the worker runs dry (logs and counts, sends nothing); set CUSTOMERIO_SITE_ID and CUSTOMERIO_TRACK_API_KEY to act"
+                )
             }
         }
         if roles.contains(.receiver) {
             let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue)
-            services.append(Application(
-                responder: webhooks.responder(),
-                server: WebhookServer.builder(limits: settings.receiver.connections),
-                configuration: .init(
-                    address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil,
-                    backlog: settings.receiver.connections.listenBacklog
-                ),
-                logger: logger
-            ))
+            services.append(
+                Application(
+                    responder: webhooks.responder(),
+                    server: WebhookServer.builder(limits: settings.receiver.connections),
+                    configuration: .init(
+                        address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil,
+                        backlog: settings.receiver.connections.listenBacklog
+                    ),
+                    logger: logger
+                ))
             metadata["webhook_port"] = "\(settings.listeners.webhookPort)"
             metadata["workspaces"] = "\(settings.receiver.workspaces.keys.sorted().joined(separator: ","))"
             metadata["dedup_ttl_s"] = "\(settings.queue.dedupTTL.components.seconds)"
@@ -95,12 +102,13 @@ public enum RelayProcess {
             metadata["request_timeout"] = "\(settings.receiver.connections.requestTimeout)"
         }
         logger.info("cio-relay \(name) starting", metadata: metadata)
-        let group = ServiceGroup(configuration: .init(
-            // Shut down in reverse order: webhooks stop first, Redis closes last.
-            services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        ))
+        let group = ServiceGroup(
+            configuration: .init(
+                // Shut down in reverse order: webhooks stop first, Redis closes last.
+                services: services,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
         try await group.run()
         logger.info("cio-relay \(name) stopped")
     }

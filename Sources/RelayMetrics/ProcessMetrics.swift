@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The process metrics every Prometheus client library exports (`process_cpu_seconds_total`,
 /// `process_resident_memory_bytes`…), read from `/proc` at each scrape. Written as exposition text
@@ -31,7 +32,10 @@ public struct ProcessMetrics: Sendable {
         public var openFileDescriptors: Int
         public var maximumFileDescriptors: Int
 
-        public init(cpuSeconds: Double, residentBytes: Double, virtualBytes: Double, startTimeSeconds: Double, openFileDescriptors: Int, maximumFileDescriptors: Int) {
+        public init(
+            cpuSeconds: Double, residentBytes: Double, virtualBytes: Double, startTimeSeconds: Double, openFileDescriptors: Int,
+            maximumFileDescriptors: Int
+        ) {
             self.cpuSeconds = cpuSeconds
             self.residentBytes = residentBytes
             self.virtualBytes = virtualBytes
@@ -70,7 +74,7 @@ public struct ProcessMetrics: Sendable {
             fields.count > field - 3 ? Double(fields[field - 3]) : nil
         }
         guard let userTicks = number(14), let systemTicks = number(15), let startTicks = number(22),
-              let virtualBytes = number(23), let residentPages = number(24), units.ticksPerSecond > 0
+            let virtualBytes = number(23), let residentPages = number(24), units.ticksPerSecond > 0
         else { return nil }
         return Sample(
             cpuSeconds: (userTicks + systemTicks) / units.ticksPerSecond,
@@ -93,18 +97,19 @@ public struct ProcessMetrics: Sendable {
     /// The process's figures now, or nil where `/proc` is not there (not Linux).
     public func read() -> Sample? {
         #if os(Linux)
-        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-              let procStat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let bootTime = Self.bootTime(procStat: procStat),
-              let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
-        else { return nil }
-        var limit = rlimit()
-        let maximum = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 0
-        let units = KernelUnits(ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))), pageSize: Double(sysconf(Int32(_SC_PAGESIZE))), bootTime: bootTime)
-        // The directory listing itself holds one descriptor open while it reads.
-        return Self.parse(stat: stat, units: units, openFileDescriptors: max(0, descriptors.count - 1), maximumFileDescriptors: maximum)
+            guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+                let procStat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+                let bootTime = Self.bootTime(procStat: procStat),
+                let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")
+            else { return nil }
+            var limit = rlimit()
+            let maximum = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 0
+            let units = KernelUnits(
+                ticksPerSecond: Double(sysconf(Int32(_SC_CLK_TCK))), pageSize: Double(sysconf(Int32(_SC_PAGESIZE))), bootTime: bootTime)
+            // The directory listing itself holds one descriptor open while it reads.
+            return Self.parse(stat: stat, units: units, openFileDescriptors: max(0, descriptors.count - 1), maximumFileDescriptors: maximum)
         #else
-        return nil
+            return nil
         #endif
     }
 

@@ -1,13 +1,13 @@
 import CustomerIO
 import EventQueue
-import Receiver
 import Foundation
+import Receiver
 import Warehouse
 import Worker
 import Yams
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension RelaySettings {
@@ -19,9 +19,10 @@ extension RelaySettings {
         let variable = setGroups?.source ?? SettingsTable.groups.variable
         let available = Self.knownGroups.joined(separator: ", ")
         let withoutWarehouse = source.lookup(SettingsTable.warehouseURL)?.text == WarehouseLocation.none.description
-        groups = setGroups.map(\.text).map {
-            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        } ?? (withoutWarehouse ? [ActionsWorker.group] : Self.knownGroups)
+        groups =
+            setGroups.map(\.text).map {
+                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            } ?? (withoutWarehouse ? [ActionsWorker.group] : Self.knownGroups)
         for group in groups where !Self.knownGroups.contains(group) {
             throw SettingsError(.invalidValue, source: variable, "'\(group)': unknown group; groups available: \(available)")
         }
@@ -33,7 +34,8 @@ extension RelaySettings {
     /// The workers' part: warehouse, consumer knobs, Track API credentials per workspace and the
     /// policy.
     mutating func loadWorker(source: SettingSource) throws(SettingsError) {
-        let (warehouseURL, warehousePlace) = source.lookup(SettingsTable.warehouseURL) ?? (WarehouseLocation.defaultURL, SettingsTable.warehouseURL.variable)
+        let (warehouseURL, warehousePlace) =
+            source.lookup(SettingsTable.warehouseURL) ?? (WarehouseLocation.defaultURL, SettingsTable.warehouseURL.variable)
         let google = WarehouseLocation.GoogleSettings(
             apiURL: source.text(SettingsTable.bigQueryAPIURL), credentialsFile: source.text(SettingsTable.googleCredentials),
             metadataHost: source.text(SettingsTable.metadataHost))
@@ -41,12 +43,15 @@ extension RelaySettings {
             warehouse = try WarehouseLocation(url: warehouseURL, google: google)
         } catch {
             // Name the variable the problem is in: the key file, the endpoint, or the URL itself.
-            let place = error.code == .invalidCredentials ? SettingsTable.googleCredentials.variable
+            let place =
+                error.code == .invalidCredentials
+                ? SettingsTable.googleCredentials.variable
                 : error.code == .invalidAPIURL ? SettingsTable.bigQueryAPIURL.variable : warehousePlace
             throw SettingsError(.invalidValue, source: place, error.message)
         }
         if groups.contains(WarehouseWriter.group) && warehouse == .none {
-            throw SettingsError(.invalidValue, source: source.lookup(SettingsTable.groups)?.source ?? SettingsTable.groups.variable,
+            throw SettingsError(
+                .invalidValue, source: source.lookup(SettingsTable.groups)?.source ?? SettingsTable.groups.variable,
                 "runs the warehouse group while \(SettingsTable.warehouseURL.variable) is none")
         }
 
@@ -83,8 +88,11 @@ extension RelaySettings {
 
     /// Credentials of the default workspace from `CUSTOMERIO_*`, and of the file's workspaces from
     /// their `track:` mapping (`site_id`, `api_key` or `api_key_env`, `region`, `url`).
-    private static func trackSettings(source: SettingSource, options: TrackClientOptions) throws(SettingsError) -> [String: TrackClientConfiguration] {
-        func configuration(site: String?, key: String?, region: String?, url: String?, where place: String) throws(SettingsError) -> TrackClientConfiguration? {
+    private static func trackSettings(source: SettingSource, options: TrackClientOptions) throws(SettingsError) -> [String: TrackClientConfiguration]
+    {
+        func configuration(site: String?, key: String?, region: String?, url: String?, where place: String) throws(SettingsError)
+            -> TrackClientConfiguration?
+        {
             let site = site.flatMap { $0.isEmpty ? nil : $0 }
             let key = key.flatMap { $0.isEmpty ? nil : $0 }
             guard site != nil || key != nil else { return nil }
@@ -121,7 +129,8 @@ extension RelaySettings {
                     }
                     key = value
                 }
-                track[name] = try configuration(site: mapping["site_id"]?.string, key: key, region: mapping["region"]?.string, url: mapping["url"]?.string, where: place)
+                track[name] = try configuration(
+                    site: mapping["site_id"]?.string, key: key, region: mapping["region"]?.string, url: mapping["url"]?.string, where: place)
             }
         }
         if let defaultTrack = try configuration(
@@ -141,7 +150,8 @@ extension RelaySettings {
     /// removed by the workers' upkeep once idle and without pending entries.
     static func uniqueConsumerName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&buffer, buffer.count) == 0
+        let host =
+            gethostname(&buffer, buffer.count) == 0
             ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
         return "\(host.isEmpty ? "cio-relay" : host)-\(suffix)"

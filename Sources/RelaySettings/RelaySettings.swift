@@ -148,7 +148,9 @@ public struct RelaySettings: Sendable {
         for (setting, field, file) in fields {
             guard let (text, place) = source.lookup(setting) else { continue }
             guard enabled else {
-                throw SettingsError(.invalidValue, source: place, "is set but \(SettingsTable.redisURL.variable) is plain text: use rediss:// (or rediss+cluster://) for TLS")
+                throw SettingsError(
+                    .invalidValue, source: place,
+                    "is set but \(SettingsTable.redisURL.variable) is plain text: use rediss:// (or rediss+cluster://) for TLS")
             }
             guard !text.isEmpty else { throw SettingsError(.invalidValue, source: place, "must not be empty") }
             tls[keyPath: field] = text
@@ -170,8 +172,10 @@ public struct RelaySettings: Sendable {
         // The window follows the dedup TTL unless set, and may never be wider.
         let tolerance = try source.integer(SettingsTable.timestampTolerance).map(Int64.init) ?? dedupTTL
         guard tolerance <= dedupTTL else {
-            throw SettingsError(.invalidValue, source: SettingsTable.timestampTolerance.variable,
-                "\(tolerance) s is wider than the dedup TTL (\(SettingsTable.dedupTTL.variable), \(dedupTTL) s): a replayed request could pass both checks")
+            throw SettingsError(
+                .invalidValue, source: SettingsTable.timestampTolerance.variable,
+                "\(tolerance) s is wider than the dedup TTL (\(SettingsTable.dedupTTL.variable), \(dedupTTL) s): a replayed request could pass both checks"
+            )
         }
         receiver.timestampTolerance = tolerance
         receiver.maxBodyBytes = try source.integer(SettingsTable.maxBodyBytes) ?? receiver.maxBodyBytes
@@ -198,7 +202,12 @@ public struct RelaySettings: Sendable {
                 guard !secrets.isEmpty else {
                     throw SettingsError(.missing, source: location, "workspace '\(name)' has no signing_keys or signing_keys_env")
                 }
-                guard name.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x61...0x7a).contains($0) || (0x41...0x5a).contains($0) }) else {
+                guard
+                    name.utf8.allSatisfy({
+                        $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x61...0x7a).contains($0)
+                            || (0x41...0x5a).contains($0)
+                    })
+                else {
                     throw SettingsError(.invalidValue, source: location, "workspace names may use letters, digits, '-' and '_' only")
                 }
                 workspaces[name] = Workspace(name: name, signingKeys: secrets.map(SigningKey.init))
@@ -212,11 +221,14 @@ public struct RelaySettings: Sendable {
             let name = ReceiverConfiguration.defaultWorkspaceName
             workspaces[name] = Workspace(name: name, signingKeys: keys)
         } else if environment[SettingsTable.previousWebhookSecret.variable].map({ !$0.isEmpty }) == true {
-            throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET", "is empty while CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS is set: set the current key too")
+            throw SettingsError(
+                .missing, source: "CUSTOMERIO_WEBHOOK_SECRET", "is empty while CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS is set: set the current key too")
         }
         guard !workspaces.isEmpty else {
-            throw SettingsError(.missing, source: "CUSTOMERIO_WEBHOOK_SECRET",
-                "no signing key configured: set CUSTOMERIO_WEBHOOK_SECRET to the reporting webhook's signing key, or list workspaces in the CIO_RELAY_CONFIG file")
+            throw SettingsError(
+                .missing, source: "CUSTOMERIO_WEBHOOK_SECRET",
+                "no signing key configured: set CUSTOMERIO_WEBHOOK_SECRET to the reporting webhook's signing key, or list workspaces in the CIO_RELAY_CONFIG file"
+            )
         }
         return workspaces.values.sorted { $0.name < $1.name }
     }

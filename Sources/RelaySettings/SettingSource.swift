@@ -63,7 +63,9 @@ struct SettingSource {
     private func number(_ setting: Setting, range: ClosedRange<Double>, unit: String) throws(SettingsError) -> Double? {
         guard let (text, source) = lookup(setting) else { return nil }
         guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, range.contains(value) else {
-            throw SettingsError(.invalidValue, source: source, "'\(text)' is not \(unit) between \(Setting.format(range.lowerBound)) and \(Setting.format(range.upperBound))")
+            throw SettingsError(
+                .invalidValue, source: source,
+                "'\(text)' is not \(unit) between \(Setting.format(range.lowerBound)) and \(Setting.format(range.upperBound))")
         }
         return value
     }
@@ -119,7 +121,8 @@ struct ConfigFile {
     func mapping(at keyPath: [String]) throws(SettingsError) -> [(String, Node)]? {
         guard let node = node(at: keyPath) else { return nil }
         guard let mapping = node.mapping else {
-            throw SettingsError(.invalidFile, source: location(of: node, path: keyPath.joined(separator: ".")), "must be a mapping of names to settings")
+            throw SettingsError(
+                .invalidFile, source: location(of: node, path: keyPath.joined(separator: ".")), "must be a mapping of names to settings")
         }
         var entries: [(String, Node)] = []
         for (key, value) in mapping {

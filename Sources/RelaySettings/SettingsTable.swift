@@ -24,7 +24,8 @@ public enum SettingsTable {
         let scheme = settings.redis.tls == nil ? "redis" : "rediss"
         if let seeds = settings.redis.clusterSeeds { return "\(scheme)+cluster://" + seeds.map(\.description).joined(separator: ",") }
         if let sentinel = settings.redis.sentinel {
-            return "\(scheme)+sentinel://" + sentinel.sentinels.map(\.description).joined(separator: ",") + "/\(sentinel.masterName)" + (settings.redis.database == 0 ? "" : "?db=\(settings.redis.database)")
+            return "\(scheme)+sentinel://" + sentinel.sentinels.map(\.description).joined(separator: ",") + "/\(sentinel.masterName)"
+                + (settings.redis.database == 0 ? "" : "?db=\(settings.redis.database)")
         }
         return "\(scheme)://\(settings.redis.host):\(settings.redis.port)" + (settings.redis.database == 0 ? "" : "/\(settings.redis.database)")
     }
@@ -39,13 +40,15 @@ public enum SettingsTable {
         "PEM bundle of the CAs that sign the Redis servers' certificates (`rediss://` only); the managed services' own CA, or your cluster's")
     public static let redisTLSCertFile = Setting(
         "CIO_RELAY_REDIS_TLS_CERT_FILE", file: "redis.tls.cert_file", .text, default: "—",
-        "PEM client certificate for mutual TLS (`tls-auth-clients yes`); with `CIO_RELAY_REDIS_TLS_KEY_FILE`. Read at every new connection: a renewed file is used from the next reconnect")
+        "PEM client certificate for mutual TLS (`tls-auth-clients yes`); with `CIO_RELAY_REDIS_TLS_KEY_FILE`. Read at every new connection: a renewed file is used from the next reconnect"
+    )
     public static let redisTLSKeyFile = Setting(
         "CIO_RELAY_REDIS_TLS_KEY_FILE", file: "redis.tls.key_file", .text, default: "—",
         "PEM private key of that client certificate")
     public static let redisTLSServerName = Setting(
         "CIO_RELAY_REDIS_TLS_SERVER_NAME", file: "redis.tls.server_name", .text, default: "the host connected to",
-        "name sent as SNI and required in the server's certificate; set it on a cluster, whose nodes announce IP addresses that certificates rarely name")
+        "name sent as SNI and required in the server's certificate; set it on a cluster, whose nodes announce IP addresses that certificates rarely name"
+    )
     public static let redisTimeout = Setting(
         "CIO_RELAY_REDIS_TIMEOUT", file: "limits.redis_timeout", .seconds(0.01...3.5),
         "seconds Redis gets to store an event before the answer is 503 (every Redis call is bounded by it; well inside Customer.io's 4 s)"
@@ -59,8 +62,10 @@ public enum SettingsTable {
         "partitions of the queue, each a stream with its own hash tag so that a Redis Cluster spreads them over its primaries; fixed for the data (recorded in Redis: a process with another count refuses to start), see docs/redis-cluster.md"
     ) { "\($0.queue.partitions)" }
     public static let minReplicas = Setting(
-        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16), default: "1 on a Redis Cluster and with Sentinel, 0 on one Redis",
-        "replicas that must confirm an event (`WAIT`, once per pipelined batch, for up to half of `CIO_RELAY_REDIS_TIMEOUT`) before the answer is 200; fewer is a 503 and Customer.io retries; 0 answers once the primary has it, and loses what a cut-off primary acknowledged when its replica takes over")
+        "CIO_RELAY_REDIS_MIN_REPLICAS", file: "redis.min_replicas", .integer(0...16),
+        default: "1 on a Redis Cluster and with Sentinel, 0 on one Redis",
+        "replicas that must confirm an event (`WAIT`, once per pipelined batch, for up to half of `CIO_RELAY_REDIS_TIMEOUT`) before the answer is 200; fewer is a 503 and Customer.io retries; 0 answers once the primary has it, and loses what a cut-off primary acknowledged when its replica takes over"
+    )
     public static let keyPrefix = Setting(
         "CIO_RELAY_KEY_PREFIX", file: "redis.key_prefix", .text,
         "first part of every Redis key; no spaces or braces"
@@ -75,7 +80,8 @@ public enum SettingsTable {
     ) { "\($0.listeners.adminPort)" }
     public static let adminToken = Setting(
         "CIO_RELAY_ADMIN_TOKEN", .secret, default: "— (the console is read-only)",
-        "the console's login (at least 16 characters); with it every console page needs the login, and dead letters can be replayed and purged from the console")
+        "the console's login (at least 16 characters); with it every console page needs the login, and dead letters can be replayed and purged from the console"
+    )
     public static let console = Setting(
         "CIO_RELAY_CONSOLE", file: "console", .choice(["on", "off"]),
         "`off` removes the console from the admin port (`/console` answers 404): for the pods that need none, such as internet-facing receivers"
@@ -188,7 +194,8 @@ public enum SettingsTable {
 
     /// The table, in the order of the reference page.
     public static let all: [Setting] = [
-        webhookSecret, previousWebhookSecret, redisURL, sentinelUsername, sentinelPassword, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile, redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
+        webhookSecret, previousWebhookSecret, redisURL, sentinelUsername, sentinelPassword, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile,
+        redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
         port, adminPort, adminToken, console, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
         siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,

@@ -42,13 +42,16 @@ extension SQLRows {
     private static var actionColumns: String { "event_id, person, action, outcome, detail, acted_at" }
 
     public func storedEvent(id: String) async throws(WarehouseError) -> StoredEvent? {
-        let sql = "SELECT event_id, object_type, metric, occurred_at, ingested_at, recipient FROM \(Schema.eventsTable) WHERE event_id = \(parameter(1))"
+        let sql =
+            "SELECT event_id, object_type, metric, occurred_at, ingested_at, recipient FROM \(Schema.eventsTable) WHERE event_id = \(parameter(1))"
         guard let row = try await rows(sql, parameters: [id]).first, row.count == 6, let eventID = row[0] else { return nil }
         return StoredEvent(eventID: eventID, objectType: row[1], metric: row[2], occurredAt: row[3], ingestedAt: row[4], recipient: row[5])
     }
 
     public func actions(eventID: String) async throws(WarehouseError) -> [ActionRow] {
-        Self.actionRows(try await rows("SELECT \(Self.actionColumns) FROM \(Schema.actionsTable) WHERE event_id = \(parameter(1)) ORDER BY acted_at", parameters: [eventID]))
+        Self.actionRows(
+            try await rows(
+                "SELECT \(Self.actionColumns) FROM \(Schema.actionsTable) WHERE event_id = \(parameter(1)) ORDER BY acted_at", parameters: [eventID]))
     }
 
     public func recentActions(people: [String], limit: Int) async throws(WarehouseError) -> [ActionRow] {

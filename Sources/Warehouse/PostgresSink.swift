@@ -24,7 +24,8 @@ public final class PostgresSink: EventSink, SQLRows {
     /// here, so a bad one stops start-up.
     public static func configuration(url: String) throws(WarehouseError) -> PostgresClient.Configuration {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, !host.isEmpty else {
+            let host = components.host, !host.isEmpty
+        else {
             throw WarehouseError(.invalidURL, "expected postgres://user:password@host:port/database?sslmode=…")
         }
         let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
@@ -117,7 +118,9 @@ public final class PostgresSink: EventSink, SQLRows {
                 try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(7204715)"), logger: logger)
                 try await connection.query(PostgresQuery(unsafeSQL: Schema.versionsTableStatement(.postgres)), logger: logger)
                 var applied: Set<Int> = []
-                for try await value in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \(Schema.versionsTable)"), logger: logger).decode(Int.self) {
+                for try await value in try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT version FROM \(Schema.versionsTable)"), logger: logger
+                ).decode(Int.self) {
                     applied.insert(value)
                 }
                 var done: [Int] = []
@@ -128,7 +131,9 @@ public final class PostgresSink: EventSink, SQLRows {
                     var bindings = PostgresBindings()
                     bindings.append(migration.version)
                     bindings.append(migration.summary)
-                    try await connection.query(PostgresQuery(unsafeSQL: "INSERT INTO \(Schema.versionsTable) (version, summary) VALUES ($1, $2)", binds: bindings), logger: logger)
+                    try await connection.query(
+                        PostgresQuery(unsafeSQL: "INSERT INTO \(Schema.versionsTable) (version, summary) VALUES ($1, $2)", binds: bindings),
+                        logger: logger)
                     done.append(migration.version)
                 }
                 return done
@@ -146,7 +151,7 @@ public final class PostgresSink: EventSink, SQLRows {
                 let written = try await Self.copy(rows, on: connection, logger: logger)
                 return Self.outcomes(rows, written: written)
             }
-        } catch where Self.isContentError(error) {
+        } catch  where Self.isContentError(error) {
             return try await writeRowByRow(rows)
         } catch {
             throw WarehouseError(.unavailable, Self.describe(error))
@@ -202,7 +207,7 @@ public final class PostgresSink: EventSink, SQLRows {
                     do {
                         outcomes.append(try await Self.insert(row, on: connection, logger: logger) ? .written : .duplicate)
                         try await connection.query("RELEASE SAVEPOINT cio_relay_row", logger: logger)
-                    } catch where Self.isContentError(error) {
+                    } catch  where Self.isContentError(error) {
                         outcomes.append(.rejected(Self.describe(error)))
                         try await connection.query("ROLLBACK TO SAVEPOINT cio_relay_row", logger: logger)
                     }

@@ -59,7 +59,8 @@ public final class SQLiteSink: EventSink, SQLRows, @unchecked Sendable {
             let applied = Set(Self.integers(database, "SELECT version FROM \(Schema.versionsTable)"))
             var done: [Int] = []
             for migration in Schema.migrations(.sqlite) where migration.version <= version && !applied.contains(migration.version) {
-                let statements = ["BEGIN IMMEDIATE"] + migration.statements
+                let statements =
+                    ["BEGIN IMMEDIATE"] + migration.statements
                     + ["INSERT INTO \(Schema.versionsTable) (version, summary) VALUES (\(migration.version), '\(migration.summary)')", "COMMIT"]
                 for statement in statements {
                     if let error = Self.execute(database, statement) {
@@ -153,9 +154,10 @@ public final class SQLiteSink: EventSink, SQLRows, @unchecked Sendable {
             }
             var rows: [[String?]] = []
             while sqlite3_step(statement) == SQLITE_ROW {
-                rows.append((0..<sqlite3_column_count(statement)).map { column in
-                    sqlite3_column_text(statement, column).map { String(cString: $0) }
-                })
+                rows.append(
+                    (0..<sqlite3_column_count(statement)).map { column in
+                        sqlite3_column_text(statement, column).map { String(cString: $0) }
+                    })
             }
             return .success(rows)
         }

@@ -77,35 +77,43 @@ enum Schema {
         }
         let ingested = "ingested_at \(dialect.type(of: .milliseconds)) NOT NULL DEFAULT \(dialect.now)"
         return [
-            Migration(version: 1, summary: "events table, one row per event_id, with indexes for time ranges and people", statements: [
-                "CREATE TABLE \(eventsTable) (\((columns + [ingested]).joined(separator: ", ")))",
-                "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) (occurred_at)",
-                "CREATE INDEX \(eventsTable)_metric_occurred_at ON \(eventsTable) (object_type, metric, occurred_at)",
-                "CREATE INDEX \(eventsTable)_campaign ON \(eventsTable) (campaign_id, occurred_at)",
-                "CREATE INDEX \(eventsTable)_cio_id ON \(eventsTable) (cio_id)",
-                "CREATE INDEX \(eventsTable)_identifier_id ON \(eventsTable) (identifier_id)",
-                "CREATE INDEX \(eventsTable)_identifier_email ON \(eventsTable) (identifier_email)",
-                "CREATE INDEX \(eventsTable)_delivery_id ON \(eventsTable) (delivery_id)",
-            ]),
-            Migration(version: 2, summary: "actions audit trail: what the worker did to whom, and how it went", statements: [
-                """
-                CREATE TABLE \(actionsTable) (event_id TEXT NOT NULL, workspace TEXT NOT NULL, person TEXT NOT NULL, \
-                action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT, acted_at \(dialect.type(of: .milliseconds)) NOT NULL DEFAULT \(dialect.now))
-                """,
-                "CREATE INDEX \(actionsTable)_person ON \(actionsTable) (person, acted_at)",
-                "CREATE INDEX \(actionsTable)_event ON \(actionsTable) (event_id)",
-            ]),
+            Migration(
+                version: 1, summary: "events table, one row per event_id, with indexes for time ranges and people",
+                statements: [
+                    "CREATE TABLE \(eventsTable) (\((columns + [ingested]).joined(separator: ", ")))",
+                    "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) (occurred_at)",
+                    "CREATE INDEX \(eventsTable)_metric_occurred_at ON \(eventsTable) (object_type, metric, occurred_at)",
+                    "CREATE INDEX \(eventsTable)_campaign ON \(eventsTable) (campaign_id, occurred_at)",
+                    "CREATE INDEX \(eventsTable)_cio_id ON \(eventsTable) (cio_id)",
+                    "CREATE INDEX \(eventsTable)_identifier_id ON \(eventsTable) (identifier_id)",
+                    "CREATE INDEX \(eventsTable)_identifier_email ON \(eventsTable) (identifier_email)",
+                    "CREATE INDEX \(eventsTable)_delivery_id ON \(eventsTable) (delivery_id)",
+                ]),
+            Migration(
+                version: 2, summary: "actions audit trail: what the worker did to whom, and how it went",
+                statements: [
+                    """
+                    CREATE TABLE \(actionsTable) (event_id TEXT NOT NULL, workspace TEXT NOT NULL, person TEXT NOT NULL, \
+                    action TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT, acted_at \(dialect.type(of: .milliseconds)) NOT NULL DEFAULT \(dialect.now))
+                    """,
+                    "CREATE INDEX \(actionsTable)_person ON \(actionsTable) (person, acted_at)",
+                    "CREATE INDEX \(actionsTable)_event ON \(actionsTable) (event_id)",
+                ]),
             // Every index costs each insert a descent and a WAL record: with eight B-trees,
             // index upkeep was half of PostgreSQL's time per row. Time ranges need no B-tree on
             // rows that arrive in time order (a BRIN index is a few pages); campaign, person and
             // delivery questions keep theirs.
-            Migration(version: 3, summary: "leaner indexes: no (object_type, metric) or cio_id index; occurred_at as BRIN in PostgreSQL", statements: [
-                "DROP INDEX IF EXISTS \(eventsTable)_metric_occurred_at",
-                "DROP INDEX IF EXISTS \(eventsTable)_cio_id",
-            ] + (dialect == .postgres ? [
-                "DROP INDEX IF EXISTS \(eventsTable)_occurred_at",
-                "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) USING brin (occurred_at)",
-            ] : [])),
+            Migration(
+                version: 3, summary: "leaner indexes: no (object_type, metric) or cio_id index; occurred_at as BRIN in PostgreSQL",
+                statements: [
+                    "DROP INDEX IF EXISTS \(eventsTable)_metric_occurred_at",
+                    "DROP INDEX IF EXISTS \(eventsTable)_cio_id",
+                ]
+                    + (dialect == .postgres
+                        ? [
+                            "DROP INDEX IF EXISTS \(eventsTable)_occurred_at",
+                            "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) USING brin (occurred_at)",
+                        ] : [])),
         ]
     }
 

@@ -1,5 +1,5 @@
-import ServiceLifecycle
 import CustomerIO
+import ServiceLifecycle
 
 /// One event as a warehouse row: typed columns for what analysts query, plus the verbatim payload
 /// so that no field is ever lost.

@@ -10,7 +10,10 @@ import Warehouse
 public enum ActionsWorker {
     public static let group = "actions"
 
-    static func loop(configuration: WorkerConfiguration, audit: (any EventSink)?, queue: EventQueue, logger: Logger, metrics: WorkerMetrics, trackMetrics: TrackMetrics) throws(RedisError) -> ConsumerLoop {
+    static func loop(
+        configuration: WorkerConfiguration, audit: (any EventSink)?, queue: EventQueue, logger: Logger, metrics: WorkerMetrics,
+        trackMetrics: TrackMetrics
+    ) throws(RedisError) -> ConsumerLoop {
         let consumer = try GroupConsumer(queue: queue, configuration: configuration.consumer)
         var clients: [String: TrackClient] = [:]
         for (workspace, track) in configuration.track {
@@ -26,7 +29,9 @@ public enum ActionsWorker {
             logger: logger,
             metrics: metrics
         )
-        return ConsumerLoop(consumer: consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) { batch in
+        return ConsumerLoop(
+            consumer: consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger
+        ) { batch in
             let report = try await processor.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
             return report.count(.retryLater) > 0
         }

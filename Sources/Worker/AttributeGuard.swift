@@ -14,7 +14,8 @@ public struct AttributeGuard: Sendable {
 
     /// KEYS[i]: a person's hash; ARGV[1]: TTL seconds; ARGV[i+1]: "time\nname\ntime\nname…".
     /// Answers, per key, a string of '1' (accepted, recorded) or '0' (an older event) per attribute.
-    static let script = RedisScript("""
+    static let script = RedisScript(
+        """
         local result = {}
         for i, key in ipairs(KEYS) do
           local parts = {}
@@ -88,13 +89,18 @@ public struct AttributeGuard: Sendable {
     /// request about to be sent again: without this check, an older update held up by a 429 or
     /// a timeout would land after a newer one and move the attribute back. When Redis cannot
     /// answer, the operations go unchanged, as they would have without the check.
-    public func withoutStaleAttributes(_ operations: [TrackOperation], workspace: String, times: [PersonIdentifier: [String: Int64]]) async -> [TrackOperation] {
+    public func withoutStaleAttributes(_ operations: [TrackOperation], workspace: String, times: [PersonIdentifier: [String: Int64]]) async
+        -> [TrackOperation]
+    {
         var result = operations
         for (index, operation) in operations.enumerated() {
             guard case .identify(let person, var attributes) = operation, let guarded = times[person], !guarded.isEmpty else { continue }
             let names = guarded.keys.sorted()
-            guard let reply = try? await client.send(RedisCommand("HMGET", [RedisArgument(key: key(workspace: workspace, person: person))] + names.map { RedisArgument($0) })),
-                  let stored = reply.array, stored.count == names.count else { continue }
+            guard
+                let reply = try? await client.send(
+                    RedisCommand("HMGET", [RedisArgument(key: key(workspace: workspace, person: person))] + names.map { RedisArgument($0) })),
+                let stored = reply.array, stored.count == names.count
+            else { continue }
             for (name, value) in zip(names, stored) {
                 if let recorded = value.string.flatMap({ Int64($0) }), let mine = guarded[name], recorded > mine {
                     attributes[name] = nil

@@ -73,7 +73,13 @@ public struct BatchProcessor: Sendable {
         for (index, delivered) in batch.enumerated() {
             let entry = delivered.entry
             if delivered.deliveries > limit {
-                failures.append((delivered, Failure(reason: .maxDeliveries, error: "delivered \(delivered.deliveries) times without success (limit \(limit), CIO_RELAY_MAX_DELIVERIES)")))
+                failures.append(
+                    (
+                        delivered,
+                        Failure(
+                            reason: .maxDeliveries,
+                            error: "delivered \(delivered.deliveries) times without success (limit \(limit), CIO_RELAY_MAX_DELIVERIES)")
+                    ))
                 continue
             }
             let queued = entry.event
@@ -91,9 +97,11 @@ public struct BatchProcessor: Sendable {
                 continue
             }
             guard let person = event.identifiers.person else {
-                logger.warning("event names no person (no cio_id, id or email): skipped", metadata: [
-                    "event_id": "\(event.eventID)", "object_type": "\(event.objectType)", "metric": "\(event.metric)", "rule": "\(rule.name)",
-                ])
+                logger.warning(
+                    "event names no person (no cio_id, id or email): skipped",
+                    metadata: [
+                        "event_id": "\(event.eventID)", "object_type": "\(event.objectType)", "metric": "\(event.metric)", "rule": "\(rule.name)",
+                    ])
                 done.append(entry.id)
                 report.outcomes[entry.id] = .skipped
                 continue
@@ -127,9 +135,11 @@ public struct BatchProcessor: Sendable {
         for (delivered, failure) in failures {
             try await consumer.deadLetter(delivered, reason: failure.reason, error: failure.error, now: now)
             report.outcomes[delivered.entry.id] = .deadLettered
-            logger.error("event moved to the dead letters", metadata: [
-                "entry": "\(delivered.entry.id)", "reason": "\(failure.reason.rawValue)", "attempts": "\(delivered.deliveries)",
-            ])
+            logger.error(
+                "event moved to the dead letters",
+                metadata: [
+                    "entry": "\(delivered.entry.id)", "reason": "\(failure.reason.rawValue)", "attempts": "\(delivered.deliveries)",
+                ])
         }
         try await consumer.acknowledge(done)
         // One counter update per kind of event and outcome, not per event.
@@ -137,7 +147,8 @@ public struct BatchProcessor: Sendable {
         for delivered in batch {
             if let outcome = report.outcomes[delivered.entry.id] {
                 let queued = delivered.entry.event
-                counts[WorkerMetrics.ProcessedKey(objectType: queued.objectType ?? "", metric: queued.metric ?? "", outcome: outcome), default: 0] += 1
+                counts[WorkerMetrics.ProcessedKey(objectType: queued.objectType ?? "", metric: queued.metric ?? "", outcome: outcome), default: 0] +=
+                    1
             }
         }
         metrics.processed(counts, group: consumer.configuration.group)
@@ -197,7 +208,10 @@ public struct BatchProcessor: Sendable {
             let (outcome, detail): (String, String?)
             switch results[position] {
             case .success(let value): (outcome, detail) = (value.rawValue, nil)
-            case .failure(let error): (outcome, detail) = (error.isPermanent ? ProcessingOutcome.deadLettered.rawValue : ProcessingOutcome.retryLater.rawValue, error.description)
+            case .failure(let error):
+                (outcome, detail) = (
+                    error.isPermanent ? ProcessingOutcome.deadLettered.rawValue : ProcessingOutcome.retryLater.rawValue, error.description
+                )
             }
             let person = "\(update.person.kind):\(update.person.value)"
             for operation in [identify, suppress].compactMap({ $0 }) {
@@ -206,7 +220,10 @@ public struct BatchProcessor: Sendable {
                     operationDetail = attributes.keys.sorted().joined(separator: ",")
                 }
                 for index in update.entries {
-                    records.append(ActionRecord(eventID: eventIDs[index] ?? "", workspace: update.workspace, person: person, action: operation.action, outcome: outcome, detail: operationDetail))
+                    records.append(
+                        ActionRecord(
+                            eventID: eventIDs[index] ?? "", workspace: update.workspace, person: person, action: operation.action, outcome: outcome,
+                            detail: operationDetail))
                 }
             }
         }

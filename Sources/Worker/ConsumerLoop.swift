@@ -65,12 +65,14 @@ public struct ConsumerLoop: Service {
                 guard !batch.isEmpty else { continue }
                 let start = ContinuousClock.now
                 let unavailable = try await processKeepingClaims(batch, metadata: metadata)
-                logger.debug("batch processed", metadata: metadata.merging(["entries": "\(batch.count)", "elapsed": "\(ContinuousClock.now - start)"]) { $1 })
+                logger.debug(
+                    "batch processed", metadata: metadata.merging(["entries": "\(batch.count)", "elapsed": "\(ContinuousClock.now - start)"]) { $1 })
                 if unavailable {
                     await pause(unavailablePause)
                 }
             } catch {
-                logger.error("consumer batch failed; its entries stay pending and are retried", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                logger.error(
+                    "consumer batch failed; its entries stay pending and are retried", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 await pause(.seconds(1))
             }
         }
@@ -90,14 +92,18 @@ public struct ConsumerLoop: Service {
             tasks.addTask {
                 while true {
                     guard ContinuousClock.now + interval < renewUntil else {
-                        logger.error("a batch is still in progress after \(maximumClaimRenewal): no longer keeping its claim, so that another consumer can take its entries over", metadata: metadata)
+                        logger.error(
+                            "a batch is still in progress after \(maximumClaimRenewal): no longer keeping its claim, so that another consumer can take its entries over",
+                            metadata: metadata)
                         return
                     }
                     try await Task.sleep(for: interval)
                     do {
                         let held = try await consumer.keepClaimed(ids)
                         if held < ids.count {
-                            logger.warning("another consumer took over entries of a batch in progress", metadata: metadata.merging(["lost": "\(ids.count - held)"]) { $1 })
+                            logger.warning(
+                                "another consumer took over entries of a batch in progress",
+                                metadata: metadata.merging(["lost": "\(ids.count - held)"]) { $1 })
                         }
                     } catch {
                         logger.warning("could not renew the claim on a batch in progress", metadata: metadata.merging(["error": "\(error)"]) { $1 })

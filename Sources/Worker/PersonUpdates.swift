@@ -30,10 +30,13 @@ public enum PersonUpdates {
         var merged: [Key: MergedUpdate] = [:]
         for (index, workspace, update) in planned {
             let key = Key(workspace: workspace, person: update.person)
-            var current = merged[key] ?? {
-                order.append(key)
-                return MergedUpdate(workspace: workspace, person: update.person, attributes: [:], monotonicTimes: [:], suppress: false, entries: [])
-            }()
+            var current =
+                merged[key]
+                ?? {
+                    order.append(key)
+                    return MergedUpdate(
+                        workspace: workspace, person: update.person, attributes: [:], monotonicTimes: [:], suppress: false, entries: [])
+                }()
             current.entries.append(index)
             current.suppress = current.suppress || update.suppress
             for (name, value) in update.attributes {

@@ -71,7 +71,9 @@ public enum PolicyParser {
             let known: Set<String> = ["name", "object_types", "metrics", "actions"]
             for key in mapping.keys {
                 guard let name = key.string, known.contains(name) else {
-                    throw error(.invalidRule, key, "unknown key '\(key.string ?? "?")' in rule \(index + 1); expected \(known.sorted().joined(separator: ", "))")
+                    throw error(
+                        .invalidRule, key,
+                        "unknown key '\(key.string ?? "?")' in rule \(index + 1); expected \(known.sorted().joined(separator: ", "))")
                 }
             }
             let name = mapping["name"]?.string ?? "rule \(index + 1)"
@@ -90,7 +92,8 @@ public enum PolicyParser {
             for item in actionItems {
                 let action = try self.action(item, rule: name)
                 if actions.contains(.suppress) {
-                    throw error(.invalidAction, item, "\(name): nothing may follow 'suppress': it deletes the profile, so later updates would be lost")
+                    throw error(
+                        .invalidAction, item, "\(name): nothing may follow 'suppress': it deletes the profile, so later updates would be lost")
                 }
                 actions.append(action)
             }
@@ -125,7 +128,9 @@ public enum PolicyParser {
                 throw error(.invalidAction, node, "\(rule): an action is 'suppress' or an 'identify:' mapping")
             }
             for key in mapping.keys where key.string != "identify" && key.string != "monotonic" {
-                throw error(.invalidAction, key, "\(rule): unknown action key '\(key.string ?? "?")'; expected 'identify' (with optional 'monotonic') or 'suppress'")
+                throw error(
+                    .invalidAction, key,
+                    "\(rule): unknown action key '\(key.string ?? "?")'; expected 'identify' (with optional 'monotonic') or 'suppress'")
             }
             guard let identify = mapping["identify"] else {
                 throw error(.invalidAction, node, "\(rule): the action has no 'identify:' attributes")
@@ -143,8 +148,11 @@ public enum PolicyParser {
             var result: [Policy.Attribute] = []
             for (key, value) in attributes {
                 guard let name = key.string, !name.isEmpty, name.utf8.count <= maximumAttributeNameBytes,
-                      !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-                    throw error(.invalidAttribute, key, "\(rule): attribute names must be 1 to \(maximumAttributeNameBytes) bytes of text without control characters")
+                    !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+                else {
+                    throw error(
+                        .invalidAttribute, key,
+                        "\(rule): attribute names must be 1 to \(maximumAttributeNameBytes) bytes of text without control characters")
                 }
                 result.append(Policy.Attribute(name: name, value: try template(value, attribute: name, rule: rule)))
             }
@@ -172,7 +180,10 @@ public enum PolicyParser {
                 default:
                     let path = text.dropFirst().split(separator: ".", omittingEmptySubsequences: false).map(String.init)
                     guard path.count >= 2, path[0] == "data", path.dropFirst().allSatisfy({ !$0.isEmpty }) else {
-                        throw error(.invalidAttribute, node, "\(rule): attribute '\(attribute)': unknown reference '\(text)'; use $timestamp, $metric, $object_type, $event_id or $data.<field>[.<field>…] ($$ for a literal $)")
+                        throw error(
+                            .invalidAttribute, node,
+                            "\(rule): attribute '\(attribute)': unknown reference '\(text)'; use $timestamp, $metric, $object_type, $event_id or $data.<field>[.<field>…] ($$ for a literal $)"
+                        )
                     }
                     return .data(Array(path.dropFirst()))
                 }

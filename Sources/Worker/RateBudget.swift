@@ -17,7 +17,8 @@ public struct RateBudget: TrackRequestGate {
 
     /// KEYS[1] the budget; ARGV[1] microseconds between requests; ARGV[2] burst.
     /// Answers 0 when the request may go (and counts it), else microseconds to wait.
-    static let script = RedisScript("""
+    static let script = RedisScript(
+        """
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
         local interval = tonumber(ARGV[1])

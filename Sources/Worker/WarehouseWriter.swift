@@ -51,13 +51,19 @@ public struct WarehouseWriter: Sendable {
         for delivered in batch {
             let entry = delivered.entry
             if delivered.deliveries > consumer.configuration.maxDeliveries {
-                try await deadLetter(delivered, reason: .maxDeliveries, error: "delivered \(delivered.deliveries) times without being stored (limit \(consumer.configuration.maxDeliveries))", now: now, report: &report)
+                try await deadLetter(
+                    delivered, reason: .maxDeliveries,
+                    error: "delivered \(delivered.deliveries) times without being stored (limit \(consumer.configuration.maxDeliveries))", now: now,
+                    report: &report)
                 continue
             }
             let queued = entry.event
             do {
                 let event = try WebhookEvent.parse(queued.body)
-                rows.append(WarehouseRow(event: event, workspace: queued.workspace, receivedAt: queued.receivedAt ?? entry.addedAt ?? now, body: String(decoding: queued.body, as: UTF8.self)))
+                rows.append(
+                    WarehouseRow(
+                        event: event, workspace: queued.workspace, receivedAt: queued.receivedAt ?? entry.addedAt ?? now,
+                        body: String(decoding: queued.body, as: UTF8.self)))
                 entries.append(delivered)
             } catch {
                 try await deadLetter(delivered, reason: .malformed, error: error.message, now: now, report: &report)
@@ -112,7 +118,9 @@ public struct WarehouseWriter: Sendable {
                 failure = "the write did not finish within \(writeTimeout) (CIO_RELAY_WAREHOUSE_TIMEOUT); abandoned"
             }
             metrics.errorCounter.increment()
-            logger.error("warehouse unavailable; the batch stays pending and is retried", metadata: ["error": "\(failure)", "rows": "\(rows.count)", "retry_in": "\(delay)"])
+            logger.error(
+                "warehouse unavailable; the batch stays pending and is retried",
+                metadata: ["error": "\(failure)", "rows": "\(rows.count)", "retry_in": "\(delay)"])
             if Task.isShuttingDownGracefully || Task.isCancelled { return nil }
             let wait = delay
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
@@ -121,10 +129,13 @@ public struct WarehouseWriter: Sendable {
         }
     }
 
-    private func deadLetter(_ delivered: DeliveredEntry, reason: DeadLetterReason, error: String, now: Int64, report: inout Report) async throws(RedisError) {
+    private func deadLetter(_ delivered: DeliveredEntry, reason: DeadLetterReason, error: String, now: Int64, report: inout Report)
+        async throws(RedisError)
+    {
         try await consumer.deadLetter(delivered, reason: reason, error: error, now: now)
         report.deadLettered += 1
-        logger.error("event moved to the dead letters", metadata: ["group": "\(consumer.configuration.group)", "entry": "\(delivered.entry.id)", "reason": "\(reason.rawValue)"])
+        logger.error(
+            "event moved to the dead letters",
+            metadata: ["group": "\(consumer.configuration.group)", "entry": "\(delivered.entry.id)", "reason": "\(reason.rawValue)"])
     }
 }
-

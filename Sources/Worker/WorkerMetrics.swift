@@ -24,7 +24,8 @@ public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
 public struct WorkerMetrics: Sendable {
     public static let eventsProcessed = MetricDefinition(
         "cio_relay_events_processed_total", .counter, labels: ["group", "object_type", "metric", "outcome"],
-        "Events the actions worker finished, by its consumer group, type, metric (unknown ones as other) and outcome: \(ProcessingOutcome.allCases.map(\.rawValue).joined(separator: ", "))")
+        "Events the actions worker finished, by its consumer group, type, metric (unknown ones as other) and outcome: \(ProcessingOutcome.allCases.map(\.rawValue).joined(separator: ", "))"
+    )
     public static let budgetWaits = MetricDefinition(
         "cio_relay_track_budget_waits_total", .counter, "Times a worker waited for the shared Track API budget")
     public static let dryRunOperations = MetricDefinition(
@@ -42,9 +43,11 @@ public struct WorkerMetrics: Sendable {
     public static let deadLetterLength = MetricDefinition(
         "cio_relay_dead_letter_length", .gauge, "Entries on the dead-letter streams of every partition")
     public static let partitionLag = MetricDefinition(
-        "cio_relay_partition_lag", .gauge, labels: ["group", "partition"], "Entries of one partition's stream not yet delivered to the consumer group")
+        "cio_relay_partition_lag", .gauge, labels: ["group", "partition"], "Entries of one partition's stream not yet delivered to the consumer group"
+    )
     public static let partitionPending = MetricDefinition(
-        "cio_relay_partition_pending", .gauge, labels: ["group", "partition"], "Entries of one partition delivered to the consumer group and not yet acknowledged")
+        "cio_relay_partition_pending", .gauge, labels: ["group", "partition"],
+        "Entries of one partition delivered to the consumer group and not yet acknowledged")
     public static let partitionOldestUnprocessedAge = MetricDefinition(
         "cio_relay_partition_oldest_unprocessed_age_seconds", .gauge, labels: ["group", "partition"],
         "Age of the oldest event of one partition the consumer group has not finished")
@@ -52,9 +55,11 @@ public struct WorkerMetrics: Sendable {
         "cio_relay_partition_stream_length", .gauge, labels: ["partition"], "Entries on one partition's events stream")
     public static let fewestReplicas = MetricDefinition(
         "cio_relay_redis_fewest_replicas", .gauge,
-        "The fewest replicas connected to any Redis primary the queue lives on (INFO replication); below cio_relay_redis_min_replicas, that primary's events are answered 503 (cio-relay status names it)")
+        "The fewest replicas connected to any Redis primary the queue lives on (INFO replication); below cio_relay_redis_min_replicas, that primary's events are answered 503 (cio-relay status names it)"
+    )
     public static let minReplicas = MetricDefinition(
-        "cio_relay_redis_min_replicas", .gauge, "CIO_RELAY_REDIS_MIN_REPLICAS in force: replicas that must confirm each event before it is answered 200")
+        "cio_relay_redis_min_replicas", .gauge,
+        "CIO_RELAY_REDIS_MIN_REPLICAS in force: replicas that must confirm each event before it is answered 200")
     public static let definitions = [
         eventsProcessed, budgetWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
         partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength, fewestReplicas, minReplicas,

@@ -19,10 +19,11 @@ public enum Workers {
         if let sink { services.append(sink) }
         let metrics = WorkerMetrics(factory: metricsFactory)
         if groups.contains(ActionsWorker.group) {
-            services.append(try ActionsWorker.loop(
-                configuration: configuration, audit: sink, queue: queue, logger: logger,
-                metrics: metrics, trackMetrics: TrackMetrics(factory: metricsFactory)
-            ))
+            services.append(
+                try ActionsWorker.loop(
+                    configuration: configuration, audit: sink, queue: queue, logger: logger,
+                    metrics: metrics, trackMetrics: TrackMetrics(factory: metricsFactory)
+                ))
         }
         let warehouseMetrics = WarehouseMetrics(factory: metricsFactory)
         if groups.contains(WarehouseWriter.group), let sink {
@@ -36,13 +37,17 @@ public enum Workers {
                 let writer = WarehouseWriter(
                     consumer: try GroupConsumer(queue: queue, configuration: consumer), sink: sink, logger: logger,
                     writeTimeout: configuration.warehouseTimeout, metrics: warehouseMetrics)
-                services.append(ConsumerLoop(consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause, logger: logger) {
-                    let applied = try await sink.migrate()
-                    if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
-                } process: { batch in
-                    _ = try await writer.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
-                    return false  // the writer waits for the warehouse itself
-                })
+                services.append(
+                    ConsumerLoop(
+                        consumer: writer.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause,
+                        logger: logger
+                    ) {
+                        let applied = try await sink.migrate()
+                        if !applied.isEmpty { logger.notice("warehouse schema migrated", metadata: ["versions": "\(applied)"]) }
+                    } process: { batch in
+                        _ = try await writer.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000))
+                        return false  // the writer waits for the warehouse itself
+                    })
             }
         }
         return services + maintenance(queue: queue, configuration: configuration, logger: logger, metrics: metrics)
@@ -56,9 +61,14 @@ public enum Workers {
                 let removed = try await queue.trimAcknowledged()
                 if removed > 0 { logger.debug("trimmed acknowledged entries", metadata: ["count": "\(removed)"]) }
                 let repaired = try await queue.repairLagCounters()
-                if !repaired.isEmpty { logger.notice("repaired Redis' lag counter of groups that had read everything", metadata: ["groups": "\(repaired.joined(separator: ","))"]) }
+                if !repaired.isEmpty {
+                    logger.notice(
+                        "repaired Redis' lag counter of groups that had read everything", metadata: ["groups": "\(repaired.joined(separator: ","))"])
+                }
                 let consumers = try await queue.removeIdleConsumers(idleLongerThan: configuration.staleConsumerIdle)
-                if !consumers.isEmpty { logger.notice("removed idle consumers without pending entries", metadata: ["consumers": "\(consumers.joined(separator: ","))"]) }
+                if !consumers.isEmpty {
+                    logger.notice("removed idle consumers without pending entries", metadata: ["consumers": "\(consumers.joined(separator: ","))"])
+                }
             },
             PeriodicService(name: "queue metrics", interval: configuration.monitorInterval, logger: logger) {
                 let now = Int64(Date().timeIntervalSince1970 * 1000)

@@ -16,7 +16,9 @@ struct CioRelay: AsyncParsableCommand {
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
         version: BuildInfo.version,
-        subcommands: [Serve.self, Work.self, Run.self, Status.self, Trace.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self]
+        subcommands: [
+            Serve.self, Work.self, Run.self, Status.self, Trace.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self,
+        ]
     )
 }
 
@@ -81,7 +83,8 @@ func withQueue(roles: RelayRoles = [], _ body: (EventQueue, RelaySettings) async
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the webhook receiver (configuration from the environment; see docs/configuration.md).")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the webhook receiver (configuration from the environment; see docs/configuration.md).")
     func run() async throws { try await runProcess([.receiver]) }
 }
 
@@ -97,7 +100,8 @@ struct Run: AsyncParsableCommand {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the queue: stream length, per group lag, pending, oldest unprocessed age and consumers, dead letters, dedup keys, Redis memory.",
+        abstract:
+            "Show the queue: stream length, per group lag, pending, oldest unprocessed age and consumers, dead letters, dedup keys, Redis memory.",
         discussion: "Exits 1 when a group exceeds --max-lag or --max-age (the reasons on standard error), so it can serve as a check."
     )
     @Flag(help: "Print one JSON object instead of text.") var json = false
@@ -113,7 +117,8 @@ struct Status: AsyncParsableCommand {
         var exceeded: [String] = []
         try await withQueue { queue, settings in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let report = try await OperatorCommands.status(queue, groups: settings.groups, json: json, maxLag: maxLag, maxAge: maxAge, nowMilliseconds: now)
+            let report = try await OperatorCommands.status(
+                queue, groups: settings.groups, json: json, maxLag: maxLag, maxAge: maxAge, nowMilliseconds: now)
             exceeded = report.exceeded
             return report.text
         }
@@ -177,9 +182,10 @@ struct Send: AsyncParsableCommand {
     @Option(help: "Generated events are up to this many seconds old, in a scrambled order.") var timeSpread = 0
     @Option(help: "Goes into every generated event_id: senders running at once need different ones (default: the time).") var runID: String?
     @Option(help: "Append a line per send to this file: the event_id and the answer.") var record: String?
-    @Option(help: ArgumentHelp(
-        "Write the signed requests to PREFIX.0 … PREFIX.<files - 1> for wrk (Benchmarks/webhooks.lua) instead of sending them.",
-        valueName: "prefix"))
+    @Option(
+        help: ArgumentHelp(
+            "Write the signed requests to PREFIX.0 … PREFIX.<files - 1> for wrk (Benchmarks/webhooks.lua) instead of sending them.",
+            valueName: "prefix"))
     var writeRequests: String?
     @Option(help: "With --write-requests, how many files to deal the requests over (one per wrk thread).") var files = 1
 
@@ -191,7 +197,11 @@ struct Send: AsyncParsableCommand {
         guard (0...1).contains(duplicates) else { throw ValidationError("--duplicates must be between 0 and 1") }
         guard people >= 1 else { throw ValidationError("--people must be at least 1") }
         guard timeSpread >= 0 else { throw ValidationError("--time-spread must be 0 or more seconds") }
-        if let runID { guard !runID.isEmpty, runID.allSatisfy({ $0.isLetter || $0.isNumber }) else { throw ValidationError("--run-id must be letters and digits") } }
+        if let runID {
+            guard !runID.isEmpty, runID.allSatisfy({ $0.isLetter || $0.isNumber }) else {
+                throw ValidationError("--run-id must be letters and digits")
+            }
+        }
         guard (1...256).contains(files) else { throw ValidationError("--files must be between 1 and 256") }
         if writeRequests != nil, duplicates > 0 || rate != nil || record != nil {
             throw ValidationError("--write-requests writes each event once: --duplicates, --rate and --record are for sending")
@@ -214,8 +224,9 @@ struct Send: AsyncParsableCommand {
             feed = .bodies(bodies)
             total = count ?? bodies.count
         } else {
-            feed = .generated(runID.map { SampleEventGenerator(runID: $0, people: people, timeSpread: Int64(timeSpread)) }
-                ?? SampleEventGenerator(people: people, timeSpread: Int64(timeSpread)))
+            feed = .generated(
+                runID.map { SampleEventGenerator(runID: $0, people: people, timeSpread: Int64(timeSpread)) }
+                    ?? SampleEventGenerator(people: people, timeSpread: Int64(timeSpread)))
         }
         if let writeRequests {
             guard let target = URLComponents(string: url), let host = target.host else { throw ValidationError("--url must name a host") }
@@ -236,7 +247,8 @@ struct Send: AsyncParsableCommand {
         configuration.duplicates = duplicates
         if let record {
             guard FileManager.default.fileExists(atPath: record) || FileManager.default.createFile(atPath: record, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: record) else {
+                let handle = FileHandle(forWritingAtPath: record)
+            else {
                 throw reportedExit(OperationFailure("cannot write \(record)", status: .cannotCreate))
             }
             handle.seekToEndOfFile()
@@ -252,7 +264,8 @@ struct Send: AsyncParsableCommand {
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Bring the warehouse schema (WAREHOUSE_URL) to the latest version; workers also do it on start.")
+    static let configuration = CommandConfiguration(
+        abstract: "Bring the warehouse schema (WAREHOUSE_URL) to the latest version; workers also do it on start.")
     func run() async throws {
         let settings = try loadSettings(roles: [.worker])
         var logger = Logger(label: "cio-relay")
@@ -291,7 +304,8 @@ struct DeadLetters: AsyncParsableCommand {
     }
 
     struct Replay: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put dead letters back on the events stream (bypassing dedup) once the cause is fixed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Put dead letters back on the events stream (bypassing dedup) once the cause is fixed.")
         @Argument(help: "Ids of the dead letters to replay.") var ids: [String] = []
         @Flag(help: "Replay every replayable dead letter.") var all = false
         func run() async throws {
@@ -331,15 +345,17 @@ struct Config: AsyncParsableCommand {
     )
     @Flag(help: "Print the table of every setting as Markdown (docs/configuration.md).") var markdown = false
     @Flag(help: "Print the table of every metric as Markdown (docs/operations.md).") var metricsMarkdown = false
-    @Option(help: ArgumentHelp(
-        "Print the Redis ACL rule of a role (serve, work, operator, or several with commas) for ACL SETUSER NAME on >PASSWORD RULE; keys under CIO_RELAY_KEY_PREFIX.",
-        valueName: "role"))
+    @Option(
+        help: ArgumentHelp(
+            "Print the Redis ACL rule of a role (serve, work, operator, or several with commas) for ACL SETUSER NAME on >PASSWORD RULE; keys under CIO_RELAY_KEY_PREFIX.",
+            valueName: "role"))
     var redisAcl: String?
 
     func run() async throws {
         if let redisAcl {
             guard let roles = RedisACL.roles(redisAcl) else {
-                throw reportedExit(OperationFailure("--redis-acl takes serve, work or operator (or several with commas), not '\(redisAcl)'", status: .usage))
+                throw reportedExit(
+                    OperationFailure("--redis-acl takes serve, work or operator (or several with commas), not '\(redisAcl)'", status: .usage))
             }
             let settings = try loadSettings(roles: [])
             print(RedisACL.rule(for: roles, prefix: settings.queue.prefix))
@@ -349,6 +365,8 @@ struct Config: AsyncParsableCommand {
         if metricsMarkdown { print(ReferencePages.metrics(), terminator: "") }
         guard !markdown && !metricsMarkdown else { return }
         let settings = try loadSettings(roles: [.receiver, .worker])
-        print("configuration is valid: webhook port \(settings.listeners.webhookPort), admin port \(settings.listeners.adminPort), workspaces \(settings.receiver.workspaces.keys.sorted().joined(separator: ",")), groups \(settings.groups.joined(separator: ",")), warehouse \(settings.warehouse), policy \(settings.policySource)")
+        print(
+            "configuration is valid: webhook port \(settings.listeners.webhookPort), admin port \(settings.listeners.adminPort), workspaces \(settings.receiver.workspaces.keys.sorted().joined(separator: ",")), groups \(settings.groups.joined(separator: ",")), warehouse \(settings.warehouse), policy \(settings.policySource)"
+        )
     }
 }

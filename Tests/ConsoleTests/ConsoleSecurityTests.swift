@@ -1,9 +1,10 @@
 import Foundation
 import Metrics
 import Receiver
-@testable import Console
 import RelayMetrics
 import Testing
+
+@testable import Console
 
 @Suite("Console sessions, login throttle and activity")
 struct ConsoleSecurityTests {
@@ -32,7 +33,10 @@ struct ConsoleSecurityTests {
         ReceiverMetrics.webhooksReceived.counter("duplicate", factory: exposition.factory).increment()
         let window = activity.window()
         #expect(window.intake == ["accepted": 3, "duplicate": 1], "\(window.intake)")
-        #expect(ConsoleActivity.counters(in: "x_total{status=\"200\",route=\"a\"} 2\nx_total{route=\"b\",status=\"200\"} 3\nx_total{status=\"429\"} 1\n", family: "x_total", label: "status") == ["200": 5, "429": 1])
+        #expect(
+            ConsoleActivity.counters(
+                in: "x_total{status=\"200\",route=\"a\"} 2\nx_total{route=\"b\",status=\"200\"} 3\nx_total{status=\"429\"} 1\n", family: "x_total",
+                label: "status") == ["200": 5, "429": 1])
     }
 
     @Test func theThrottleForgetsFailuresOlderThanItsWindow() {

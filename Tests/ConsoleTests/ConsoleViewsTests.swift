@@ -1,11 +1,12 @@
-@testable import Console
-@testable import EventQueue
 import Foundation
 import Hummingbird
-@testable import Operations
-import Testing
 import TestSupport
+import Testing
 import Warehouse
+
+@testable import Console
+@testable import EventQueue
+@testable import Operations
 
 /// The console's views are functions from Operations' results to HTML: checked here without a
 /// server, on results built in memory. (IntegrationTests' ConsoleTests drive the routes.)
@@ -40,7 +41,9 @@ struct ConsoleViewsTests {
     }
 
     @Test func aPrimaryBelowTheMinimumIsAnnounced() {
-        let html = OverviewView.body(Self.status(groups: [], replicas: 0, minimum: 1), activity: ConsoleActivity.Window(seconds: 30, intake: [:], track: [:])).markup
+        let html = OverviewView.body(
+            Self.status(groups: [], replicas: 0, minimum: 1), activity: ConsoleActivity.Window(seconds: 30, intake: [:], track: [:])
+        ).markup
         #expect(html.contains("10.0.0.1:6379 has 0 connected replica(s)") && html.contains("answered 503"))
         #expect(html.contains("No consumer group yet"))
     }

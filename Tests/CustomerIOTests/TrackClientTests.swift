@@ -1,11 +1,13 @@
-@testable import CustomerIO
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
+@testable import CustomerIO
 
 @Suite("Track API: retry decisions, batch packing, identifiers")
 struct TrackRulesTests {
-    let policy = TrackRetryPolicy(maximumAttempts: 4, initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1), maximumRetryAfter: .seconds(10))
+    let policy = TrackRetryPolicy(
+        maximumAttempts: 4, initialBackoff: .milliseconds(100), maximumBackoff: .seconds(1), maximumRetryAfter: .seconds(10))
 
     @Test func successAndPermanentAnswersAreNotRetried() {
         #expect(policy.decide(status: 200, retryAfter: nil, attempt: 1, random: 0.5) == .succeeded)
@@ -33,7 +35,8 @@ struct TrackRulesTests {
     @Test func retryAfterIsHonouredAsSecondsOrHTTPDateAndTooLongGivesUp() {
         #expect(policy.decide(status: 429, retryAfter: "3", attempt: 1, random: 0.1) == .retry(after: .seconds(3)))
         let now = Date(timeIntervalSince1970: 1_767_225_600)  // Thu, 01 Jan 2026 00:00:00 GMT
-        #expect(policy.decide(status: 503, retryAfter: "Thu, 01 Jan 2026 00:00:05 GMT", attempt: 1, now: now, random: 0) == .retry(after: .seconds(5)))
+        #expect(
+            policy.decide(status: 503, retryAfter: "Thu, 01 Jan 2026 00:00:05 GMT", attempt: 1, now: now, random: 0) == .retry(after: .seconds(5)))
         #expect(policy.decide(status: 429, retryAfter: "3600", attempt: 1, random: 0.1) == .unavailable)
         // Unreadable Retry-After: plain backoff.
         #expect(policy.decide(status: 429, retryAfter: "soon", attempt: 1, random: 1) == .retry(after: .milliseconds(100)))
@@ -41,9 +44,11 @@ struct TrackRulesTests {
 
     @Test func packerKeepsOrderSplitsAtTheRequestLimitAndReportsOversizedItems() throws {
         let packer = JSONArrayPacker.trackBatch(maximumRequestBytes: 100, maximumItemBytes: 40)
-        let items = [Array(repeating: UInt8(ascii: "1"), count: 30), Array(repeating: UInt8(ascii: "2"), count: 30),
-                     Array(repeating: UInt8(ascii: "3"), count: 41), Array(repeating: UInt8(ascii: "4"), count: 30),
-                     Array(repeating: UInt8(ascii: "5"), count: 5)]
+        let items = [
+            Array(repeating: UInt8(ascii: "1"), count: 30), Array(repeating: UInt8(ascii: "2"), count: 30),
+            Array(repeating: UInt8(ascii: "3"), count: 41), Array(repeating: UInt8(ascii: "4"), count: 30),
+            Array(repeating: UInt8(ascii: "5"), count: 5),
+        ]
         let (requests, oversized) = packer.pack(items)
         #expect(oversized == [2])
         #expect(requests.map(\.items) == [[0, 1], [3, 4]])
@@ -91,13 +96,14 @@ struct TrackRulesTests {
 @Suite("Track API client against a local test server")
 struct TrackClientTests {
     func client(_ server: ScriptedHTTPServer, version: TrackAPIVersion = .v2, attempts: Int = 4, timeout: Duration = .seconds(5)) -> TrackClient {
-        TrackClient(configuration: TrackClientConfiguration(
-            baseURL: server.baseURL,
-            credentials: TrackCredentials(siteID: "site-1", apiKey: "key-1"),
-            apiVersion: version,
-            requestTimeout: timeout,
-            retry: TrackRetryPolicy(maximumAttempts: attempts, initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(100))
-        ))
+        TrackClient(
+            configuration: TrackClientConfiguration(
+                baseURL: server.baseURL,
+                credentials: TrackCredentials(siteID: "site-1", apiKey: "key-1"),
+                apiVersion: version,
+                requestTimeout: timeout,
+                retry: TrackRetryPolicy(maximumAttempts: attempts, initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(100))
+            ))
     }
 
     let operations: [TrackOperation] = [

@@ -1,7 +1,7 @@
 import CustomerIO
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Webhook envelope parsing")
 struct WebhookEventTests {
@@ -30,10 +30,16 @@ struct WebhookEventTests {
     @Test func dataEqualsWhatJSONDecoderReads() throws {
         struct DataField: Decodable { let data: JSONValue }
         var bodies = try OpenAPIExamples(document: Fixtures.reportingWebhooksOpenAPI()).all().map { Array(try $0.body()) }
-        for name in ["email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json", "push_delivered_email_only_workspace.json"] {
+        for name in [
+            "email_bounced.json", "email_clicked.json", "email_sent.json", "email_spammed.json", "customer_unsubscribed.json",
+            "push_delivered_email_only_workspace.json",
+        ] {
             bodies.append(try Fixtures.bytes(name))
         }
-        bodies.append(Array(#"{"event_id":"e","object_type":"x","metric":"y","data":{"s":"tab\tquote\"uni\u00e9\ud83d\ude00","n":[-0.5,1e3,12345678901,0],"o":{"deep":[[[]]],"f":false,"z":null}}}"#.utf8))
+        bodies.append(
+            Array(
+                #"{"event_id":"e","object_type":"x","metric":"y","data":{"s":"tab\tquote\"uni\u00e9\ud83d\ude00","n":[-0.5,1e3,12345678901,0],"o":{"deep":[[[]]],"f":false,"z":null}}}"#
+                    .utf8))
         for body in bodies {
             let reference = try JSONDecoder().decode(DataField.self, from: Data(body)).data
             #expect(try WebhookEvent.parse(body).data == reference, "\(String(decoding: body.prefix(80), as: UTF8.self))")
@@ -57,14 +63,16 @@ struct WebhookEventTests {
         #expect(bounced.eventID == "01JBX5F9Z1Y2X3W4V5T6S7R8Q9")
         #expect(bounced.objectType == .email)
         #expect(bounced.metric == .bounced)
-        #expect(bounced.timestamp == 1767230000)
+        #expect(bounced.timestamp == 1_767_230_000)
         #expect(bounced.identifiers == Identifiers(id: "u_903", email: "old@corp.example", cioID: "a1b2c3000903"))
         let push = try WebhookEvent.parse(Fixtures.bytes("push_delivered_email_only_workspace.json"))
         #expect(push.identifiers == Identifiers(id: nil, email: "ana@example.com", cioID: "a1b2c3000301"))
     }
 
     @Test func unknownTypesMetricsAndFieldsAreKept() throws {
-        let body = Array(#"{"event_id":"01X","object_type":"carrier_pigeon","metric":"landed","timestamp":1,"data":{"wing":"left","n":[1,{"a":null}]},"extra":true}"#.utf8)
+        let body = Array(
+            #"{"event_id":"01X","object_type":"carrier_pigeon","metric":"landed","timestamp":1,"data":{"wing":"left","n":[1,{"a":null}]},"extra":true}"#
+                .utf8)
         let event = try WebhookEvent.parse(body)
         #expect(event.objectType.rawValue == "carrier_pigeon")
         #expect(!event.objectType.isKnown)
@@ -150,7 +158,9 @@ struct EnvelopeScannerTests {
         var invalid = Array(#"{"event_id":"01X","object_type":"email","metric":"sent","s":"x"}"#.utf8)
         invalid[invalid.count - 3] = 0xFF
         #expect(throws: MalformedEventError.self) { try WebhookEnvelope.parse(invalid) }
-        let deep = #"{"event_id":"01X","object_type":"email","metric":"sent","d":"# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"
+        let deep =
+            #"{"event_id":"01X","object_type":"email","metric":"sent","d":"# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+            + "}"
         #expect(throws: MalformedEventError.self) { try WebhookEnvelope.parse(Array(deep.utf8)) }
     }
 
@@ -164,7 +174,8 @@ struct EnvelopeScannerTests {
     }
 
     @Test func escapedStringsAreDecoded() throws {
-        let envelope = try WebhookEnvelope.parse(Array(#"{"event_id":"01\u00e9\ud83d\ude00\n\"x","object_type":"em\/ail","metric":"sent","timestamp":-12}"#.utf8))
+        let envelope = try WebhookEnvelope.parse(
+            Array(#"{"event_id":"01\u00e9\ud83d\ude00\n\"x","object_type":"em\/ail","metric":"sent","timestamp":-12}"#.utf8))
         #expect(envelope.eventID == "01é😀\n\"x")
         #expect(envelope.objectType.rawValue == "em/ail")
         #expect(envelope.timestamp == -12)

@@ -1,6 +1,7 @@
-@testable import CustomerIO
-import Testing
 import TestSupport
+import Testing
+
+@testable import CustomerIO
 
 @Suite("X-CIO-Signature verification")
 struct WebhookSignatureTests {
@@ -41,22 +42,23 @@ struct WebhookSignatureTests {
         #expect(throws: SignatureError.self) { try signedWithOld.verify(body: body, keys: []) }
     }
 
-    @Test(arguments: [
-        (nil, "1767235000", SignatureError.Code.missingSignature),
-        ("", "1767235000", .missingSignature),
-        (String(repeating: "a", count: 64), nil, .missingTimestamp),
-        (String(repeating: "a", count: 64), "", .missingTimestamp),
-        (String(repeating: "g", count: 64), "1767235000", .malformedSignature),
-        (String(repeating: "a", count: 63), "1767235000", .malformedSignature),
-        (String(repeating: "a", count: 62), "1767235000", .malformedSignature),
-        (String(repeating: "a", count: 66), "1767235000", .malformedSignature),
-        ("sha256=" + String(repeating: "a", count: 64), "1767235000", .malformedSignature),
-        (" " + String(repeating: "a", count: 64), "1767235000", .malformedSignature),
-        (String(repeating: "a", count: 64), "17672350.5", .malformedTimestamp),
-        (String(repeating: "a", count: 64), "-1767235000", .malformedTimestamp),
-        (String(repeating: "a", count: 64), "2026-01-01T00:00:00Z", .malformedTimestamp),
-        (String(repeating: "a", count: 64), "99999999999999999999999", .malformedTimestamp),
-    ] as [(String?, String?, SignatureError.Code)])
+    @Test(
+        arguments: [
+            (nil, "1767235000", SignatureError.Code.missingSignature),
+            ("", "1767235000", .missingSignature),
+            (String(repeating: "a", count: 64), nil, .missingTimestamp),
+            (String(repeating: "a", count: 64), "", .missingTimestamp),
+            (String(repeating: "g", count: 64), "1767235000", .malformedSignature),
+            (String(repeating: "a", count: 63), "1767235000", .malformedSignature),
+            (String(repeating: "a", count: 62), "1767235000", .malformedSignature),
+            (String(repeating: "a", count: 66), "1767235000", .malformedSignature),
+            ("sha256=" + String(repeating: "a", count: 64), "1767235000", .malformedSignature),
+            (" " + String(repeating: "a", count: 64), "1767235000", .malformedSignature),
+            (String(repeating: "a", count: 64), "17672350.5", .malformedTimestamp),
+            (String(repeating: "a", count: 64), "-1767235000", .malformedTimestamp),
+            (String(repeating: "a", count: 64), "2026-01-01T00:00:00Z", .malformedTimestamp),
+            (String(repeating: "a", count: 64), "99999999999999999999999", .malformedTimestamp),
+        ] as [(String?, String?, SignatureError.Code)])
     func malformedHeadersAreRejected(signature: String?, timestamp: String?, code: SignatureError.Code) {
         do {
             _ = try WebhookSignature(signature: signature, timestamp: timestamp)

@@ -14,7 +14,9 @@ struct PartitionTagsTests {
         #expect(tags.count == count && Set(tags).count == count)
         for (partition, tag) in tags.enumerated() {
             let slot = ClusterSlot.of(tag)
-            #expect(slot >= partition * ClusterSlot.count / count && slot < (partition + 1) * ClusterSlot.count / count, "partition \(partition): \(tag) → \(slot)")
+            #expect(
+                slot >= partition * ClusterSlot.count / count && slot < (partition + 1) * ClusterSlot.count / count,
+                "partition \(partition): \(tag) → \(slot)")
         }
         #expect(PartitionTags.tags(count: count) == tags, "the same tags every time: they name a deployment's keys")
     }

@@ -33,10 +33,13 @@ struct ClusterRoutingTests {
         var (routing, now) = Self.routing(slot: 100, map: try Self.map())
         #expect(routing.start() == .send(to: Self.a, asking: false, refreshMap: false))
         #expect(routing.received(.error("MOVED 100 10.0.0.2:7001"), now: now) == .send(to: Self.b, asking: false, refreshMap: true))
-        #expect(routing.received(.error("ASK 100 10.0.0.3:7002"), now: now)
+        #expect(
+            routing.received(.error("ASK 100 10.0.0.3:7002"), now: now)
                 == .send(to: ClusterEndpoint(host: "10.0.0.3", port: 7002), asking: true, refreshMap: false))
         // A redirection without a host means the node that answered.
-        #expect(routing.received(.error("MOVED 100 :7005"), now: now) == .send(to: ClusterEndpoint(host: "10.0.0.3", port: 7005), asking: false, refreshMap: true))
+        #expect(
+            routing.received(.error("MOVED 100 :7005"), now: now)
+                == .send(to: ClusterEndpoint(host: "10.0.0.3", port: 7005), asking: false, refreshMap: true))
     }
 
     @Test func endlessRedirectionsFailInsteadOfLooping() throws {
@@ -58,15 +61,19 @@ struct ClusterRoutingTests {
     @Test func tryAgainClusterDownAndALostNodeWaitWithinTheDeadline() throws {
         var (routing, now) = Self.routing(slot: 100, map: try Self.map(), budget: .milliseconds(500))
         _ = routing.start()
-        #expect(routing.received(.error("TRYAGAIN Multiple keys request during rehashing of slot"), now: now) == .wait(.milliseconds(50), refreshMap: false))
+        #expect(
+            routing.received(.error("TRYAGAIN Multiple keys request during rehashing of slot"), now: now)
+                == .wait(.milliseconds(50), refreshMap: false))
         #expect(routing.retry() == .send(to: Self.a, asking: false, refreshMap: false))
         #expect(routing.received(.error("CLUSTERDOWN The cluster is down"), now: now) == .wait(.milliseconds(100), refreshMap: true))
         #expect(routing.connectionFailed(RedisError(.connectionFailed, "refused"), now: now) == .wait(.milliseconds(200), refreshMap: true))
         // A promoted replica in the new map takes the command.
-        let promoted = try ClusterSlotMap(slotsReply: .array([
-            .array([.integer(0), .integer(16383), .array([.bulkString(Array("10.0.0.9".utf8)), .integer(7009)])]),
-        ]), fallbackHost: "x")
-        #expect(routing.mapRefreshed(promoted, now: now) == .send(to: ClusterEndpoint(host: "10.0.0.9", port: 7009), asking: false, refreshMap: false))
+        let promoted = try ClusterSlotMap(
+            slotsReply: .array([
+                .array([.integer(0), .integer(16383), .array([.bulkString(Array("10.0.0.9".utf8)), .integer(7009)])])
+            ]), fallbackHost: "x")
+        #expect(
+            routing.mapRefreshed(promoted, now: now) == .send(to: ClusterEndpoint(host: "10.0.0.9", port: 7009), asking: false, refreshMap: false))
         // Past the deadline the cause is the answer.
         guard case .fail(let error) = routing.connectionFailed(RedisError(.connectionLost, "reset"), now: now + .milliseconds(450)) else {
             Issue.record("no wait past the deadline")

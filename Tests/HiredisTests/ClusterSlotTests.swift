@@ -1,7 +1,7 @@
 import Foundation
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Redis Cluster: key slots, redirections and the slot map")
 struct ClusterSlotTests {
@@ -24,7 +24,10 @@ struct ClusterSlotTests {
         #expect(ClusterRedirection(error: "MOVED 3999 [::1]:6381") == .moved(slot: 3999, host: "[::1]", port: 6381))
         #expect(ClusterRedirection(error: "TRYAGAIN Multiple keys request during rehashing of slot") == .tryAgain)
         #expect(ClusterRedirection(error: "CLUSTERDOWN The cluster is down") == .clusterDown)
-        for other in ["ERR unknown command", "MOVED", "MOVED 99999 h:1", "MOVED x h:1", "ASK 1 nohost", "MOVED 1 h:0", "CROSSSLOT Keys in request don't hash to the same slot"] {
+        for other in [
+            "ERR unknown command", "MOVED", "MOVED 99999 h:1", "MOVED x h:1", "ASK 1 nohost", "MOVED 1 h:0",
+            "CROSSSLOT Keys in request don't hash to the same slot",
+        ] {
             #expect(ClusterRedirection(error: other) == nil, "\(other)")
         }
     }

@@ -1,5 +1,6 @@
-@_spi(Fuzzing) @testable import Hiredis
 import Testing
+
+@_spi(Fuzzing) @testable import Hiredis
 
 @Suite("RESP encoding of commands")
 struct RedisCommandTests {
@@ -9,7 +10,8 @@ struct RedisCommandTests {
 
     @Test func namesTextNumbersAndBytesBecomeBulkStrings() {
         let command = RedisCommand("SET", "key", RedisArgument(bytes: [0, 13, 10, 255]), 604_800, RedisArgument(bytes: []))
-        let expected: [UInt8] = Array("*5\r\n$3\r\nSET\r\n$3\r\nkey\r\n$4\r\n".utf8) + [0, 13, 10, 255]
+        let expected: [UInt8] =
+            Array("*5\r\n$3\r\nSET\r\n$3\r\nkey\r\n$4\r\n".utf8) + [0, 13, 10, 255]
             + Array("\r\n$6\r\n604800\r\n$0\r\n\r\n".utf8)
         #expect(command.encoded == expected)
         #expect(command.name == "SET")

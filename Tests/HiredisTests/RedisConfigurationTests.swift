@@ -37,16 +37,19 @@ struct RedisConfigurationTests {
 
     @Test func clusterNodesAndCredentials() throws {
         let configuration = try RedisConfiguration(url: "redis+cluster://app:s%40cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002")
-        #expect(configuration.clusterSeeds == [
-            ClusterEndpoint(host: "10.0.0.1", port: 7000), ClusterEndpoint(host: "10.0.0.2", port: 7001), ClusterEndpoint(host: "::1", port: 7002),
-        ])
+        #expect(
+            configuration.clusterSeeds == [
+                ClusterEndpoint(host: "10.0.0.1", port: 7000), ClusterEndpoint(host: "10.0.0.2", port: 7001),
+                ClusterEndpoint(host: "::1", port: 7002),
+            ])
         #expect(configuration.username == "app" && configuration.password == "s@cret")
         #expect(configuration.host == "10.0.0.1" && configuration.port == 7000)
         #expect(try RedisConfiguration(url: "redis://localhost").clusterSeeds == nil)
     }
 
     @Test(arguments: [
-        "http://localhost", "redis+tls://localhost", "rediss+cluster://", "redis://", "redis://host:0", "redis://host:99999", "redis://host:port", "redis://host/x", "redis://u:%zz@host",
+        "http://localhost", "redis+tls://localhost", "rediss+cluster://", "redis://", "redis://host:0", "redis://host:99999", "redis://host:port",
+        "redis://host/x", "redis://u:%zz@host",
         "redis://a:1,b:2", "redis+cluster://a:1,,b:2", "redis+cluster://a:1/3", "redis+cluster://",
     ])
     func rejectsInvalid(url: String) {

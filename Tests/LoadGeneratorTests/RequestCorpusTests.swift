@@ -17,7 +17,8 @@ struct RequestCorpusTests {
 
     @Test func requestsAreDealtOverTheFilesEqualInLengthAndVerifiable() throws {
         let prefix = FileManager.default.temporaryDirectory.appendingPathComponent("corpus-\(UUID().uuidString)").path
-        let written = try RequestCorpus(secret: "bench-key").write(count: 7, feed: .generated(SampleEventGenerator(runID: "t")), files: 3, prefix: prefix, timestamp: 1_767_225_600)
+        let written = try RequestCorpus(secret: "bench-key").write(
+            count: 7, feed: .generated(SampleEventGenerator(runID: "t")), files: 3, prefix: prefix, timestamp: 1_767_225_600)
         #expect(written == 7)
         let files = try (0..<3).map { try Self.records("\(prefix).\($0)") }
         #expect(files.map(\.count) == [3, 2, 2])
@@ -29,7 +30,8 @@ struct RequestCorpusTests {
             func header(_ name: String) -> String? { headers.first { $0.hasPrefix(name + ": ") }.map { String($0.dropFirst(name.count + 2)) } }
             let body = Array(parts[1].utf8)
             #expect(header("Content-Length") == String(body.count))
-            let signature = try WebhookSignature(signature: header(WebhookSignature.signatureHeader), timestamp: header(WebhookSignature.timestampHeader))
+            let signature = try WebhookSignature(
+                signature: header(WebhookSignature.signatureHeader), timestamp: header(WebhookSignature.timestampHeader))
             #expect(throws: Never.self) { try signature.verify(body: body, keys: [SigningKey("bench-key")]) }
             #expect(throws: SignatureError.self) { try signature.verify(body: body, keys: [SigningKey("another-key")]) }
             eventIDs.insert(try WebhookEnvelope.parse(body).eventID)

@@ -1,7 +1,8 @@
 import CustomerIO
 import Foundation
-@testable import LoadGenerator
 import Testing
+
+@testable import LoadGenerator
 
 @Suite("Generated events for cio-relay send")
 struct SampleEventGeneratorTests {
@@ -49,7 +50,9 @@ struct SampleEventGeneratorTests {
         try Data("ignored".utf8).write(to: directory.appendingPathComponent("notes.txt"))
         #expect(try PayloadFiles.load(path: directory.path) == [Array("{\"a\":1}".utf8), Array("{\"b\":1}".utf8)])
         #expect(try PayloadFiles.load(path: directory.appendingPathComponent("b.json").path) == [Array("{\"b\":1}".utf8)])
-        #expect(throws: PayloadFiles.Error(code: .notFound, path: directory.appendingPathComponent("missing").path)) { try PayloadFiles.load(path: directory.appendingPathComponent("missing").path) }
+        #expect(throws: PayloadFiles.Error(code: .notFound, path: directory.appendingPathComponent("missing").path)) {
+            try PayloadFiles.load(path: directory.appendingPathComponent("missing").path)
+        }
         try FileManager.default.removeItem(at: directory.appendingPathComponent("a.json"))
         try FileManager.default.removeItem(at: directory.appendingPathComponent("b.json"))
         #expect(throws: PayloadFiles.Error(code: .empty, path: directory.path)) { try PayloadFiles.load(path: directory.path) }

@@ -1,7 +1,7 @@
 import EventQueue
 import Operations
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Dead letters: paging, replay and purge, against an in-memory store")
 struct DeadLetterOperationsTests {
@@ -47,10 +47,13 @@ struct DeadLetterOperationsTests {
         await #expect(throws: OperationFailure.self) { try await OperatorCommands.showDeadLetter(store, id: "9-0") }
 
         // Naming a malformed one fails the command (status 1) after replaying the rest.
-        let failure = await #expect(throws: OperationFailure.self) { try await OperatorCommands.replayDeadLetters(store, ids: ["1-0", "3-0", "8-0"], all: false) }
+        let failure = await #expect(throws: OperationFailure.self) {
+            try await OperatorCommands.replayDeadLetters(store, ids: ["1-0", "3-0", "8-0"], all: false)
+        }
         #expect(failure?.status == .failure)
         #expect(failure?.message.contains("1-0: replayed as") == true && failure?.message.contains("3-0: kept") == true)
-        #expect(failure?.message.contains("8-0: no such dead letter") == true && failure?.message.hasSuffix("1 of 3 replayed onto memory:events") == true)
+        #expect(
+            failure?.message.contains("8-0: no such dead letter") == true && failure?.message.hasSuffix("1 of 3 replayed onto memory:events") == true)
         let usage = await #expect(throws: OperationFailure.self) { try await OperatorCommands.replayDeadLetters(store, ids: ["1-0"], all: true) }
         #expect(usage?.status == .usage)
 

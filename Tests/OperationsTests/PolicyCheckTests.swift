@@ -1,6 +1,6 @@
 import Operations
-import Testing
 import TestSupport
+import Testing
 import Worker
 
 @Suite("cio-relay policy check")

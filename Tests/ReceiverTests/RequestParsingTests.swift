@@ -1,6 +1,7 @@
 import HTTPTypes
-@testable import Receiver
 import Testing
+
+@testable import Receiver
 
 @Suite("Request header lookup")
 struct HeaderLookupTests {

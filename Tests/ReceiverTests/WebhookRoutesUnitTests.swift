@@ -6,8 +6,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Receiver
-import Testing
 import TestSupport
+import Testing
 
 /// The webhook routes over an in-memory intake queue: what each request stores and how it is
 /// answered, without Redis. (IntegrationTests' WebhookRoutesTests run the same routes on Redis.)

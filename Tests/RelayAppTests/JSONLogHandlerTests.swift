@@ -1,8 +1,9 @@
 import Foundation
 import Logging
-@testable import RelayApp
 import Synchronization
 import Testing
+
+@testable import RelayApp
 
 @Suite("JSON logs")
 struct JSONLogHandlerTests {
@@ -15,13 +16,15 @@ struct JSONLogHandlerTests {
     @Test func linesAreJSONWithoutSecretsOrEmailAddresses() throws {
         let lines = Lines()
         let logger = Logger(label: "test") { label in JSONLogHandler(label: label, level: .debug, output: lines.append) }
-        logger.warning("bounce for maria@example.org rejected", metadata: [
-            "workspace": "eu",
-            "signature": "abcdef0123",
-            "webhook_secret": "s3cret",
-            "recipient_email": "x@y.io",
-            "detail": "from <sam@example.net>",
-        ])
+        logger.warning(
+            "bounce for maria@example.org rejected",
+            metadata: [
+                "workspace": "eu",
+                "signature": "abcdef0123",
+                "webhook_secret": "s3cret",
+                "recipient_email": "x@y.io",
+                "detail": "from <sam@example.net>",
+            ])
         let line = try #require(lines.all.first)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String])
         #expect(object["level"] == "warning")

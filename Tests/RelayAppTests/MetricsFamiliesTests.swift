@@ -1,6 +1,6 @@
 import Metrics
-import RelayMetrics
 import RelayApp
+import RelayMetrics
 import Testing
 
 @Suite("Metric families")
@@ -12,7 +12,8 @@ struct MetricsFamiliesTests {
             switch definition.kind {
             case .counter: Counter(label: definition.name, dimensions: Array(zip(definition.labels, values)), factory: exposition.factory).increment()
             case .gauge: Gauge(label: definition.name, dimensions: Array(zip(definition.labels, values)), factory: exposition.factory).record(1)
-            case .histogram: Metrics.Timer(label: definition.name, dimensions: Array(zip(definition.labels, values)), factory: exposition.factory).recordSeconds(1)
+            case .histogram:
+                Metrics.Timer(label: definition.name, dimensions: Array(zip(definition.labels, values)), factory: exposition.factory).recordSeconds(1)
             }
         }
         let lines = String(decoding: exposition.render(), as: UTF8.self).split(separator: "\n")

@@ -2,11 +2,12 @@ import CustomerIO
 import Foundation
 import Receiver
 import RelayMetrics
-@testable import RelayApp
 import RelaySettings
 import Testing
 import Warehouse
 import Worker
+
+@testable import RelayApp
 
 @Suite("Reference pages generated from the code")
 struct ReferencePagesTests {

@@ -44,7 +44,8 @@ struct ProcessMetricsTests {
 
     @Test func theStatLineIsReadFromAfterTheCommandName() throws {
         // A command name with spaces and a ")" of its own: fields are counted from the last ")".
-        let stat = "4242 (cio (relay) x) S 1 4242 4242 0 -1 4194560 2311 0 0 0 250 75 0 0 20 0 9 0 12345 1073741824 12800 18446744073709551615 1 1 0 0 0 0 0 4096 1260 0 0 0 17 1 0 0 0 0 0"
+        let stat =
+            "4242 (cio (relay) x) S 1 4242 4242 0 -1 4194560 2311 0 0 0 250 75 0 0 20 0 9 0 12345 1073741824 12800 18446744073709551615 1 1 0 0 0 0 0 4096 1260 0 0 0 17 1 0 0 0 0 0"
         let sample = try #require(ProcessMetrics.parse(stat: stat, units: Self.units, openFileDescriptors: 12, maximumFileDescriptors: 1024))
         #expect(sample.cpuSeconds == 3.25, "utime 250 + stime 75 ticks at 100 per second")
         #expect(abs(sample.startTimeSeconds - 1_796_000_123.45) < 0.001, "boot time + starttime 12345 ticks")
@@ -53,7 +54,9 @@ struct ProcessMetricsTests {
         #expect(sample.openFileDescriptors == 12 && sample.maximumFileDescriptors == 1024)
     }
 
-    @Test(arguments: ["", "4242 cio-relay S 1", "4242 (cio-relay) S 1 2 3", "4242 (cio-relay) S 1 4242 4242 0 -1 4194560 2311 0 0 0 x 75 0 0 20 0 9 0 12345 1 2"])
+    @Test(arguments: [
+        "", "4242 cio-relay S 1", "4242 (cio-relay) S 1 2 3", "4242 (cio-relay) S 1 4242 4242 0 -1 4194560 2311 0 0 0 x 75 0 0 20 0 9 0 12345 1 2",
+    ])
     func aStatLineInAnotherFormatGivesNoSample(stat: String) {
         #expect(ProcessMetrics.parse(stat: stat, units: Self.units, openFileDescriptors: 1, maximumFileDescriptors: 1) == nil)
     }
@@ -65,12 +68,12 @@ struct ProcessMetricsTests {
 
     @Test func thisProcessReadsPlausibly() throws {
         #if os(Linux)
-        let sample = try #require(ProcessMetrics().read(), "/proc/self/stat could not be read")
-        let now = Date().timeIntervalSince1970
-        #expect(sample.startTimeSeconds <= now + 1 && sample.startTimeSeconds > now - 86_400, "started \(now - sample.startTimeSeconds) s ago")
-        #expect(sample.residentBytes > 1_048_576 && sample.virtualBytes >= sample.residentBytes)
-        #expect(sample.openFileDescriptors >= 3 && sample.maximumFileDescriptors >= sample.openFileDescriptors)
-        #expect(sample.cpuSeconds > 0)
+            let sample = try #require(ProcessMetrics().read(), "/proc/self/stat could not be read")
+            let now = Date().timeIntervalSince1970
+            #expect(sample.startTimeSeconds <= now + 1 && sample.startTimeSeconds > now - 86_400, "started \(now - sample.startTimeSeconds) s ago")
+            #expect(sample.residentBytes > 1_048_576 && sample.virtualBytes >= sample.residentBytes)
+            #expect(sample.openFileDescriptors >= 3 && sample.maximumFileDescriptors >= sample.openFileDescriptors)
+            #expect(sample.cpuSeconds > 0)
         // (Counting one more descriptor after opening a file would race the other suites of this
         // process, which open and close sockets and files meanwhile: CI caught that.)
         #endif
@@ -81,7 +84,10 @@ struct ProcessMetricsTests {
             cpuSeconds: 3.25, residentBytes: 52_428_800, virtualBytes: 1_073_741_824, startTimeSeconds: 1_796_000_123.45,
             openFileDescriptors: 12, maximumFileDescriptors: 1_048_576)
         let text = ProcessMetrics.exposition(sample)
-        #expect(text.contains("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 3.25\n"))
+        #expect(
+            text.contains(
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 3.25\n"
+            ))
         #expect(text.contains("\nprocess_resident_memory_bytes 52428800\n"))
         #expect(text.contains("\nprocess_start_time_seconds 1796000123.45\n"))
         #expect(text.contains("# TYPE process_open_fds gauge\nprocess_open_fds 12\n"))

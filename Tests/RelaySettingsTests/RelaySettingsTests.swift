@@ -3,15 +3,14 @@ import EventQueue
 import Foundation
 import Hiredis
 import Receiver
-@testable import RelaySettings
-import Testing
 import TestSupport
+import Testing
+
+@testable import RelaySettings
 
 @Suite("Configuration from the environment and the YAML file")
 struct RelaySettingsTests {
     let base = ["CUSTOMERIO_WEBHOOK_SECRET": "current"]
-
-
 
     @Test func defaults() throws {
         let settings = try RelaySettings.load(environment: base)
@@ -28,13 +27,14 @@ struct RelaySettingsTests {
     }
 
     @Test func environmentKnobs() throws {
-        let settings = try RelaySettings.load(environment: base.merging([
-            "CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS": "old",
-            "REDIS_URL": "redis://u:p@redis.svc:6380/2",
-            "PORT": "8080", "ADMIN_PORT": "9191",
-            "CIO_RELAY_DEDUP_TTL": "86400", "CIO_RELAY_TIMESTAMP_TOLERANCE": "3600",
-            "CIO_RELAY_MAX_BODY_BYTES": "262144", "CIO_RELAY_REDIS_TIMEOUT": "0.5",
-        ]) { $1 })
+        let settings = try RelaySettings.load(
+            environment: base.merging([
+                "CUSTOMERIO_WEBHOOK_SECRET_PREVIOUS": "old",
+                "REDIS_URL": "redis://u:p@redis.svc:6380/2",
+                "PORT": "8080", "ADMIN_PORT": "9191",
+                "CIO_RELAY_DEDUP_TTL": "86400", "CIO_RELAY_TIMESTAMP_TOLERANCE": "3600",
+                "CIO_RELAY_MAX_BODY_BYTES": "262144", "CIO_RELAY_REDIS_TIMEOUT": "0.5",
+            ]) { $1 })
         #expect(settings.receiver.workspaces["default"]?.signingKeys.count == 2)
         #expect(settings.redis.host == "redis.svc")
         #expect(settings.redis.database == 2)
@@ -80,7 +80,8 @@ struct RelaySettingsTests {
     }
 
     @Test func workspacesAndLimitsFromTheFile() throws {
-        let path = try writeConfigFile("""
+        let path = try writeConfigFile(
+            """
             workspaces:
               eu-brand:
                 signing_keys: [k1, k2]
@@ -100,7 +101,8 @@ struct RelaySettingsTests {
     }
 
     @Test func fileErrorsNameTheLine() throws {
-        let badValue = try writeConfigFile("""
+        let badValue = try writeConfigFile(
+            """
             workspaces:
               a:
                 signing_keys: k
@@ -110,14 +112,16 @@ struct RelaySettingsTests {
         let failure = settingsError(["CIO_RELAY_CONFIG": badValue])
         #expect(failure?.source.contains("\(badValue):5 limits.dedup_ttl") == true, "\(String(describing: failure))")
 
-        let noKeys = try writeConfigFile("""
+        let noKeys = try writeConfigFile(
+            """
             workspaces:
               a:
                 other: 1
             """)
         #expect(settingsError(["CIO_RELAY_CONFIG": noKeys])?.source == "\(noKeys):3 workspaces.a")
 
-        let unsetVariable = try writeConfigFile("""
+        let unsetVariable = try writeConfigFile(
+            """
             workspaces:
               a:
                 signing_keys_env: NOT_SET_ANYWHERE
@@ -155,7 +159,8 @@ struct SecuritySettingsTests {
         #expect(serve.hasPrefix("resetkeys ~cio:* resetchannels -@all +"))
         #expect(serve.contains("+evalsha") && serve.contains("+xadd"))
         #expect(!serve.contains("+xrange") && !serve.contains("+xreadgroup"), "a receiver cannot read events")
-        #expect(RedisACL.commands(for: [.work, .operator]) == Array(Set(RedisACL.commands(for: [.work]) + RedisACL.commands(for: [.operator]))).sorted())
+        #expect(
+            RedisACL.commands(for: [.work, .operator]) == Array(Set(RedisACL.commands(for: [.work]) + RedisACL.commands(for: [.operator]))).sorted())
         #expect(RedisACL.roles("work,operator") == [.work, .operator])
         #expect(RedisACL.roles("admin") == nil)
     }
@@ -169,8 +174,12 @@ struct MinReplicasDefaultTests {
         let cluster = ["REDIS_URL": "redis+cluster://10.0.0.1:6379,10.0.0.2:6379"]
         #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }).redis.minReplicas == 1)
         #expect(try RelaySettings.load(environment: base.merging(["REDIS_URL": "rediss+cluster://10.0.0.1:6379"]) { $1 }).redis.minReplicas == 1)
-        #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "0"]) { $1 }).redis.minReplicas == 0)
-        #expect(try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "2"]) { $1 }).redis.minReplicas == 2)
+        #expect(
+            try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "0"]) { $1 }).redis.minReplicas
+                == 0)
+        #expect(
+            try RelaySettings.load(environment: base.merging(cluster) { $1 }.merging(["CIO_RELAY_REDIS_MIN_REPLICAS": "2"]) { $1 }).redis.minReplicas
+                == 2)
     }
 
     @Test func sentinelWaitsForOneReplicaAndTakesItsOwnCredentials() throws {
@@ -189,6 +198,8 @@ struct MinReplicasDefaultTests {
 
     @Test func oneRedisDoesNotWaitUnlessToldTo() throws {
         #expect(try RelaySettings.load(environment: base).redis.minReplicas == 0)
-        #expect(try RelaySettings.load(environment: base.merging(["REDIS_URL": "redis://h:6379", "CIO_RELAY_REDIS_MIN_REPLICAS": "1"]) { $1 }).redis.minReplicas == 1)
+        #expect(
+            try RelaySettings.load(environment: base.merging(["REDIS_URL": "redis://h:6379", "CIO_RELAY_REDIS_MIN_REPLICAS": "1"]) { $1 }).redis
+                .minReplicas == 1)
     }
 }

@@ -1,11 +1,12 @@
 import CustomerIO
 import Foundation
 import Receiver
-@testable import RelaySettings
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 import Worker
+
+@testable import RelaySettings
 
 /// The repository's root, from this file's place in it.
 private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import RelaySettings
 
 /// The error that loading settings from `environment` stops with, or nil when they load.

@@ -1,11 +1,12 @@
 import CustomerIO
 import EventQueue
 import Foundation
-@testable import RelaySettings
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 import Worker
+
+@testable import RelaySettings
 
 @Suite("Worker configuration from the environment and the YAML file")
 struct WorkerSettingsTests {
@@ -31,24 +32,29 @@ struct WorkerSettingsTests {
     }
 
     @Test func environmentKnobsAndCredentials() throws {
-        let worker = try load(base.merging([
-            "CIO_RELAY_BATCH_SIZE": "200", "CIO_RELAY_RECLAIM_IDLE": "30", "CIO_RELAY_MAX_DELIVERIES": "4",
-            "CIO_RELAY_TRACK_RATE_LIMIT": "12.5", "CIO_RELAY_CONSUMER_NAME": "pod-7", "CIO_RELAY_GROUPS": "actions",
-            "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key", "CUSTOMERIO_REGION": "EU",
-            "CIO_RELAY_TRACK_API": "v1", "CIO_RELAY_TRACK_TIMEOUT": "3",
-        ]) { $1 }).worker
+        let worker = try load(
+            base.merging([
+                "CIO_RELAY_BATCH_SIZE": "200", "CIO_RELAY_RECLAIM_IDLE": "30", "CIO_RELAY_MAX_DELIVERIES": "4",
+                "CIO_RELAY_TRACK_RATE_LIMIT": "12.5", "CIO_RELAY_CONSUMER_NAME": "pod-7", "CIO_RELAY_GROUPS": "actions",
+                "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key", "CUSTOMERIO_REGION": "EU",
+                "CIO_RELAY_TRACK_API": "v1", "CIO_RELAY_TRACK_TIMEOUT": "3",
+            ]) { $1 }
+        ).worker
         #expect(worker.consumer.batchSize == 200 && worker.consumer.reclaimIdle == .seconds(30) && worker.consumer.maxDeliveries == 4)
         #expect(worker.rateLimit == 12.5 && worker.consumer.consumer == "pod-7")
         let track = try #require(worker.track["default"])
         #expect(track.baseURL == "https://track-eu.customer.io")
         #expect(track.credentials.siteID == "site" && track.apiVersion == .v1 && track.requestTimeout == .seconds(3))
         #expect(worker.consumer.group == "actions")
-        let overridden = try load(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "http://127.0.0.1:9/"]) { $1 }).worker
+        let overridden = try load(
+            base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "http://127.0.0.1:9/"]) { $1 }
+        ).worker
         #expect(overridden.track["default"]?.baseURL == "http://127.0.0.1:9")
     }
 
     @Test(arguments: [
-        ("CIO_RELAY_BATCH_SIZE", "0"), ("CIO_RELAY_WAREHOUSE_BATCH_SIZE", "20000"), ("CIO_RELAY_WAREHOUSE_WRITERS", "0"), ("CIO_RELAY_RECLAIM_IDLE", "soon"), ("CIO_RELAY_MAX_DELIVERIES", "-1"),
+        ("CIO_RELAY_BATCH_SIZE", "0"), ("CIO_RELAY_WAREHOUSE_BATCH_SIZE", "20000"), ("CIO_RELAY_WAREHOUSE_WRITERS", "0"),
+        ("CIO_RELAY_RECLAIM_IDLE", "soon"), ("CIO_RELAY_MAX_DELIVERIES", "-1"),
         ("CIO_RELAY_TRACK_RATE_LIMIT", "0"), ("CIO_RELAY_CONSUMER_NAME", "two words"), ("WAREHOUSE_URL", "mysql://db/events"),
         ("CIO_RELAY_GROUPS", "reports"), ("CIO_RELAY_TRACK_API", "v3"), ("CIO_RELAY_TRACK_TIMEOUT", "0"),
     ])
@@ -72,24 +78,37 @@ struct WorkerSettingsTests {
             return
         }
         #expect(configuration.target == BigQueryTarget(project: "my-project", dataset: "cio_events", location: "EU"))
-        #expect(configuration.credentials == .metadataServer(host: "metadata.google.internal") && configuration.apiURL == "https://bigquery.googleapis.com")
+        #expect(
+            configuration.credentials == .metadataServer(host: "metadata.google.internal")
+                && configuration.apiURL == "https://bigquery.googleapis.com")
         let emulator = try load(bigquery.merging(["BIGQUERY_API_URL": "http://127.0.0.1:9050"]) { $1 })
-        #expect(emulator.warehouse == .bigquery(BigQuerySink.Configuration(
-            target: BigQueryTarget(project: "my-project", dataset: "cio_events", location: "EU"), apiURL: "http://127.0.0.1:9050", credentials: .none)))
+        #expect(
+            emulator.warehouse
+                == .bigquery(
+                    BigQuerySink.Configuration(
+                        target: BigQueryTarget(project: "my-project", dataset: "cio_events", location: "EU"), apiURL: "http://127.0.0.1:9050",
+                        credentials: .none)))
         #expect(settingsError(bigquery.merging(["WAREHOUSE_URL": "bigquery://X/events"]) { $1 })?.source == "WAREHOUSE_URL")
-        #expect(settingsError(bigquery.merging(["GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"]) { $1 })?.source == "GOOGLE_APPLICATION_CREDENTIALS")
+        #expect(
+            settingsError(bigquery.merging(["GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"]) { $1 })?.source
+                == "GOOGLE_APPLICATION_CREDENTIALS")
         #expect(settingsError(bigquery.merging(["BIGQUERY_API_URL": "ftp://x"]) { $1 })?.source == "BIGQUERY_API_URL")
     }
 
     @Test func partialCredentialsAndBadRegionsAreRefused() {
         #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "site"]) { $1 })?.message.contains("both") == true)
         #expect(settingsError(base.merging(["CUSTOMERIO_TRACK_API_KEY": "key"]) { $1 }) != nil)
-        #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_REGION": "ap"]) { $1 })?.message.contains("us or eu") == true)
-        #expect(settingsError(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "ftp://x"]) { $1 }) != nil)
+        #expect(
+            settingsError(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_REGION": "ap"]) { $1 })?.message
+                .contains("us or eu") == true)
+        #expect(
+            settingsError(base.merging(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k", "CUSTOMERIO_TRACK_URL": "ftp://x"]) { $1 }) != nil
+        )
     }
 
     @Test func fileWorkspacesPolicyAndKnobs() throws {
-        let path = try writeConfigFile("""
+        let path = try writeConfigFile(
+            """
             workspaces:
               eu-brand:
                 signing_keys: [k1]
@@ -115,7 +134,8 @@ struct WorkerSettingsTests {
         #expect(worker.consumer.batchSize == 50 && worker.rateLimit == 20)
         #expect(worker.policy.rules.map(\.name) == ["only-bounces"] && settings.policySource == path)
 
-        let badPolicy = try writeConfigFile("""
+        let badPolicy = try writeConfigFile(
+            """
             workspaces:
               a:
                 signing_keys: [k1]
@@ -129,7 +149,8 @@ struct WorkerSettingsTests {
         #expect(failure?.source == "\(badPolicy):8", "\(String(describing: failure))")
         #expect(failure?.message.contains("$nope") == true)
 
-        let unsetKey = try writeConfigFile("""
+        let unsetKey = try writeConfigFile(
+            """
             workspaces:
               a:
                 signing_keys: [k1]
@@ -145,7 +166,8 @@ struct WorkerSettingsTests {
     }
 
     @Test func eachRoleChecksOnlyWhatItUses() throws {
-        let policyFile = try writeConfigFile("""
+        let policyFile = try writeConfigFile(
+            """
             policy:
               - metrics: [bounced]
                 actions:

@@ -7,13 +7,15 @@ import Synchronization
 public func result<T: Sendable>(within timeout: Duration, _ body: @escaping @Sendable () async -> T) async -> T? {
     let race = FirstAnswer<T>()
     let answer = await withCheckedContinuation { continuation in
-        race.start(continuation, tasks: [
-            Task { race.finish(await body()) },
-            Task {
-                try? await Task.sleep(for: timeout)
-                race.finish(nil)
-            },
-        ])
+        race.start(
+            continuation,
+            tasks: [
+                Task { race.finish(await body()) },
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    race.finish(nil)
+                },
+            ])
     }
     race.cancelAll()
     return answer

@@ -5,7 +5,7 @@ import Foundation
 public enum Fixtures {
     /// The key and timestamp the vectors of SIGNATURES.md were made with.
     public static let signingKey = SigningKey("cio-test-signing-key-3f9a1c")
-    public static let timestamp: Int64 = 1767235000
+    public static let timestamp: Int64 = 1_767_235_000
 
     /// File name → expected `X-CIO-Signature`, from SIGNATURES.md.
     public static let signatures: [String: String] = [
@@ -36,7 +36,9 @@ public enum Fixtures {
 
     /// A distinct, well-formed event body (a variant of `email_sent.json` with a new `event_id`).
     public static func event(id: String, metric: String = "delivered", objectType: String = "email") -> [UInt8] {
-        Array(#"{"event_id":"\#(id)","object_type":"\#(objectType)","metric":"\#(metric)","timestamp":1767225600,"data":{"delivery_id":"dgXkAQEBmZr3xk2Hc1v0Qw==","identifiers":{"id":"u_1","email":"a@example.org","cio_id":"c1"},"recipient":"a@example.org"}}"#.utf8)
+        Array(
+            #"{"event_id":"\#(id)","object_type":"\#(objectType)","metric":"\#(metric)","timestamp":1767225600,"data":{"delivery_id":"dgXkAQEBmZr3xk2Hc1v0Qw==","identifiers":{"id":"u_1","email":"a@example.org","cio_id":"c1"},"recipient":"a@example.org"}}"#
+                .utf8)
     }
 
     /// A fresh ULID-shaped id, unique per call.

@@ -27,11 +27,17 @@ public final class InMemoryIntakeQueue: IntakeQueue {
     }
 
     public func enqueue(_ event: IncomingEvent) async throws(RedisError) -> EnqueueOutcome {
-        try store(key: "event:" + event.eventID) { $0.events.append(event); return $0.events.count }
+        try store(key: "event:" + event.eventID) {
+            $0.events.append(event)
+            return $0.events.count
+        }
     }
 
     public func deadLetter(_ rejected: RejectedBody) async throws(RedisError) -> EnqueueOutcome {
-        try store(key: "body:" + rejected.digest) { $0.rejected.append(rejected); return $0.rejected.count }
+        try store(key: "body:" + rejected.digest) {
+            $0.rejected.append(rejected)
+            return $0.rejected.count
+        }
     }
 
     private func store(key: String, _ append: (inout State) -> Int) throws(RedisError) -> EnqueueOutcome {
@@ -68,7 +74,9 @@ public final class InMemoryDeadLetterStore: DeadLetterStore {
             (0..<count).map { $0 + 1 }.map { number in
                 DeadLetter(
                     address: EntryAddress(partition: 0, streamID: "\(number)-0", qualified: false),
-                    event: QueuedEvent(body: Array(#"{"event_id":"e\#(number)"}"#.utf8), workspace: "default", receivedAt: 1_000, objectType: "email", metric: "bounced"),
+                    event: QueuedEvent(
+                        body: Array(#"{"event_id":"e\#(number)"}"#.utf8), workspace: "default", receivedAt: 1_000, objectType: "email",
+                        metric: "bounced"),
                     reason: reason(number), error: "HTTP 400 for person\(number)@example.com", attempts: 3, failedAt: 2_000)
             })
     }

@@ -33,19 +33,21 @@ public struct OpenAPIExamples {
     /// One example per leaf schema under the webhook request body's `oneOf` groups.
     public func all() throws -> [Example] {
         guard let webhooks = document["webhooks"] as? [String: Any],
-              let webhook = webhooks["reportingWebhook"] as? [String: Any],
-              let post = webhook["post"] as? [String: Any],
-              let requestBody = post["requestBody"] as? [String: Any],
-              let content = requestBody["content"] as? [String: Any],
-              let json = content["application/json"] as? [String: Any],
-              let schema = json["schema"] as? [String: Any],
-              let groups = schema["oneOf"] as? [[String: Any]] else {
+            let webhook = webhooks["reportingWebhook"] as? [String: Any],
+            let post = webhook["post"] as? [String: Any],
+            let requestBody = post["requestBody"] as? [String: Any],
+            let content = requestBody["content"] as? [String: Any],
+            let json = content["application/json"] as? [String: Any],
+            let schema = json["schema"] as? [String: Any],
+            let groups = schema["oneOf"] as? [[String: Any]]
+        else {
             throw TestSetupError("the OpenAPI file has no reportingWebhook request body")
         }
         var examples: [Example] = []
         for group in groups {
             guard let groupName = Self.refName(group), let groupSchema = schemas[groupName] as? [String: Any],
-                  let leaves = groupSchema["oneOf"] as? [[String: Any]], groupName.hasSuffix("_event") else {
+                let leaves = groupSchema["oneOf"] as? [[String: Any]], groupName.hasSuffix("_event")
+            else {
                 throw TestSetupError("unexpected group \(group)")
             }
             let objectType = String(groupName.dropLast("_event".count))
@@ -61,7 +63,8 @@ public struct OpenAPIExamples {
                 let prefix = objectType == "customer" ? "person_" : objectType + "_"
                 let metric = leafName.hasPrefix(prefix) ? String(leafName.dropFirst(prefix.count)) : enumMetric
                 payload["metric"] = metric
-                examples.append(Example(schema: leafName, objectType: objectType, metric: metric, payload: payload, metricCorrected: metric != enumMetric))
+                examples.append(
+                    Example(schema: leafName, objectType: objectType, metric: metric, payload: payload, metricCorrected: metric != enumMetric))
             }
         }
         return examples

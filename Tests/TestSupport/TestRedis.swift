@@ -173,8 +173,10 @@ public enum TestTLS {
     /// The `redis-server` options of a TLS-only server on `port` with the localhost certificate,
     /// asking clients for a certificate of the test CA when `clientCertificates`.
     public static func redisArguments(port: Int, clientCertificates: Bool) throws -> [String] {
-        ["--port", "0", "--tls-port", String(port), "--tls-cert-file", try file("server.crt"), "--tls-key-file", try file("server.key"),
-         "--tls-ca-cert-file", try file("ca.crt"), "--tls-auth-clients", clientCertificates ? "yes" : "no"]
+        [
+            "--port", "0", "--tls-port", String(port), "--tls-cert-file", try file("server.crt"), "--tls-key-file", try file("server.key"),
+            "--tls-ca-cert-file", try file("ca.crt"), "--tls-auth-clients", clientCertificates ? "yes" : "no",
+        ]
     }
 }
 
@@ -194,7 +196,8 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// A port found free can be taken by another test's outgoing connection before redis-server
     /// binds it (both draw from the same ephemeral range), so the first start tries up to three ports.
     public init(arguments: [String] = [], tls: Bool = false, clientCertificates: Bool = false) throws {
-        let base = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
+        let base =
+            ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
         self.directory = base.appendingPathComponent("redis-\(UUID().uuidString.prefix(8))")
         self.arguments = arguments
@@ -206,7 +209,7 @@ public final class RedisServerProcess: @unchecked Sendable {
             do {
                 try start()
                 return
-            } catch where attempt < 3 {
+            } catch  where attempt < 3 {
                 continue
             }
         }
@@ -220,8 +223,11 @@ public final class RedisServerProcess: @unchecked Sendable {
         guard let binary = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_REDIS_SERVER"], !binary.isEmpty else {
             throw TestSetupError("CIO_RELAY_TEST_REDIS_SERVER is not set: run the tests with scripts/test.sh")
         }
-        let argv = [binary, "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
-                    "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path] + arguments
+        let argv =
+            [
+                binary, "--bind", "127.0.0.1", "--port", String(port), "--dir", directory.path,
+                "--save", "", "--appendonly", "no", "--logfile", directory.appendingPathComponent("redis.log").path,
+            ] + arguments
             + (tls ? try TestTLS.redisArguments(port: port, clientCertificates: clientCertificates) : [])
         let child = try TestProcess.spawn(argv)
         pid = child

@@ -2,8 +2,8 @@ import CustomerIO
 import Foundation
 import Logging
 import Prometheus
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 
 /// What the emulator does not do like BigQuery, played by a scripted server.
@@ -16,15 +16,18 @@ struct BigQueryCannedAnswerTests {
         _ server: ScriptedHTTPServer, maximumRequestBytes: Int = 5_000_000, logger: Logger = .quiet("warehouse-test"),
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) -> BigQuerySink {
-        var configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: server.baseURL, credentials: .none)
+        var configuration = BigQuerySink.Configuration(
+            target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: server.baseURL, credentials: .none)
         configuration.maximumRequestBytes = maximumRequestBytes
-        return BigQuerySink(configuration: configuration, logger: logger, metrics: BigQueryMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+        return BigQuerySink(
+            configuration: configuration, logger: logger, metrics: BigQueryMetrics(factory: PrometheusMetricsFactory(registry: registry)))
     }
 
     static func rows(_ count: Int, subjectBytes: Int = 10) throws -> [WarehouseRow] {
         try (0..<count).map { _ in
             let id = Fixtures.newEventID()
-            let body = #"{"event_id":"\#(id)","object_type":"email","metric":"opened","timestamp":1767230000,"data":{"subject":"\#(String(repeating: "s", count: subjectBytes))"}}"#
+            let body =
+                #"{"event_id":"\#(id)","object_type":"email","metric":"opened","timestamp":1767230000,"data":{"subject":"\#(String(repeating: "s", count: subjectBytes))"}}"#
             return try row(Array(body.utf8))
         }
     }
@@ -40,18 +43,24 @@ struct BigQueryCannedAnswerTests {
     }
 
     static func error(_ status: Int, _ reason: String, _ message: String) -> ScriptedHTTPServer.Answer {
-        ScriptedHTTPServer.Answer(status: status, body: #"{"error":{"code":\#(status),"message":"\#(message)","errors":[{"domain":"global","reason":"\#(reason)","message":"\#(message)"}],"status":"X"}}"#)
+        ScriptedHTTPServer.Answer(
+            status: status,
+            body:
+                #"{"error":{"code":\#(status),"message":"\#(message)","errors":[{"domain":"global","reason":"\#(reason)","message":"\#(message)"}],"status":"X"}}"#
+        )
     }
 
     @Test func anInvalidRowIsRejectedWithBigQuerysMessageAndStoppedRowsAreSentAgain() async throws {
         try await withShutdown(try await ScriptedHTTPServer()) { server in
             let rows = try Self.rows(4)
-            server.script(ScriptedHTTPServer.Answer(body: """
-                {"kind":"bigquery#tableDataInsertAllResponse","insertErrors":[
-                 {"index":1,"errors":[{"reason":"invalid","location":"campaign_id","message":"Cannot convert value to integer."}]},
-                 {"index":0,"errors":[{"reason":"stopped","location":"","message":""}]},
-                 {"index":3,"errors":[{"reason":"stopped","location":"","message":""}]}]}
-                """))
+            server.script(
+                ScriptedHTTPServer.Answer(
+                    body: """
+                        {"kind":"bigquery#tableDataInsertAllResponse","insertErrors":[
+                         {"index":1,"errors":[{"reason":"invalid","location":"campaign_id","message":"Cannot convert value to integer."}]},
+                         {"index":0,"errors":[{"reason":"stopped","location":"","message":""}]},
+                         {"index":3,"errors":[{"reason":"stopped","location":"","message":""}]}]}
+                        """))
             let outcomes = try await Self.sink(server).write(rows)
             #expect(outcomes == [.written, .rejected("BigQuery: campaign_id: Cannot convert value to integer."), .written, .written])
             let requests = server.requests
@@ -76,7 +85,9 @@ struct BigQueryCannedAnswerTests {
                 #expect(error.code == .unavailable && error.message.contains("backendError"), "\(error)")
             }
             #expect(try await sink.write(rows) == [.written, .written, .written])
-            #expect(server.requests.map(Self.insertIDs) == Array(repeating: rows.map(\.eventID), count: 3), "the same rows with the same insertIds each time")
+            #expect(
+                server.requests.map(Self.insertIDs) == Array(repeating: rows.map(\.eventID), count: 3),
+                "the same rows with the same insertIds each time")
         }
     }
 
@@ -91,10 +102,11 @@ struct BigQueryCannedAnswerTests {
                 ScriptedHTTPServer.Answer(body: "{}"))
             #expect(try await Self.sink(server).write(rows) == [.written, .written])
             let requests = server.requests
-            #expect(requests.map { "\($0.method) \($0.path)" } == [
-                "POST \(Self.insertAll)", "GET \(Self.tables)/customerio_events", "POST \(Self.tables)",
-                "GET \(Self.tables)/customerio_actions", "POST \(Self.insertAll)",
-            ])
+            #expect(
+                requests.map { "\($0.method) \($0.path)" } == [
+                    "POST \(Self.insertAll)", "GET \(Self.tables)/customerio_events", "POST \(Self.tables)",
+                    "GET \(Self.tables)/customerio_actions", "POST \(Self.insertAll)",
+                ])
             let created = try #require(requests[2].json as? [String: Any])
             #expect((created["tableReference"] as? [String: Any])?["tableId"] as? String == "customerio_events")
             #expect((created["timePartitioning"] as? [String: Any])?["field"] as? String == "occurred_at")
@@ -145,12 +157,17 @@ struct BigQueryCannedAnswerTests {
 struct BigQueryAuthenticationTests {
     /// A new 2048-bit RSA key in a service-account file whose token URI is the fake endpoint that
     /// `tokenServer` starts with the key's public half; answers the key, the endpoint and the PEM.
-    static func serviceAccount(tokenServer: (String) throws -> FakeGoogleTokenServer) throws -> (key: ServiceAccountKey, server: FakeGoogleTokenServer, privatePEM: String) {
+    static func serviceAccount(tokenServer: (String) throws -> FakeGoogleTokenServer) throws -> (
+        key: ServiceAccountKey, server: FakeGoogleTokenServer, privatePEM: String
+    ) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sa-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let privatePath = folder.appendingPathComponent("key.pem").path
         let publicPath = folder.appendingPathComponent("public.pem").path
-        let status = try TestProcess.run(["/bin/sh", "-c", "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out '\(privatePath)' 2>/dev/null && openssl pkey -in '\(privatePath)' -pubout -out '\(publicPath)'"])
+        let status = try TestProcess.run([
+            "/bin/sh", "-c",
+            "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out '\(privatePath)' 2>/dev/null && openssl pkey -in '\(privatePath)' -pubout -out '\(publicPath)'",
+        ])
         guard status == 0 else { throw TestSetupError("openssl could not make a key (exit \(status))") }
         let server = try tokenServer(publicPath)
         let pem = try String(contentsOfFile: privatePath, encoding: .utf8)
@@ -164,7 +181,8 @@ struct BigQueryAuthenticationTests {
     }
 
     static func sink(_ api: ScriptedHTTPServer, credentials: GoogleCredentials, refreshAfter: Duration, logger: Logger) -> BigQuerySink {
-        var configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: api.baseURL, credentials: credentials)
+        var configuration = BigQuerySink.Configuration(
+            target: BigQueryTarget(project: "test-project", dataset: "ds"), apiURL: api.baseURL, credentials: credentials)
         // Tokens last an hour: a margin of an hour less `refreshAfter` makes them due that soon after
         // they are fetched.
         configuration.tokenRefreshMargin = .seconds(3600) - refreshAfter
@@ -197,8 +215,10 @@ struct BigQueryAuthenticationTests {
                 #expect(try tokenServer.stats().exchanges == 4 && tokenServer.stats().refused.isEmpty)
                 // No token, key or assertion in any log line.
                 let logged = lines.all.joined(separator: "\n")
-                #expect(lines.all.filter { $0.contains("access token fetched") }.count == 4 && lines.all.contains { $0.contains("refused the access token") },
-                        "each fetch and the 401 are logged: \(lines.all)")
+                #expect(
+                    lines.all.filter { $0.contains("access token fetched") }.count == 4
+                        && lines.all.contains { $0.contains("refused the access token") },
+                    "each fetch and the 401 are logged: \(lines.all)")
                 for secret in ["sa-token", "PRIVATE KEY", String(pem.split(separator: "\n")[1].prefix(20)), "eyJ"] {
                     #expect(!logged.contains(secret), "a log line holds \(secret)")
                 }
@@ -208,7 +228,9 @@ struct BigQueryAuthenticationTests {
 
     @Test func aRefusedAssertionIsAnErrorThatNamesTheEndpointButNoSecret() async throws {
         // The endpoint has no public key for the assertion: google-auth cannot verify the signature.
-        let (key, tokenServer, _) = try Self.serviceAccount { _ in try FakeGoogleTokenServer(publicKeyPath: "/dev/null", keyID: "test-key-1", expiresIn: 3600) }
+        let (key, tokenServer, _) = try Self.serviceAccount { _ in
+            try FakeGoogleTokenServer(publicKeyPath: "/dev/null", keyID: "test-key-1", expiresIn: 3600)
+        }
         try await withShutdown(tokenServer) { server in
             try await withShutdown(try await ScriptedHTTPServer()) { api in
                 let sink = Self.sink(api, credentials: .serviceAccount(key), refreshAfter: .seconds(60), logger: .quiet("warehouse-test"))
@@ -229,7 +251,8 @@ struct BigQueryAuthenticationTests {
     @Test func onGKETheMetadataServerGivesTheTokenAskedWithItsHeader() async throws {
         try await withShutdown(try FakeGoogleTokenServer(publicKeyPath: "/dev/null", keyID: "unused", expiresIn: 3600)) { metadata in
             try await withShutdown(try await ScriptedHTTPServer()) { api in
-                let sink = Self.sink(api, credentials: .metadataServer(host: metadata.host), refreshAfter: .seconds(60), logger: .quiet("warehouse-test"))
+                let sink = Self.sink(
+                    api, credentials: .metadataServer(host: metadata.host), refreshAfter: .seconds(60), logger: .quiet("warehouse-test"))
                 for _ in 0..<3 { _ = try await sink.write(try BigQueryCannedAnswerTests.rows(1)) }
                 let stats = try metadata.stats()
                 #expect(stats.refused.isEmpty, "\(stats.refused)")
@@ -248,8 +271,16 @@ struct BigQueryAuthenticationTests {
             ("not json", "is not a JSON object"),
             (#"{"type":"authorized_user"}"#, "is not a service-account key"),
             (#"{"type":"service_account","private_key_id":"k","private_key":"x"}"#, "has no client_email"),
-            (#"{"type":"service_account","client_email":"a@b","private_key_id":"k","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}"#, "not a PEM private key"),
-            (String(decoding: try JSONSerialization.data(withJSONObject: ["type": "service_account", "client_email": "a@b", "private_key_id": "k", "private_key": ec]), as: UTF8.self), "not an RSA key"),
+            (
+                #"{"type":"service_account","client_email":"a@b","private_key_id":"k","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}"#,
+                "not a PEM private key"
+            ),
+            (
+                String(
+                    decoding: try JSONSerialization.data(withJSONObject: [
+                        "type": "service_account", "client_email": "a@b", "private_key_id": "k", "private_key": ec,
+                    ]), as: UTF8.self), "not an RSA key"
+            ),
         ]
         for (index, (text, reason)) in cases.enumerated() {
             let path = folder.appendingPathComponent("key\(index).json").path

@@ -1,8 +1,8 @@
 import CustomerIO
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 
 @Suite("BigQuery sink: URLs, wire format and schema")
@@ -10,9 +10,12 @@ struct BigQueryFormatTests {
     @Test func urlsAreParsedAndBadOnesRefusedWithTheReason() throws {
         let plain = try BigQueryTarget(url: "bigquery://my-project/events")
         #expect(plain == BigQueryTarget(project: "my-project", dataset: "events"))
-        #expect(plain.eventsTable == "customerio_events" && plain.actionsTable == "customerio_actions" && plain.uniqueView == "customerio_events_unique")
+        #expect(
+            plain.eventsTable == "customerio_events" && plain.actionsTable == "customerio_actions" && plain.uniqueView == "customerio_events_unique")
         let full = try BigQueryTarget(url: "bigquery://my-project/events?location=EU&table_prefix=cio_")
-        #expect(full.location == "EU" && full.eventsTable == "cio_customerio_events" && full.qualified(full.eventsTable) == "`my-project.events.cio_customerio_events`")
+        #expect(
+            full.location == "EU" && full.eventsTable == "cio_customerio_events"
+                && full.qualified(full.eventsTable) == "`my-project.events.cio_customerio_events`")
         #expect(full.description == "bigquery://my-project/events?location=EU&table_prefix=cio_")
         for (url, reason) in [
             ("bigquery://my-project", "dataset"), ("bigquery://X/events", "project id"), ("bigquery://my-project/bad-name", "dataset"),
@@ -61,7 +64,9 @@ struct BigQueryFormatTests {
         #expect(json["occurred_at"] as? String == "2026-01-01T01:13:20Z")
         #expect(json["received_at"] as? String == "2026-01-01T02:36:40.123Z")
         #expect(json["transactional_message_id"] as? String == "5", "INT64 as a string: exact beyond 2^53")
-        #expect(json["payload"] as? String == String(decoding: try Fixtures.bytes("email_bounced.json"), as: UTF8.self), "the payload verbatim, as a JSON string")
+        #expect(
+            json["payload"] as? String == String(decoding: try Fixtures.bytes("email_bounced.json"), as: UTF8.self),
+            "the payload verbatim, as a JSON string")
         #expect(json["campaign_id"] == nil && json["href"] == nil, "NULLs are left out")
         #expect(json["ingested_at"] as? String == "2026-01-01T03:00:00.000Z")
     }
@@ -72,6 +77,7 @@ struct BigQueryFormatTests {
         #expect(events.first { $0.name == "occurred_at" }?.type == "TIMESTAMP")
         #expect(events.first { $0.name == "campaign_id" }?.type == "INT64")
         #expect(events.first { $0.name == "payload" }.map { $0.type == "JSON" && $0.required } == true)
-        #expect(BigQuerySchema.current.fields(of: .actions).map(\.name) == ["event_id", "workspace", "person", "action", "outcome", "detail", "acted_at"])
+        #expect(
+            BigQuerySchema.current.fields(of: .actions).map(\.name) == ["event_id", "workspace", "person", "action", "outcome", "detail", "acted_at"])
     }
 }

@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import Worker
 
 @Suite("A deadline around a call that may never return")

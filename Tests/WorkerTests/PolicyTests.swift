@@ -6,14 +6,20 @@ import Worker
 struct PolicyTests {
     private func event(_ metric: String, type: String = "email", timestamp: Int64? = 1_767_230_000) throws -> WebhookEvent {
         let time = timestamp.map { #","timestamp":\#($0)"# } ?? ""
-        return try WebhookEvent.parse(Array(#"{"event_id":"01E","object_type":"\#(type)","metric":"\#(metric)"\#(time),"data":{"delivery_id":"d-1","identifiers":{"id":"u1"},"nested":{"x":7}}}"#.utf8))
+        return try WebhookEvent.parse(
+            Array(
+                #"{"event_id":"01E","object_type":"\#(type)","metric":"\#(metric)"\#(time),"data":{"delivery_id":"d-1","identifiers":{"id":"u1"},"nested":{"x":7}}}"#
+                    .utf8))
     }
 
     @Test func builtInPolicyFollowsTheDesign() throws {
         let policy = Policy.builtIn
         #expect(policy.rules.map(\.name) == ["email-bounced", "email-spammed", "unsubscribed", "resubscribed", "email-engagement"])
         let bounce = try #require(policy.plan(for: try event("bounced"), person: .id("u1"), fallbackTime: 0))
-        #expect(bounce.attributes == ["email_bounced": .bool(true), "email_bounced_at": .number(1_767_230_000), "last_bounce_delivery_id": .string("d-1")])
+        #expect(
+            bounce.attributes == [
+                "email_bounced": .bool(true), "email_bounced_at": .number(1_767_230_000), "last_bounce_delivery_id": .string("d-1"),
+            ])
         #expect(bounce.suppress && bounce.monotonicAttributes.isEmpty)
         let spam = try #require(policy.plan(for: try event("spammed"), person: .id("u1"), fallbackTime: 0))
         #expect(spam.attributes == ["spam_complaint": .bool(true), "spam_complaint_at": .number(1_767_230_000)] && spam.suppress)
@@ -29,7 +35,9 @@ struct PolicyTests {
             #expect(engaged.attributes == ["last_email_engaged_at": .number(1_767_230_000), "last_email_metric": .string(metric)])
             #expect(engaged.monotonicAttributes == ["last_email_engaged_at", "last_email_metric"])
         }
-        for (metric, type) in [("sent", "email"), ("delivered", "email"), ("bounced", "push"), ("opened", "push"), ("converted", "email"), ("anything_new", "thing")] {
+        for (metric, type) in [
+            ("sent", "email"), ("delivered", "email"), ("bounced", "push"), ("opened", "push"), ("converted", "email"), ("anything_new", "thing"),
+        ] {
             #expect(policy.plan(for: try event(metric, type: type), person: .id("u1"), fallbackTime: 0) == nil, "\(type)/\(metric) is warehouse only")
         }
         // No timestamp in the event: the time it was received stands in.
@@ -37,32 +45,34 @@ struct PolicyTests {
     }
 
     @Test func customRulesWildcardsTemplatesAndFirstMatchWins() throws {
-        let policy = try PolicyParser.parse(yaml: """
-            policy:
-              - name: ignore-test-sends
-                object_types: [email]
-                metrics: [clicked]
-                actions: []
-              - name: everything
-                metrics: "*"
-                actions:
-                  - identify:
-                      plan: gold
-                      score: 3
-                      ratio: 0.5
-                      none: null
-                      price: $$5
-                      last_kind: $object_type
-                      last_event: $event_id
-                      nested: $data.nested.x
-                      missing: $data.nope
-            """, source: "test.yaml")
+        let policy = try PolicyParser.parse(
+            yaml: """
+                policy:
+                  - name: ignore-test-sends
+                    object_types: [email]
+                    metrics: [clicked]
+                    actions: []
+                  - name: everything
+                    metrics: "*"
+                    actions:
+                      - identify:
+                          plan: gold
+                          score: 3
+                          ratio: 0.5
+                          none: null
+                          price: $$5
+                          last_kind: $object_type
+                          last_event: $event_id
+                          nested: $data.nested.x
+                          missing: $data.nope
+                """, source: "test.yaml")
         #expect(policy.plan(for: try event("clicked"), person: .id("u1"), fallbackTime: 0) == nil)
         let update = try #require(policy.plan(for: try event("sent", type: "sms"), person: .id("u1"), fallbackTime: 0))
-        #expect(update.attributes == [
-            "plan": .string("gold"), "score": .number(3), "ratio": .number(0.5), "none": .null, "price": .string("$5"),
-            "last_kind": .string("sms"), "last_event": .string("01E"), "nested": .number(7),
-        ])
+        #expect(
+            update.attributes == [
+                "plan": .string("gold"), "score": .number(3), "ratio": .number(0.5), "none": .null, "price": .string("$5"),
+                "last_kind": .string("sms"), "last_event": .string("01E"), "nested": .number(7),
+            ])
     }
 
     @Test(arguments: [
@@ -75,7 +85,10 @@ struct PolicyTests {
         ("policy:\n  - metrics: [bounced]\n    actoins: []\n", 3, "unknown key 'actoins'"),
         ("policy:\n  - metrics: []\n    actions: []\n", 2, "'metrics' is empty"),
         ("policy:\n  - actions: []\n", 2, "give 'metrics' and/or 'object_types'"),
-        ("policy:\n  - metrics: [opened]\n    actions:\n      - identify:\n          a: 1\n        monotonic: sometimes\n", 6, "'monotonic' must be true or false"),
+        (
+            "policy:\n  - metrics: [opened]\n    actions:\n      - identify:\n          a: 1\n        monotonic: sometimes\n", 6,
+            "'monotonic' must be true or false"
+        ),
         ("other: 1\n", 1, "no 'policy:' list"),
     ])
     func errorsNameTheLine(yaml: String, line: Int, message: String) {
@@ -94,8 +107,12 @@ struct PolicyTests {
 
 @Suite("Coalescing per person")
 struct PersonUpdatesTests {
-    private func update(_ person: String, time: Int64, _ attributes: [String: JSONValue], monotonic: Bool = false, suppress: Bool = false) -> PlannedUpdate {
-        PlannedUpdate(person: .id(person), eventTime: time, attributes: attributes, monotonicAttributes: monotonic ? Set(attributes.keys) : [], suppress: suppress)
+    private func update(_ person: String, time: Int64, _ attributes: [String: JSONValue], monotonic: Bool = false, suppress: Bool = false)
+        -> PlannedUpdate
+    {
+        PlannedUpdate(
+            person: .id(person), eventTime: time, attributes: attributes, monotonicAttributes: monotonic ? Set(attributes.keys) : [],
+            suppress: suppress)
     }
 
     @Test func manyEventsForOnePersonBecomeOneUpdate() {
@@ -111,8 +128,9 @@ struct PersonUpdatesTests {
         let a = merged[0]
         #expect(a.person == .id("a") && a.workspace == "ws")
         #expect(a.entries == [0, 2, 3, 4])
-        #expect(a.attributes == ["last_email_engaged_at": .number(30), "last_email_metric": .string("clicked"), "email_bounced": .bool(true)],
-                "the older open (20) arriving after the newer click (30) does not win")
+        #expect(
+            a.attributes == ["last_email_engaged_at": .number(30), "last_email_metric": .string("clicked"), "email_bounced": .bool(true)],
+            "the older open (20) arriving after the newer click (30) does not win")
         #expect(a.monotonicTimes == ["last_email_engaged_at": 30, "last_email_metric": 30])
         #expect(a.suppress)
         #expect(a.operations.identify != nil && a.operations.suppress == .suppress(.id("a")))

@@ -1,5 +1,5 @@
-import Foundation
 import EventQueue
+import Foundation
 import Operations
 
 /// `/console/dead-letters`: the list, one dead letter, and the confirmation of a change.
@@ -17,11 +17,14 @@ enum DeadLetterViews {
         let reasons = Dictionary(grouping: letters, by: \.reason).mapValues(\.count)
         let shown = letters.filter { reason == nil || $0.reason == reason }
         var filters: [HTML] = [
-            reason == nil ? "<a href=\"/console/dead-letters\" aria-current=\"true\">all \(letters.count)</a>" : "<a href=\"/console/dead-letters\">all \(letters.count)</a>"
+            reason == nil
+                ? "<a href=\"/console/dead-letters\" aria-current=\"true\">all \(letters.count)</a>"
+                : "<a href=\"/console/dead-letters\">all \(letters.count)</a>"
         ]
         for (name, count) in reasons.sorted(by: { $0.key < $1.key }) {
             let link = "/console/dead-letters?reason=\(HTML.query(name))"
-            filters.append(name == reason ? "<a href=\"\(link)\" aria-current=\"true\">\(name) \(count)</a>" : "<a href=\"\(link)\">\(name) \(count)</a>")
+            filters.append(
+                name == reason ? "<a href=\"\(link)\" aria-current=\"true\">\(name) \(count)</a>" : "<a href=\"\(link)\">\(name) \(count)</a>")
         }
         let rows: [HTML] = shown.map { letter in
             """
@@ -36,7 +39,8 @@ enum DeadLetterViews {
                 reason.map {
                     "<a class=\"button secondary\" href=\"/console/dead-letters/confirm?action=replay-reason&amp;reason=\(HTML.query($0))\">Replay all \($0)…</a>"
                 } ?? ""
-            actions = "<div class=\"actions\">\(replayReason)<a class=\"button secondary\" href=\"/console/dead-letters/confirm?action=purge\">Purge all…</a></div>"
+            actions =
+                "<div class=\"actions\">\(replayReason)<a class=\"button secondary\" href=\"/console/dead-letters/confirm?action=purge\">Purge all…</a></div>"
         }
         let notice: HTML = done.map { "<p class=\"notice\">\($0)</p>" } ?? ""
         let more: HTML = page.next.map { "<p><a href=\"/console/dead-letters?from=\(HTML.query($0))\">More…</a></p>" } ?? ""

@@ -1,5 +1,5 @@
-import Foundation
 import EventQueue
+import Foundation
 import Operations
 
 /// `/console`: the queue at a glance, then what this process saw lately.

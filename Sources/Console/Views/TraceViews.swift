@@ -24,11 +24,13 @@ enum TraceViews {
                 """
         }
         let marker =
-            trace.markerTTLSeconds.map { "present, expires in \(Readable.duration(seconds: Double($0)))" } ?? "none (never accepted, or longer ago than the dedup TTL)"
+            trace.markerTTLSeconds.map { "present, expires in \(Readable.duration(seconds: Double($0)))" }
+            ?? "none (never accepted, or longer ago than the dedup TTL)"
         let entry: String
         switch trace.entryState {
         case "queued":
-            entry = "queued \(Readable.ago(milliseconds: trace.receivedAt, now: now)) as \(trace.entryID ?? "?") (\(trace.objectType ?? "?")/\(trace.metric ?? "?"))"
+            entry =
+                "queued \(Readable.ago(milliseconds: trace.receivedAt, now: now)) as \(trace.entryID ?? "?") (\(trace.objectType ?? "?")/\(trace.metric ?? "?"))"
         case "trimmed": entry = "trimmed: every group had finished \(trace.entryID ?? "it")"
         default: entry = "unknown"
         }
@@ -53,7 +55,9 @@ enum TraceViews {
         }
         let row: HTML =
             report.warehouse.note.map { "\($0)" }
-            ?? report.warehouse.row.map { "\($0.objectType ?? "?")/\($0.metric ?? "?"), occurred \($0.occurredAt ?? "?"), stored \($0.ingestedAt ?? "?")" }
+            ?? report.warehouse.row.map {
+                "\($0.objectType ?? "?")/\($0.metric ?? "?"), occurred \($0.occurredAt ?? "?"), stored \($0.ingestedAt ?? "?")"
+            }
             ?? "none"
         let actions: [HTML] = report.warehouse.actions.map { action in
             """

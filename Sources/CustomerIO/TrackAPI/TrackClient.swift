@@ -2,9 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import Metrics
-import RelayMetrics
 import NIOCore
 import NIOHTTP1
+import RelayMetrics
 
 /// Waits until the Track API budget allows one more request (shared by every worker replica).
 public protocol TrackRequestGate: Sendable {
@@ -89,10 +89,14 @@ public struct TrackClient: Sendable {
 
     private func sendBatches(_ operations: [TrackOperation], refresh: Refresh?) async -> [Result<Void, TrackError>] {
         var results = [Result<Void, TrackError>](repeating: .success(()), count: operations.count)
-        let packer = JSONArrayPacker.trackBatch(maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
+        let packer = JSONArrayPacker.trackBatch(
+            maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
         let packing = packer.pack(operations.map { $0.batchItem.serialized() })
         for index in packing.oversized {
-            results[index] = .failure(TrackError(.tooLarge, "the \(operations[index].action) operation is larger than the \(configuration.maximumItemBytes)-byte limit of a batch item"))
+            results[index] = .failure(
+                TrackError(
+                    .tooLarge,
+                    "the \(operations[index].action) operation is larger than the \(configuration.maximumItemBytes)-byte limit of a batch item"))
         }
         for request in packing.requests {
             var retryBody: (@Sendable () async -> [UInt8])?
@@ -122,7 +126,8 @@ public struct TrackClient: Sendable {
     /// The `errors` of a 207 answer as (batch index, message).
     static func itemErrors(in body: [UInt8]) -> [(index: Int, message: String)]? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let errors = object["errors"] as? [[String: Any]] else { return nil }
+            let errors = object["errors"] as? [[String: Any]]
+        else { return nil }
         var result: [(Int, String)] = []
         for error in errors {
             guard let index = (error["batch_index"] as? NSNumber)?.intValue else { return nil }
@@ -161,7 +166,9 @@ public struct TrackClient: Sendable {
     }
 
     /// One request with its retries; `retryBody`, when given, makes the body of each retry.
-    private func perform(_ method: HTTPMethod, path: String, body firstBody: [UInt8], retryBody: (@Sendable () async -> [UInt8])? = nil) async -> Result<Response, TrackError> {
+    private func perform(_ method: HTTPMethod, path: String, body firstBody: [UInt8], retryBody: (@Sendable () async -> [UInt8])? = nil) async
+        -> Result<Response, TrackError>
+    {
         var attempt = 0
         var body = firstBody
         while true {
@@ -201,15 +208,19 @@ public struct TrackClient: Sendable {
             case .succeeded:
                 return .success(Response(status: status ?? 200, body: responseBody))
             case .rejected:
-                return .failure(TrackError(.rejected, status: status, "\(method) \(Self.route(path)) answered \(what): \(Self.excerpt(responseBody))"))
+                return .failure(
+                    TrackError(.rejected, status: status, "\(method) \(Self.route(path)) answered \(what): \(Self.excerpt(responseBody))"))
             case .unavailable:
-                return .failure(TrackError(.unavailable, status: status, "\(method) \(Self.route(path)) still failing after \(attempt) attempt(s): \(what)"))
+                return .failure(
+                    TrackError(.unavailable, status: status, "\(method) \(Self.route(path)) still failing after \(attempt) attempt(s): \(what)"))
             case .retry(let delay):
                 if status == 429 { metrics.throttled.increment() }
-                logger.warning("Track API request will be retried", metadata: [
-                    "route": "\(Self.route(path))", "status": "\(status.map(String.init) ?? "none")",
-                    "attempt": "\(attempt)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
-                ])
+                logger.warning(
+                    "Track API request will be retried",
+                    metadata: [
+                        "route": "\(Self.route(path))", "status": "\(status.map(String.init) ?? "none")",
+                        "attempt": "\(attempt)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
+                    ])
                 do {
                     try await Task.sleep(for: delay)
                 } catch {

@@ -12,7 +12,10 @@ public struct TrackRetryPolicy: Sendable, Hashable {
     /// unavailable and the events are retried later by redelivery.
     public var maximumRetryAfter: Duration
 
-    public init(maximumAttempts: Int = 5, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(30), maximumRetryAfter: Duration = .seconds(60)) {
+    public init(
+        maximumAttempts: Int = 5, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(30),
+        maximumRetryAfter: Duration = .seconds(60)
+    ) {
         self.maximumAttempts = maximumAttempts
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff

@@ -40,7 +40,7 @@ final class ClusterNodes: Sendable {
         for node in try await primaries() {
             do {
                 return try await pool(for: node).send(command)
-            } catch where error.code == .connectionFailed || error.code == .connectionLost {
+            } catch  where error.code == .connectionFailed || error.code == .connectionLost {
                 lastError = error
             }
         }
@@ -57,16 +57,17 @@ final class ClusterNodes: Sendable {
                 do throws(RedisError) {
                     let reply = try await pool(for: node).send(command, after: asking ? Self.asking : nil)
                     action = routing.received(reply, now: .now)
-                } catch where error.code == .serverError {
+                } catch  where error.code == .serverError {
                     action = routing.received(.error(error.message), now: .now)
-                } catch where error.code == .connectionFailed || error.code == .connectionLost {
+                } catch  where error.code == .connectionFailed || error.code == .connectionLost {
                     action = routing.connectionFailed(error, now: .now)
                 }
             case .refreshMap:
                 if let map = await refreshMap() {
                     action = routing.mapRefreshed(map, now: .now)
                 } else {
-                    action = routing.connectionFailed(RedisError(.connectionFailed, "no node of the cluster answered CLUSTER SLOTS\(mapFailureNote)"), now: .now)
+                    action = routing.connectionFailed(
+                        RedisError(.connectionFailed, "no node of the cluster answered CLUSTER SLOTS\(mapFailureNote)"), now: .now)
                 }
             case .wait(let delay, let refresh):
                 let started = ContinuousClock.now
@@ -94,7 +95,9 @@ final class ClusterNodes: Sendable {
         let known = state.withLock { $0.map.primaries }
         if !known.isEmpty { return known }
         guard let map = await refreshMap(), !map.primaries.isEmpty else {
-            throw RedisError(.connectionFailed, "no node of the cluster (\(seeds.map(\.description).joined(separator: ","))) answered CLUSTER SLOTS\(mapFailureNote)")
+            throw RedisError(
+                .connectionFailed,
+                "no node of the cluster (\(seeds.map(\.description).joined(separator: ","))) answered CLUSTER SLOTS\(mapFailureNote)")
         }
         return map.primaries
     }

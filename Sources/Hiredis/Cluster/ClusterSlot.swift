@@ -53,8 +53,8 @@ public enum ClusterRedirection: Sendable, Hashable {
         switch parts.first {
         case "MOVED", "ASK":
             guard parts.count == 3, let slot = Int(parts[1]), (0..<ClusterSlot.count).contains(slot),
-                  let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...]),
-                  (1...65_535).contains(port)
+                let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...]),
+                (1...65_535).contains(port)
             else { return nil }
             // An empty host means "the node you asked", as Redis 7 may answer behind a proxy.
             let host = String(parts[2][..<colon])

@@ -37,10 +37,10 @@ public struct ClusterSlotMap: Sendable, Hashable {
         var primaries: [ClusterEndpoint] = []
         for range in ranges {
             guard let parts = range.array, parts.count >= 3,
-                  let start = parts[0].integer, let end = parts[1].integer,
-                  0 <= start, start <= end, end < Int64(ClusterSlot.count),
-                  let node = parts[2].array, node.count >= 2,
-                  let announced = node[0].string, let port = node[1].integer, (1...65_535).contains(port)
+                let start = parts[0].integer, let end = parts[1].integer,
+                0 <= start, start <= end, end < Int64(ClusterSlot.count),
+                let node = parts[2].array, node.count >= 2,
+                let announced = node[0].string, let port = node[1].integer, (1...65_535).contains(port)
             else {
                 throw RedisError(.unexpectedReply, "CLUSTER SLOTS has a range that is not [start, end, [host, port, …], …]: \(range)")
             }

@@ -52,11 +52,11 @@ final class SentinelPrimary: Sendable {
                 let (endpoint, pool) = try await primary()
                 do throws(RedisError) {
                     return try await pool.send(command)
-                } catch where Self.isFailover(error) {
+                } catch  where Self.isFailover(error) {
                     forget(endpoint)
                     failure = error
                 }
-            } catch where error.code == .connectionFailed {
+            } catch  where error.code == .connectionFailed {
                 failure = error
             }
             guard ContinuousClock.now + pause < deadline else { throw failure }
@@ -147,7 +147,10 @@ final class SentinelPrimary: Sendable {
                 let role = try await pool.send(RedisCommand("ROLE"))
                 guard role.array?.first?.string == "master" else {
                     retire(pool)
-                    lastError = RedisError(.connectionFailed, "Sentinel \(address) names \(endpoint) as the primary of '\(sentinel.masterName)', but it is not one (ROLE answered \(role.array?.first?.string ?? "\(role)")): a failover is under way")
+                    lastError = RedisError(
+                        .connectionFailed,
+                        "Sentinel \(address) names \(endpoint) as the primary of '\(sentinel.masterName)', but it is not one (ROLE answered \(role.array?.first?.string ?? "\(role)")): a failover is under way"
+                    )
                     continue
                 }
             } catch {
@@ -159,9 +162,15 @@ final class SentinelPrimary: Sendable {
         }
         let asked = sentinel.sentinels.map(\.description).joined(separator: ",")
         if answered > 0 && unknown == answered {
-            return .failure(RedisError(.unknownMaster, "no Sentinel (\(asked)) monitors a master named '\(sentinel.masterName)': check the name after the / in REDIS_URL"))
+            return .failure(
+                RedisError(
+                    .unknownMaster, "no Sentinel (\(asked)) monitors a master named '\(sentinel.masterName)': check the name after the / in REDIS_URL"
+                ))
         }
-        return .failure(RedisError(.connectionFailed, "no Sentinel (\(asked)) named a reachable primary for '\(sentinel.masterName)'" + (lastError.map { ": \($0.message)" } ?? "")))
+        return .failure(
+            RedisError(
+                .connectionFailed,
+                "no Sentinel (\(asked)) named a reachable primary for '\(sentinel.masterName)'" + (lastError.map { ": \($0.message)" } ?? "")))
     }
 
     /// Closes a pool that is no longer used, without waiting for it: commands still queued on it

@@ -47,13 +47,15 @@ public struct BigQuerySchema: Sendable {
     public static let versionLabel = "cio_relay_schema_version"
 
     public static let current = BigQuerySchema(migrations: [
-        BigQueryMigration(version: 1, summary: "events partitioned by day and clustered; actions audit trail; the de-duplicating view", columns: [
-            .events: WarehouseRow.columns.map { column in
-                BigQueryField(column.name, type(of: column.kind), required: Schema.requiredEventColumns.contains(column.name))
-            } + [BigQueryField("ingested_at", "TIMESTAMP", required: true)],
-            .actions: ActionRecord.columns.map { BigQueryField($0, "STRING", required: $0 != "detail") }
-                + [BigQueryField("acted_at", "TIMESTAMP", required: true)],
-        ]),
+        BigQueryMigration(
+            version: 1, summary: "events partitioned by day and clustered; actions audit trail; the de-duplicating view",
+            columns: [
+                .events: WarehouseRow.columns.map { column in
+                    BigQueryField(column.name, type(of: column.kind), required: Schema.requiredEventColumns.contains(column.name))
+                } + [BigQueryField("ingested_at", "TIMESTAMP", required: true)],
+                .actions: ActionRecord.columns.map { BigQueryField($0, "STRING", required: $0 != "detail") }
+                    + [BigQueryField("acted_at", "TIMESTAMP", required: true)],
+            ])
     ])
 
     public init(migrations: [BigQueryMigration]) {

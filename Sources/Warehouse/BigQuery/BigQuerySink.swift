@@ -56,8 +56,10 @@ public final class BigQuerySink: EventSink {
         self.metrics = metrics
         self.schema = schema
         self.logger = logger
-        let tokens = AccessTokenCache(credentials: configuration.credentials, http: http, logger: logger, refreshMargin: configuration.tokenRefreshMargin)
-        api = BigQueryAPI(apiURL: configuration.apiURL, project: configuration.target.project, tokens: tokens, http: http, timeout: configuration.requestTimeout)
+        let tokens = AccessTokenCache(
+            credentials: configuration.credentials, http: http, logger: logger, refreshMargin: configuration.tokenRefreshMargin)
+        api = BigQueryAPI(
+            apiURL: configuration.apiURL, project: configuration.target.project, tokens: tokens, http: http, timeout: configuration.requestTimeout)
         packer = JSONArrayPacker(
             opening: #"{"ignoreUnknownValues":false,"skipInvalidRows":true,"rows":["#, closing: "]}",
             maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumRequestBytes,
@@ -88,7 +90,8 @@ public final class BigQuerySink: EventSink {
         }
         let outcomes = try await insert(items, into: .actions)
         for case (let action, .rejected(let message)) in zip(actions, outcomes) {
-            logger.error("BigQuery refused an audit row", metadata: ["event_id": "\(action.eventID)", "action": "\(action.action)", "error": "\(message)"])
+            logger.error(
+                "BigQuery refused an audit row", metadata: ["event_id": "\(action.eventID)", "action": "\(action.action)", "error": "\(message)"])
         }
     }
 
@@ -129,7 +132,9 @@ public final class BigQuerySink: EventSink {
     }
 
     /// One insertAll request of `indices` (positions in `items`), and what became of each row.
-    private func send(_ indices: [Int], items: [[UInt8]], to table: BigQueryTable, recreated: Bool) async throws(WarehouseError) -> [(Int, RowOutcome)] {
+    private func send(_ indices: [Int], items: [[UInt8]], to table: BigQueryTable, recreated: Bool) async throws(WarehouseError) -> [(
+        Int, RowOutcome
+    )] {
         let name = self.name(of: table)
         let body = packer.body(of: indices.map { items[$0] })
         let answer: BigQueryAPI.Answer
@@ -163,7 +168,9 @@ public final class BigQuerySink: EventSink {
 
     /// The outcomes of a 200 answer: rows named in `insertErrors` as `invalid` are rejected with
     /// BigQuery's message; rows `stopped` only because another row was invalid are sent again.
-    private func rowOutcomes(_ answer: BigQueryAPI.Answer, indices: [Int], items: [[UInt8]], table: BigQueryTable) async throws(WarehouseError) -> [(Int, RowOutcome)] {
+    private func rowOutcomes(_ answer: BigQueryAPI.Answer, indices: [Int], items: [[UInt8]], table: BigQueryTable) async throws(WarehouseError) -> [(
+        Int, RowOutcome
+    )] {
         guard case .array(let insertErrors)? = answer.json?["insertErrors"] else { return indices.map { ($0, .written) } }
         var outcomes = Dictionary(uniqueKeysWithValues: indices.map { ($0, RowOutcome.written) })
         var stopped: [Int] = []
@@ -222,7 +229,7 @@ public final class BigQuerySink: EventSink {
 
     private func createDataset() async throws(WarehouseError) {
         var dataset: [String: JSONValue] = [
-            "datasetReference": .object(["projectId": .string(configuration.target.project), "datasetId": .string(configuration.target.dataset)]),
+            "datasetReference": .object(["projectId": .string(configuration.target.project), "datasetId": .string(configuration.target.dataset)])
         ]
         if let location = configuration.target.location { dataset["location"] = .string(location) }
         let answer = try await api.call(.POST, "/datasets", body: JSONValue.object(dataset).serialized())
@@ -272,7 +279,9 @@ public final class BigQuerySink: EventSink {
         guard patched.succeeded else {
             throw patched.schemaFailure("tables.patch \(name)")
         }
-        logger.notice("BigQuery table migrated", metadata: ["table": "\(name)", "from": "\(applied)", "to": "\(latest)", "columns_added": "\(added.map(\.name))"])
+        logger.notice(
+            "BigQuery table migrated",
+            metadata: ["table": "\(name)", "from": "\(applied)", "to": "\(latest)", "columns_added": "\(added.map(\.name))"])
         return schema.migrations.map(\.version).filter { $0 > applied }
     }
 

@@ -25,7 +25,9 @@ public struct BigQueryTarget: Sendable, Hashable, CustomStringConvertible {
         let project = components.percentEncodedHost ?? ""
         let dataset = components.percentEncodedPath.hasPrefix("/") ? String(components.percentEncodedPath.dropFirst()) : ""
         guard components.user == nil, components.password == nil, components.port == nil else {
-            throw WarehouseError(.invalidURL, "a bigquery:// URL holds no credentials or port (they come from GOOGLE_APPLICATION_CREDENTIALS or the metadata server); \(usage)")
+            throw WarehouseError(
+                .invalidURL,
+                "a bigquery:// URL holds no credentials or port (they come from GOOGLE_APPLICATION_CREDENTIALS or the metadata server); \(usage)")
         }
         // Project ids: 6-30 lowercase letters, digits and hyphens (older ones may hold a domain and a colon).
         guard project.range(of: #"^[a-z][a-z0-9.:-]{4,61}[a-z0-9]$"#, options: .regularExpression) != nil else {

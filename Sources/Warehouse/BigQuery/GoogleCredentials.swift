@@ -62,7 +62,8 @@ public struct ServiceAccountKey: Sendable, Hashable {
             throw WarehouseError(.invalidCredentials, "\(source) is not a JSON object")
         }
         guard fields["type"]?.stringValue == "service_account" else {
-            throw WarehouseError(.invalidCredentials, "\(source) is not a service-account key (its type is \(fields["type"]?.stringValue ?? "missing"))")
+            throw WarehouseError(
+                .invalidCredentials, "\(source) is not a service-account key (its type is \(fields["type"]?.stringValue ?? "missing"))")
         }
         func field(_ name: String) throws(WarehouseError) -> String {
             guard let value = fields[name]?.stringValue, !value.isEmpty else {
@@ -153,7 +154,8 @@ actor AccessTokenCache {
     private var current: (token: String, refreshAt: ContinuousClock.Instant)?
     private var pending: Task<(String, Duration), any Error>?
 
-    init(credentials: GoogleCredentials, http: HTTPClient, logger: Logger, refreshMargin: Duration = .seconds(300), timeout: Duration = .seconds(10)) {
+    init(credentials: GoogleCredentials, http: HTTPClient, logger: Logger, refreshMargin: Duration = .seconds(300), timeout: Duration = .seconds(10))
+    {
         self.logger = logger
         self.credentials = credentials
         if case .serviceAccount(let key) = credentials {

@@ -1,18 +1,18 @@
+import Console
 import CustomerIO
 import EventQueue
 import Foundation
 import Hiredis
-import Console
 import Hummingbird
 import HummingbirdTesting
 import Logging
-import Operations
 import Metrics
+import Operations
 import Receiver
-import RelayMetrics
 import RelayApp
-import Testing
+import RelayMetrics
 import TestSupport
+import Testing
 import Warehouse
 
 /// The console's pages and actions against real Redis and a SQLite warehouse.
@@ -48,9 +48,14 @@ struct ConsoleTests {
         try await Self.withScene { scene, path in
             let console = ConsoleRoutes(
                 queue: scene.queue, groups: ["actions", "warehouse"], lookup: scene.sink, warehouse: .sqlite(path: path),
-                security: ConsoleSecurity(token: token), activity: ConsoleActivity(exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)), logger: Logger(label: "console-test")
+                security: ConsoleSecurity(token: token),
+                activity: ConsoleActivity(exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)),
+                logger: Logger(label: "console-test")
             )
-            let app = Application(router: AdminRoutes(redis: scene.queue.client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions), console: console).router())
+            let app = Application(
+                router: AdminRoutes(
+                    redis: scene.queue.client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions), console: console
+                ).router())
             try await app.test(.router) { http in try await body(http, scene) }
         }
     }
@@ -58,25 +63,37 @@ struct ConsoleTests {
     static func scene(queue: EventQueue, sink: SQLiteSink) async throws -> Scene {
         let acted = Fixtures.newEventID()
         let dead = Fixtures.newEventID()
-        let hostile = Array(#"{"event_id":"\#(dead)","object_type":"email","metric":"bounced","timestamp":1767225600,"data":{"identifiers":{"email":"victim@example.org"},"subject":"<script>alert(1)</script>"}}"#.utf8)
+        let hostile = Array(
+            #"{"event_id":"\#(dead)","object_type":"email","metric":"bounced","timestamp":1767225600,"data":{"identifiers":{"email":"victim@example.org"},"subject":"<script>alert(1)</script>"}}"#
+                .utf8)
         for (id, body) in [(acted, Fixtures.event(id: acted, metric: "bounced")), (dead, hostile)] {
-            _ = try await queue.enqueue(IncomingEvent(eventID: id, body: body, workspace: "default", receivedAt: Int64(Date().timeIntervalSince1970 * 1000), objectType: "email", metric: "bounced"))
+            _ = try await queue.enqueue(
+                IncomingEvent(
+                    eventID: id, body: body, workspace: "default", receivedAt: Int64(Date().timeIntervalSince1970 * 1000), objectType: "email",
+                    metric: "bounced"))
         }
-        let consumer = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "actions", consumer: "worker-a", blockTime: .milliseconds(50)))
+        let consumer = try GroupConsumer(
+            queue: queue, configuration: ConsumerConfiguration(group: "actions", consumer: "worker-a", blockTime: .milliseconds(50)))
         try await consumer.createGroup()
         try await queue.createGroup("warehouse")
         let batch = try await consumer.readNew()
         for delivered in batch {
             if delivered.entry.string("body")?.contains(dead) == true {
-                try await consumer.deadLetter(delivered, reason: .trackAPIRejected, error: "400 for <b>victim@example.org</b>", now: Int64(Date().timeIntervalSince1970 * 1000))
+                try await consumer.deadLetter(
+                    delivered, reason: .trackAPIRejected, error: "400 for <b>victim@example.org</b>", now: Int64(Date().timeIntervalSince1970 * 1000))
             } else {
                 try await consumer.acknowledge([delivered.entry.id])
             }
         }
         await consumer.shutdown()
         let body = Fixtures.event(id: acted, metric: "bounced")
-        _ = try await sink.write([WarehouseRow(event: try WebhookEvent.parse(body), workspace: "default", receivedAt: 1_767_235_000_123, body: String(decoding: body, as: UTF8.self))])
-        try await sink.record([ActionRecord(eventID: acted, workspace: "default", person: "email:a@example.org", action: "suppress", outcome: "applied", detail: nil)])
+        _ = try await sink.write([
+            WarehouseRow(
+                event: try WebhookEvent.parse(body), workspace: "default", receivedAt: 1_767_235_000_123, body: String(decoding: body, as: UTF8.self))
+        ])
+        try await sink.record([
+            ActionRecord(eventID: acted, workspace: "default", person: "email:a@example.org", action: "suppress", outcome: "applied", detail: nil)
+        ])
         let letter = try #require(try await queue.deadLetters().first)
         return Scene(queue: queue, sink: sink, acted: acted, dead: dead, deadLetterID: letter.id)
     }
@@ -95,7 +112,9 @@ struct ConsoleTests {
             #expect(list.contains(scene.deadLetterID) && list.contains("track_api_rejected"))
             #expect(!list.contains("Purge all"), "no change offered while read-only")
             // Changes are refused outright, whatever the form says.
-            let refused = try await http.execute(uri: "/console/dead-letters/purge", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "csrf=x"))
+            let refused = try await http.execute(
+                uri: "/console/dead-letters/purge", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "csrf=x"))
             #expect(refused.status == .forbidden)
             #expect(try await scene.queue.deadLetterCount() == 1)
             #expect(try await http.execute(uri: "/console/dead-letters/confirm?action=purge", method: .get).status == .forbidden)
@@ -104,7 +123,9 @@ struct ConsoleTests {
 
     /// Logs in with the token; the session cookie (`name=value`).
     static func logIn(_ http: any TestClientProtocol, token: String = Self.token) async throws -> String {
-        let login = try await http.execute(uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "token=\(token)"))
+        let login = try await http.execute(
+            uri: "/console/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "token=\(token)"))
         return try #require(login.headers[.setCookie]?.split(separator: ";").first.map(String.init))
     }
 
@@ -133,11 +154,13 @@ struct ConsoleTests {
         try await withConsole(token: Self.token) { http, _ in
             let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
             for _ in 0..<5 {
-                let wrong = try await http.execute(uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=not-the-token-at-all"))
+                let wrong = try await http.execute(
+                    uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=not-the-token-at-all"))
                 #expect(wrong.status == .unauthorized)
             }
             // Past five failures a minute, logins are refused unchecked, the right token too.
-            let throttled = try await http.execute(uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(Self.token)"))
+            let throttled = try await http.execute(
+                uri: "/console/login", method: .post, headers: form, body: ByteBuffer(string: "token=\(Self.token)"))
             #expect(throttled.status == .tooManyRequests && throttled.headers[.setCookie] == nil)
             let retryAfter = try #require(throttled.headers[.retryAfter].flatMap { Int($0) })
             #expect((1...60).contains(retryAfter))
@@ -158,18 +181,27 @@ struct ConsoleTests {
             let cookie = try #require(setCookie.split(separator: ";").first.map(String.init))
             let session: HTTPFields = [.cookie: cookie]
 
-            let confirm = Self.text(try await http.execute(uri: "/console/dead-letters/confirm?action=replay&id=\(scene.deadLetterID)", method: .get, headers: session))
+            let confirm = Self.text(
+                try await http.execute(uri: "/console/dead-letters/confirm?action=replay&id=\(scene.deadLetterID)", method: .get, headers: session))
             let csrf = try #require(confirm.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.output.1).description
             var posted = form
             posted[.cookie] = cookie
             // Without the form token, with a wrong one, or without the session: refused, nothing replayed.
             for body in ["id=\(scene.deadLetterID)", "id=\(scene.deadLetterID)&csrf=\(String(repeating: "0", count: 64))"] {
-                #expect(try await http.execute(uri: "/console/dead-letters/replay", method: .post, headers: posted, body: ByteBuffer(string: body)).status == .forbidden)
+                #expect(
+                    try await http.execute(uri: "/console/dead-letters/replay", method: .post, headers: posted, body: ByteBuffer(string: body)).status
+                        == .forbidden)
             }
-            #expect(try await http.execute(uri: "/console/dead-letters/replay", method: .post, headers: form, body: ByteBuffer(string: "id=\(scene.deadLetterID)&csrf=\(csrf)")).status == .forbidden)
+            #expect(
+                try await http.execute(
+                    uri: "/console/dead-letters/replay", method: .post, headers: form,
+                    body: ByteBuffer(string: "id=\(scene.deadLetterID)&csrf=\(csrf)")
+                ).status == .forbidden)
             #expect(try await scene.queue.deadLetterCount() == 1)
 
-            let replayed = try await http.execute(uri: "/console/dead-letters/replay", method: .post, headers: posted, body: ByteBuffer(string: "id=\(scene.deadLetterID)&csrf=\(csrf)"))
+            let replayed = try await http.execute(
+                uri: "/console/dead-letters/replay", method: .post, headers: posted, body: ByteBuffer(string: "id=\(scene.deadLetterID)&csrf=\(csrf)")
+            )
             #expect(replayed.status == .seeOther && replayed.headers[.location]?.hasPrefix("/console/dead-letters?done=Replayed") == true)
             #expect(try await scene.queue.deadLetterCount() == 0)
             let list = Self.text(try await http.execute(uri: replayed.headers[.location] ?? "", method: .get, headers: session))
@@ -186,13 +218,18 @@ struct ConsoleTests {
             let cookie = try await Self.logIn(http)
             var posted = form
             posted[.cookie] = cookie
-            let confirm = Self.text(try await http.execute(uri: "/console/dead-letters/confirm?action=replay-reason&reason=track_api_rejected", method: .get, headers: [.cookie: cookie]))
+            let confirm = Self.text(
+                try await http.execute(
+                    uri: "/console/dead-letters/confirm?action=replay-reason&reason=track_api_rejected", method: .get, headers: [.cookie: cookie]))
             #expect(confirm.contains("Put all 1 dead letters of reason track_api_rejected back"), "\(confirm)")
             let csrf = try #require(confirm.firstMatch(of: /name="csrf" value="([0-9a-f]+)"/)?.output.1).description
-            let replayed = try await http.execute(uri: "/console/dead-letters/replay-reason", method: .post, headers: posted, body: ByteBuffer(string: "reason=track_api_rejected&csrf=\(csrf)"))
+            let replayed = try await http.execute(
+                uri: "/console/dead-letters/replay-reason", method: .post, headers: posted,
+                body: ByteBuffer(string: "reason=track_api_rejected&csrf=\(csrf)"))
             #expect(replayed.headers[.location]?.contains("Replayed%201%20dead%20letter") == true)
             _ = try await scene.queue.client.send("XADD", RedisArgument(scene.queue.keys.dead), "*", "body", "{}", "reason", "malformed")
-            let purged = try await http.execute(uri: "/console/dead-letters/purge", method: .post, headers: posted, body: ByteBuffer(string: "csrf=\(csrf)"))
+            let purged = try await http.execute(
+                uri: "/console/dead-letters/purge", method: .post, headers: posted, body: ByteBuffer(string: "csrf=\(csrf)"))
             #expect(purged.status == .seeOther && purged.headers[.location]?.contains("Purged%201") == true)
             #expect(try await scene.queue.deadLetterCount() == 0)
         }
@@ -203,9 +240,11 @@ struct ConsoleTests {
             let acted = Self.text(try await http.execute(uri: "/console/trace?event_id=\(scene.acted)", method: .get))
             #expect(acted.contains("present, expires in") && acted.contains("queued") && acted.contains("email/bounced"), "\(acted)")
             #expect(acted.contains("● done") && acted.contains("○ waiting"), "actions acknowledged it; the warehouse group has not read it")
-            #expect(acted.contains("suppress") && acted.contains("applied") && acted.contains("a•••@e•••.org") && !acted.contains("email:a@example.org"))
+            #expect(
+                acted.contains("suppress") && acted.contains("applied") && acted.contains("a•••@e•••.org") && !acted.contains("email:a@example.org"))
             let dead = Self.text(try await http.execute(uri: "/console/trace?event_id=\(scene.dead)", method: .get))
-            #expect(dead.contains("track_api_rejected") && dead.contains(scene.deadLetterID) && dead.contains("warehouse row</dt><dd>none"), "\(dead)")
+            #expect(
+                dead.contains("track_api_rejected") && dead.contains(scene.deadLetterID) && dead.contains("warehouse row</dt><dd>none"), "\(dead)")
             let unknown = Self.text(try await http.execute(uri: "/console/trace?event_id=01NOTHINGHERE", method: .get))
             #expect(unknown.contains("Nothing is known about 01NOTHINGHERE"))
             let hostile = try await http.execute(uri: "/console/trace?event_id=%3Cimg%20src%3Dx%3E", method: .get)
@@ -222,32 +261,40 @@ struct ConsoleTests {
             let (queue, sink) = (scene.queue, scene.sink)
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             // A duplicate of the acted event: Customer.io's retry is answered duplicate, and its trace is the original's.
-            let retry = IncomingEvent(eventID: scene.acted, body: Fixtures.event(id: scene.acted, metric: "bounced"), workspace: "default", receivedAt: now, objectType: "email", metric: "bounced")
+            let retry = IncomingEvent(
+                eventID: scene.acted, body: Fixtures.event(id: scene.acted, metric: "bounced"), workspace: "default", receivedAt: now,
+                objectType: "email", metric: "bounced")
             #expect(try await queue.enqueue(retry) == .duplicate)
             let acted = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path))
             let text = acted.text(nowMilliseconds: now)
-            #expect(text.contains("dedup marker: present") && text.contains("queued") && text.contains("group actions: done") && text.contains("group warehouse: waiting"), "\(text)")
+            #expect(
+                text.contains("dedup marker: present") && text.contains("queued") && text.contains("group actions: done")
+                    && text.contains("group warehouse: waiting"), "\(text)")
             #expect(text.contains("warehouse row: email/bounced") && text.contains("action suppress email:a@example.org: applied"), "\(text)")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(try acted.json().utf8)) as? [String: Any])
             #expect((json["queue"] as? [String: Any])?["entry_state"] as? String == "queued")
-            let dead = try await EventTraceReport.make(eventID: scene.dead, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(nowMilliseconds: now)
-            #expect(dead.contains("dead letter \(scene.deadLetterID): track_api_rejected (group actions), 1 attempts") && dead.contains("warehouse row: none"), "\(dead)")
+            let dead = try await EventTraceReport.make(eventID: scene.dead, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(
+                nowMilliseconds: now)
+            #expect(
+                dead.contains("dead letter \(scene.deadLetterID): track_api_rejected (group actions), 1 attempts")
+                    && dead.contains("warehouse row: none"), "\(dead)")
             let unknown = try await EventTraceReport.make(eventID: "01UNKNOWN", queue: queue, lookup: sink, warehouse: .sqlite(path: path))
             #expect(!unknown.isKnown && unknown.text(nowMilliseconds: now).contains("dedup marker: none"))
             // Once every group is done and the stream trimmed, the marker still names the entry.
             try await queue.acknowledgeAll(group: "warehouse")
             _ = try await queue.trimAcknowledged()
-            let trimmed = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(nowMilliseconds: now)
+            let trimmed = try await EventTraceReport.make(eventID: scene.acted, queue: queue, lookup: sink, warehouse: .sqlite(path: path)).text(
+                nowMilliseconds: now)
             #expect(trimmed.contains("trimmed (every group had finished it)") && trimmed.contains("group warehouse: done"), "\(trimmed)")
         }
     }
 }
 
-
 extension EventQueue {
     /// Reads and acknowledges everything a group has not read (test set-up).
     func acknowledgeAll(group: String) async throws {
-        let consumer = try GroupConsumer(queue: self, configuration: ConsumerConfiguration(group: group, consumer: "drain", blockTime: .milliseconds(50)))
+        let consumer = try GroupConsumer(
+            queue: self, configuration: ConsumerConfiguration(group: group, consumer: "drain", blockTime: .milliseconds(50)))
         while true {
             let batch = try await consumer.readNew()
             if batch.isEmpty { break }

@@ -1,16 +1,19 @@
 import EventQueue
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Dedup and enqueue against real Redis")
 struct EventQueueTests {
     private func makeQueue(poolSize: Int = 2, ttl: Duration = .seconds(3600)) throws -> EventQueue {
-        EventQueue(client: try TestRedis.client(poolSize: poolSize), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("eq"), dedupTTL: ttl))
+        EventQueue(
+            client: try TestRedis.client(poolSize: poolSize),
+            configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("eq"), dedupTTL: ttl))
     }
 
     private func event(_ id: String) -> IncomingEvent {
-        IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_123, objectType: "email", metric: "delivered")
+        IncomingEvent(
+            eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_123, objectType: "email", metric: "delivered")
     }
 
     @Test func acceptedEventIsOneVerbatimEntryAndADuplicateAddsNothing() async throws {
@@ -81,7 +84,9 @@ struct EventQueueTests {
 
     @Test func aMalformedBodyIsDeadLetteredOncePerDistinctBody() async throws {
         try await withShutdown(try makeQueue()) { queue in
-            let rejected = RejectedBody(body: Array("{oops".utf8), digest: "abc123", workspace: "eu", receivedAt: 42, reason: .malformed, error: "the body is not a JSON object")
+            let rejected = RejectedBody(
+                body: Array("{oops".utf8), digest: "abc123", workspace: "eu", receivedAt: 42, reason: .malformed,
+                error: "the body is not a JSON object")
             #expect(try await queue.deadLetter(rejected) != .duplicate)
             #expect(try await queue.deadLetter(rejected) == .duplicate)
             let entries = try await queue.entries(of: queue.keys.dead)

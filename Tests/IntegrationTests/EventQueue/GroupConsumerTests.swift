@@ -2,14 +2,17 @@ import CustomerIO
 import EventQueue
 import Foundation
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Consumer groups, dead letters and trimming against real Redis")
 struct GroupConsumerTests {
-    private func consumer(_ queue: EventQueue, group: String = "actions", name: String, reclaimIdle: Duration = .seconds(60)) throws -> GroupConsumer {
-        try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
-            group: group, consumer: name, batchSize: 100, blockTime: .milliseconds(50), reclaimIdle: reclaimIdle, maxDeliveries: 3))
+    private func consumer(_ queue: EventQueue, group: String = "actions", name: String, reclaimIdle: Duration = .seconds(60)) throws -> GroupConsumer
+    {
+        try GroupConsumer(
+            queue: queue,
+            configuration: ConsumerConfiguration(
+                group: group, consumer: name, batchSize: 100, blockTime: .milliseconds(50), reclaimIdle: reclaimIdle, maxDeliveries: 3))
     }
 
     @discardableResult
@@ -17,7 +20,8 @@ struct GroupConsumerTests {
         var ids: [String] = []
         for _ in 0..<count {
             let id = Fixtures.newEventID()
-            let event = IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: metric)
+            let event = IncomingEvent(
+                eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: metric)
             guard case .accepted(let entryID) = try await queue.enqueue(event) else { throw TestSetupError("enqueue was not accepted") }
             ids.append(entryID)
         }
@@ -155,8 +159,14 @@ struct GroupConsumerTests {
                 // made idle for an hour with XCLAIM's IDLE (JUSTID keeps their delivery count), so no
                 // sleep decides which side of the reclaim idle time an entry falls on: a busy machine
                 // once let the young ones age past a 100 ms threshold before the reclaim ran.
-                _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "busy", "0"] + added.prefix(12).map { RedisArgument($0) }))
-                _ = try await queue.client.send(RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "dead", "0"] + added.suffix(3).map { RedisArgument($0) } + ["IDLE", "3600000", "JUSTID"]))
+                _ = try await queue.client.send(
+                    RedisCommand("XCLAIM", [RedisArgument(queue.keys.events), "actions", "busy", "0"] + added.prefix(12).map { RedisArgument($0) }))
+                _ = try await queue.client.send(
+                    RedisCommand(
+                        "XCLAIM",
+                        [RedisArgument(queue.keys.events), "actions", "dead", "0"] + added.suffix(3).map { RedisArgument($0) } + [
+                            "IDLE", "3600000", "JUSTID",
+                        ]))
                 // One entry per batch: XAUTOCLAIM scans ten per call, so the idle ones are only found by
                 // following its cursor.
                 let configuration = ConsumerConfiguration(
@@ -207,7 +217,10 @@ struct GroupConsumerTests {
     @Test func malformedDeadLettersAreNotReplayedAndPurgeEmptiesTheStream() async throws {
         try await withTestQueue(prefix: "cg") { queue in
             let body = Array("not json".utf8)
-            _ = try await queue.deadLetter(RejectedBody(body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: .malformed, error: "not JSON"))
+            _ = try await queue.deadLetter(
+                RejectedBody(
+                    body: body, digest: body.withUnsafeBytes { PayloadDigest.sha256Hex($0) }, workspace: "default", receivedAt: 1, reason: .malformed,
+                    error: "not JSON"))
             let letter = try #require(try await queue.deadLetters().first)
             #expect(!letter.isReplayable)
             #expect(try await queue.replay(deadLetterID: letter.id) == .notReplayable)
@@ -227,7 +240,11 @@ struct GroupConsumerTests {
                     let added = try await enqueue(queue, count: 10)
                     // actions acknowledges everything; warehouse has read 4, acknowledged 2 and not seen 6.
                     try await fast.acknowledge(try await fast.readNew().map(\.entry.id))
-                    try await withShutdown(try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "warehouse", consumer: "slow", batchSize: 4, blockTime: .milliseconds(50)))) { slowRead in
+                    try await withShutdown(
+                        try GroupConsumer(
+                            queue: queue,
+                            configuration: ConsumerConfiguration(group: "warehouse", consumer: "slow", batchSize: 4, blockTime: .milliseconds(50)))
+                    ) { slowRead in
                         let four = try await slowRead.readNew().map(\.entry.id)
                         #expect(four == Array(added.prefix(4)))
                         try await slow.acknowledge(Array(four.prefix(2)))

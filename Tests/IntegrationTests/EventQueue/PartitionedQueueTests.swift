@@ -2,8 +2,8 @@ import CustomerIO
 import EventQueue
 import Foundation
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 /// Where a partitioned queue lives in a test: several partitions on the one test Redis (what a
 /// deployment preparing for a cluster runs), or sixteen on the test command's Redis Cluster.
@@ -22,14 +22,17 @@ enum QueueBackend: String, CaseIterable, CustomTestStringConvertible {
 
     /// A queue under a prefix of its own; `prefix` shares one between queues (two receivers).
     func queue(prefix: String, minReplicas: Int = 0) throws -> EventQueue {
-        EventQueue(client: try RedisClient(configuration: configuration(minReplicas: minReplicas)), configuration: EventQueueConfiguration(prefix: prefix, partitions: partitions))
+        EventQueue(
+            client: try RedisClient(configuration: configuration(minReplicas: minReplicas)),
+            configuration: EventQueueConfiguration(prefix: prefix, partitions: partitions))
     }
 }
 
 @Suite("A partitioned queue on one Redis and on a Redis Cluster")
 struct PartitionedQueueTests {
     static func event(_ id: String) -> IncomingEvent {
-        IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: "bounced")
+        IncomingEvent(
+            eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: "bounced")
     }
 
     /// Enqueues every event through each queue at once, 64 calls in flight; the outcomes per queue.
@@ -53,8 +56,11 @@ struct PartitionedQueueTests {
     }
 
     static func consumer(_ queue: EventQueue, group: String, name: String, reclaimIdle: Duration = .seconds(60)) throws -> GroupConsumer {
-        try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(
-            group: group, consumer: name, batchSize: 100, blockTime: .milliseconds(200), reclaimIdle: reclaimIdle, maxDeliveries: 5, pollInterval: .milliseconds(20)))
+        try GroupConsumer(
+            queue: queue,
+            configuration: ConsumerConfiguration(
+                group: group, consumer: name, batchSize: 100, blockTime: .milliseconds(200), reclaimIdle: reclaimIdle, maxDeliveries: 5,
+                pollInterval: .milliseconds(20)))
     }
 
     /// Reads and acknowledges until a read comes back empty; the entries read.
@@ -209,7 +215,14 @@ struct PartitionedQueueTests {
         // the event is stored; Customer.io's retry is a duplicate, still unconfirmed.
         // No diskless-sync delay: the replica syncs at once instead of after Redis' default 5 s.
         let primary = try RedisServerProcess(arguments: ["--repl-diskless-sync-delay", "0"])
-        let alone = EventQueue(client: try RedisClient(configuration: { var c = try RedisConfiguration(url: primary.url); c.minReplicas = 1; c.replicaTimeout = .milliseconds(100); return c }()), configuration: EventQueueConfiguration(prefix: "pq"))
+        let alone = EventQueue(
+            client: try RedisClient(
+                configuration: {
+                    var c = try RedisConfiguration(url: primary.url)
+                    c.minReplicas = 1
+                    c.replicaTimeout = .milliseconds(100)
+                    return c
+                }()), configuration: EventQueueConfiguration(prefix: "pq"))
         try await withShutdown(alone) { queue async throws in
             let event = Self.event(Fixtures.newEventID())
             await #expect(throws: RedisError.self) { try await queue.enqueue(event) }
@@ -228,7 +241,13 @@ struct PartitionedQueueTests {
         }
         // The same Redis with a replica: confirmed.
         let replica = try RedisServerProcess(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
-        let confirmed = EventQueue(client: try RedisClient(configuration: { var c = try RedisConfiguration(url: primary.url); c.minReplicas = 1; return c }()), configuration: EventQueueConfiguration(prefix: "pq"))
+        let confirmed = EventQueue(
+            client: try RedisClient(
+                configuration: {
+                    var c = try RedisConfiguration(url: primary.url)
+                    c.minReplicas = 1
+                    return c
+                }()), configuration: EventQueueConfiguration(prefix: "pq"))
         try await withShutdown(confirmed) { queue async throws in
             try await waitForReplica(of: queue.client)
             #expect(try await queue.enqueue(Self.event(Fixtures.newEventID())) != .duplicate)

@@ -1,7 +1,7 @@
 import Foundation
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 /// The cluster client against the real Redis Cluster of the test command. Tests use keys of their
 /// own; the one that moves a slot moves it back.
@@ -36,7 +36,8 @@ struct ClusterClientTests {
     }
 
     @Test func aCommandWhoseKeysSpanSlotsIsRefusedBeforeItIsSent() async throws {
-        let first = "{a}:x", second = "{b}:y"
+        let first = "{a}:x"
+        let second = "{b}:y"
         #expect(ClusterSlot.of(first) != ClusterSlot.of(second))
         let command = RedisCommand("MSET", [RedisArgument(key: first), "1", RedisArgument(key: second), "2"])
         guard case .crossSlot = command.route else {
@@ -44,7 +45,10 @@ struct ClusterClientTests {
             return
         }
         _ = try await withShutdown(try TestRedisCluster.client()) { client async throws in
-            await #expect(throws: RedisError(.crossSlot, "MSET names keys in slots \([ClusterSlot.of(first), ClusterSlot.of(second)]): they must share a hash tag")) {
+            await #expect(
+                throws: RedisError(
+                    .crossSlot, "MSET names keys in slots \([ClusterSlot.of(first), ClusterSlot.of(second)]): they must share a hash tag")
+            ) {
                 try await client.send(command)
             }
         }
@@ -74,7 +78,10 @@ struct ClusterClientTests {
                 switch phase {
                 case .migrating(let moved):
                     // Half the old keys are on the target now: ASK leads there; the rest answer on the source.
-                    for key in old { #expect(try await client.send(RedisCommand("GET", [RedisArgument(key: key)])).string == "before", "\(key) after \(moved) moved") }
+                    for key in old {
+                        #expect(
+                            try await client.send(RedisCommand("GET", [RedisArgument(key: key)])).string == "before", "\(key) after \(moved) moved")
+                    }
                     // A new key goes to the target through ASK.
                     _ = try await client.send(RedisCommand("SET", [RedisArgument(key: "\(tag):new"), "during"]))
                 case .done:
@@ -93,7 +100,10 @@ struct ClusterClientTests {
         }
     }
 
-    enum MigrationPhase { case migrating(moved: Int), done }
+    enum MigrationPhase {
+        case migrating(moved: Int)
+        case done
+    }
 
     /// The primary serving `slot`, as `node` sees it.
     private func owner(of slot: Int, asking node: ClusterEndpoint) async throws -> ClusterEndpoint? {
@@ -104,10 +114,18 @@ struct ClusterClientTests {
 
     /// The steps of a slot migration: IMPORTING on the target, MIGRATING on the source, MIGRATE the
     /// keys in two halves (calling `check` between them), then SETSLOT NODE everywhere.
-    private func migrate(slot: Int, from source: ClusterEndpoint, to target: ClusterEndpoint, among primaries: [ClusterEndpoint], check: (MigrationPhase) async throws -> Void) async throws {
+    private func migrate(
+        slot: Int, from source: ClusterEndpoint, to target: ClusterEndpoint, among primaries: [ClusterEndpoint],
+        check: (MigrationPhase) async throws -> Void
+    ) async throws {
         let sourceClient = try TestRedisCluster.nodeClient(source)
         let targetClient = try TestRedisCluster.nodeClient(target)
-        defer { Task { await sourceClient.shutdown(); await targetClient.shutdown() } }
+        defer {
+            Task {
+                await sourceClient.shutdown()
+                await targetClient.shutdown()
+            }
+        }
         let sourceID = try #require(try await sourceClient.send("CLUSTER", "MYID").string)
         let targetID = try #require(try await targetClient.send("CLUSTER", "MYID").string)
         _ = try await targetClient.send("CLUSTER", "SETSLOT", RedisArgument(slot), "IMPORTING", RedisArgument(sourceID))
@@ -115,7 +133,9 @@ struct ClusterClientTests {
         let keys = try #require(try await sourceClient.send("CLUSTER", "GETKEYSINSLOT", RedisArgument(slot), "1000").array).compactMap(\.string)
         let half = keys.count / 2
         for batch in [Array(keys.prefix(half)), Array(keys.dropFirst(half))] where !batch.isEmpty {
-            _ = try await sourceClient.send(RedisCommand("MIGRATE", [RedisArgument(target.host), RedisArgument(target.port), "", "0", "5000", "KEYS"] + batch.map { RedisArgument($0) }))
+            _ = try await sourceClient.send(
+                RedisCommand(
+                    "MIGRATE", [RedisArgument(target.host), RedisArgument(target.port), "", "0", "5000", "KEYS"] + batch.map { RedisArgument($0) }))
             if batch.count == half { try await check(.migrating(moved: half)) }
         }
         for node in primaries {

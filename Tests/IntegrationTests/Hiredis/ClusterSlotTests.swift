@@ -1,13 +1,15 @@
 import Foundation
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Redis Cluster: key slots, redirections and the slot map")
 struct ClusterSlotTests {
     /// Every slot we compute equals what a real cluster-enabled Redis answers to CLUSTER KEYSLOT.
     @Test func slotsEqualRedisOwnForTaggedUntaggedAndOddKeys() async throws {
-        let server = try RedisServerProcess(arguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UUID().uuidString.prefix(8)).conf"])
+        let server = try RedisServerProcess(arguments: [
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UUID().uuidString.prefix(8)).conf",
+        ])
         defer { server.stop() }
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
             var keys = ["", "{", "}", "{}", "{}x", "a{b", "a}b{c}", "cio:{0}:seen:01JBX5F9Z1Y2X3W4V5T6S7R8Q9", "é{ü}", "foo{}{bar}"]
@@ -24,7 +26,9 @@ struct ClusterSlotTests {
     }
 
     @Test func theSlotMapComesFromARealNodesClusterSlots() async throws {
-        let server = try RedisServerProcess(arguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UUID().uuidString.prefix(8)).conf"])
+        let server = try RedisServerProcess(arguments: [
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UUID().uuidString.prefix(8)).conf",
+        ])
         defer { server.stop() }
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
             // A node of its own, serving half the slots: a cluster still being set up.

@@ -1,8 +1,8 @@
 import Foundation
 import Hiredis
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Redis client against real Redis")
 struct RedisClientTests {
@@ -145,13 +145,15 @@ struct RedisClientTests {
         try await withShutdown(try RedisClient(configuration: admin)) { adminClient in
             _ = try await adminClient.send("ACL", "SETUSER", "relay", "on", ">relay-pw", "~*", "&*", "+@all")
 
-            try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: "redis://relay:relay-pw@127.0.0.1:\(server.port)/3"))) { userClient in
+            try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: "redis://relay:relay-pw@127.0.0.1:\(server.port)/3"))) {
+                userClient in
                 _ = try await userClient.send("SET", "where", "db3")
                 #expect(try await adminClient.send("GET", "where") == .null, "db 0 must not see db 3's key")
                 _ = try await adminClient.send("SELECT", "3")
                 #expect(try await adminClient.send("GET", "where").string == "db3")
 
-                try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: "redis://relay:not-it@127.0.0.1:\(server.port)"))) { wrong in
+                try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: "redis://relay:not-it@127.0.0.1:\(server.port)"))) {
+                    wrong in
                     do throws(RedisError) {
                         try await wrong.ping()
                         Issue.record("a wrong password must fail")

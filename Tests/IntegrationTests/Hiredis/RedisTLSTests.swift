@@ -1,7 +1,7 @@
 import Foundation
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 /// TLS to real `redis-server`s of the tests' own (`--port 0 --tls-port …`), with the certificates
 /// the test command makes with openssl.
@@ -144,7 +144,9 @@ struct RedisTLSTests {
             try RedisTLSConfiguration(certificateFile: try TestTLS.file("client.crt"), keyFile: try TestTLS.file("server.key")).check()
         }
         #expect(wrongKey?.file == .key && wrongKey?.description.contains("does not belong") == true)
-        try RedisTLSConfiguration(caFile: try TestTLS.file("ca.crt"), certificateFile: try TestTLS.file("client.crt"), keyFile: try TestTLS.file("client.key")).check()
+        try RedisTLSConfiguration(
+            caFile: try TestTLS.file("ca.crt"), certificateFile: try TestTLS.file("client.crt"), keyFile: try TestTLS.file("client.key")
+        ).check()
     }
 
     @Test func tlsURLsAreRead() throws {

@@ -1,6 +1,6 @@
 import Hiredis
-import Testing
 import TestSupport
+import Testing
 
 /// The client through real Sentinels (`redis-server --sentinel`): discovery, a Sentinel that is
 /// down, a master name nobody knows. The failover under load is IntegrationTests/cluster-soak.sh's.
@@ -69,10 +69,15 @@ struct SentinelClientTests {
 
     @Test func sentinelURLsAreRead() throws {
         let plain = try RedisConfiguration(url: "redis+sentinel://:pw@s1:26380,s2/mymaster?db=3")
-        #expect(plain.sentinel == SentinelConfiguration(sentinels: [ClusterEndpoint(host: "s1", port: 26380), ClusterEndpoint(host: "s2", port: 26379)], masterName: "mymaster"))
+        #expect(
+            plain.sentinel
+                == SentinelConfiguration(
+                    sentinels: [ClusterEndpoint(host: "s1", port: 26380), ClusterEndpoint(host: "s2", port: 26379)], masterName: "mymaster"))
         #expect(plain.password == "pw" && plain.database == 3 && plain.tls == nil && plain.clusterSeeds == nil)
         #expect(try RedisConfiguration(url: "rediss+sentinel://s1/m").tls != nil)
-        for bad in ["redis+sentinel://s1", "redis+sentinel://s1/", "redis+sentinel://s1/m?db=x", "redis+sentinel://s1/m?role=replica", "redis+sentinel:///m"] {
+        for bad in [
+            "redis+sentinel://s1", "redis+sentinel://s1/", "redis+sentinel://s1/m?db=x", "redis+sentinel://s1/m?role=replica", "redis+sentinel:///m",
+        ] {
             #expect(throws: RedisError.self, "\(bad)") { try RedisConfiguration(url: bad) }
         }
     }

@@ -3,9 +3,8 @@ import Foundation
 import Hiredis
 import Logging
 import Operations
-
-import Testing
 import TestSupport
+import Testing
 import Worker
 
 @Suite("Operator commands: policy check, dead letters and status")
@@ -16,12 +15,14 @@ struct OperatorCommandsTests {
             #expect(try await OperatorCommands.listDeadLetters(queue, from: "-", limit: 10).hasPrefix("no dead letters"))
             var ids: [String] = []
             for (reason, body) in [("track_api_rejected", #"{"event_id":"e1"}"#), ("malformed", "{oops"), ("max_deliveries", #"{"event_id":"e3"}"#)] {
-                let reply = try await queue.client.send("XADD", RedisArgument(queue.keys.dead), "*", "body", RedisArgument(body), "ws", "default",
-                                                        "rt", "1", "t", "email", "m", "bounced", "reason", RedisArgument(reason), "error", "HTTP 400", "attempts", "2", "failed_at", "5")
+                let reply = try await queue.client.send(
+                    "XADD", RedisArgument(queue.keys.dead), "*", "body", RedisArgument(body), "ws", "default",
+                    "rt", "1", "t", "email", "m", "bounced", "reason", RedisArgument(reason), "error", "HTTP 400", "attempts", "2", "failed_at", "5")
                 ids.append(reply.string ?? "")
             }
             let listing = try await OperatorCommands.listDeadLetters(queue, from: "-", limit: 2)
-            #expect(listing.contains("3 dead letter(s)") && listing.contains("track_api_rejected") && listing.contains("more: dead-letters list --from"))
+            #expect(
+                listing.contains("3 dead letter(s)") && listing.contains("track_api_rejected") && listing.contains("more: dead-letters list --from"))
             let shown = try await OperatorCommands.showDeadLetter(queue, id: ids[0])
             #expect(shown.contains("reason: track_api_rejected") && shown.contains(#"body: {"event_id":"e1"}"#))
             await #expect(throws: OperationFailure.self) { try await OperatorCommands.showDeadLetter(queue, id: "1-1") }
@@ -41,20 +42,29 @@ struct OperatorCommandsTests {
     @Test func statusShowsGroupsConsumersDeadLettersAndDedupKeysAndChecksThresholds() async throws {
         // A server of its own: the dedup count depends on what else is in the database.
         let server = try RedisServerProcess()
-        try await withShutdown(EventQueue(client: try RedisClient(configuration: RedisConfiguration(url: server.url)), configuration: EventQueueConfiguration(prefix: "st"))) { queue in
+        try await withShutdown(
+            EventQueue(
+                client: try RedisClient(configuration: RedisConfiguration(url: server.url)), configuration: EventQueueConfiguration(prefix: "st"))
+        ) { queue in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             let empty = try await OperatorCommands.status(queue, groups: [], json: false, maxLag: 0, maxAge: 0, nowMilliseconds: now)
             #expect(empty.text.contains("0 entries") && empty.text.contains("no consumer groups yet") && empty.exceeded.isEmpty)
 
             for _ in 0..<5 {
                 let id = Fixtures.newEventID()
-                _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
+                _ = try await queue.enqueue(
+                    IncomingEvent(
+                        eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
             }
-            let actions = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "actions", consumer: "worker-a", batchSize: 2, blockTime: .milliseconds(50)))
+            let actions = try GroupConsumer(
+                queue: queue, configuration: ConsumerConfiguration(group: "actions", consumer: "worker-a", batchSize: 2, blockTime: .milliseconds(50))
+            )
             try await actions.createGroup()
             let read = try await actions.readNew()
             #expect(read.count == 2)
-            let warehouse = try GroupConsumer(queue: queue, configuration: ConsumerConfiguration(group: "warehouse", consumer: "worker-w", batchSize: 10, blockTime: .milliseconds(50)))
+            let warehouse = try GroupConsumer(
+                queue: queue,
+                configuration: ConsumerConfiguration(group: "warehouse", consumer: "worker-w", batchSize: 10, blockTime: .milliseconds(50)))
             try await warehouse.createGroup()
             try await warehouse.acknowledge(try await warehouse.readNew().map(\.entry.id))
             _ = try await queue.client.send("XADD", RedisArgument(queue.keys.dead), "*", "body", "{}", "reason", "malformed")
@@ -72,17 +82,25 @@ struct OperatorCommandsTests {
             let consumers = try #require(actionsGroup["consumers"] as? [[String: Any]])
             #expect(consumers.first?["name"] as? String == "worker-a" && consumers.first?["pending"] as? Int == 2)
             let warehouseGroup = try #require(groups.first { $0["name"] as? String == "warehouse" })
-            #expect(warehouseGroup["lag"] as? Int == 0 && warehouseGroup["pending"] as? Int == 0 && warehouseGroup["oldest_unprocessed_age_seconds"] == nil)
+            #expect(
+                warehouseGroup["lag"] as? Int == 0 && warehouseGroup["pending"] as? Int == 0
+                    && warehouseGroup["oldest_unprocessed_age_seconds"] == nil)
             // The actions group is behind on both counts; the caught-up warehouse group on neither.
             #expect(report.exceeded.count == 2 && report.exceeded.allSatisfy { $0.hasPrefix("group actions:") }, "\(report.exceeded)")
-            #expect(try await OperatorCommands.status(queue, groups: [], json: false, maxLag: 3, maxAge: 120, nowMilliseconds: later).exceeded.isEmpty)
+            #expect(
+                try await OperatorCommands.status(queue, groups: [], json: false, maxLag: 3, maxAge: 120, nowMilliseconds: later).exceeded.isEmpty)
             let text = try await OperatorCommands.status(queue, groups: [], json: false, maxLag: nil, maxAge: nil, nowMilliseconds: later).text
-            #expect(text.contains("group actions: lag 3, pending 2, oldest unprocessed 1.5 min, 1 consumer(s)") && text.contains("consumer worker-a: pending 2"), "\(text)")
+            #expect(
+                text.contains("group actions: lag 3, pending 2, oldest unprocessed 1.5 min, 1 consumer(s)")
+                    && text.contains("consumer worker-a: pending 2"), "\(text)")
             // The test Redis has no replica and the minimum is 0: named, not flagged.
-            #expect(text.contains("redis replicas (CIO_RELAY_REDIS_MIN_REPLICAS=0): 127.0.0.1:") && text.contains(" has 0") && !text.contains("BELOW"), "\(text)")
+            #expect(
+                text.contains("redis replicas (CIO_RELAY_REDIS_MIN_REPLICAS=0): 127.0.0.1:") && text.contains(" has 0") && !text.contains("BELOW"),
+                "\(text)")
 
             // Past 10,000 keys the dedup count is estimated from random keys.
-            _ = try await queue.client.send("EVAL", "for i = 1, 12000 do redis.call('SET', 'st:{0}:seen:bulk' .. i, 1); redis.call('SET', 'other:' .. i, 1) end", "0")
+            _ = try await queue.client.send(
+                "EVAL", "for i = 1, 12000 do redis.call('SET', 'st:{0}:seen:bulk' .. i, 1); redis.call('SET', 'other:' .. i, 1) end", "0")
             let large = try await queue.status(nowMilliseconds: later)
             #expect(!large.dedupKeysExact)
             #expect(abs(large.dedupKeys - 12_005) < 3_000, "estimate \(large.dedupKeys) for 12,005")
@@ -95,7 +113,9 @@ struct OperatorCommandsTests {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             for _ in 0..<40 {
                 let id = Fixtures.newEventID()
-                _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
+                _ = try await queue.enqueue(
+                    IncomingEvent(
+                        eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
             }
             try await queue.createGroup("actions")
             let text = try await OperatorCommands.status(queue, groups: ["actions"], json: false, maxLag: nil, maxAge: nil, nowMilliseconds: now).text
@@ -114,10 +134,13 @@ struct OperatorCommandsTests {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             for _ in 0..<3 {
                 let id = Fixtures.newEventID()
-                _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
+                _ = try await queue.enqueue(
+                    IncomingEvent(
+                        eventID: id, body: Fixtures.event(id: id), workspace: "default", receivedAt: now, objectType: "email", metric: "sent"))
             }
             // Events wait and no worker has created a group: this must not look healthy.
-            let report = try await OperatorCommands.status(queue, groups: ["actions", "warehouse"], json: false, maxLag: 0, maxAge: nil, nowMilliseconds: now + 5_000)
+            let report = try await OperatorCommands.status(
+                queue, groups: ["actions", "warehouse"], json: false, maxLag: 0, maxAge: nil, nowMilliseconds: now + 5_000)
             #expect(report.exceeded == ["group actions: lag 3 > --max-lag 0", "group warehouse: lag 3 > --max-lag 0"], "\(report.exceeded)")
             #expect(report.text.contains("group actions: MISSING"), "\(report.text)")
             let status = try await queue.status(nowMilliseconds: now + 5_000, expectedGroups: ["actions"])

@@ -2,14 +2,14 @@ import CustomerIO
 import EventQueue
 import Foundation
 import Hummingbird
-import Logging
 import HummingbirdTesting
+import Logging
 import Receiver
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Clients that break HTTP on purpose, against the real webhook server on a loopback port: each gets
@@ -116,7 +116,8 @@ struct HostileClientTests {
 
     @Test func aChunkedBodyGrowingPastTheLimitIsRefused() async throws {
         try await withLiveServer { harness, port, _ in
-            let head = "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-CIO-Timestamp: \(Int(Date().timeIntervalSince1970))\r\nX-CIO-Signature: \(String(repeating: "0", count: 64))\r\n\r\n"
+            let head =
+                "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nX-CIO-Timestamp: \(Int(Date().timeIntervalSince1970))\r\nX-CIO-Signature: \(String(repeating: "0", count: 64))\r\n\r\n"
             let connection = try RawConnection(port: port)
             defer { connection.close() }
             _ = connection.send(Array(head.utf8))
@@ -146,7 +147,9 @@ struct HostileClientTests {
     @Test func pipelinedRequestsAreAnsweredInOrderAndAForgedOneInTheMiddleQueuesNothing() async throws {
         try await withLiveServer { harness, port, _ in
             let bodies = (0..<3).map { _ in Fixtures.event(id: Fixtures.newEventID()) }
-            let pipeline = signedRequest(bodies[0]) + signedRequest(bodies[1], key: SigningKey("attacker")) + signedRequest(bodies[2], extra: "Connection: close\r\n")
+            let pipeline =
+                signedRequest(bodies[0]) + signedRequest(bodies[1], key: SigningKey("attacker"))
+                + signedRequest(bodies[2], extra: "Connection: close\r\n")
             let connection = try RawConnection(port: port)
             defer { connection.close() }
             #expect(connection.send(pipeline))

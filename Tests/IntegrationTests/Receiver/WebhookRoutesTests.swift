@@ -1,15 +1,15 @@
 import CustomerIO
 import EventQueue
 import Foundation
-import Hiredis
 import HTTPTypes
+import Hiredis
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Prometheus
 import Receiver
-import Testing
 import TestSupport
+import Testing
 
 /// A receiver wired to real Redis under a prefix of its own.
 struct ReceiverHarness: ShutdownAfterTest {
@@ -36,14 +36,17 @@ struct ReceiverHarness: ShutdownAfterTest {
             timestampTolerance: tolerance,
             retryAfterSeconds: 7
         )
-        routes = WebhookRoutes(configuration: configuration, queue: queue, metrics: ReceiverMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+        routes = WebhookRoutes(
+            configuration: configuration, queue: queue, metrics: ReceiverMetrics(factory: PrometheusMetricsFactory(registry: registry)))
     }
 
     var application: some ApplicationProtocol {
         Application(responder: routes.responder())
     }
 
-    func post(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], headers: [String: String]) async throws -> TestResponse {
+    func post(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], headers: [String: String]) async throws
+        -> TestResponse
+    {
         var fields = HTTPFields()
         for (name, value) in headers {
             fields[HTTPField.Name(name)!] = value
@@ -51,7 +54,9 @@ struct ReceiverHarness: ShutdownAfterTest {
         return try await client.execute(uri: path, method: .post, headers: fields, body: ByteBuffer(bytes: body))
     }
 
-    func signedPost(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], key: SigningKey = currentKey) async throws -> TestResponse {
+    func signedPost(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], key: SigningKey = currentKey)
+        async throws -> TestResponse
+    {
         try await post(client, path: path, body: body, headers: customerIOHeaders(body: body, key: key))
     }
 
@@ -110,11 +115,13 @@ struct WebhookRoutesTests {
     @Test func namedWorkspaceAndRotation() async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
             try await harness.application.test(.router) { client in
-                let eu = try await harness.signedPost(client, path: "/webhooks/customerio/eu", body: Fixtures.event(id: Fixtures.newEventID()), key: ReceiverHarness.euKey)
+                let eu = try await harness.signedPost(
+                    client, path: "/webhooks/customerio/eu", body: Fixtures.event(id: Fixtures.newEventID()), key: ReceiverHarness.euKey)
                 #expect(eu.status == .ok)
                 let previous = try await harness.signedPost(client, body: Fixtures.event(id: Fixtures.newEventID()), key: ReceiverHarness.previousKey)
                 #expect(previous.status == .ok, "the previous key still verifies during a rotation")
-                let wrongWorkspaceKey = try await harness.signedPost(client, body: Fixtures.event(id: Fixtures.newEventID()), key: ReceiverHarness.euKey)
+                let wrongWorkspaceKey = try await harness.signedPost(
+                    client, body: Fixtures.event(id: Fixtures.newEventID()), key: ReceiverHarness.euKey)
                 #expect(wrongWorkspaceKey.status == .unauthorized, "one workspace's key does not open another")
                 let unknown = try await harness.signedPost(client, path: "/webhooks/customerio/nope", body: Fixtures.event(id: Fixtures.newEventID()))
                 #expect(unknown.status == .notFound)

@@ -2,12 +2,12 @@ import Foundation
 import Hiredis
 import Hummingbird
 import HummingbirdTesting
+import Metrics
 import Receiver
 import RelayApp
-import Metrics
 import RelayMetrics
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Admin port")
 struct AdminRoutesTests {
@@ -24,7 +24,9 @@ struct AdminRoutesTests {
                 let text = String(buffer: metrics.body)
                 #expect(text.contains(#"cio_relay_webhooks_received_total{outcome="accepted"} 1"#))
                 #expect(text.contains("# HELP cio_relay_webhooks_received_total Webhook requests by outcome"))
-                #expect(text.contains("# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "), "process metrics follow the registry's")
+                #expect(
+                    text.contains("# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes "),
+                    "process metrics follow the registry's")
                 #expect(try await http.execute(uri: "/webhooks/customerio", method: .post).status == .notFound)
             }
         }
@@ -33,10 +35,12 @@ struct AdminRoutesTests {
     @Test func notReadyWhileRedisIsDown() async throws {
         let server = try RedisServerProcess()
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
-            let app = Application(router: AdminRoutes(redis: client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)).router())
+            let app = Application(
+                router: AdminRoutes(redis: client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)).router())
             try await app.test(.router) { http async throws in
-                #expect(!String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up"),
-                        "no value before the first readiness check")
+                #expect(
+                    !String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up"),
+                    "no value before the first readiness check")
                 #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
                 #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 1"))
                 server.stop()

@@ -1,15 +1,18 @@
 import EventQueue
 import Logging
-@testable import RelayApp
-import Testing
 import TestSupport
+import Testing
+
+@testable import RelayApp
 
 @Suite("Consumer groups created at start against real Redis")
 struct GroupCreationTests {
     @Test func everyRoleCreatesTheConfiguredGroupsAtStart() async throws {
         try await withTestQueue(prefix: "create") { queue in
             let creation = Task {
-                try await GroupCreation(queue: queue, groups: ["actions", "warehouse"], retryInterval: .milliseconds(50), logger: Logger(label: "test")).run()
+                try await GroupCreation(
+                    queue: queue, groups: ["actions", "warehouse"], retryInterval: .milliseconds(50), logger: Logger(label: "test")
+                ).run()
             }
             defer { creation.cancel() }
             let deadline = ContinuousClock.now + .seconds(5)

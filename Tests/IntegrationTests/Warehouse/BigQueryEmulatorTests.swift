@@ -1,8 +1,8 @@
 import CustomerIO
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 
 /// A BigQuery sink on a dataset of its own of the shared emulator.
@@ -42,11 +42,14 @@ struct BigQueryEmulatorTests {
             let found = try TestBigQuery.query("SELECT DISTINCT CONCAT(object_type, '/', metric) AS pair FROM \(table)", url: url)
             #expect(Set(found.compactMap { $0["pair"] as? String }) == pairs)
             // Typed columns, from the bounce fixture.
-            let bounce = try #require(try TestBigQuery.query("""
-                SELECT workspace, occurred_at, received_at, customer_id, identifier_id, identifier_email, cio_id, delivery_id,
-                       transactional_message_id, recipient, subject, failure_message, payload
-                FROM \(table) WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
-                """, url: url).first)
+            let bounce = try #require(
+                try TestBigQuery.query(
+                    """
+                    SELECT workspace, occurred_at, received_at, customer_id, identifier_id, identifier_email, cio_id, delivery_id,
+                           transactional_message_id, recipient, subject, failure_message, payload
+                    FROM \(table) WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
+                    """, url: url
+                ).first)
             #expect(bounce["workspace"] as? String == "default")
             #expect(bounce["occurred_at"] as? String == "2026-01-01T01:13:20.000000Z")
             #expect(bounce["received_at"] as? String == "2026-01-01T02:36:40.123000Z")
@@ -54,11 +57,14 @@ struct BigQueryEmulatorTests {
             #expect(bounce["cio_id"] as? String == "a1b2c3000903" && bounce["delivery_id"] as? String == "dgXkAQEBpQ1k2m3n4o5p6q==")
             #expect(bounce["transactional_message_id"] as? Int == 5)
             #expect(bounce["failure_message"] as? String == "550 5.1.1 <old@corp.example>: Recipient address rejected")
-            let payload = try #require(bounce["payload"] as? [String: Any], "the JSON column reads back as JSON: \(String(describing: bounce["payload"]))")
+            let payload = try #require(
+                bounce["payload"] as? [String: Any], "the JSON column reads back as JSON: \(String(describing: bounce["payload"]))")
             #expect((payload["data"] as? [String: Any])?["failure_message"] as? String == "550 5.1.1 <old@corp.example>: Recipient address rejected")
             // Clicks have href and link_id.
-            let click = try #require(try TestBigQuery.query(
-                "SELECT href, link_id, newsletter_id, content_id FROM \(table) WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'", url: url).first)
+            let click = try #require(
+                try TestBigQuery.query(
+                    "SELECT href, link_id, newsletter_id, content_id FROM \(table) WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'", url: url
+                ).first)
             #expect(click["href"] as? String == "https://example.com/pricing" && click["link_id"] as? Int == 4)
             #expect(click["newsletter_id"] as? Int == 12 && click["content_id"] as? Int == 3)
             // The example queries of docs/warehouse.md run on these rows.
@@ -92,8 +98,9 @@ struct BigQueryEmulatorTests {
         // (What the view keeps is checked by counting through it, in the test above.)
         #expect(view["type"] as? String == "VIEW")
         // A later version adds a column: applied through tables.patch, once.
-        let later = BigQuerySchema.current.appending(BigQueryMigration(
-            version: 2, summary: "test: a column added later", columns: [.events: [BigQueryField("test_added", "STRING")]]))
+        let later = BigQuerySchema.current.appending(
+            BigQueryMigration(
+                version: 2, summary: "test: a column added later", columns: [.events: [BigQueryField("test_added", "STRING")]]))
         try await freshBigQuerySink(schema: later, dataset: dataset).withRunning { sink in
             let first = try await sink.migrate()
             let second = try await sink.migrate()
@@ -102,7 +109,8 @@ struct BigQueryEmulatorTests {
         }
         let patched = try TestBigQuery.read(["table", "\(dataset).customerio_events"], url: url)
         let fields = try #require(patched["fields"] as? [[String]])
-        #expect(fields.last == ["test_added", "STRING", "NULLABLE"] && fields.count == events["fields"].map { ($0 as? [Any])?.count ?? 0 }.map { $0 + 1 })
+        #expect(
+            fields.last == ["test_added", "STRING", "NULLABLE"] && fields.count == events["fields"].map { ($0 as? [Any])?.count ?? 0 }.map { $0 + 1 })
         #expect((patched["labels"] as? [String: String])?["cio_relay_schema_version"] == "2")
         #expect(patched["clustering"] as? [String] == ["object_type", "metric", "campaign_id"], "the patch keeps the layout")
     }
@@ -116,7 +124,9 @@ struct BigQueryEmulatorTests {
                 ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil),
                 ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "identify", outcome: "applied", detail: "bounced_at"),
             ])
-            let rows = try TestBigQuery.query("SELECT action, detail FROM `\(TestBigQuery.project).\(sink.configuration.target.dataset).customerio_actions` ORDER BY action", url: url)
+            let rows = try TestBigQuery.query(
+                "SELECT action, detail FROM `\(TestBigQuery.project).\(sink.configuration.target.dataset).customerio_actions` ORDER BY action",
+                url: url)
             #expect(rows.map { $0["action"] as? String } == ["identify", "suppress"])
             #expect(rows.first?["detail"] as? String == "bounced_at" && rows.last?["detail"] is NSNull)
         }

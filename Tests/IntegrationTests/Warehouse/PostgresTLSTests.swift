@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 
 /// The warehouse URL's TLS parameters against the test command's PostgreSQL that accepts only TLS
@@ -27,7 +27,8 @@ struct PostgresTLSTests {
                     // A new row, or the one an earlier test wrote: stored either way.
                     let outcomes = try await sink.write([try row(Fixtures.bytes("email_bounced.json"))])
                     try #require(outcomes == [.written] || outcomes == [.duplicate])
-                    let stored = try await sink.rows("SELECT count(*)::text FROM customerio_events WHERE event_id = $1", parameters: ["01JBX5F9Z1Y2X3W4V5T6S7R8Q9"])
+                    let stored = try await sink.rows(
+                        "SELECT count(*)::text FROM customerio_events WHERE event_id = $1", parameters: ["01JBX5F9Z1Y2X3W4V5T6S7R8Q9"])
                     try #require(stored == [["1"]])
                 }
                 return nil
@@ -40,12 +41,14 @@ struct PostgresTLSTests {
     }
 
     @Test func verifyFullWithTheCAFileWritesRows() async throws {
-        let (error, log) = try await Self.writeOneRow(Self.url(host: "localhost", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("ca.crt"))"), timeout: .seconds(60))
+        let (error, log) = try await Self.writeOneRow(
+            Self.url(host: "localhost", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("ca.crt"))"), timeout: .seconds(60))
         #expect(error == nil, "\(String(describing: error)) \(log)")
     }
 
     @Test func aServerOfAnotherCAIsRefused() async throws {
-        let (error, log) = try await Self.writeOneRow(Self.url(host: "localhost", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("other-ca.crt"))"))
+        let (error, log) = try await Self.writeOneRow(
+            Self.url(host: "localhost", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("other-ca.crt"))"))
         #expect(error != nil)
         #expect(log.contains("CERTIFICATE_VERIFY_FAILED"), "\(log)")
     }
@@ -55,7 +58,8 @@ struct PostgresTLSTests {
         let full = try await Self.writeOneRow(Self.url(host: "127.0.0.1", "sslmode=verify-full&sslrootcert=\(try TestTLS.file("ca.crt"))"))
         #expect(full.error != nil)
         #expect(full.log.contains("failedToValidateHostname"), "\(full.log)")
-        let chainOnly = try await Self.writeOneRow(Self.url(host: "127.0.0.1", "sslmode=verify-ca&sslrootcert=\(try TestTLS.file("ca.crt"))"), timeout: .seconds(60))
+        let chainOnly = try await Self.writeOneRow(
+            Self.url(host: "127.0.0.1", "sslmode=verify-ca&sslrootcert=\(try TestTLS.file("ca.crt"))"), timeout: .seconds(60))
         #expect(chainOnly.error == nil, "\(String(describing: chainOnly.error)) \(chainOnly.log)")
     }
 

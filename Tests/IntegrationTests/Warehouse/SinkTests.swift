@@ -2,8 +2,8 @@ import CustomerIO
 import Foundation
 import Logging
 import PostgresNIO
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 
 /// A sink of each kind on a fresh database: a new SQLite file, or a new PostgreSQL database.
@@ -34,7 +34,8 @@ enum SinkKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// A SQLite sink on a new file in the test folder.
     static func freshSQLite() throws -> SQLiteSink {
-        let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        let directory =
+            ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         return try SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path)
     }
 
@@ -63,7 +64,8 @@ struct SinkTests {
             let pairs = try await query("SELECT object_type || '/' || metric FROM customerio_events")
             #expect(Set(pairs.compactMap { $0.first ?? nil }) == expectedPairs)
             // Typed columns, from the bounce fixture.
-            let bounce = try await query("""
+            let bounce = try await query(
+                """
                 SELECT workspace, CAST(occurred_at AS TEXT), CAST(received_at AS TEXT), customer_id, identifier_id, identifier_email, cio_id, delivery_id,
                        CAST(transactional_message_id AS TEXT), recipient, subject, failure_message, CAST(payload AS TEXT)
                 FROM customerio_events WHERE event_id = '01JBX5F9Z1Y2X3W4V5T6S7R8Q9'
@@ -72,12 +74,19 @@ struct SinkTests {
             #expect(values[0] == "default")
             #expect(values[1]?.hasPrefix("2025-12-31") == true || values[1]?.hasPrefix("2026-01-01") == true, "\(values[1] ?? "nil")")
             #expect(values[2]?.contains("2026-01-01") == true && values[2]?.contains("02:36:40.123") == true, "\(values[2] ?? "nil")")
-            #expect(Array(values[3...11]) == ["u_903", "u_903", "old@corp.example", "a1b2c3000903", "dgXkAQEBpQ1k2m3n4o5p6q==", "5", "old@corp.example", "Reset your password", "550 5.1.1 <old@corp.example>: Recipient address rejected"])
+            #expect(
+                Array(values[3...11]) == [
+                    "u_903", "u_903", "old@corp.example", "a1b2c3000903", "dgXkAQEBpQ1k2m3n4o5p6q==", "5", "old@corp.example", "Reset your password",
+                    "550 5.1.1 <old@corp.example>: Recipient address rejected",
+                ])
             #expect(values[12]?.contains("\"failure_message\"") == true)
             // Clicks have href and link_id; campaign events their campaign and action.
-            let click = try await query("SELECT href, CAST(link_id AS TEXT), CAST(newsletter_id AS TEXT), CAST(content_id AS TEXT) FROM customerio_events WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'")
+            let click = try await query(
+                "SELECT href, CAST(link_id AS TEXT), CAST(newsletter_id AS TEXT), CAST(content_id AS TEXT) FROM customerio_events WHERE event_id = '01JBX5A0C4D8E2F6G0H4J8K2M6'"
+            )
             #expect(click.first == ["https://example.com/pricing", "4", "12", "3"])
-            let campaigns = try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events WHERE campaign_id IS NOT NULL AND action_id IS NOT NULL")
+            let campaigns = try await query(
+                "SELECT CAST(count(*) AS TEXT) FROM customerio_events WHERE campaign_id IS NOT NULL AND action_id IS NOT NULL")
             #expect((Int((campaigns.first?.first ?? nil) ?? "0") ?? 0) > 0)
         }
     }
@@ -98,8 +107,10 @@ struct SinkTests {
         try await kind.withSink { sink, query in
             // PostgreSQL's COPY text format escapes these four bytes; the values must come back unchanged.
             let subject = "tab\there\nnew line\r\\back\\slash é ✓ \\N"
-            let object: [String: Any] = ["event_id": "01ESCAPES", "object_type": "email", "metric": "sent", "timestamp": 1_767_235_000,
-                                         "data": ["subject": subject, "recipient": "\\", "identifiers": ["email": "a\tb@example.org"]]]
+            let object: [String: Any] = [
+                "event_id": "01ESCAPES", "object_type": "email", "metric": "sent", "timestamp": 1_767_235_000,
+                "data": ["subject": subject, "recipient": "\\", "identifiers": ["email": "a\tb@example.org"]],
+            ]
             let body = try JSONSerialization.data(withJSONObject: object)
             #expect(try await sink.write([try row(Array(body)), try row(Fixtures.bytes("email_sent.json"))]) == [.written, .written])
             let values = try await query("SELECT subject, recipient, identifier_email FROM customerio_events WHERE event_id = '01ESCAPES'")
@@ -114,9 +125,12 @@ struct SinkTests {
             switch kind {
             case .postgres:
                 // PostgreSQL text cannot hold a NUL character, nor jsonb a \u0000 escape: valid JSON it refuses.
-                poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"a\u0000b"}}"#.utf8))
+                poison = try row(
+                    Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"a\u0000b"}}"#.utf8))
             case .sqlite:
-                try await (sink as? SQLiteSink)?.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.event_id = '01POISON' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
+                try await (sink as? SQLiteSink)?.execute(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.event_id = '01POISON' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END"
+                )
                 poison = try row(Array(#"{"event_id":"01POISON","object_type":"email","metric":"sent","timestamp":1,"data":{}}"#.utf8))
             }
             let outcomes = try await sink.write([try row(Fixtures.bytes("email_sent.json")), poison, try row(Fixtures.bytes("email_clicked.json"))])
@@ -137,13 +151,19 @@ struct SinkTests {
         case .sqlite:
             try await SinkKind.freshSQLite().withRunning { sqlite in
                 try await Self.migrateFromVersionOne(kind: kind, sink: sqlite, old: try await sqlite.migrate(upTo: 1)) {
-                    Set(try await sqlite.rows("SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customerio_events' AND sql IS NOT NULL").compactMap { $0.first ?? nil })
+                    Set(
+                        try await sqlite.rows(
+                            "SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customerio_events' AND sql IS NOT NULL"
+                        ).compactMap { $0.first ?? nil })
                 }
             }
         case .postgres:
             try await SinkKind.freshPostgres().withRunning { postgres in
                 try await Self.migrateFromVersionOne(kind: kind, sink: postgres, old: try await postgres.migrate(upTo: 1)) {
-                    Set(try await postgres.rows("SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = 'customerio_events' AND indexname NOT LIKE '%_pkey'").compactMap { $0.first ?? nil })
+                    Set(
+                        try await postgres.rows(
+                            "SELECT indexname || ' ' || indexdef FROM pg_indexes WHERE tablename = 'customerio_events' AND indexname NOT LIKE '%_pkey'"
+                        ).compactMap { $0.first ?? nil })
                 }
             }
         }
@@ -157,11 +177,18 @@ struct SinkTests {
         #expect(try await sink.migrate() == [], "and migrating again changes nothing")
         // Version 3: the (object_type, metric) and cio_id indexes are gone; PostgreSQL's time index is BRIN.
         let upgraded = try await indexes()
-        #expect(upgraded.map { String($0.prefix { $0 != " " }) }.sorted() == ["campaign", "delivery_id", "identifier_email", "identifier_id", "occurred_at"].map { "customerio_events_\($0)" })
+        #expect(
+            upgraded.map { String($0.prefix { $0 != " " }) }.sorted()
+                == ["campaign", "delivery_id", "identifier_email", "identifier_id", "occurred_at"].map { "customerio_events_\($0)" })
         let timeIndex = try #require(upgraded.first { $0.hasPrefix("customerio_events_occurred_at ") })
         #expect(timeIndex.contains("USING brin") == (kind == .postgres), "\(timeIndex)")
-        #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json")), try row(Fixtures.bytes("email_bounced.json"))]) == [.duplicate, .written])
-        try await sink.record([ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil)])
+        #expect(
+            try await sink.write([try row(Fixtures.bytes("email_sent.json")), try row(Fixtures.bytes("email_bounced.json"))]) == [
+                .duplicate, .written,
+            ])
+        try await sink.record([
+            ActionRecord(eventID: "e1", workspace: "default", person: "cio_id:c1", action: "suppress", outcome: "applied", detail: nil)
+        ])
     }
 
 }

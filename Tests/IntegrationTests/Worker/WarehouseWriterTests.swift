@@ -4,8 +4,8 @@ import Foundation
 import Hiredis
 import Logging
 import Prometheus
-import Testing
 import TestSupport
+import Testing
 import Warehouse
 import Worker
 
@@ -29,19 +29,25 @@ struct WarehouseHarness {
         var logger = Logger(label: "warehouse-test")
         logger.logLevel = .critical
         if sqlite {
-            let directory = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+            let directory =
+                ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
+                ?? FileManager.default.temporaryDirectory
             try await SQLiteSink(path: directory.appendingPathComponent("wh-\(UUID().uuidString).sqlite").path).withRunning { database in
-                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
+                try await run(
+                    sink: database, query: { try await database.rows($0) }, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
             }
         } else if let bigQueryURL {
             let dataset = TestBigQuery.uniqueDataset("w")
-            let configuration = BigQuerySink.Configuration(target: BigQueryTarget(project: TestBigQuery.project, dataset: dataset), apiURL: bigQueryURL, credentials: .none)
+            let configuration = BigQuerySink.Configuration(
+                target: BigQueryTarget(project: TestBigQuery.project, dataset: dataset), apiURL: bigQueryURL, credentials: .none)
             try await BigQuerySink(configuration: configuration, logger: logger).withRunning { sink in
                 let count: @Sendable () async throws -> Int = {
-                    let rows = try TestBigQuery.query("SELECT COUNT(*) AS n FROM `\(TestBigQuery.project).\(dataset).customerio_events`", url: bigQueryURL)
+                    let rows = try TestBigQuery.query(
+                        "SELECT COUNT(*) AS n FROM `\(TestBigQuery.project).\(dataset).customerio_events`", url: bigQueryURL)
                     return rows.first?["n"] as? Int ?? -1
                 }
-                try await run(sink: sink, query: { _ in [] }, countRows: count, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
+                try await run(
+                    sink: sink, query: { _ in [] }, countRows: count, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
             }
         } else {
             let server = try postgresServer ?? TestPostgres.url()
@@ -50,7 +56,8 @@ struct WarehouseHarness {
                 try await admin.execute("CREATE DATABASE \(name)")
             }
             try await PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: logger).withRunning { database in
-                try await run(sink: database, query: { try await database.rows($0) }, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
+                try await run(
+                    sink: database, query: { try await database.rows($0) }, batchSize: batchSize, writeTimeout: writeTimeout, logger: logger, body)
             }
         }
     }
@@ -59,12 +66,14 @@ struct WarehouseHarness {
         sink: any EventSink, query: @escaping @Sendable (String) async throws -> [[String?]], countRows: (@Sendable () async throws -> Int)? = nil,
         batchSize: Int, writeTimeout: Duration, logger: Logger, _ body: (WarehouseHarness) async throws -> Void
     ) async throws {
-        let countRows = countRows ?? {
-            Int((try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first ?? nil) ?? "") ?? -1
-        }
+        let countRows =
+            countRows ?? {
+                Int((try await query("SELECT CAST(count(*) AS TEXT) FROM customerio_events").first?.first ?? nil) ?? "") ?? -1
+            }
         _ = try await sink.migrate()
         try await withTestQueue(prefix: "wh") { queue in
-            let configuration = ConsumerConfiguration(group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50))
+            let configuration = ConsumerConfiguration(
+                group: WarehouseWriter.group, consumer: "w1", batchSize: batchSize, blockTime: .milliseconds(50))
             try await withShutdown(try GroupConsumer(queue: queue, configuration: configuration)) { consumer in
                 try await consumer.createGroup()
                 let registry = PrometheusCollectorRegistry()
@@ -79,7 +88,10 @@ struct WarehouseHarness {
     func add(_ count: Int) async throws {
         for _ in 0..<count {
             let id = Fixtures.newEventID()
-            _ = try await queue.enqueue(IncomingEvent(eventID: id, body: Fixtures.event(id: id, metric: "opened"), workspace: "default", receivedAt: 1_767_235_000_000, objectType: "email", metric: "opened"))
+            _ = try await queue.enqueue(
+                IncomingEvent(
+                    eventID: id, body: Fixtures.event(id: id, metric: "opened"), workspace: "default", receivedAt: 1_767_235_000_000,
+                    objectType: "email", metric: "opened"))
         }
     }
 
@@ -115,7 +127,11 @@ struct WarehouseWriterTests {
             #expect(try await harness.pending() == 0)
             // A redelivered entry (a replay) adds no row.
             let first = try #require(try await harness.queue.entries(of: harness.queue.keys.events, count: 1).first)
-            _ = try await harness.queue.client.send(RedisCommand("XADD", [RedisArgument(harness.queue.keys.events), "*"] + first.fields.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value)] }))
+            _ = try await harness.queue.client.send(
+                RedisCommand(
+                    "XADD",
+                    [RedisArgument(harness.queue.keys.events), "*"]
+                        + first.fields.flatMap { [RedisArgument($0.key), RedisArgument(bytes: $0.value)] }))
             let again = try await harness.drain()
             #expect(again.map(\.duplicates).reduce(0, +) == 1)
             #expect(try await harness.rowCount() == 10_000)
@@ -131,12 +147,21 @@ struct WarehouseWriterTests {
             try await harness.add(3)
             let poison: [UInt8]
             if sqlite {
-                _ = try await harness.query("CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.subject = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END")
-                poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"poison"}}"#.utf8)
+                _ = try await harness.query(
+                    "CREATE TRIGGER refuse_poison BEFORE INSERT ON customerio_events WHEN NEW.subject = 'poison' BEGIN SELECT RAISE(ABORT, 'poison row refused'); END"
+                )
+                poison = Array(
+                    #"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"poison"}}"#
+                        .utf8)
             } else {
-                poison = Array(#"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"nul \u0000 inside"}}"#.utf8)
+                poison = Array(
+                    #"{"event_id":"01POISON\#(UUID().uuidString.prefix(4))","object_type":"email","metric":"sent","timestamp":1,"data":{"subject":"nul \u0000 inside"}}"#
+                        .utf8)
             }
-            _ = try await harness.queue.enqueue(IncomingEvent(eventID: try WebhookEnvelope.parse(poison).eventID, body: poison, workspace: "default", receivedAt: 1, objectType: "email", metric: "sent"))
+            _ = try await harness.queue.enqueue(
+                IncomingEvent(
+                    eventID: try WebhookEnvelope.parse(poison).eventID, body: poison, workspace: "default", receivedAt: 1, objectType: "email",
+                    metric: "sent"))
             try await harness.add(2)
             let reports = try await harness.drain()
             #expect(reports.map(\.written).reduce(0, +) == 5)
@@ -178,8 +203,9 @@ struct WarehouseWriterTests {
             #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while its write hangs")
             let errors = harness.registry.emitToString()
             try TestPostgres.outage("resume")
-            #expect(errors.contains("cio_relay_warehouse_errors_total 1") || errors.contains("cio_relay_warehouse_errors_total 2"),
-                    "the writes abandoned at their deadline count as errors: \(errors)")
+            #expect(
+                errors.contains("cio_relay_warehouse_errors_total 1") || errors.contains("cio_relay_warehouse_errors_total 2"),
+                "the writes abandoned at their deadline count as errors: \(errors)")
             let report = try await writing.value
             // The abandoned write may itself commit once the server thaws: its rows are then duplicates.
             #expect(report.written + report.duplicates == 200 && !report.interrupted)
