@@ -439,7 +439,8 @@ def main():
     sys.exit(verdict)
 
 
-def check(soak, senders, status, drained, wall):
+def read_answers(senders):
+    """What the senders recorded: requests sent, answers by kind, the event_ids answered 200."""
     answers = collections.Counter()
     acknowledged = set()
     sent = 0
@@ -450,22 +451,32 @@ def check(soak, senders, status, drained, wall):
             answers[answer] += 1
             if answer.startswith("200 "):
                 acknowledged.add(event_id)
+    return sent, answers, acknowledged
+
+
+def read_dead_letters(soak):
+    """Dead letters by (group, reason), and the event_ids the actions group gave up on, as the
+    binary reads them (`dead-letters list --json`: the stream's layout is the binary's to know)."""
+    result = subprocess.run([soak.binary, "dead-letters", "list", "--json", "--limit", "1000000"], env=soak.environment(),
+                            capture_output=True, text=True, check=True)
+    dead = collections.Counter()
+    dead_actions = set()
+    for letter in json.loads(result.stdout)["letters"]:
+        dead[(letter.get("group") or "?", letter["reason"] or "?")] += 1
+        if letter.get("group") == "actions" and letter.get("event_id"):
+            dead_actions.add(letter["event_id"])
+    return dead, dead_actions
+
+
+def check(soak, senders, status, drained, wall):
+    sent, answers, acknowledged = read_answers(senders)
     rows = soak.sql("SELECT event_id, payload FROM customerio_events")
     stored = collections.Counter(event_id for event_id, _ in rows)
     events = {event_id: json.loads(payload) for event_id, payload in rows}
     duplicated = sum(count - 1 for count in stored.values() if count > 1)
     missing = sorted(acknowledged - set(stored))
     unacknowledged_rows = len(set(stored) - acknowledged)
-
-    dead = collections.Counter()
-    dead_actions = set()
-    for entry in parse_stream(soak, "cio:{0}:dead"):
-        dead[(entry.get("group", "?"), entry.get("reason", "?"))] += 1
-        if entry.get("group") == "actions":
-            try:
-                dead_actions.add(json.loads(entry.get("body", "{}"))["event_id"])
-            except (ValueError, KeyError):
-                pass
+    dead, dead_actions = read_dead_letters(soak)
     unexplained = {key: count for key, count in dead.items() if key[1] not in EXPLAINED_REASONS}
     violations, explained, people, suppressed = compare_state(events, dead_actions, soak.track)
     # Genuine requests may only be stored (200) or refused for now (503); "error …" is no answer
@@ -513,28 +524,23 @@ def check(soak, senders, status, drained, wall):
         problems.append(f"receivers answered genuine requests with {bad_answers}")
     if violations:
         problems.append(f"{len(violations)} people end in a state the events do not give, e.g. {violations[:5]}")
-    for reason, cause in EXPLAINED_REASONS.items():
-        count = sum(c for (_, r), c in dead.items() if r == reason)
-        if count:
-            log(f"{count} dead letter(s) {reason}: explained by {cause}")
-    if missing or not drained:
-        # What holds the undrained entries, for the diagnosis.
-        for name in ("actions", "warehouse"):
-            log(f"pending in {name}: {soak.redis('XPENDING', 'cio:{0}:events', name, '-', '+', '10')}")
-            log(f"consumers of {name}: {soak.redis('XINFO', 'CONSUMERS', 'cio:{0}:events', name)}")
+    explain(soak, dead, missing or not drained)
     for problem in problems:
         log(f"VIOLATION: {problem}")
     log("every invariant holds" if not problems else f"{len(problems)} invariant(s) violated")
     return 0 if not problems else 1
 
 
-def parse_stream(soak, key):
-    """Entries of a stream as field dictionaries (values as text)."""
-    output = subprocess.run(["redis-cli", "-p", str(soak.redis_port), "--json", "XRANGE", key, "-", "+"],
-                            capture_output=True, text=True, check=True).stdout
-    entries = json.loads(output or "[]")
-    for _, fields in entries:
-        yield dict(zip(fields[0::2], fields[1::2]))
+def explain(soak, dead, undrained):
+    """Logs what the dead letters are explained by and, when entries were left, what holds them."""
+    for reason, cause in EXPLAINED_REASONS.items():
+        count = sum(c for (_, r), c in dead.items() if r == reason)
+        if count:
+            log(f"{count} dead letter(s) {reason}: explained by {cause}")
+    if undrained:
+        for name in ("actions", "warehouse"):
+            log(f"pending in {name}: {soak.redis('XPENDING', 'cio:{0}:events', name, '-', '+', '10')}")
+            log(f"consumers of {name}: {soak.redis('XINFO', 'CONSUMERS', 'cio:{0}:events', name)}")
 
 
 if __name__ == "__main__":

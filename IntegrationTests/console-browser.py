@@ -72,23 +72,105 @@ def wait_for(what, condition, seconds=60):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("binary")
-    parser.add_argument("redis_port")
-    parser.add_argument("work")
-    parser.add_argument("--readme-images", help="also copy two screenshots here (for the README)")
-    arguments = parser.parse_args()
-    work = arguments.work
-    shots = os.path.join(work, "screenshots")
-    os.makedirs(shots, exist_ok=True)
+class Browser:
+    """Headless Chromium on the console, with the screenshots it takes."""
 
-    stand_in = TrackStandIn()
-    track_server, track_port = track.serve(stand_in.respond)
+    def __init__(self, base, shots):
+        options = webdriver.ChromeOptions()
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--disable-dev-shm-usage"):
+            options.add_argument(flag)
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        self.driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+        self.base, self.shots = base, shots
+
+    def get(self, path):
+        self.driver.get(self.base + path)
+
+    def main_text(self):
+        return self.driver.find_element(By.TAG_NAME, "main").text
+
+    def follow(self, element, url_part):
+        """Clicks and waits until the browser is on the page the click leads to: a click returns
+        before the navigation it starts has finished."""
+        before = self.driver.current_url
+        element.click()
+        WebDriverWait(self.driver, 30).until(lambda d: d.current_url != before and url_part in d.current_url
+                                             and d.execute_script("return document.readyState") == "complete")
+
+    def shot(self, name):
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        width = self.driver.get_window_size()["width"]
+        self.driver.set_window_size(width, max(600, min(height + 40, 2400)))
+        path = os.path.join(self.shots, name)
+        self.driver.save_screenshot(path)
+        return path
+
+
+def log_in_and_read_the_overview(browser, check):
+    driver = browser.driver
+    browser.get("/console")
+    check.expect(driver.current_url.endswith("/console/login"), "the console asks for the login")
+    driver.find_element(By.NAME, "token").send_keys(TOKEN)
+    browser.follow(driver.find_element(By.CSS_SELECTOR, "main form button"), "/console")
+    check.expect(driver.current_url.endswith("/console"), "the token logs in")
+    page = browser.main_text()
+    check.expect("Events in the stream" in page and "actions" in page and "warehouse" in page, "the overview shows the stream and both groups")
+    found = re.search(r"Events in the stream\s+([\d,]+)", page)
+    stream = int(found.group(1).replace(",", "")) if found else -1
+    check.expect(stream > 0, f"the overview counts the queued events ({stream})")
+    return browser.shot("overview.png")
+
+
+def replay_a_dead_letter(browser, check):
+    """Opens the first dead letter and replays it; answers its event_id and the list's screenshot."""
+    driver = browser.driver
+    browser.get("/console/dead-letters")
+    rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")
+    check.expect(len(rows) > 0 and "track_api_rejected" in driver.page_source, f"the dead-letter list shows the refused events ({len(rows)})")
+    letters = browser.shot("dead-letters.png")
+    letter_id = rows[0].text
+    browser.follow(rows[0], "/console/dead-letters/show")
+    source = driver.page_source
+    check.expect("Payload" in source and "•••@" in source, "a dead letter shows its payload, emails masked")
+    event_id = re.search(r'"event_id"\s*:\s*"([^"]+)"', driver.find_element(By.TAG_NAME, "pre").text).group(1)
+    browser.shot("dead-letter.png")
+    browser.follow(driver.find_element(By.LINK_TEXT, "Replay…"), "/console/dead-letters/confirm")
+    check.expect("back on the events stream" in driver.page_source, "replaying asks for confirmation")
+    browser.shot("confirm.png")
+    browser.follow(driver.find_element(By.CSS_SELECTOR, "main form button"), "/console/dead-letters?done=")
+    check.expect(f"Replayed {letter_id} as" in driver.page_source, "the replay is confirmed on the list")
+    remaining = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")]
+    check.expect(letter_id not in remaining, "the replayed letter is gone from the list")
+    return event_id, letters
+
+
+def trace_the_replayed_event(browser, check, event_id):
+    def acted():
+        browser.get("/console/trace?event_id=" + event_id)
+        return "applied" in browser.main_text()
+    try:
+        wait_for("the worker to act on the replayed event", acted, seconds=60)
+    except RuntimeError:
+        pass
+    text = browser.main_text()
+    check.expect("applied" in text and "present, expires in" in text, f"the trace finds {event_id} acted on")
+    return browser.shot("trace.png")
+
+
+def fits_a_phone(browser, check):
+    browser.driver.set_window_size(390, 844)
+    browser.get("/console")
+    width = browser.driver.execute_script("return document.documentElement.scrollWidth")
+    check.expect(width <= 390, f"the overview fits a phone's width ({width} px)")
+    browser.shot("overview-phone.png")
+
+
+def start_relay(binary, redis_port, work, track_port):
+    """`cio-relay run` with a token, SQLite and the stand-in as its Track API; answers it and its env."""
     port, admin = free_port(), free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "REDIS_URL": f"redis://127.0.0.1:{arguments.redis_port}",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}",
         "CIO_RELAY_KEY_PREFIX": "browser",
         "CUSTOMERIO_WEBHOOK_SECRET": SECRET,
         "CUSTOMERIO_SITE_ID": "site", "CUSTOMERIO_TRACK_API_KEY": "key",
@@ -97,94 +179,46 @@ def main():
         "CIO_RELAY_ADMIN_TOKEN": TOKEN,
         "CIO_RELAY_BIND": "127.0.0.1", "PORT": str(port), "ADMIN_PORT": str(admin), "LOG_LEVEL": "notice",
     }
-    relay = Managed("run", [arguments.binary, "run"], env, os.path.join(work, "run.log"))
+    relay = Managed("run", [binary, "run"], env, os.path.join(work, "run.log"))
     relay.start()
+    return relay, env
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("redis_port")
+    parser.add_argument("work")
+    parser.add_argument("--readme-images", help="also copy two screenshots here (for the README)")
+    arguments = parser.parse_args()
+    shots = os.path.join(arguments.work, "screenshots")
+    os.makedirs(shots, exist_ok=True)
+
+    stand_in = TrackStandIn()
+    track_server, track_port = track.serve(stand_in.respond)
+    relay, env = start_relay(arguments.binary, arguments.redis_port, arguments.work, track_port)
     check = Check()
-    driver = None
+    browser = None
     try:
         wait_ready(relay)
-        subprocess.run([arguments.binary, "send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--secret", SECRET,
+        subprocess.run([arguments.binary, "send", "--url", f"http://127.0.0.1:{env['PORT']}/webhooks/customerio", "--secret", SECRET,
                         "--count", "40", "--run-id", "browser"], env=env, check=True, capture_output=True, timeout=120)
         wait_for("dead letters from the refused Track API calls", lambda: status(arguments.binary, env).get("dead_letters", 0) > 0)
         stand_in.refusing = False
-
-        options = webdriver.ChromeOptions()
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900", "--disable-dev-shm-usage"):
-            options.add_argument(flag)
-        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-        driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-        base = f"http://127.0.0.1:{admin}"
-
-        def follow(element, url_part):
-            """Clicks and waits until the browser is on the page the click leads to: a click
-            returns before the navigation it starts has finished."""
-            before = driver.current_url
-            element.click()
-            WebDriverWait(driver, 30).until(lambda d: d.current_url != before and url_part in d.current_url
-                                            and d.execute_script("return document.readyState") == "complete")
-
-        def shot(name):
-            height = driver.execute_script("return document.documentElement.scrollHeight")
-            width = driver.get_window_size()["width"]
-            driver.set_window_size(width, max(600, min(height + 40, 2400)))
-            path = os.path.join(shots, name)
-            driver.save_screenshot(path)
-            return path
-
-        driver.get(base + "/console")
-        check.expect(driver.current_url.endswith("/console/login"), "the console asks for the login")
-        driver.find_element(By.NAME, "token").send_keys(TOKEN)
-        follow(driver.find_element(By.CSS_SELECTOR, "main form button"), "/console")
-        check.expect(driver.current_url.endswith("/console"), "the token logs in")
-        page = driver.find_element(By.TAG_NAME, "main").text
-        check.expect("Events in the stream" in page and "actions" in page and "warehouse" in page, "the overview shows the stream and both groups")
-        stream = int(re.search(r"Events in the stream\s+([\d,]+)", page).group(1).replace(",", "")) if re.search(r"Events in the stream\s+([\d,]+)", page) else -1
-        check.expect(stream > 0, f"the overview counts the queued events ({stream})")
-        overview = shot("overview.png")
-
-        driver.get(base + "/console/dead-letters")
-        rows = driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")
-        check.expect(len(rows) > 0 and "track_api_rejected" in driver.page_source, f"the dead-letter list shows the refused events ({len(rows)})")
-        letters = shot("dead-letters.png")
-        letter_id = rows[0].text
-        follow(rows[0], "/console/dead-letters/show")
-        source = driver.page_source
-        check.expect("Payload" in source and "•••@" in source, "a dead letter shows its payload, emails masked")
-        event_id = re.search(r'"event_id"\s*:\s*"([^"]+)"', driver.find_element(By.TAG_NAME, "pre").text).group(1)
-        shot("dead-letter.png")
-        follow(driver.find_element(By.LINK_TEXT, "Replay…"), "/console/dead-letters/confirm")
-        check.expect("back on the events stream" in driver.page_source, "replaying asks for confirmation")
-        shot("confirm.png")
-        follow(driver.find_element(By.CSS_SELECTOR, "main form button"), "/console/dead-letters?done=")
-        check.expect(f"Replayed {letter_id} as" in driver.page_source, "the replay is confirmed on the list")
-        check.expect(letter_id not in [a.text for a in driver.find_elements(By.CSS_SELECTOR, "tbody tr td.id a")], "the replayed letter is gone from the list")
-
-        def acted():
-            driver.get(base + "/console/trace?event_id=" + event_id)
-            return "applied" in driver.find_element(By.TAG_NAME, "main").text
-        try:
-            wait_for("the worker to act on the replayed event", acted, seconds=60)
-        except RuntimeError:
-            pass
-        main_text = driver.find_element(By.TAG_NAME, "main").text
-        check.expect("applied" in main_text and "present, expires in" in main_text, f"the trace finds {event_id} acted on")
-        trace = shot("trace.png")
-
-        driver.set_window_size(390, 844)
-        driver.get(base + "/console")
-        width = driver.execute_script("return document.documentElement.scrollWidth")
-        check.expect(width <= 390, f"the overview fits a phone's width ({width} px)")
-        shot("overview-phone.png")
+        browser = Browser(f"http://127.0.0.1:{env['ADMIN_PORT']}", shots)
+        overview = log_in_and_read_the_overview(browser, check)
+        event_id, letters = replay_a_dead_letter(browser, check)
+        trace = trace_the_replayed_event(browser, check, event_id)
+        fits_a_phone(browser, check)
         if arguments.readme_images:
             os.makedirs(arguments.readme_images, exist_ok=True)
-            shutil.copy(overview, os.path.join(arguments.readme_images, "console-overview.png"))
-            shutil.copy(trace, os.path.join(arguments.readme_images, "console-trace.png"))
-            shutil.copy(letters, os.path.join(arguments.readme_images, "console-dead-letters.png"))
+            for path, name in ((overview, "console-overview.png"), (trace, "console-trace.png"), (letters, "console-dead-letters.png")):
+                shutil.copy(path, os.path.join(arguments.readme_images, name))
     except Exception as error:  # a step could not run: that is a failure too, with what it was
         check.expect(False, f"the run failed: {error!r}")
     finally:
-        if driver:
-            driver.quit()
+        if browser:
+            browser.driver.quit()
         relay.stop()
         track_server.shutdown()
     print(f"console-browser: screenshots in {shots}: {', '.join(sorted(os.listdir(shots)))}")

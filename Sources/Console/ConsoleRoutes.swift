@@ -27,6 +27,11 @@ public struct ConsoleRoutes: Sendable {
     /// Failed logins allowed before logins are refused for a while.
     public let throttle: LoginThrottle
 
+    /// - Parameters:
+    ///   - groups: the consumer groups this deployment runs; one missing from Redis is shown as such.
+    ///   - lookup: the warehouse to read rows and actions from, nil when this process reads none.
+    ///   - warehouse: where the warehouse is, to say so when it is not read from here.
+    ///   - activity: what this process saw lately, for the overview.
     public init(
         queue: EventQueue, groups: [String], lookup: (any EventLookup)?, warehouse: WarehouseLocation, security: ConsoleSecurity,
         activity: ConsoleActivity, logger: Logger, throttle: LoginThrottle = LoginThrottle()

@@ -10,6 +10,11 @@ public struct JSONArrayPacker: Sendable {
     public let maximumItemBytes: Int
     public let maximumItems: Int
 
+    /// - Parameters:
+    ///   - opening: what each request starts with before the first item, e.g. `{"batch":[`.
+    ///   - closing: what it ends with after the last, e.g. `]}`.
+    ///   - maximumRequestBytes: the largest request, opening and closing included.
+    ///   - maximumItemBytes: the largest item; a larger one is reported, never sent.
     public init(opening: String, closing: String, maximumRequestBytes: Int, maximumItemBytes: Int, maximumItems: Int = .max) {
         self.opening = Array(opening.utf8)
         self.closing = Array(closing.utf8)

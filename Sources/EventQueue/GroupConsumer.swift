@@ -95,6 +95,8 @@ public struct GroupConsumer: Sendable {
         return count
         """)
 
+    /// A consumer of `configuration.group`; with one partition on a server that allows it, it reads
+    /// through a connection of its own with `XREADGROUP … BLOCK`, otherwise it polls.
     public init(queue: EventQueue, configuration: ConsumerConfiguration) throws(RedisError) {
         self.queue = queue
         self.configuration = configuration

@@ -11,6 +11,10 @@ public struct RedisCommand: Sendable, Hashable {
     /// the connection follows the batch holding it with one `WAIT`.
     public let awaitsReplicas: Bool
 
+    /// - Parameters:
+    ///   - name: the command, e.g. `EVALSHA`.
+    ///   - awaitsReplicas: answer only once the configured number of replicas has the write
+    ///     (`RedisConfiguration.minReplicas`): what an acknowledged event needs.
     public init(_ name: String, _ arguments: [RedisArgument], awaitsReplicas: Bool = false) {
         self.init(name: name, argumentLists: [arguments], awaitsReplicas: awaitsReplicas)
     }

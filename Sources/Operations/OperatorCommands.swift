@@ -69,6 +69,17 @@ public enum OperatorCommands {
         return lines.joined(separator: "\n")
     }
 
+    /// `dead-letters list --json`: the page as one JSON object (`total`, `stream`, `next`, and
+    /// `letters`, each with its fields by meaning and its body as text), for scripts that check
+    /// dead letters without knowing how the stream stores them.
+    public static func listDeadLettersAsJSON(_ store: some DeadLetterStore, from start: String, limit: Int) async throws -> String {
+        let page = try await DeadLetterOperations(store: store).page(from: start, limit: limit)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(DeadLetterListing(page)), as: UTF8.self)
+    }
+
     /// `dead-letters show ID`: every field, the body as stored.
     public static func showDeadLetter(_ store: some DeadLetterStore, id: String) async throws -> String {
         let letter = try await DeadLetterOperations(store: store).letter(id: id)
@@ -182,5 +193,42 @@ public enum OperatorCommands {
             }
         }
         return StatusReport(text: lines.joined(separator: "\n"), exceeded: exceeded)
+    }
+}
+
+/// A page of dead letters as `dead-letters list --json` prints it.
+struct DeadLetterListing: Encodable {
+    struct Letter: Encodable {
+        let id: String
+        let reason: String
+        let error: String
+        let attempts: Int
+        let group: String?
+        let entryID: String?
+        let failedAt: Int64?
+        let workspace: String
+        let receivedAt: Int64?
+        let objectType: String?
+        let metric: String?
+        let eventID: String?
+        let body: String
+    }
+
+    let total: Int
+    let stream: String
+    let next: String?
+    let letters: [Letter]
+
+    init(_ page: DeadLetterPage) {
+        total = page.total
+        stream = page.stream
+        next = page.next
+        letters = page.letters.map { letter in
+            Letter(
+                id: letter.id, reason: letter.reason, error: letter.error, attempts: letter.attempts, group: letter.group,
+                entryID: letter.entryID, failedAt: letter.failedAt, workspace: letter.workspace, receivedAt: letter.event.receivedAt,
+                objectType: letter.event.objectType, metric: letter.event.metric, eventID: letter.eventID,
+                body: String(decoding: letter.event.body, as: UTF8.self))
+        }
     }
 }

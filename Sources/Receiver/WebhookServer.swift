@@ -44,6 +44,7 @@ public struct ConnectionLimits: Sendable, Hashable {
 /// The webhook port's HTTP/1.1 server: Hummingbird's, with the header limits of `ConnectionLimits`
 /// and a deadline for every request.
 public enum WebhookServer {
+    /// The server for Hummingbird's `Application(server:)`.
     public static func builder(limits: ConnectionLimits) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             DeadlineHTTP1Channel(responder: responder, limits: limits)

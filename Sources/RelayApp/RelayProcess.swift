@@ -26,6 +26,11 @@ public enum RelayProcess {
         return exposition
     }
 
+    /// Runs the services of `roles` until SIGTERM or SIGINT, then shuts them down in reverse order.
+    /// - Parameters:
+    ///   - settings: loaded and checked by `RelaySettings.load`.
+    ///   - roles: `[.receiver]` for `serve`, `[.worker]` for `work`, both for `run`.
+    ///   - exposition: the registry `bootstrapObservability` installed, served on `/metrics`.
     public static func run(settings: RelaySettings, roles: RelayRoles, exposition: MetricsExposition) async throws {
         let name = roles == [.receiver] ? "serve" : roles == [.worker] ? "work" : "run"
         let logger = Logger(label: "cio-relay")

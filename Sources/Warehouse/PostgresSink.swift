@@ -92,6 +92,11 @@ public final class PostgresSink: EventSink, SQLRows {
         FileManager.default.isReadableFile(atPath: path) ? "cannot be parsed (\(error))" : "cannot be read"
     }
 
+    /// A sink on the server and database that `url` names (`postgres://` with `sslmode` and the
+    /// `sslrootcert`, `sslcert`, `sslkey` files, checked here); it connects once it runs.
+    /// - Parameters:
+    ///   - url: a `WAREHOUSE_URL` of the `postgres://` kind.
+    ///   - logger: for the connection pool's own messages (reconnects, refused handshakes).
     public init(url: String, logger: Logger) throws(WarehouseError) {
         var configuration = try Self.configuration(url: url)
         configuration.options.connectTimeout = .seconds(5)

@@ -36,6 +36,10 @@ public struct AttributeGuard: Sendable {
         return result
         """)
 
+    /// - Parameters:
+    ///   - layout: where each person's record lives (its partition's hash tag).
+    ///   - retention: how long a person's record of attribute times is kept after its last write;
+    ///     an event older than that is no longer compared.
     public init(client: RedisClient, layout: QueueLayout, retention: Duration = .seconds(30 * 24 * 3600)) {
         self.client = client
         self.layout = layout

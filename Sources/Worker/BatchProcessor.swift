@@ -62,6 +62,11 @@ public struct BatchProcessor: Sendable {
         let error: String
     }
 
+    /// Acts on a batch: plans each event's operations from the policy, merges them per person,
+    /// sends them, then acknowledges what is done and dead-letters what failed for good; entries
+    /// that failed for now stay pending for redelivery.
+    /// - Parameters:
+    ///   - now: milliseconds since the Unix epoch, for events that carry no time of their own.
     public func process(_ batch: [DeliveredEntry], now: Int64) async throws(RedisError) -> BatchReport {
         var report = BatchReport()
         var done: [String] = []

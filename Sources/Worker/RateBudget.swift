@@ -32,6 +32,11 @@ public struct RateBudget: TrackRequestGate {
         return 0
         """)
 
+    /// - Parameters:
+    ///   - keys: the partition whose hash tag the budget key carries.
+    ///   - workspace: whose budget it is: each workspace has its own Track API limit.
+    ///   - rate: requests per second shared by every worker of every replica.
+    ///   - burst: turns that may be taken at once after a quiet spell (at least 1).
     public init(client: RedisClient, keys: QueueKeys, workspace: String, rate: Double, burst: Int = 1, metrics: WorkerMetrics = WorkerMetrics()) {
         self.metrics = metrics
         self.client = client

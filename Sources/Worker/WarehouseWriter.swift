@@ -44,6 +44,11 @@ public struct WarehouseWriter: Sendable {
         public var interrupted = false
     }
 
+    /// Writes a batch as rows in one transaction, then acknowledges it; rows the warehouse refuses
+    /// for their content become dead letters, and a warehouse that does not answer leaves the whole
+    /// batch pending.
+    /// - Parameters:
+    ///   - now: milliseconds since the Unix epoch, the received time of entries that carry none.
     public func process(_ batch: [DeliveredEntry], now: Int64) async throws(RedisError) -> Report {
         var report = Report()
         var rows: [WarehouseRow] = []

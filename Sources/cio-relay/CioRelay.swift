@@ -289,9 +289,14 @@ struct DeadLetters: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List dead letters, oldest first.")
         @Option(help: "Start at this id (inclusive; prefix with '(' for exclusive).") var from = "-"
         @Option(help: "Show at most this many.") var limit = 50
+        @Flag(help: "Print one JSON object (total, stream, next, letters) instead of text.") var json = false
         func run() async throws {
             guard limit > 0 else { throw ValidationError("--limit must be positive") }
-            try await withQueue { queue, _ in try await OperatorCommands.listDeadLetters(queue, from: from, limit: limit) }
+            try await withQueue { queue, _ in
+                json
+                    ? try await OperatorCommands.listDeadLettersAsJSON(queue, from: from, limit: limit)
+                    : try await OperatorCommands.listDeadLetters(queue, from: from, limit: limit)
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import EventQueue
+import Foundation
 import Operations
 import TestSupport
 import Testing
@@ -61,6 +62,23 @@ struct DeadLetterOperationsTests {
         #expect(unconfirmed?.status == .usage && unconfirmed?.message.contains("all 2 dead letter(s)") == true)
         #expect(try await OperatorCommands.purgeDeadLetters(store, confirmed: true) == "purged 2 dead letter(s) from memory:dead")
         #expect(try await OperatorCommands.listDeadLetters(store, from: "-", limit: 2) == "no dead letters in memory:dead")
+    }
+}
+
+@Suite("Dead letters as JSON for scripts")
+struct DeadLetterListingTests {
+    @Test func theListingNamesEveryFieldByMeaning() async throws {
+        let store = InMemoryDeadLetterStore(count: 3) { $0 == 2 ? .malformed : .trackAPIRejected }
+        let text = try await OperatorCommands.listDeadLettersAsJSON(store, from: "-", limit: 2)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["total"] as? Int == 3 && object["stream"] as? String == "memory:dead" && object["next"] as? String == "(2-0")
+        let letters = try #require(object["letters"] as? [[String: Any]])
+        #expect(letters.map { $0["id"] as? String } == ["1-0", "2-0"])
+        let first = try #require(letters.first)
+        #expect(first["reason"] as? String == "track_api_rejected" && first["attempts"] as? Int == 3 && first["failed_at"] as? Int == 2_000)
+        #expect(first["event_id"] as? String == "e1" && first["body"] as? String == #"{"event_id":"e1"}"#)
+        #expect(first["object_type"] as? String == "email" && first["metric"] as? String == "bounced" && first["workspace"] as? String == "default")
+        #expect(letters[1]["reason"] as? String == "malformed")
     }
 }
 

@@ -568,13 +568,106 @@ def check_bad_values():
     return len(BAD_VALUES)
 
 
+def check_autoscaling(manifests, values, notes):
+    """KEDA's triggers as the Redis of `values` needs them (one Redis, a cluster, Sentinels, TLS, an
+    existing Secret), or the CPU HPA when KEDA is off."""
+    keda = values.get("worker", {}).get("autoscaling", {}).get("keda", {}).get("enabled")
+    if values.get("redis", {}).get("cluster", {}).get("enabled"):
+        check_cluster(manifests, values)
+    elif keda and values.get("existingSecret"):
+        check_keda(manifests, values, 1000, "redis.mail.svc:6379", "0", {"password": "REDIS_PASSWORD"})
+        expect(not find(manifests, "Secret"), "existingSecret: the chart must not make a Secret")
+        expect("WARNING" not in notes, "existingSecret: NOTES must not claim values are missing")
+    elif keda and values.get("redis", {}).get("sentinel", {}).get("enabled"):
+        for group in ("actions", "warehouse"):
+            trigger = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"][0]
+            metadata = trigger["metadata"]
+            expect(trigger["type"] == "redis-sentinel-streams", f"{group}: KEDA must follow the Sentinels: {trigger['type']}")
+            expect(metadata["addresses"] == "redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379"
+                   and metadata["sentinelMaster"] == "mymaster" and "address" not in metadata, f"{group}: {metadata}")
+            expect(metadata["lagCount"] == "500" and metadata["consumerGroup"] == group, f"{group}: lag mode {metadata}")
+        refs = one(manifests, "TriggerAuthentication", f"{FULLNAME}-redis")["spec"]["secretTargetRef"]
+        expect({r["parameter"]: r["key"] for r in refs} == {"password": "REDIS_PASSWORD"}, f"TriggerAuthentication keys {refs}")
+    elif keda and values.get("redis", {}).get("tls"):
+        check_keda(manifests, values, 500, "redis.mail.svc:6380", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD",
+                                                                       "ca": "ca.crt", "cert": "tls.crt", "key": "tls.key"})
+        for group in ("actions", "warehouse"):
+            metadata = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"][0]["metadata"]
+            expect(metadata.get("enableTLS") == "true", f"{group}: KEDA must speak TLS to a rediss:// Redis")
+    elif keda:
+        check_keda(manifests, values, 500, "redis.mail.svc:6379", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD"})
+        secret = one(manifests, "Secret", FULLNAME)["stringData"]
+        expect(secret["REDIS_USERNAME"] == "relay" and secret["REDIS_PASSWORD"] == "s3cret", "Redis credentials for KEDA")
+    else:
+        check_hpa(manifests)
+
+
+def check_ingress(manifests, values, notes):
+    if values.get("ingress", {}).get("enabled"):
+        ingress = one(manifests, "Ingress", FULLNAME)
+        expect(ingress["spec"]["ingressClassName"] == "nginx", "ingress class")
+        expect(ingress["spec"]["tls"] == [{"hosts": ["hooks.example.com"], "secretName": "hooks-tls"}], "ingress TLS")
+        expect(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] == {"name": "http"},
+               "the ingress routes to the webhook port")
+        expect("https://hooks.example.com/webhooks/customerio" in notes, "NOTES gives the webhook URL")
+    else:
+        expect(not find(manifests, "Ingress", FULLNAME), "no webhook Ingress unless enabled")
+
+
+def check_scenario(title, values, version, write_rules):
+    """Lints, renders and validates one set of values and checks what it must produce; answers
+    lint's notes and a line for the report."""
+    infos = set()
+    infos.update(lint(values, version))
+    manifests, notes = render(values)
+    validate(manifests, version)
+    check_workloads(manifests, values)
+    check_console(manifests, values)
+    check_autoscaling(manifests, values, notes)
+    check_ingress(manifests, values, notes)
+    details = ""
+    if values.get("metrics", {}).get("prometheusRule", {}).get("enabled"):
+        details = check_monitoring(manifests, write_rules)
+    else:
+        expect(not find(manifests, "ServiceMonitor") and not find(manifests, "PrometheusRule"), "monitoring is off by default")
+    if title == "defaults":
+        expect("WARNING: pods cannot start until you set" in notes and "redis.url" in notes, "NOTES must list missing values")
+    if title == "required values, KEDA off (CPU HPA)":
+        expect("WARNING" not in notes, "NOTES must not warn when everything is set")
+    return infos, f"chart: {title}: {len(manifests)} manifests valid for Kubernetes {version}{details}"
+
+
+def check_rollouts_and_versions():
+    """A configuration change rolls the pods and nothing else does; the chart's appVersion is the
+    binary's; a group that may scale to zero has no metrics-absent alert."""
+    # A change to the configuration rolls the pods; a change elsewhere does not.
+    before, _ = render(REQUIRED)
+    after, _ = render(merged(REQUIRED, {"config": {"limits": {"max_body_bytes": 2097152}}}))
+    same, _ = render(merged(REQUIRED, {"receiver": {"service": {"annotations": {"a": "b"}}}}))
+    checksum = lambda m: one(m, "Deployment", f"{FULLNAME}-receiver")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    expect(checksum(before) != checksum(after), "changing config must change the pods' checksum/config")
+    expect(checksum(before) == checksum(same), "checksum/config must not change for unrelated values")
+    print("chart: a configuration change rolls the pods (checksum/config), an unrelated change does not")
+
+    chart_yaml = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    build = re.search(r'static let version = "([^"]+)"', (ROOT / "Sources" / "RelayApp" / "BuildInfo.swift").read_text())
+    expect(build and chart_yaml["appVersion"] == build.group(1),
+           f"Chart.yaml appVersion {chart_yaml['appVersion']} differs from the binary's version (BuildInfo.version)")
+    print(f"chart: appVersion {chart_yaml['appVersion']} is the version the binary reports (cio_relay_build_info)")
+
+    # A group KEDA may scale to zero is silent while idle: no "metrics absent" alert for it.
+    idle, _ = render(merged(REQUIRED, KEDA_ON, MONITORING, {"worker": {"groups": {"actions": {"minReplicas": 0}}}}))
+    absent = [r["labels"]["group"] for r in one(idle, "PrometheusRule", FULLNAME)["spec"]["groups"][0]["rules"]
+              if r.get("alert") == "CioRelayWorkerMetricsAbsent"]
+    expect(absent == ["warehouse"], f"with actions at minReplicas 0, only warehouse may have an absent alert: {absent}")
+    print("chart: a group that may scale to zero has no metrics-absent alert; the others keep theirs")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kube-version", default="1.30.0")
     parser.add_argument("--write-rules", action="store_true")
     arguments = parser.parse_args()
-    version = arguments.kube_version
-
     scenarios = [
         ("defaults", {}),
         ("required values, KEDA off (CPU HPA)", REQUIRED),
@@ -596,82 +689,10 @@ def main():
     infos = set()
     try:
         for title, values in scenarios:
-            infos.update(lint(values, version))
-            manifests, notes = render(values)
-            validate(manifests, version)
-            check_workloads(manifests, values)
-            check_console(manifests, values)
-            details = ""
-            keda = values.get("worker", {}).get("autoscaling", {}).get("keda", {}).get("enabled")
-            if values.get("redis", {}).get("cluster", {}).get("enabled"):
-                check_cluster(manifests, values)
-            elif keda and values.get("existingSecret"):
-                check_keda(manifests, values, 1000, "redis.mail.svc:6379", "0", {"password": "REDIS_PASSWORD"})
-                expect(not find(manifests, "Secret"), "existingSecret: the chart must not make a Secret")
-                expect("WARNING" not in notes, "existingSecret: NOTES must not claim values are missing")
-            elif keda and values.get("redis", {}).get("sentinel", {}).get("enabled"):
-                for group in ("actions", "warehouse"):
-                    trigger = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"][0]
-                    metadata = trigger["metadata"]
-                    expect(trigger["type"] == "redis-sentinel-streams", f"{group}: KEDA must follow the Sentinels: {trigger['type']}")
-                    expect(metadata["addresses"] == "redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379"
-                           and metadata["sentinelMaster"] == "mymaster" and "address" not in metadata, f"{group}: {metadata}")
-                    expect(metadata["lagCount"] == "500" and metadata["consumerGroup"] == group, f"{group}: lag mode {metadata}")
-                refs = one(manifests, "TriggerAuthentication", f"{FULLNAME}-redis")["spec"]["secretTargetRef"]
-                expect({r["parameter"]: r["key"] for r in refs} == {"password": "REDIS_PASSWORD"}, f"TriggerAuthentication keys {refs}")
-            elif keda and values.get("redis", {}).get("tls"):
-                check_keda(manifests, values, 500, "redis.mail.svc:6380", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD",
-                                                                               "ca": "ca.crt", "cert": "tls.crt", "key": "tls.key"})
-                for group in ("actions", "warehouse"):
-                    metadata = one(manifests, "ScaledObject", f"{FULLNAME}-worker-{group}")["spec"]["triggers"][0]["metadata"]
-                    expect(metadata.get("enableTLS") == "true", f"{group}: KEDA must speak TLS to a rediss:// Redis")
-            elif keda:
-                check_keda(manifests, values, 500, "redis.mail.svc:6379", "1", {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD"})
-                secret = one(manifests, "Secret", FULLNAME)["stringData"]
-                expect(secret["REDIS_USERNAME"] == "relay" and secret["REDIS_PASSWORD"] == "s3cret", "Redis credentials for KEDA")
-            else:
-                check_hpa(manifests)
-            if values.get("ingress", {}).get("enabled"):
-                ingress = one(manifests, "Ingress", FULLNAME)
-                expect(ingress["spec"]["ingressClassName"] == "nginx", "ingress class")
-                expect(ingress["spec"]["tls"] == [{"hosts": ["hooks.example.com"], "secretName": "hooks-tls"}], "ingress TLS")
-                expect(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] == {"name": "http"},
-                       "the ingress routes to the webhook port")
-                expect("https://hooks.example.com/webhooks/customerio" in notes, "NOTES gives the webhook URL")
-            else:
-                expect(not find(manifests, "Ingress", FULLNAME), "no webhook Ingress unless enabled")
-            if values.get("metrics", {}).get("prometheusRule", {}).get("enabled"):
-                details = check_monitoring(manifests, arguments.write_rules)
-            else:
-                expect(not find(manifests, "ServiceMonitor") and not find(manifests, "PrometheusRule"), "monitoring is off by default")
-            if title == "defaults":
-                expect("WARNING: pods cannot start until you set" in notes and "redis.url" in notes, "NOTES must list missing values")
-            if title == "required values, KEDA off (CPU HPA)":
-                expect("WARNING" not in notes, "NOTES must not warn when everything is set")
-            print(f"chart: {title}: {len(manifests)} manifests valid for Kubernetes {version}{details}")
-
-        # A change to the configuration rolls the pods; a change elsewhere does not.
-        before, _ = render(REQUIRED)
-        after, _ = render(merged(REQUIRED, {"config": {"limits": {"max_body_bytes": 2097152}}}))
-        same, _ = render(merged(REQUIRED, {"receiver": {"service": {"annotations": {"a": "b"}}}}))
-        checksum = lambda m: one(m, "Deployment", f"{FULLNAME}-receiver")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
-        expect(checksum(before) != checksum(after), "changing config must change the pods' checksum/config")
-        expect(checksum(before) == checksum(same), "checksum/config must not change for unrelated values")
-        print("chart: a configuration change rolls the pods (checksum/config), an unrelated change does not")
-
-        chart_yaml = yaml.safe_load((CHART / "Chart.yaml").read_text())
-        build = re.search(r'static let version = "([^"]+)"', (ROOT / "Sources" / "RelayApp" / "BuildInfo.swift").read_text())
-        expect(build and chart_yaml["appVersion"] == build.group(1),
-               f"Chart.yaml appVersion {chart_yaml['appVersion']} differs from the binary's version (BuildInfo.version)")
-        print(f"chart: appVersion {chart_yaml['appVersion']} is the version the binary reports (cio_relay_build_info)")
-
-        # A group KEDA may scale to zero is silent while idle: no "metrics absent" alert for it.
-        idle, _ = render(merged(REQUIRED, KEDA_ON, MONITORING, {"worker": {"groups": {"actions": {"minReplicas": 0}}}}))
-        absent = [r["labels"]["group"] for r in one(idle, "PrometheusRule", FULLNAME)["spec"]["groups"][0]["rules"]
-                  if r.get("alert") == "CioRelayWorkerMetricsAbsent"]
-        expect(absent == ["warehouse"], f"with actions at minReplicas 0, only warehouse may have an absent alert: {absent}")
-        print("chart: a group that may scale to zero has no metrics-absent alert; the others keep theirs")
-
+            notes, line = check_scenario(title, values, arguments.kube_version, arguments.write_rules)
+            infos.update(notes)
+            print(line)
+        check_rollouts_and_versions()
         print(f"chart: {check_bad_values()} sets of bad values are refused, each with a message naming the value")
     except Failure as failure:
         print(f"chart: FAILED: {failure}", file=sys.stderr)

@@ -12,6 +12,10 @@ public struct TrackRetryPolicy: Sendable, Hashable {
     /// unavailable and the events are retried later by redelivery.
     public var maximumRetryAfter: Duration
 
+    /// - Parameters:
+    ///   - maximumAttempts: attempts of one request in all, the first included.
+    ///   - initialBackoff: the longest wait before the first retry (full jitter picks one up to it);
+    ///     it doubles with each attempt, up to `maximumBackoff`.
     public init(
         maximumAttempts: Int = 5, initialBackoff: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(30),
         maximumRetryAfter: Duration = .seconds(60)
