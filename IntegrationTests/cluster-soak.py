@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 
+from relaytest import redis
 from relaytest.net import free_port
 from relaytest.processes import Managed, wait_ready
 
@@ -120,10 +121,7 @@ class Cluster:
             listen = ["--port", "0", "--tls-port", port, "--tls-cert-file", f"{self.tls_dir}/server.crt",
                       "--tls-key-file", f"{self.tls_dir}/server.key", "--tls-ca-cert-file", f"{self.tls_dir}/ca.crt",
                       "--tls-cluster", "yes", "--tls-replication", "yes"]
-        subprocess.run(["redis-server", "--bind", "127.0.0.1", *listen, "--dir", folder, "--daemonize", "yes",
-                        "--pidfile", os.path.join(folder, "redis.pid"), "--logfile", os.path.join(folder, "redis.log"),
-                        "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000"], check=True)
+        redis.start_daemon(folder, listen, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
 
     def wait_replica_linked(self, node, seconds=60):
         deadline = time.monotonic() + seconds
@@ -270,9 +268,7 @@ class Run:
         else:
             raise RuntimeError("no replica was promoted within 60 s")
         host, new_port = promoted.rsplit(":", 1)
-        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", folder, "--daemonize", "yes",
-                        "--pidfile", os.path.join(folder, "redis.pid"), "--logfile", os.path.join(folder, "redis.log"),
-                        "--save", "", "--appendonly", "no", "--replicaof", host, new_port], check=True)
+        redis.start_daemon(folder, ["--port", port], "--replicaof", host, new_port)
         self.cluster.wait_replica_linked(victim)
         self.note(f"{victim} restarted and linked again, as a replica")
 
