@@ -13,6 +13,7 @@ RUN apt-get update \
 WORKDIR /src
 # The manifest names the test targets too, so their folders must be there for it to load.
 COPY Package.swift ./
+COPY Plugins ./Plugins
 COPY Sources ./Sources
 COPY Tests ./Tests
 # The Swift standard library and Foundation are linked statically: the runtime stage needs no

@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+// cio-relay is licensed under the Apache License, Version 2.0 (LICENSE), as SwiftNIO and Hummingbird are.
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -193,6 +194,8 @@ let package = Package(
         ),
         // Process wiring and start-up: the services of each role under one ServiceGroup, the admin
         // port, logging and metrics, the reference pages.
+        // Writes the git commit of the build into RelayApp (BuildInfo.commit).
+        .plugin(name: "BuildCommitPlugin", capability: .buildTool()),
         .target(
             name: "RelayApp",
             dependencies: [
@@ -211,7 +214,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["BuildCommitPlugin"]
         ),
         .executableTarget(
             name: "cio-relay",

@@ -28,6 +28,11 @@ admin=$(free_port)
 export CUSTOMERIO_WEBHOOK_SECRET="$secret" REDIS_URL="redis://127.0.0.1:$redis_port" \
   PORT="$port" ADMIN_PORT="$admin" CIO_RELAY_BIND=127.0.0.1 CIO_RELAY_KEY_PREFIX="$prefix"
 
+# 0. The binary names its version and the commit it was built from (a git checkout here).
+version=$("$binary" --version)
+echo "$version" | grep -qE '^[0-9]+\.[0-9]+\.[0-9]+ \(commit [0-9a-f]{12}(-modified)?\)$' || fail "--version printed '$version'"
+echo "smoke: --version prints $version"
+
 # 1. A bad value stops start-up with a message naming the variable, exit code 78 (EX_CONFIG).
 set +e
 CIO_RELAY_MAX_BODY_BYTES=lots "$binary" serve 2>"$work/bad.log"

@@ -33,7 +33,7 @@ build_without_warnings() {
   local log
   log=$(mktemp -t cio-relay-build.XXXXXX)
   swift build --build-tests 2>&1 | tee "$log"
-  if grep -E "^$PWD/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" "$log"; then
+  if grep -E "^$PWD/(Sources|Tests|Plugins)/[^:]+:[0-9]+:[0-9]+: warning:" "$log"; then
     echo "==> the build of our targets printed the warnings above: none is allowed" >&2
     rm -f "$log"
     exit 1
@@ -45,7 +45,7 @@ build_without_warnings
 if [ "$mode" != integration ]; then
   # The toolchain's formatter, with the project's .swift-format: a file it would change fails.
   echo "==> swift format lint"
-  swift format lint --strict --configuration .swift-format --recursive Sources Tests Package.swift
+  swift format lint --strict --configuration .swift-format --recursive Sources Tests Plugins Package.swift
   echo "==> unit tests (no server)"
   swift test --skip-build --skip IntegrationTests
   [ "$mode" = unit ] && exit 0

@@ -15,7 +15,7 @@ struct CioRelay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cio-relay",
         abstract: "Receive Customer.io reporting webhooks, queue them in Redis, and act on them through the Track API.",
-        version: BuildInfo.version,
+        version: BuildInfo.description,
         subcommands: [
             Serve.self, Work.self, Run.self, Status.self, Trace.self, Send.self, Migrate.self, DeadLetters.self, PolicyCommand.self, Config.self,
         ]
