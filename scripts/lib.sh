@@ -399,3 +399,51 @@ stop_bench_receiver() {
   stop_redis "$1/redis"
   rm -rf "$1"
 }
+
+# use_podman_settings WORK: podman's defaults fail on these machines (crun cannot use the hybrid
+# cgroup layout; the default ulimits exceed the hard limits): runc, cgroupfs and lower ulimits, in
+# WORK/containers.conf, exported as CONTAINERS_CONF. Elsewhere they are harmless.
+use_podman_settings() {
+  cat >"$1/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+  export CONTAINERS_CONF="$1/containers.conf"
+}
+
+# ensure_debian_base NAME: without a registry, makes the Debian 12 base image the Dockerfile names
+# and imports it under NAME; does nothing when podman already has NAME. It is debootstrap
+# --variant=minbase from the machine's Debian mirror, made the way Debian's official slim images
+# are: apt keeps no package caches or lists (apt.conf.d/docker-clean), dpkg installs no
+# documentation, manual pages or translations (dpkg.cfg.d/docker), and none are left in the base.
+ensure_debian_base() {
+  local name=$1 root mirror
+  podman image exists "$name" && return 0
+  mirror=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+  root=$(mktemp -d -t debian-base.XXXXXX)
+  echo "==> making $name with debootstrap (about 40 s)" >&2
+  debootstrap --variant=minbase bookworm "$root" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+Acquire::Languages "none";
+APT
+  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'DPKG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+DPKG
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
+    "$root"/usr/share/locale/* "$root"/usr/share/man/* "$root"/usr/share/info/*
+  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+  tar -C "$root" -c . | podman import - "$name" >/dev/null
+  rm -rf "$root"
+}

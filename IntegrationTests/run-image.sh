@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs the image that scripts/build-image.sh built and checks it as an operator would: read-only,
+# no capabilities, no new privileges, as uid 10001, answering a signed webhook against a Redis on
+# the host, stopping on SIGTERM with status 0 well inside 10 s, its size, and its version and
+# commit. Removes the image afterwards.
+#   IntegrationTests/run-image.sh REDIS_PORT [BINARY]
+# BINARY (default: the release build, as the Dockerfile builds it) goes into the image and is the
+# host's `cio-relay send`. Not yet part of the test command: a static build beside the tests'
+# dynamic debug build takes CI a second full build (see docs/kubernetes.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+redis_port=$1
+binary=${2:-}
+[ -n "$binary" ] || binary=$(build_release)
+
+# The image, built and run by podman.
+image=$(scripts/build-image.sh "$binary" | tail -1)
+work=$(mktemp -d -t cio-relay-image-run.XXXXXX)
+name="cio-relay-check-$$"
+cleanup() {
+  podman rm -f "$name" >/dev/null 2>&1 || true
+  podman rmi -f "$image" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+use_podman_settings "$work"
+fail() { echo "image: FAILED: $*" >&2; podman logs "$name" 2>&1 | tail -20 >&2 || true; exit 1; }
+
+# Size: under 200 MB with the release binary; the runtime stage (base, libraries, user) must add
+# under 100 MB to the stripped binary whatever the binary.
+size=$(podman image inspect "$image" --format '{{.Size}}')
+strip -o "$work/cio-relay.stripped" "$binary"
+stripped=$(stat -c %s "$work/cio-relay.stripped")
+[ $(( size - stripped )) -lt $(( 100 * 1000 * 1000 )) ] || fail "the runtime stage adds $(( (size - stripped) / 1000000 )) MB to the binary"
+[ "$stripped" -gt $(( 120 * 1000 * 1000 )) ] || [ "$size" -lt $(( 200 * 1000 * 1000 )) ] || fail "$image is $(( size / 1000000 )) MB, over 200 MB"
+version=$(podman run --rm "$image" --version)
+[ "$version" = "$("$binary" --version)" ] || fail "--version in the image printed '$version'"
+echo "image: built $image with podman: $(( size / 1000000 )) MB, $(( stripped / 1000000 )) MB of it the stripped binary and $(( (size - stripped) / 1000000 )) MB the runtime stage; --version in it prints $version"
+
+secret="image-check-key"
+port=$(free_port)
+admin=$(free_port)
+podman run -d --name "$name" --network host --read-only --cap-drop ALL --security-opt no-new-privileges \
+  -e REDIS_URL="redis://127.0.0.1:$redis_port" -e CUSTOMERIO_WEBHOOK_SECRET="$secret" -e CIO_RELAY_KEY_PREFIX=image \
+  -e CIO_RELAY_BIND=127.0.0.1 -e PORT="$port" -e ADMIN_PORT="$admin" "$image" serve >/dev/null
+wait_http "http://127.0.0.1:$admin/readyz" 60 || fail "serve in the image did not become ready"
+uid=$(podman top "$name" huser | tail -1 | tr -d ' ')
+[ "$uid" = 10001 ] || fail "the process runs as uid $uid, not 10001"
+"$binary" send --url "http://127.0.0.1:$port/webhooks/customerio" --secret "$secret" --count 3 --run-id image >"$work/send.txt" \
+  || fail "a signed webhook was not accepted: $(cat "$work/send.txt")"
+grep -q "accepted: 3" "$work/send.txt" || fail "send: $(cat "$work/send.txt")"
+queued=$(redis-cli -p "$redis_port" XLEN 'image:{0}:events')
+[ "$queued" = 3 ] || fail "3 events accepted, $queued queued"
+start=$(date +%s%N)
+podman stop -t 10 "$name" >/dev/null
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+status=$(podman inspect "$name" --format '{{.State.ExitCode}}')
+[ "$status" = 0 ] && [ "$elapsed" -lt 5000 ] || fail "podman stop: exit status $status after $elapsed ms"
+echo "image: serve ran read-only, with no capabilities and no new privileges, as uid $uid; 3 signed webhooks accepted and queued; podman stop (SIGTERM) ended it with status 0 in $elapsed ms"
