@@ -1,4 +1,5 @@
 import EventQueue
+import Hiredis
 import Logging
 import RelaySettings
 import ServiceLifecycle
@@ -18,7 +19,7 @@ struct GroupCreation: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await RelayProcess.checkPartitions(queue)
+                try await RelayProcess.checkRedis(queue)
                 for group in groups {
                     try await queue.createGroup(group)
                 }
@@ -39,9 +40,29 @@ struct GroupCreation: Service {
 }
 
 extension RelayProcess {
+    /// The oldest Redis cio-relay runs on: 7.0 brought `XGROUP SETID … ENTRIESREAD` and the
+    /// `entries-read` and `lag` of `XINFO GROUPS`, which the lag figures and their repair need.
+    public static let minimumRedis = RedisServerVersion(7, 0)
+
+    /// What every role and operator command checks before it uses Redis: the server is recent
+    /// enough, and `CIO_RELAY_PARTITIONS` agrees with the data. Answers the server's version;
+    /// throws a `SettingsError` for a Redis too old or a partition count that differs, and Redis
+    /// errors as they are.
+    @discardableResult
+    public static func checkRedis(_ queue: EventQueue) async throws -> RedisServerVersion {
+        let version = try await queue.client.serverVersion()
+        guard version >= minimumRedis else {
+            throw SettingsError(
+                .invalidValue, source: SettingsTable.redisURL.variable,
+                "names Redis \(version), but cio-relay needs Redis \(minimumRedis) or newer (XGROUP SETID … ENTRIESREAD, the lag of XINFO GROUPS)")
+        }
+        try await checkPartitions(queue)
+        return version
+    }
+
     /// Throws when `CIO_RELAY_PARTITIONS` contradicts the count the data was written with (recording
     /// it on first use); Redis errors are thrown as they are.
-    public static func checkPartitions(_ queue: EventQueue) async throws {
+    static func checkPartitions(_ queue: EventQueue) async throws {
         let variable = SettingsTable.partitions.variable
         switch try await queue.checkPartitions() {
         case .agrees:

@@ -37,11 +37,12 @@ public enum RelayProcess {
         let client = try RedisClient(configuration: settings.redis)
         let queue = EventQueue(client: client, configuration: settings.queue)
         do {
-            try await RelayProcess.checkPartitions(queue)
+            let version = try await RelayProcess.checkRedis(queue)
+            logger.info("Redis \(version)", metadata: ["minimum": "\(RelayProcess.minimumRedis)"])
         } catch let error as RedisError where error.code != .unknownMaster {
             // Redis may come later: the check is repeated before the groups are created. A master
             // name no Sentinel knows will not come: that stops start-up (below).
-            logger.warning("could not check the partition count yet", metadata: ["error": "\(error)"])
+            logger.warning("could not check Redis yet", metadata: ["error": "\(error)"])
         } catch {
             await client.shutdown()
             throw error

@@ -25,6 +25,8 @@ public enum RedisACL {
         // The partition record's script.
         "get", "exists", "xlen", "set",
         "xgroup|create",
+        // The Redis version check at start (INFO server).
+        "info",
     ]
 
     /// The commands of `role`, scripts' calls included, beyond `common`.

@@ -38,6 +38,9 @@ func runProcess(_ roles: RelayRoles) async throws {
         try await RelayProcess.run(settings: settings, roles: roles, exposition: exposition)
     } catch let error as RedisError where error.code == .unknownMaster {
         throw reportedExit(error)
+    } catch let error as SettingsError {
+        // A Redis too old, or data written with another partition count: the configuration.
+        throw reportedExit(error)
     }
 }
 
@@ -70,7 +73,7 @@ func withQueue(roles: RelayRoles = [], _ body: (EventQueue, RelaySettings) async
     let queue = EventQueue(client: client, configuration: settings.queue)
     let answer: Result<String, any Error>
     do {
-        try await RelayProcess.checkPartitions(queue)
+        try await RelayProcess.checkRedis(queue)
         answer = .success(try await body(queue, settings))
     } catch {
         answer = .failure(error)
