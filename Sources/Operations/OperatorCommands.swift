@@ -49,7 +49,7 @@ public enum OperatorCommands {
             return applied.isEmpty
                 ? "\(location): schema up to date" : "\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"
         } catch let error as WarehouseError {
-            throw OperationFailure("\(location): \(error.message)", status: .unavailable)
+            throw OperationFailure("\(location): \(error.message)", status: error.code == .schemaTooNew ? .configuration : .unavailable)
         }
     }
 

@@ -118,8 +118,9 @@ public final class PostgresSink: EventSink, SQLRows {
     /// together apply each migration once.
     public func migrate(upTo version: Int) async throws(WarehouseError) -> [Int] {
         let logger = self.logger
+        let outcome: (done: [Int], applied: Set<Int>)
         do {
-            return try await client.withTransaction(logger: logger) { connection -> [Int] in
+            outcome = try await client.withTransaction(logger: logger) { connection -> (done: [Int], applied: Set<Int>) in
                 try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(7204715)"), logger: logger)
                 try await connection.query(PostgresQuery(unsafeSQL: Schema.versionsTableStatement(.postgres)), logger: logger)
                 var applied: Set<Int> = []
@@ -129,7 +130,9 @@ public final class PostgresSink: EventSink, SQLRows {
                     applied.insert(value)
                 }
                 var done: [Int] = []
-                for migration in Schema.migrations(.postgres) where migration.version <= version && !applied.contains(migration.version) {
+                // A schema from a newer release gets nothing applied here; it is refused below.
+                let known = applied.max().map { $0 <= Schema.latestVersion } ?? true
+                for migration in Schema.migrations(.postgres) where known && migration.version <= version && !applied.contains(migration.version) {
                     for statement in migration.statements {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
@@ -141,11 +144,13 @@ public final class PostgresSink: EventSink, SQLRows {
                         logger: logger)
                     done.append(migration.version)
                 }
-                return done
+                return (done, applied)
             }
         } catch {
             throw WarehouseError(.migrationFailed, Self.describe(error))
         }
+        try Schema.checkNotNewer(applied: outcome.applied)
+        return outcome.done
     }
 
     public func write(_ rows: [WarehouseRow]) async throws(WarehouseError) -> [RowOutcome] {

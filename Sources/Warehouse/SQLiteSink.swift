@@ -57,6 +57,11 @@ public final class SQLiteSink: EventSink, SQLRows, @unchecked Sendable {
                 return .failure(WarehouseError(.migrationFailed, error))
             }
             let applied = Set(Self.integers(database, "SELECT version FROM \(Schema.versionsTable)"))
+            do throws(WarehouseError) {
+                try Schema.checkNotNewer(applied: applied)
+            } catch {
+                return .failure(error)
+            }
             var done: [Int] = []
             for migration in Schema.migrations(.sqlite) where migration.version <= version && !applied.contains(migration.version) {
                 let statements =

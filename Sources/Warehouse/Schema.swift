@@ -69,6 +69,20 @@ enum Schema {
         "CREATE TABLE IF NOT EXISTS \(versionsTable) (version INTEGER PRIMARY KEY, summary TEXT NOT NULL, applied_at \(dialect.type(of: .seconds)) NOT NULL DEFAULT \(dialect.now))"
     }
 
+    /// The newest schema version this binary knows (the same in every dialect).
+    static var latestVersion: Int { migrations(.sqlite).map(\.version).max() ?? 0 }
+
+    /// Refuses a warehouse whose recorded versions include one newer than `latestVersion`: an
+    /// older binary after a newer one migrated it (a rollback) must not write rows into a schema
+    /// it does not know.
+    static func checkNotNewer(applied: Set<Int>) throws(WarehouseError) {
+        guard let newest = applied.max(), newest > latestVersion else { return }
+        throw WarehouseError(
+            .schemaTooNew,
+            "the warehouse schema is at version \(newest), migrated by a newer cio-relay; this one knows versions up to \(latestVersion): run the newer release, or restore the warehouse from before that migration"
+        )
+    }
+
     static func migrations(_ dialect: SQLDialect) -> [Migration] {
         let columns = WarehouseRow.columns.map { column -> String in
             let required = requiredEventColumns.contains(column.name)

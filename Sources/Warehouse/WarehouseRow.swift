@@ -115,6 +115,9 @@ public struct WarehouseError: Error, Sendable, Hashable, CustomStringConvertible
         /// `BIGQUERY_API_URL` is not an http(s) URL.
         public static let invalidAPIURL = Code(value: "invalid_api_url")
         public static let migrationFailed = Code(value: "migration_failed")
+        /// The warehouse was migrated by a newer release to a schema this binary does not know:
+        /// writing into it could corrupt it, so the worker stops instead of retrying.
+        public static let schemaTooNew = Code(value: "schema_too_new")
         /// Google credentials that cannot be used: an unreadable key file, a key that is not RSA.
         public static let invalidCredentials = Code(value: "invalid_credentials")
         public var description: String { value }

@@ -70,6 +70,11 @@ public struct ConsumerLoop: Service {
                 if unavailable {
                     await pause(unavailablePause)
                 }
+            } catch let error as WarehouseError where error.code == .schemaTooNew {
+                // Retrying cannot help, and writing could corrupt the warehouse: stop the process.
+                logger.critical("the warehouse schema is newer than this release", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                await consumer.shutdown()
+                throw error
             } catch {
                 logger.error(
                     "consumer batch failed; its entries stay pending and are retried", metadata: metadata.merging(["error": "\(error)"]) { $1 })

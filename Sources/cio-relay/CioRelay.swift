@@ -41,6 +41,8 @@ func runProcess(_ roles: RelayRoles) async throws {
     } catch let error as SettingsError {
         // A Redis too old, or data written with another partition count: the configuration.
         throw reportedExit(error)
+    } catch let error as WarehouseError where error.code == .schemaTooNew {
+        throw reportedExit(error)
     }
 }
 
@@ -57,6 +59,8 @@ func reportedExit(_ error: any Error) -> ExitCode {
         (status, message) = (.configuration, "configuration error: \(error)")
     case let error as RedisError where error.code == .unknownMaster:
         (status, message) = (.configuration, "configuration error: \(error)")
+    case let error as WarehouseError where error.code == .schemaTooNew:
+        (status, message) = (.configuration, "\(error.message)")
     default:
         (status, message) = (.unavailable, "\(error)")
     }

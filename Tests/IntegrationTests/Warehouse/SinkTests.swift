@@ -145,6 +145,21 @@ struct SinkTests {
         }
     }
 
+    /// A rollback: an older binary meets a warehouse a newer release migrated. It must refuse,
+    /// naming both versions, and change nothing.
+    @Test(arguments: SinkKind.allCases)
+    func aSchemaMigratedByANewerReleaseIsRefused(kind: SinkKind) async throws {
+        try await kind.withSink { sink, query in
+            _ = try await query("INSERT INTO cio_relay_schema_migrations (version, summary) VALUES (99, 'from a newer release')")
+            let refused = await #expect(throws: WarehouseError.self) { try await sink.migrate() }
+            #expect(refused?.code == .schemaTooNew, "\(String(describing: refused))")
+            #expect(
+                refused?.message.contains("at version 99") == true && refused?.message.contains("up to 3") == true, "\(String(describing: refused))")
+            let versions = try await query("SELECT version FROM cio_relay_schema_migrations ORDER BY version").compactMap { $0.first ?? nil }
+            #expect(versions == ["1", "2", "3", "99"])
+        }
+    }
+
     @Test(arguments: SinkKind.allCases)
     func migrationsAreIdempotentAndUpgradeAnOlderSchema(kind: SinkKind) async throws {
         switch kind {
