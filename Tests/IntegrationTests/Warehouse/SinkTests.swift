@@ -155,7 +155,9 @@ struct SinkTests {
             #expect(refused?.code == .schemaTooNew, "\(String(describing: refused))")
             #expect(
                 refused?.message.contains("at version 99") == true && refused?.message.contains("up to 3") == true, "\(String(describing: refused))")
-            let versions = try await query("SELECT version FROM cio_relay_schema_migrations ORDER BY version").compactMap { $0.first ?? nil }
+            let versions = try await query("SELECT CAST(version AS TEXT) FROM cio_relay_schema_migrations ORDER BY version").compactMap {
+                $0.first ?? nil
+            }
             #expect(versions == ["1", "2", "3", "99"])
         }
     }
