@@ -37,25 +37,29 @@ enum StreamField {
     }
 }
 
-/// An events-stream entry read as the receiver wrote it.
+/// An events-stream entry read as the receiver wrote it. A view over the entry's fields: each
+/// property decodes its field when read, so a worker pays only for the fields it uses.
 public struct QueuedEvent: Sendable, Hashable {
-    /// The webhook body as Customer.io signed it.
-    public let body: [UInt8]
-    /// The workspace whose secret verified it; empty when the entry does not say.
-    public let workspace: String
-    /// When the receiver took it (milliseconds since the Unix epoch), if the entry says.
-    public let receivedAt: Int64?
-    public let objectType: String?
-    public let metric: String?
+    /// The event fields by name, as stored.
+    let fields: [String: [UInt8]]
 
-    /// The event fields of `entry`; missing ones are empty or nil.
+    /// The event fields of `entry`.
     public init(entry: StreamEntry) {
-        body = entry.fields[StreamField.body] ?? []
-        workspace = entry.string(StreamField.workspace) ?? ""
-        receivedAt = entry.string(StreamField.receivedAt).flatMap { Int64($0) }
-        objectType = entry.string(StreamField.objectType)
-        metric = entry.string(StreamField.metric)
+        fields = entry.fields
     }
+
+    private func text(_ name: String) -> String? {
+        fields[name].map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The webhook body as Customer.io signed it.
+    public var body: [UInt8] { fields[StreamField.body] ?? [] }
+    /// The workspace whose secret verified it; empty when the entry does not say.
+    public var workspace: String { text(StreamField.workspace) ?? "" }
+    /// When the receiver took it (milliseconds since the Unix epoch), if the entry says.
+    public var receivedAt: Int64? { text(StreamField.receivedAt).flatMap { Int64($0) } }
+    public var objectType: String? { text(StreamField.objectType) }
+    public var metric: String? { text(StreamField.metric) }
 
     /// `object_type/metric`, with `?` for what the entry does not say.
     public var kind: String { "\(objectType ?? "?")/\(metric ?? "?")" }
@@ -70,19 +74,10 @@ extension QueuedEvent {
     /// An event as a stream entry would hold it: for queues other than Redis (in-memory ones in
     /// tests) and for building dead letters.
     public init(body: [UInt8], workspace: String, receivedAt: Int64?, objectType: String?, metric: String?) {
-        self.body = body
-        self.workspace = workspace
-        self.receivedAt = receivedAt
-        self.objectType = objectType
-        self.metric = metric
-    }
-
-    /// The event fields of a stream entry, by name, as they are written.
-    var fields: [String: [UInt8]] {
         var fields = [StreamField.body: body, StreamField.workspace: Array(workspace.utf8)]
         fields[StreamField.receivedAt] = receivedAt.map { Array(String($0).utf8) }
         fields[StreamField.objectType] = objectType.map { Array($0.utf8) }
         fields[StreamField.metric] = metric.map { Array($0.utf8) }
-        return fields
+        self.fields = fields
     }
 }

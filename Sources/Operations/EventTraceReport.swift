@@ -98,9 +98,6 @@ public struct EventTraceReport: Sendable, Codable {
 
     /// JSON, keys in snake case.
     public func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+        try snakeCaseJSON(self)
     }
 }

@@ -74,10 +74,7 @@ public enum OperatorCommands {
     /// dead letters without knowing how the stream stores them.
     public static func listDeadLettersAsJSON(_ store: some DeadLetterStore, from start: String, limit: Int) async throws -> String {
         let page = try await DeadLetterOperations(store: store).page(from: start, limit: limit)
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(DeadLetterListing(page)), as: UTF8.self)
+        return try snakeCaseJSON(DeadLetterListing(page))
     }
 
     /// `dead-letters show ID`: every field, the body as stored.
@@ -144,10 +141,7 @@ public enum OperatorCommands {
             }
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            return StatusReport(text: String(decoding: try encoder.encode(status), as: UTF8.self), exceeded: exceeded)
+            return StatusReport(text: try snakeCaseJSON(status), exceeded: exceeded)
         }
         let memoryLimit = status.redisMaxMemoryBytes > 0 ? "of maxmemory \(Readable.bytes(status.redisMaxMemoryBytes))" : "(no maxmemory set)"
         let primaries = status.redisPrimaries > 1 ? " over \(status.redisPrimaries) primaries" : ""
