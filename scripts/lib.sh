@@ -350,11 +350,16 @@ wait_http() {
   done
 }
 
-# build_release: builds the release binary as the Dockerfile does (Swift runtime linked statically)
-# and prints its path; the build's own output goes to standard error.
+# build_release: builds the release binary with the Dockerfile's own command (`swift build -c
+# release --product cio-relay --static-swift-stdlib`) and prints its path; the build's own output
+# goes to standard error. It has a scratch path of its own, .build/static: with the static Swift
+# runtime every module is compiled against other runtime modules, so sharing .build with the debug
+# build would make each rebuild the other's modules, and SwiftPM locks a scratch path for the whole
+# of a build, so the tests could not run while this one builds.
 build_release() {
-  swift build -c release --product cio-relay --static-swift-stdlib >&2 || return 1
-  echo "$(swift build -c release --static-swift-stdlib --show-bin-path)/cio-relay"
+  local scratch="$PWD/.build/static"
+  swift build -c release --product cio-relay --static-swift-stdlib --scratch-path "$scratch" >&2 || return 1
+  echo "$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/cio-relay"
 }
 
 # start_bench_receiver WORK SECRET COMMAND...: for the receiver benchmarks, starts Redis under
