@@ -46,8 +46,10 @@ public enum OperatorCommands {
         }
         do {
             let applied = try await sink.withRunning { sink in try await sink.migrate() }
-            return applied.isEmpty
-                ? "\(location): schema up to date" : "\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"
+            guard !applied.isEmpty else { return "\(location): schema up to date" }
+            return
+                (["\(location): applied migration(s) \(applied.map(String.init).joined(separator: ", "))"]
+                + applied.map { "  " + location.describeMigration($0) }).joined(separator: "\n")
         } catch let error as WarehouseError {
             throw OperationFailure("\(location): \(error.message)", status: error.code == .schemaTooNew ? .configuration : .unavailable)
         }

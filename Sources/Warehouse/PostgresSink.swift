@@ -114,43 +114,95 @@ public final class PostgresSink: EventSink, SQLRows {
         try await migrate(upTo: Int.max)
     }
 
-    /// Applies the migrations up to `version`, holding an advisory lock so that replicas starting
-    /// together apply each migration once.
+    /// The advisory lock that makes replicas starting together apply each migration once.
+    private static let migrationLock = "7204715"
+
+    /// Applies the migrations up to `version` on one connection that holds an advisory lock, so
+    /// that replicas starting together apply each migration once: each migration's statements and
+    /// its record in one transaction, or, for one with concurrent index changes, the statements,
+    /// then the index changes outside any transaction, then the record.
     public func migrate(upTo version: Int) async throws(WarehouseError) -> [Int] {
         let logger = self.logger
         let outcome: (done: [Int], applied: Set<Int>)
         do {
-            outcome = try await client.withTransaction(logger: logger) { connection -> (done: [Int], applied: Set<Int>) in
-                try await connection.query(PostgresQuery(unsafeSQL: "SELECT pg_advisory_xact_lock(7204715)"), logger: logger)
-                try await connection.query(PostgresQuery(unsafeSQL: Schema.versionsTableStatement(.postgres)), logger: logger)
-                var applied: Set<Int> = []
-                for try await value in try await connection.query(
-                    PostgresQuery(unsafeSQL: "SELECT version FROM \(Schema.versionsTable)"), logger: logger
-                ).decode(Int.self) {
-                    applied.insert(value)
+            outcome = try await client.withConnection { connection -> (done: [Int], applied: Set<Int>) in
+                func run(_ sql: String, _ bindings: PostgresBindings = PostgresBindings()) async throws {
+                    try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
                 }
-                var done: [Int] = []
-                // A schema from a newer release gets nothing applied here; it is refused below.
-                let known = applied.max().map { $0 <= Schema.latestVersion } ?? true
-                for migration in Schema.migrations(.postgres) where known && migration.version <= version && !applied.contains(migration.version) {
-                    for statement in migration.statements {
-                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                    }
-                    var bindings = PostgresBindings()
-                    bindings.append(migration.version)
-                    bindings.append(migration.summary)
-                    try await connection.query(
-                        PostgresQuery(unsafeSQL: "INSERT INTO \(Schema.versionsTable) (version, summary) VALUES ($1, $2)", binds: bindings),
-                        logger: logger)
-                    done.append(migration.version)
+                try await run("SELECT pg_advisory_lock(\(Self.migrationLock))")
+                do {
+                    let result = try await Self.applyMigrations(upTo: version, on: connection, run: run, logger: logger)
+                    try await run("SELECT pg_advisory_unlock(\(Self.migrationLock))")
+                    return result
+                } catch {
+                    // The connection goes back to the pool: it must not keep a transaction or the lock.
+                    try? await run("ROLLBACK")
+                    try? await run("SELECT pg_advisory_unlock(\(Self.migrationLock))")
+                    throw error
                 }
-                return (done, applied)
             }
         } catch {
             throw WarehouseError(.migrationFailed, Self.describe(error))
         }
         try Schema.checkNotNewer(applied: outcome.applied)
         return outcome.done
+    }
+
+    private static func applyMigrations(
+        upTo version: Int, on connection: PostgresConnection, run: (String, PostgresBindings) async throws -> Void, logger: Logger
+    ) async throws -> (done: [Int], applied: Set<Int>) {
+        try await run(Schema.versionsTableStatement(.postgres), PostgresBindings())
+        var applied: Set<Int> = []
+        for try await value in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \(Schema.versionsTable)"), logger: logger)
+            .decode(
+                Int.self)
+        {
+            applied.insert(value)
+        }
+        var done: [Int] = []
+        // A schema from a newer release gets nothing applied here; it is refused by the caller.
+        let known = applied.max().map { $0 <= Schema.latestVersion } ?? true
+        for migration in Schema.migrations(.postgres) where known && migration.version <= version && !applied.contains(migration.version) {
+            var record = PostgresBindings()
+            record.append(migration.version)
+            record.append(migration.summary)
+            let insert = "INSERT INTO \(Schema.versionsTable) (version, summary) VALUES ($1, $2)"
+            try await run("BEGIN", PostgresBindings())
+            for statement in migration.statements {
+                try await run(statement, PostgresBindings())
+            }
+            if migration.concurrently.isEmpty {
+                try await run(insert, record)
+                try await run("COMMIT", PostgresBindings())
+            } else {
+                try await run("COMMIT", PostgresBindings())
+                for change in migration.concurrently {
+                    if case .create(let name, _) = change {
+                        try await dropIfInvalid(name, on: connection, logger: logger)
+                    }
+                    logger.notice("migration \(migration.version): \(change.statement)")
+                    try await run(change.statement, PostgresBindings())
+                }
+                try await run(insert, record)
+            }
+            done.append(migration.version)
+        }
+        return (done, applied)
+    }
+
+    /// Drops index `name` if it exists but is invalid: what a concurrent build that failed leaves
+    /// behind, and what `IF NOT EXISTS` would otherwise take for done.
+    private static func dropIfInvalid(_ name: String, on connection: PostgresConnection, logger: Logger) async throws {
+        var bindings = PostgresBindings()
+        bindings.append(name)
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass($1) AND NOT indisvalid", binds: bindings),
+            logger: logger
+        ).decode(Int.self)
+        for try await invalid in rows where invalid > 0 {
+            logger.warning("dropping the invalid index a failed concurrent build left", metadata: ["index": "\(name)"])
+            try await connection.query(PostgresQuery(unsafeSQL: IndexChange.drop(name: name).statement), logger: logger)
+        }
     }
 
     public func write(_ rows: [WarehouseRow]) async throws(WarehouseError) -> [RowOutcome] {

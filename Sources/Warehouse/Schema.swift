@@ -54,7 +54,49 @@ public enum SQLDialect: Sendable {
 struct Migration: Sendable {
     let version: Int
     let summary: String
+    /// Run in one transaction with the version's record.
     let statements: [String]
+    /// PostgreSQL only: index changes run one at a time after that transaction, outside any (as
+    /// `CREATE INDEX CONCURRENTLY` and `DROP INDEX CONCURRENTLY` must), so that writers are never
+    /// blocked while a large table is indexed; the version is recorded after the last.
+    var concurrently: [IndexChange] = []
+    /// Whether workers of the release before can keep running while it is applied and after (a
+    /// rolling upgrade); when false, stop them before it runs (docs/lifecycle.md).
+    let olderWorkersKeepRunning: Bool
+}
+
+/// A PostgreSQL index change made without blocking writers.
+enum IndexChange: Sendable, Equatable {
+    /// `CREATE INDEX CONCURRENTLY` of `name` with `definition` (what follows `ON`). A build that
+    /// failed leaves an invalid index of that name behind: it is dropped and built again.
+    case create(name: String, definition: String)
+    case drop(name: String)
+
+    var statement: String {
+        switch self {
+        case .create(let name, let definition): "CREATE INDEX CONCURRENTLY IF NOT EXISTS \(name) ON \(definition)"
+        case .drop(let name): "DROP INDEX CONCURRENTLY IF EXISTS \(name)"
+        }
+    }
+}
+
+extension WarehouseLocation {
+    /// What an operator reads of an applied schema version before a rolling upgrade: its summary
+    /// and whether workers of the release before may keep running while it is applied and after.
+    /// BigQuery's versions only ever add columns, which older workers ignore.
+    public func describeMigration(_ version: Int) -> String {
+        let migration: Migration? =
+            switch self {
+            case .sqlite: Schema.migrations(.sqlite).first { $0.version == version }
+            case .postgres: Schema.migrations(.postgres).first { $0.version == version }
+            case .bigquery, .none: nil
+            }
+        guard let migration else { return "\(version): columns added; workers of the release before may keep running" }
+        let concurrent = migration.concurrently.isEmpty ? "" : ", indexes changed concurrently (writers are not blocked)"
+        let older =
+            migration.olderWorkersKeepRunning ? "workers of the release before may keep running" : "stop the workers of the release before first"
+        return "\(version): \(migration.summary)\(concurrent); \(older)"
+    }
 }
 
 /// The warehouse schema, as versioned migrations per dialect.
@@ -72,14 +114,14 @@ enum Schema {
     /// The newest schema version this binary knows (the same in every dialect).
     static var latestVersion: Int { migrations(.sqlite).map(\.version).max() ?? 0 }
 
-    /// Refuses a warehouse whose recorded versions include one newer than `latestVersion`: an
+    /// Refuses a warehouse whose recorded versions include one newer than `latest`: an
     /// older binary after a newer one migrated it (a rollback) must not write rows into a schema
     /// it does not know.
-    static func checkNotNewer(applied: Set<Int>) throws(WarehouseError) {
-        guard let newest = applied.max(), newest > latestVersion else { return }
+    static func checkNotNewer(applied: Set<Int>, latest: Int = latestVersion) throws(WarehouseError) {
+        guard let newest = applied.max(), newest > latest else { return }
         throw WarehouseError(
             .schemaTooNew,
-            "the warehouse schema is at version \(newest), migrated by a newer cio-relay; this one knows versions up to \(latestVersion): run the newer release, or restore the warehouse from before that migration"
+            "the warehouse schema is at version \(newest), migrated by a newer cio-relay; this one knows versions up to \(latest): run the newer release, or restore the warehouse from before that migration"
         )
     }
 
@@ -93,6 +135,7 @@ enum Schema {
         return [
             Migration(
                 version: 1, summary: "events table, one row per event_id, with indexes for time ranges and people",
+                // A new table: its indexes are built while it is empty, in the transaction.
                 statements: [
                     "CREATE TABLE \(eventsTable) (\((columns + [ingested]).joined(separator: ", ")))",
                     "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) (occurred_at)",
@@ -102,7 +145,7 @@ enum Schema {
                     "CREATE INDEX \(eventsTable)_identifier_id ON \(eventsTable) (identifier_id)",
                     "CREATE INDEX \(eventsTable)_identifier_email ON \(eventsTable) (identifier_email)",
                     "CREATE INDEX \(eventsTable)_delivery_id ON \(eventsTable) (delivery_id)",
-                ]),
+                ], olderWorkersKeepRunning: true),
             Migration(
                 version: 2, summary: "actions audit trail: what the worker did to whom, and how it went",
                 statements: [
@@ -112,24 +155,29 @@ enum Schema {
                     """,
                     "CREATE INDEX \(actionsTable)_person ON \(actionsTable) (person, acted_at)",
                     "CREATE INDEX \(actionsTable)_event ON \(actionsTable) (event_id)",
-                ]),
+                ], olderWorkersKeepRunning: true),
             // Every index costs each insert a descent and a WAL record: with eight B-trees,
             // index upkeep was half of PostgreSQL's time per row. Time ranges need no B-tree on
             // rows that arrive in time order (a BRIN index is a few pages); campaign, person and
             // delivery questions keep theirs.
-            Migration(
-                version: 3, summary: "leaner indexes: no (object_type, metric) or cio_id index; occurred_at as BRIN in PostgreSQL",
-                statements: [
-                    "DROP INDEX IF EXISTS \(eventsTable)_metric_occurred_at",
-                    "DROP INDEX IF EXISTS \(eventsTable)_cio_id",
-                ]
-                    + (dialect == .postgres
-                        ? [
-                            "DROP INDEX IF EXISTS \(eventsTable)_occurred_at",
-                            "CREATE INDEX \(eventsTable)_occurred_at ON \(eventsTable) USING brin (occurred_at)",
-                        ] : [])),
+            // On a table of millions of rows: in PostgreSQL every change is concurrent.
+            dialect == .postgres
+                ? Migration(
+                    version: 3, summary: leanerIndexes, statements: [],
+                    concurrently: [
+                        .drop(name: "\(eventsTable)_metric_occurred_at"),
+                        .drop(name: "\(eventsTable)_cio_id"),
+                        .drop(name: "\(eventsTable)_occurred_at"),
+                        .create(name: "\(eventsTable)_occurred_at", definition: "\(eventsTable) USING brin (occurred_at)"),
+                    ], olderWorkersKeepRunning: true)
+                : Migration(
+                    version: 3, summary: leanerIndexes,
+                    statements: ["DROP INDEX IF EXISTS \(eventsTable)_metric_occurred_at", "DROP INDEX IF EXISTS \(eventsTable)_cio_id"],
+                    olderWorkersKeepRunning: true),
         ]
     }
+
+    private static let leanerIndexes = "leaner indexes: no (object_type, metric) or cio_id index; occurred_at as BRIN in PostgreSQL"
 
     static let stagingTable = "cio_relay_staging"
 

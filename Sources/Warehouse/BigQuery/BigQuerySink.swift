@@ -265,6 +265,8 @@ public final class BigQuerySink: EventSink {
             throw current.schemaFailure("tables.get \(name)")
         }
         let applied = current.json?["labels"]?[BigQuerySchema.versionLabel]?.stringValue.flatMap { Int($0) } ?? 0
+        // A table a newer release migrated (a rollback): rows of this release would lack its columns.
+        try Schema.checkNotNewer(applied: [applied], latest: latest)
         guard applied < latest else { return [] }
         let existing: [JSONValue] = if case .array(let fields)? = current.json?["schema"]?["fields"] { fields } else { [] }
         let present = Set(existing.compactMap { $0["name"]?.stringValue })

@@ -113,6 +113,13 @@ struct BigQueryEmulatorTests {
             fields.last == ["test_added", "STRING", "NULLABLE"] && fields.count == events["fields"].map { ($0 as? [Any])?.count ?? 0 }.map { $0 + 1 })
         #expect((patched["labels"] as? [String: String])?["cio_relay_schema_version"] == "2")
         #expect(patched["clustering"] as? [String] == ["object_type", "metric", "campaign_id"], "the patch keeps the layout")
+        // A rollback: this release's schema (version 1) meets the tables version 2 migrated.
+        try await freshBigQuerySink(dataset: dataset).withRunning { sink in
+            let refused = await #expect(throws: WarehouseError.self) { try await sink.migrate() }
+            #expect(refused?.code == .schemaTooNew)
+            #expect(
+                refused?.message.contains("at version 2") == true && refused?.message.contains("up to 1") == true, "\(String(describing: refused))")
+        }
     }
 
     @Test func theAuditTrailLandsInTheActionsTable() async throws {

@@ -41,12 +41,17 @@ enum SinkKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     /// A PostgreSQL sink on a database of its own on the shared test server (not yet running).
     static func freshPostgres(serverURL: String? = nil) async throws -> PostgresSink {
+        try PostgresSink(url: try await freshPostgresDatabase(serverURL: serverURL), logger: quietLogger)
+    }
+
+    /// The URL of a new, empty database on the shared test server.
+    static func freshPostgresDatabase(serverURL: String? = nil) async throws -> String {
         let server = try serverURL ?? TestPostgres.url()
         let name = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
         try await PostgresSink(url: server, logger: quietLogger).withRunning { admin in
             try await admin.execute("CREATE DATABASE \(name)")
         }
-        return try PostgresSink(url: server.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), logger: quietLogger)
+        return server.replacingOccurrences(of: "/postgres?", with: "/\(name)?")
     }
 }
 
@@ -159,6 +164,63 @@ struct SinkTests {
                 $0.first ?? nil
             }
             #expect(versions == ["1", "2", "3", "99"])
+        }
+    }
+
+    /// Migration 3 changes the indexes of a table that may hold millions of rows. While another
+    /// session holds a transaction open on the table, a concurrent index change waits for it to
+    /// end but lets every writer through meanwhile; a plain `DROP INDEX` or `CREATE INDEX` would
+    /// queue for its lock, and every insert behind it, until that transaction ends.
+    @Test func postgresIndexMigrationLetsWritersThroughWhileItWaits() async throws {
+        let url = try await SinkKind.freshPostgresDatabase()
+        try await PostgresSink(url: url, logger: SinkKind.quietLogger).withRunning { sink in
+            #expect(try await sink.migrate(upTo: 2) == [1, 2])
+            #expect(try await sink.write([try row(Fixtures.bytes("email_sent.json"))]) == [.written])
+            let holder = Process()
+            holder.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+            holder.arguments = [
+                url, "-q", "-c", "BEGIN; LOCK TABLE customerio_events IN ROW EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;",
+            ]
+            holder.standardOutput = FileHandle.nullDevice
+            try holder.run()
+            defer { if holder.isRunning { holder.terminate() } }
+            func sessions(_ condition: String) async throws -> Int {
+                let rows = try await sink.rows("SELECT count(*)::text FROM pg_stat_activity WHERE datname = current_database() AND \(condition)")
+                return Int((rows.first?.first ?? nil) ?? "") ?? 0
+            }
+            try await waitUntil("the holding transaction runs") { try await sessions("query LIKE 'BEGIN; LOCK TABLE%' AND state = 'active'") == 1 }
+
+            async let migrated = sink.migrate()
+            try await waitUntil("the migration waits for the holding transaction") {
+                try await sessions("query LIKE '% INDEX CONCURRENTLY %' AND wait_event_type = 'Lock'") == 1
+            }
+            let start = ContinuousClock.now
+            #expect(try await sink.write([try row(Fixtures.bytes("email_bounced.json"))]) == [.written])
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed < .seconds(3), "an insert during the migration took \(elapsed)")
+            #expect(holder.isRunning, "the insert went through while the migration was still waiting")
+
+            #expect(try await migrated == [3])
+            holder.waitUntilExit()
+            #expect(holder.terminationStatus == 0)
+            let indexes = try await sink.rows(
+                "SELECT indexrelid::regclass::text, indisvalid::text FROM pg_index WHERE indrelid = 'customerio_events'::regclass ORDER BY 1")
+            #expect(indexes.allSatisfy { $0.last == "true" }, "\(indexes)")
+            #expect(
+                indexes.compactMap { $0.first ?? nil }
+                    == [
+                        "customerio_events_campaign", "customerio_events_delivery_id", "customerio_events_identifier_email",
+                        "customerio_events_identifier_id", "customerio_events_occurred_at", "customerio_events_pkey",
+                    ])
+        }
+    }
+
+    /// Polls `condition` every 100 ms for up to 10 s.
+    private func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("timed out: \(what)") }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 
