@@ -279,7 +279,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis"], swiftSettings: swiftSettings),
+        .testTarget(name: "EventQueueTests", dependencies: ["EventQueue", "Hiredis"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReceiverTests",
             dependencies: [

@@ -16,6 +16,13 @@ computed from the events (suppressions, monotonic attributes at their newest val
 attributes at one of their events' values), except where a dead letter explains it; nothing
 pending, dead letters only of the reasons the faults explain; receivers answered only 200 or 503.
 Exit status 0 when every invariant holds, 1 when one does not, 2 when the run itself failed.
+
+With --upgrade-to NEW (scripts/upgrade-test.sh), --binary is an earlier release and the schedule is
+a rolling upgrade instead of faults: each process is stopped with SIGTERM and started again from
+NEW, one at a time (workers first, as docs/lifecycle.md says), then rolled back to the earlier
+release the same way (receivers first), with a burst of 207s under each release so that both write
+dead letters; the same invariants are checked, by the earlier release's binary. --capture-layout
+FILE also writes raw entries of the earlier release's Redis layout to FILE before the upgrade.
 """
 import argparse
 import collections
@@ -26,8 +33,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
-from relaytest import track
+from relaytest import signing, track
 from relaytest.net import free_port
 from relaytest.processes import Managed, wait_ready
 
@@ -40,6 +48,11 @@ DUPLICATES = 0.2
 # Dead-letter reasons the injected faults can cause: a 207 refuses an item for good; a worker
 # killed again and again, or the Track API failing for long, can use up an entry's deliveries.
 EXPLAINED_REASONS = {"track_api_item_rejected": "207 partial failures", "max_deliveries": "repeated kills and outages"}
+
+
+# The rolling upgrade's order: workers before receivers, so that no entry of a newer layout is
+# written while a worker that cannot read it still runs.
+UPGRADE_ORDER = ["actions-1", "warehouse-1", "actions-2", "warehouse-2", "receiver-1", "receiver-2"]
 
 
 def log(message):
@@ -145,6 +158,9 @@ class Soak:
         self.fault_log = []
         self.processes = {}
         self.start_time = time.monotonic()
+        self.explained_reasons = dict(EXPLAINED_REASONS)
+        if arguments.capture_layout:
+            self.explained_reasons["malformed"] = "the signed body that is not an event, sent by --capture-layout"
 
     # Redis: not daemonized, so that kill -9 is ours to do.
     def start_redis(self):
@@ -209,6 +225,8 @@ class Soak:
     # The schedule: drawn up front from the seed, so that it does not depend on timing. Every kind
     # comes once, in a seeded order, before any comes twice, so that a short run meets them all.
     def schedule(self, seconds):
+        if self.arguments.upgrade_to:
+            return self.upgrade_schedule(seconds)
         kinds = ["kill receiver", "kill worker", "kill redis", "stop postgres", "track 500", "track 429", "track 207", "track hang"]
         first_round = self.random.sample(kinds, len(kinds))
         events = []
@@ -227,9 +245,27 @@ class Soak:
             duration = round(self.random.uniform(1.0, 10.0 if kind == "stop postgres" else 5.0), 1)
             events.append((round(moment, 1), kind, target, duration))
 
+    def upgrade_schedule(self, seconds):
+        """The upgrade and the rollback, evenly spread over the run (see the module's description)."""
+        steps = [("track 207", None, 2.0)]
+        if self.arguments.capture_layout:
+            steps.append(("capture layout", None, 0))
+        steps += [("upgrade", name, 0) for name in UPGRADE_ORDER] + [("track 207", None, 2.0)]
+        steps += [("roll back", name, 0) for name in reversed(UPGRADE_ORDER)]
+        gap = (seconds - 6.0) / len(steps)
+        return [(round(3.0 + index * gap, 1), kind, target, duration) for index, (kind, target, duration) in enumerate(steps)]
+
     def inject(self, kind, target, duration):
         self.faults[kind] += 1
-        if kind in ("kill receiver", "kill worker"):
+        if kind in ("upgrade", "roll back"):
+            process = self.processes[target]
+            process.stop()
+            process.argv[0] = self.arguments.upgrade_to if kind == "upgrade" else self.binary
+            process.start()
+            wait_ready(process)
+        elif kind == "capture layout":
+            capture_layout(self, self.arguments.capture_layout)
+        elif kind in ("kill receiver", "kill worker"):
             process = self.processes[target]
             process.kill()
             time.sleep(min(duration, 3.0))
@@ -392,6 +428,8 @@ def main():
     parser.add_argument("--rate", type=float, default=150.0, help="events per second in all")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--drain-seconds", type=int, default=240)
+    parser.add_argument("--upgrade-to", help="a newer binary: a rolling upgrade and rollback instead of faults")
+    parser.add_argument("--capture-layout", help="with --upgrade-to: where to write raw entries of the earlier release")
     arguments = parser.parse_args()
     if arguments.seed is None:
         arguments.seed = random.SystemRandom().randrange(1, 1_000_000)
@@ -477,7 +515,7 @@ def check(soak, senders, status, drained, wall):
     missing = sorted(acknowledged - set(stored))
     unacknowledged_rows = len(set(stored) - acknowledged)
     dead, dead_actions = read_dead_letters(soak)
-    unexplained = {key: count for key, count in dead.items() if key[1] not in EXPLAINED_REASONS}
+    unexplained = {key: count for key, count in dead.items() if key[1] not in soak.explained_reasons}
     violations, explained, people, suppressed = compare_state(events, dead_actions, soak.track)
     # Genuine requests may only be stored (200) or refused for now (503); "error …" is no answer
     # at all (the receiver was killed, or the connection broke).
@@ -531,9 +569,46 @@ def check(soak, senders, status, drained, wall):
     return 0 if not problems else 1
 
 
+def capture_layout(soak, path):
+    """Writes raw Redis data of the running release to `path` as JSON: events, dead letters (one a
+    malformed body, sent now, the others given up by the actions group), dedup markers and the
+    partition record, as fixtures of its layout that later releases must keep reading
+    (Tests/EventQueueTests/Fixtures)."""
+    body = b'{"note": "signed, but not a Customer.io event"}'
+    request = urllib.request.Request(f"http://127.0.0.1:{soak.receiver_ports[0]}/webhooks/customerio", data=body,
+                                     headers={"Content-Type": "application/json", **signing.customerio_headers(SECRET, body)}, method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+
+    def redis(*command):
+        result = subprocess.run(["redis-cli", "-p", str(soak.redis_port), "-2", "--quoted-json", *command],
+                                capture_output=True, text=True, check=True)
+        return json.loads(result.stdout)
+
+    def entries(stream, count):
+        return [{"id": entry_id, "fields": [flat[i:i + 2] for i in range(0, len(flat), 2)]}
+                for entry_id, flat in redis("XRANGE", stream, "-", "+", "COUNT", str(count))]
+
+    dead = entries("cio:{0}:dead", 1000)
+    kept = [letter for letter in dead if dict(letter["fields"]).get("reason") == "malformed"][:1]
+    kept += [letter for letter in dead if dict(letter["fields"]).get("group")][:4]
+    cursor, markers = "0", []
+    while len(markers) < 5:
+        cursor, keys = redis("SCAN", cursor, "MATCH", "cio:{0}:seen:*", "COUNT", "1000")
+        markers += [{"key": key, "value": redis("GET", key)} for key in keys[:5 - len(markers)]]
+        if cursor == "0":
+            break
+    version = subprocess.run([soak.binary, "--version"], capture_output=True, text=True).stdout.strip() or "0.1.0 (no --version)"
+    fixture = {"written_by": f"cio-relay {version}", "events": entries("cio:{0}:events", 5), "dead": kept,
+               "markers": markers, "records": {"cio:{0}:partitions": redis("GET", "cio:{0}:partitions")}}
+    with open(path, "w") as output:
+        json.dump(fixture, output, indent=1)
+        output.write("\n")
+    log(f"raw entries of {version} written to {path}: {len(fixture['events'])} events, {len(kept)} dead letters, {len(markers)} markers")
+
+
 def explain(soak, dead, undrained):
     """Logs what the dead letters are explained by and, when entries were left, what holds them."""
-    for reason, cause in EXPLAINED_REASONS.items():
+    for reason, cause in soak.explained_reasons.items():
         count = sum(c for (_, r), c in dead.items() if r == reason)
         if count:
             log(f"{count} dead letter(s) {reason}: explained by {cause}")

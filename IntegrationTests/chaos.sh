@@ -3,7 +3,8 @@
 # Track API stand-in on loopback under a seeded schedule of kills, outages and API faults, then a
 # check of every acknowledged event end to end. Prints a summary table; exits 1 when an invariant
 # does not hold. The test command runs it for 60 s.
-# Usage: IntegrationTests/chaos.sh [BINARY]   (default: the debug build)
+# Usage: IntegrationTests/chaos.sh [BINARY [CHAOS.PY ARGUMENTS…]]   (default: the debug build)
+#   further arguments go to chaos.py (scripts/upgrade-test.sh passes --upgrade-to NEW_BINARY)
 #   CHAOS_SECONDS  seconds of load and faults (default 60)
 #   CHAOS_SEED     replays the schedule of an earlier run (printed at the start of each run)
 #   CHAOS_RATE     events per second in all (default 150)
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 ensure_packages redis-server postgresql-15 curl
 
 binary=${1:-}
+[ $# -eq 0 ] || shift
 if [ -z "$binary" ]; then
   swift build --product cio-relay >&2
   binary="$(swift build --show-bin-path)/cio-relay"
@@ -36,5 +38,5 @@ status=0
 python3 IntegrationTests/chaos.py --binary "$binary" --work "$work/soak" \
   --postgres-url "postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable" \
   --postgres-control "$work/postgres-control" \
-  --seconds "${CHAOS_SECONDS:-60}" --rate "${CHAOS_RATE:-150}" ${CHAOS_SEED:+--seed "$CHAOS_SEED"} || status=$?
+  --seconds "${CHAOS_SECONDS:-60}" --rate "${CHAOS_RATE:-150}" ${CHAOS_SEED:+--seed "$CHAOS_SEED"} "$@" || status=$?
 exit "$status"

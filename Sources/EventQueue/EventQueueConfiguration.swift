@@ -47,6 +47,9 @@ public struct QueueLayout: Sendable, Hashable {
     /// that a deployment that never set it has its key where it always was).
     public var partitionCountKey: String { "\(prefix):{0}:partitions" }
 
+    /// Where the layout version of the data is recorded (`RedisLayout`), beside the partition count.
+    public var layoutVersionKey: String { "\(prefix):{0}:layout" }
+
     /// The events stream's name, or with several partitions the pattern of their names.
     public var eventsName: String { partitions.count == 1 ? partitions[0].events : "\(prefix):{…}:events (\(partitions.count) partitions)" }
     /// The same for the dead-letter streams.

@@ -13,6 +13,8 @@ enum StreamField {
     /// Its `object_type` and `metric`, read once by the receiver.
     static let objectType = "t"
     static let metric = "m"
+    /// The Redis layout the entry was written with (`RedisLayout`); entries of 0.1.0 have none.
+    static let layoutVersion = "v"
     /// Dead letters only: why, what went wrong, after how many deliveries, when, by which group,
     /// and which events-stream entry it was.
     static let reason = "reason"
@@ -23,7 +25,7 @@ enum StreamField {
     static let entry = "entry"
 
     /// The fields of an event that a dead letter keeps and a replay puts back.
-    static let eventFields = [body, workspace, receivedAt, objectType, metric]
+    static let eventFields = [body, workspace, receivedAt, objectType, metric, layoutVersion]
 
     /// The fields of an event as the receiver queues it.
     static func arguments(of event: IncomingEvent) -> [RedisArgument] {
@@ -33,6 +35,7 @@ enum StreamField {
             RedisArgument(receivedAt), RedisArgument(event.receivedAt),
             RedisArgument(objectType), RedisArgument(event.objectType),
             RedisArgument(metric), RedisArgument(event.metric),
+            RedisArgument(layoutVersion), RedisArgument(RedisLayout.current),
         ]
     }
 }

@@ -26,6 +26,8 @@ struct GroupCreation: Service {
                 break
             } catch let error as SettingsError {
                 throw error
+            } catch let error as QueueLayoutError {
+                throw error
             } catch {
                 logger.warning(
                     "could not create the consumer groups yet; trying again",
@@ -45,9 +47,10 @@ extension RelayProcess {
     public static let minimumRedis = RedisServerVersion(7, 0)
 
     /// What every role and operator command checks before it uses Redis: the server is recent
-    /// enough, and `CIO_RELAY_PARTITIONS` agrees with the data. Answers the server's version;
-    /// throws a `SettingsError` for a Redis too old or a partition count that differs, and Redis
-    /// errors as they are.
+    /// enough, the data is of a layout this release knows, and `CIO_RELAY_PARTITIONS` agrees with
+    /// the data. Answers the server's version; throws a `SettingsError` for a Redis too old or a
+    /// partition count that differs, a `QueueLayoutError` for a newer layout, and Redis errors as
+    /// they are.
     @discardableResult
     public static func checkRedis(_ queue: EventQueue) async throws -> RedisServerVersion {
         let version = try await queue.client.serverVersion()
@@ -56,6 +59,7 @@ extension RelayProcess {
                 .invalidValue, source: SettingsTable.redisURL.variable,
                 "names Redis \(version), but cio-relay needs Redis \(minimumRedis) or newer (XGROUP SETID … ENTRIESREAD, the lag of XINFO GROUPS)")
         }
+        try await queue.checkLayoutVersion()
         try await checkPartitions(queue)
         return version
     }

@@ -38,7 +38,7 @@ public enum RelayProcess {
         let queue = EventQueue(client: client, configuration: settings.queue)
         do {
             let version = try await RelayProcess.checkRedis(queue)
-            logger.info("Redis \(version)", metadata: ["minimum": "\(RelayProcess.minimumRedis)"])
+            logger.info("Redis \(version)", metadata: ["minimum": "\(RelayProcess.minimumRedis)", "layout": "\(RedisLayout.current)"])
         } catch let error as RedisError where error.code != .unknownMaster {
             // Redis may come later: the check is repeated before the groups are created. A master
             // name no Sentinel knows will not come: that stops start-up (below).

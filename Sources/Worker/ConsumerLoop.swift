@@ -63,6 +63,7 @@ public struct ConsumerLoop: Service {
                     batch = try await consumer.readNew()
                 }
                 guard !batch.isEmpty else { continue }
+                try RedisLayout.checkReadable(batch.map(\.entry))
                 let start = ContinuousClock.now
                 let unavailable = try await processKeepingClaims(batch, metadata: metadata)
                 logger.debug(
@@ -70,9 +71,10 @@ public struct ConsumerLoop: Service {
                 if unavailable {
                     await pause(unavailablePause)
                 }
-            } catch let error as WarehouseError where error.code == .schemaTooNew {
-                // Retrying cannot help, and writing could corrupt the warehouse: stop the process.
-                logger.critical("the warehouse schema is newer than this release", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            } catch  where Self.writtenByANewerRelease(error) {
+                // Retrying cannot help, and going on could misread entries or corrupt the
+                // warehouse: stop the process. The batch stays pending for a newer worker.
+                logger.critical("data written by a newer release", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 await consumer.shutdown()
                 throw error
             } catch {
@@ -117,6 +119,15 @@ public struct ConsumerLoop: Service {
             }
             defer { tasks.cancelAll() }
             return try await process(batch)
+        }
+    }
+
+    /// A warehouse schema or a Redis layout newer than this release.
+    static func writtenByANewerRelease(_ error: any Error) -> Bool {
+        switch error {
+        case let error as WarehouseError: error.code == .schemaTooNew
+        case is QueueLayoutError: true
+        default: false
         }
     }
 

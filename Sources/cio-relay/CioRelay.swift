@@ -43,6 +43,8 @@ func runProcess(_ roles: RelayRoles) async throws {
         throw reportedExit(error)
     } catch let error as WarehouseError where error.code == .schemaTooNew {
         throw reportedExit(error)
+    } catch let error as QueueLayoutError {
+        throw reportedExit(error)
     }
 }
 
@@ -61,6 +63,8 @@ func reportedExit(_ error: any Error) -> ExitCode {
         (status, message) = (.configuration, "configuration error: \(error)")
     case let error as WarehouseError where error.code == .schemaTooNew:
         (status, message) = (.configuration, "\(error.message)")
+    case let error as QueueLayoutError:
+        (status, message) = (.configuration, error.message)
     default:
         (status, message) = (.unavailable, "\(error)")
     }
