@@ -39,7 +39,7 @@ COPY --from=build /out/cio-relay /usr/local/bin/cio-relay
 # root filesystem mount a volume there, or set WAREHOUSE_URL to PostgreSQL or none.
 WORKDIR /var/lib/cio-relay
 USER 10001:10001
-# Webhooks on PORT (3000), /healthz, /readyz and /metrics on ADMIN_PORT (9090).
+# Webhooks on PORT (3000); /healthz, /readyz, /metrics and /console on ADMIN_PORT (9090).
 EXPOSE 3000 9090
 # Exec form: the binary is PID 1 and gets SIGTERM itself (no shell at run time).
 ENTRYPOINT ["/usr/local/bin/cio-relay"]

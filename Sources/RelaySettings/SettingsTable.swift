@@ -76,7 +76,7 @@ public enum SettingsTable {
         "PORT", file: "port", .integer(1...65535), "webhook port (serves only the webhook paths)"
     ) { "\($0.listeners.webhookPort)" }
     public static let adminPort = Setting(
-        "ADMIN_PORT", file: "admin_port", .integer(1...65535), "`/healthz`, `/readyz`, `/metrics`"
+        "ADMIN_PORT", file: "admin_port", .integer(1...65535), "`/healthz`, `/readyz`, `/metrics`, `/console`"
     ) { "\($0.listeners.adminPort)" }
     public static let adminToken = Setting(
         "CIO_RELAY_ADMIN_TOKEN", .secret, default: "— (the console is read-only)",

@@ -484,6 +484,10 @@ def check_monitoring(manifests, write_rules):
             expect(used in exported or base in exported, f"{used} is not a metric cio-relay exports: {expression}")
     for alert in alerts:
         expect(f"### {alert}" in guide, f"docs/operations.md has no section for alert {alert}")
+    for alert_rule in rules:
+        runbook = alert_rule["annotations"].get("runbook_url", "")
+        expect(runbook == f"docs/operations.md#{alert_rule['alert'].lower()}",
+               f"{alert_rule['alert']}: runbook_url {runbook!r} is not its section of docs/operations.md")
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
     for subject in ("outcome", "lag", "oldest", "per partition", "track api", "throttle", "warehouse rows", "dead letters"):
         expect(subject in titles, f"the dashboard has no panel about {subject}")
