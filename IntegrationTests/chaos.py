@@ -542,6 +542,8 @@ def check(soak, senders, status, drained, wall):
         ("state mismatches explained by dead letters", explained),
         ("state violations", len(violations)),
         ("dead letters", ", ".join(f"{group}/{reason} {count}" for (group, reason), count in sorted(dead.items())) or "none"),
+        *([("dead letters by the layout field v", ", ".join(f"{v} {n}" for v, n in sorted(dead_letters_by_layout(soak).items())))]
+          if soak.arguments.upgrade_to else []),
         ("pending after drain", ", ".join(f"{name} lag {g['lag']} pending {g['pending']}" for name, g in sorted(groups.items()))),
         ("wall time", f"{wall:.0f} s"),
     ]
@@ -569,6 +571,18 @@ def check(soak, senders, status, drained, wall):
     return 0 if not problems else 1
 
 
+def redis_json(soak, *command):
+    """A command's reply through redis-cli's JSON output (RESP2), parsed."""
+    result = subprocess.run(["redis-cli", "-p", str(soak.redis_port), "-2", "--json", *command], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+def dead_letters_by_layout(soak):
+    """Dead letters by their `v` field: which release wrote them, in an upgrade run."""
+    letters = redis_json(soak, "XRANGE", "cio:{0}:dead", "-", "+")
+    return collections.Counter(dict(zip(flat[::2], flat[1::2])).get("v", "no v") for _, flat in letters)
+
+
 def capture_layout(soak, path):
     """Writes raw Redis data of the running release to `path` as JSON: events, dead letters (one a
     malformed body, sent now, the others given up by the actions group), dedup markers and the
@@ -580,9 +594,7 @@ def capture_layout(soak, path):
     urllib.request.urlopen(request, timeout=5).read()
 
     def redis(*command):
-        result = subprocess.run(["redis-cli", "-p", str(soak.redis_port), "-2", "--quoted-json", *command],
-                                capture_output=True, text=True, check=True)
-        return json.loads(result.stdout)
+        return redis_json(soak, *command)
 
     def entries(stream, count):
         return [{"id": entry_id, "fields": [flat[i:i + 2] for i in range(0, len(flat), 2)]}
