@@ -32,8 +32,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libhiredis0.14 libssl3 libsqlite3-0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 10001 cio-relay \
- && useradd --system --uid 10001 --gid cio-relay --home-dir /var/lib/cio-relay --create-home --shell /usr/sbin/nologin cio-relay
+ && groupadd --gid 10001 cio-relay \
+ && useradd --no-log-init --uid 10001 --gid cio-relay --home-dir /var/lib/cio-relay --create-home --shell /usr/sbin/nologin cio-relay
 COPY --from=build /out/cio-relay /usr/local/bin/cio-relay
 # The working directory holds ./data, where the default SQLite warehouse lives; with a read-only
 # root filesystem mount a volume there, or set WAREHOUSE_URL to PostgreSQL or none.

@@ -7,8 +7,10 @@ import PackagePlugin
 /// commit from a file `.cio-relay-commit` in the package folder when there is one (the Dockerfile
 /// writes it from a build argument), and is otherwise `unknown`.
 ///
-/// A build command whose inputs are git's `HEAD`, index and reflog: it runs again whenever a
-/// commit, checkout, reset or `git add` changes them, also in a build that changes no source. (A
+/// A build command whose inputs are git's `HEAD`, index and reflog and the package's sources: it
+/// runs again whenever a commit, checkout, reset or `git add` changes the former, also in a build
+/// that changes no source, and whenever a source changes (a tracked file edited elsewhere, such as
+/// a page of the docs, marks the build `-modified` only from the next of those). (A
 /// prebuild command would not: SwiftPM runs those only when it plans the build again, which an
 /// unchanged package skips, swiftlang/swift-package-manager#5476.) It rewrites the file only when
 /// the stamp changed, so an unchanged commit recompiles nothing.
@@ -33,12 +35,14 @@ struct BuildCommitPlugin: BuildToolPlugin {
             Self.gitDirectory(of: package).map { git in ["HEAD", "index", "logs/HEAD"].map { git.appending(path: $0) } } ?? [
                 package.appending(path: ".cio-relay-commit")
             ]
+        // Any source of the package changing also runs it again, for the "-modified" mark.
+        let sources = context.package.targets.compactMap { $0.sourceModule }.flatMap { $0.sourceFiles.map(\.url) }
         return [
             .buildCommand(
                 displayName: "Stamping the git commit into \(target.name)",
                 executable: URL(fileURLWithPath: "/bin/sh"),
                 arguments: ["-c", script, "stamp", package.path, output.path],
-                inputFiles: candidates.filter { FileManager.default.fileExists(atPath: $0.path) },
+                inputFiles: candidates.filter { FileManager.default.fileExists(atPath: $0.path) } + sources,
                 outputFiles: [output]
             )
         ]
