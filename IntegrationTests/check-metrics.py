@@ -115,7 +115,13 @@ def documented():
 def check(role, admin, expected, reference):
     # The readiness check sets cio_relay_redis_up; the kubelet's probes do this in a cluster.
     get(f"http://127.0.0.1:{admin}/readyz")
+    # The per-group gauges come from the workers' periodic queue figures (every 5 s), which may
+    # not have run yet when the first events are done: wait for them, up to 30 s.
+    deadline = time.time() + 30
     text = get(f"http://127.0.0.1:{admin}/metrics")
+    while expected - set(families(text)) and time.time() < deadline:
+        time.sleep(0.5)
+        text = get(f"http://127.0.0.1:{admin}/metrics")
     path = os.path.join(work, f"{role}.metrics")
     open(path, "w").write(text)
     lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
