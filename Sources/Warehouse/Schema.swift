@@ -91,7 +91,10 @@ extension WarehouseLocation {
             case .postgres: Schema.migrations(.postgres).first { $0.version == version }
             case .bigquery, .none: nil
             }
-        guard let migration else { return "\(version): columns added; workers of the release before may keep running" }
+        guard let migration else {
+            let change = version == 1 ? "tables and the de-duplicating view created" : "columns added"
+            return "\(version): \(change); workers of the release before may keep running"
+        }
         let concurrent = migration.concurrently.isEmpty ? "" : ", indexes changed concurrently (writers are not blocked)"
         let older =
             migration.olderWorkersKeepRunning ? "workers of the release before may keep running" : "stop the workers of the release before first"

@@ -52,7 +52,10 @@ struct MigrationLockingTests {
                 == "CREATE INDEX CONCURRENTLY IF NOT EXISTS customerio_events_occurred_at ON customerio_events USING brin (occurred_at)")
     }
 
-    @Test func migrateSaysWhetherOlderWorkersMayKeepRunning() {
+    @Test func migrateSaysWhetherOlderWorkersMayKeepRunning() throws {
+        let bigQuery = try WarehouseLocation(url: "bigquery://my-project/events", google: .init(apiURL: "http://127.0.0.1:9050"))
+        #expect(bigQuery.describeMigration(1) == "1: tables and the de-duplicating view created; workers of the release before may keep running")
+        #expect(bigQuery.describeMigration(2) == "2: columns added; workers of the release before may keep running")
         #expect(
             WarehouseLocation.postgres(url: "postgres://h/db").describeMigration(3)
                 == "3: leaner indexes: no (object_type, metric) or cio_id index; occurred_at as BRIN in PostgreSQL, indexes changed concurrently (writers are not blocked); workers of the release before may keep running"
