@@ -178,8 +178,7 @@ public struct EventQueue: Sendable {
                 RedisArgument(StreamField.error), RedisArgument(rejected.error),
                 RedisArgument(StreamField.attempts), "0",
                 RedisArgument(StreamField.failedAt), RedisArgument(rejected.receivedAt),
-                RedisArgument(StreamField.layoutVersion), RedisArgument(RedisLayout.current),
-            ])
+            ] + StreamField.layoutVersionPair)
     }
 
     /// Appends `fields` to `stream` unless `marker` is set, and sets it: the dedup-and-append script.

@@ -23,12 +23,12 @@ public enum RedisLayout {
     /// Throws unless every entry is of a layout this binary reads: a worker must not act on, or
     /// acknowledge, an entry it could misread. Left pending, the entry goes to a worker of the
     /// release that wrote it once this one has stopped.
-    public static func checkReadable(_ entries: [StreamEntry]) throws(QueueLayoutError) {
+    public static func checkReadable(_ entries: some Sequence<StreamEntry>) throws(QueueLayoutError) {
         for entry in entries {
             let version = version(of: entry.fields)
             guard let version, version <= current else {
                 throw QueueLayoutError(
-                    recorded: version, where: "entry \(entry.id)",
+                    recorded: version,
                     "entry \(entry.id) was written with Redis layout \(version.map(String.init) ?? "'\(entry.string(StreamField.layoutVersion) ?? "")'"), but this release reads layouts up to \(current): upgrade this worker (docs/lifecycle.md); the entry stays pending for one that can"
                 )
             }
@@ -40,13 +40,11 @@ public enum RedisLayout {
 public struct QueueLayoutError: Error, CustomStringConvertible {
     /// The layout found, nil when it is not a number.
     public let recorded: Int?
-    /// Where it was found: the layout key, or an entry.
-    public let place: String
+    /// What was found where (the layout key, or an entry), and what to do.
     public let message: String
 
-    public init(recorded: Int?, where place: String, _ message: String) {
+    public init(recorded: Int?, _ message: String) {
         self.recorded = recorded
-        self.place = place
         self.message = message
     }
 
@@ -75,7 +73,7 @@ extension EventQueue {
         }
         guard let recorded = Int(text), recorded > 0, recorded <= RedisLayout.current else {
             throw QueueLayoutError(
-                recorded: Int(text), where: key,
+                recorded: Int(text),
                 "Redis holds data of layout \(text) (\(key)), but this release knows layouts up to \(RedisLayout.current): it was written by a newer release; run that release, or see docs/lifecycle.md for rolling back"
             )
         }

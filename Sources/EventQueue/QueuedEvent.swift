@@ -24,6 +24,9 @@ enum StreamField {
     static let group = "group"
     static let entry = "entry"
 
+    /// The `v` field of every entry written: this binary's layout, rendered once.
+    static let layoutVersionPair = [RedisArgument(layoutVersion), RedisArgument(RedisLayout.current)]
+
     /// The fields of an event that a dead letter keeps and a replay puts back.
     static let eventFields = [body, workspace, receivedAt, objectType, metric, layoutVersion]
 
@@ -35,8 +38,7 @@ enum StreamField {
             RedisArgument(receivedAt), RedisArgument(event.receivedAt),
             RedisArgument(objectType), RedisArgument(event.objectType),
             RedisArgument(metric), RedisArgument(event.metric),
-            RedisArgument(layoutVersion), RedisArgument(RedisLayout.current),
-        ]
+        ] + layoutVersionPair
     }
 }
 

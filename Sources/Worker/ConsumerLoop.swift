@@ -63,7 +63,7 @@ public struct ConsumerLoop: Service {
                     batch = try await consumer.readNew()
                 }
                 guard !batch.isEmpty else { continue }
-                try RedisLayout.checkReadable(batch.map(\.entry))
+                try RedisLayout.checkReadable(batch.lazy.map(\.entry))
                 let start = ContinuousClock.now
                 let unavailable = try await processKeepingClaims(batch, metadata: metadata)
                 logger.debug(
