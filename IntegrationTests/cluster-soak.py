@@ -29,6 +29,7 @@ import sys
 import time
 
 from relaytest import redis
+from relaytest.answers import Answers
 from relaytest.net import free_port
 from relaytest.processes import Managed, wait_ready
 
@@ -357,14 +358,8 @@ class Run:
         return self.check(records, status, drained, restarted)
 
     def check(self, records, status, drained, restarted):
-        answers = collections.Counter()
-        acknowledged = set()
-        for record in records:
-            for line in open(record):
-                event_id, _, answer = line.rstrip("\n").partition(" ")
-                answers[answer] += 1
-                if answer.startswith("200 "):
-                    acknowledged.add(event_id)
+        recorded = Answers(records)
+        answers, acknowledged = recorded.by_kind, recorded.acknowledged
         with sqlite3.connect(self.database) as database:
             stored = collections.Counter(row[0] for row in database.execute("SELECT event_id FROM customerio_events"))
         missing = acknowledged - set(stored)

@@ -120,8 +120,10 @@ class Check:
                 file.write('{"event_id": 42, "metric": [}')
             record = os.path.join(self.work, name + "-malformed.record")
             self.run(["send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--payloads", payload, "--record", record], env, name)
-            answer = open(record).read().split() if os.path.exists(record) else []
-            malformed = int(answer[1]) if len(answer) > 1 and answer[1].isdigit() else " ".join(answer[1:]) or "no answer"
+            # The record's line: EVENT_ID MILLISECONDS then `200 accepted`, `HTTP 400` or `error …`.
+            answer = open(record).read().split()[2:] if os.path.exists(record) else []
+            status = answer[1] if answer[:1] == ["HTTP"] and len(answer) > 1 else (answer or [""])[0]
+            malformed = int(status) if status.isdigit() else " ".join(answer) or "no answer"
             return sent.stdout.strip() + sent.stderr.strip(), malformed
         finally:
             process.terminate()

@@ -35,9 +35,10 @@ class Managed:
                 self.kill()
 
 
-def wait_ready(process, seconds=120):
-    """Waits until a relay process answers /readyz on its ADMIN_PORT; raises when it exits or times out."""
-    url = f"http://127.0.0.1:{process.env['ADMIN_PORT']}/readyz"
+def wait_ready(process, seconds=120, host="127.0.0.1"):
+    """Waits until a relay process answers /readyz on its ADMIN_PORT (at `host`: a test host's
+    address when it runs in one); raises when it exits or times out."""
+    url = f"http://{host}:{process.env['ADMIN_PORT']}/readyz"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if not process.running():

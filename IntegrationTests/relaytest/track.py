@@ -1,6 +1,6 @@
-"""The Track API stand-in: an HTTP server on a free loopback port whose answers come from a
-function, so that each check says only how Customer.io behaves for it (applies and records,
-refuses, fails on command) and not how to speak HTTP."""
+"""The Track API stand-in: an HTTP server (on a free loopback port unless told otherwise) whose
+answers come from a function, so that each check says only how Customer.io behaves for it
+(applies and records, refuses, fails on command) and not how to speak HTTP."""
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,9 +20,9 @@ class Answer:
         self.status, self.body, self.headers, self.hang_up = status, body, headers or {}, hang_up
 
 
-def serve(respond, port=0):
+def serve(respond, port=0, host="127.0.0.1"):
     """Starts the stand-in in a daemon thread; `respond(Request) -> Answer` is called for every
-    PUT and POST. Answers (server, port)."""
+    GET, PUT and POST. Answers (server, port)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -45,13 +45,14 @@ def serve(respond, port=0):
             self.end_headers()
             self.wfile.write(answer.body)
 
+        do_GET = handle_request
         do_PUT = handle_request
         do_POST = handle_request
 
         def log_message(self, *arguments):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]
