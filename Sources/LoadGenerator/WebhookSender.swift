@@ -71,11 +71,12 @@ public struct WebhookSender: Sendable {
     }
 
     private let configuration: Configuration
-    private let http: HTTPClient
+    /// The client given, or nil: then `send` makes one with a connection per request in flight.
+    private let givenClient: HTTPClient?
 
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared) {
+    public init(configuration: Configuration, httpClient: HTTPClient? = nil) {
         self.configuration = configuration
-        self.http = httpClient
+        self.givenClient = httpClient
     }
 
     /// Sends up to `count` events, each the next of `feed` unless it repeats an earlier one;
@@ -89,6 +90,11 @@ public struct WebhookSender: Sendable {
                 if !Task.isCancelled { progress(await state.summary) }
             }
         }
+        // A shared client keeps 8 connections per host: with more requests in flight, the others
+        // would wait for one, and that wait would count as the receiver's latency.
+        var pool = HTTPClient.Configuration()
+        pool.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, configuration.concurrency)
+        let http = givenClient ?? HTTPClient(eventLoopGroupProvider: .singleton, configuration: pool)
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, configuration.concurrency) {
                 group.addTask {
@@ -97,13 +103,14 @@ public struct WebhookSender: Sendable {
                             try? await Task.sleep(until: start + .seconds(Double(index) / rate), clock: .continuous)
                         }
                         let sentAt = ContinuousClock.now
-                        let outcome = await post(body)
+                        let outcome = await post(body, with: http)
                         await state.record(outcome, body: body, latency: ContinuousClock.now - sentAt)
                     }
                 }
             }
         }
         ticker.cancel()
+        if givenClient == nil { try? await http.shutdown() }
         var summary = await state.summary
         summary.elapsed = ContinuousClock.now - start
         return summary
@@ -127,7 +134,7 @@ public struct WebhookSender: Sendable {
         }
     }
 
-    private func post(_ body: [UInt8]) async -> Outcome {
+    private func post(_ body: [UInt8], with http: HTTPClient) async -> Outcome {
         let timestamp = Int64(Date().timeIntervalSince1970)
         var request = HTTPClientRequest(url: configuration.url)
         request.method = .POST

@@ -20,12 +20,16 @@ public enum ActionsWorker {
             let budget = RateBudget(client: queue.client, keys: queue.keys, workspace: workspace, rate: configuration.rateLimit, metrics: metrics)
             clients[workspace] = TrackClient(configuration: track, gate: budget, logger: logger, metrics: trackMetrics)
         }
+        // A person is leased for one request's worth of time and what may follow it in the
+        // network: a worker that died or lost Redis holds others up no longer than that.
+        let settleTime = configuration.track.values.map(\.requestTimeout).max() ?? .seconds(10)
         let processor = BatchProcessor(
             consumer: consumer,
             policy: configuration.policy,
             clients: clients,
-            attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout),
+            attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout, lease: settleTime * 3),
             audit: audit,
+            settleTime: settleTime,
             logger: logger,
             metrics: metrics
         )

@@ -5,45 +5,83 @@ import Hiredis
 /// Keeps monotonic attributes from moving back in time across batches and replicas: Redis holds,
 /// per workspace and person, the time of the event that last wrote each such attribute, and only
 /// an event at least as new may write it again (equal, so that a retried event still applies).
+///
+/// Deciding is not enough when two workers write one person at once: the older event's request
+/// can land after the newer one's (a slow link, a retry). So deciding also takes the person's
+/// lease, and a person leased by another worker is left out until that worker has sent and
+/// released it: one write per person is in flight at a time, in the order the guard decided them.
 public struct AttributeGuard: Sendable {
     public let client: RedisClient
     /// Each person's record lives in the partition of their id, so that a cluster spreads them.
     public let layout: QueueLayout
     /// How long a person's record is kept after its last write.
     public let retention: Duration
+    /// How long a lease lasts when its worker never releases it (it died, or its request is
+    /// still being retried): then the next worker goes ahead.
+    public let lease: Duration
 
-    /// KEYS[i]: a person's hash; ARGV[1]: TTL seconds; ARGV[i+1]: "time\nname\ntime\nname…".
-    /// Answers, per key, a string of '1' (accepted, recorded) or '0' (an older event) per attribute.
+    /// The lease lives in the person's hash, in the fields "\nlease" (holder) and "\nlease_until"
+    /// (milliseconds): attribute names cannot hold a newline (the arguments are newline-separated).
+    ///
+    /// KEYS[i]: a person's hash; ARGV[1]: TTL seconds; ARGV[2]: the lease holder; ARGV[3]: lease
+    /// milliseconds; ARGV[i+3]: "time\nname\ntime\nname…". Answers, per key, "w" when another
+    /// holder's lease runs (nothing recorded), else a string of '1' (accepted, recorded) or '0'
+    /// (an older event) per attribute.
     static let script = RedisScript(
         """
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         local result = {}
         for i, key in ipairs(KEYS) do
-          local parts = {}
-          for piece in string.gmatch(ARGV[i + 1], '[^\\n]+') do parts[#parts + 1] = piece end
-          local flags = {}
-          for j = 1, #parts, 2 do
-            local stored = tonumber(redis.call('HGET', key, parts[j + 1]) or '-1')
-            if tonumber(parts[j]) >= stored then
-              redis.call('HSET', key, parts[j + 1], parts[j])
-              flags[#flags + 1] = '1'
-            else
-              flags[#flags + 1] = '0'
+          local holder = redis.call('HGET', key, '\\nlease')
+          local untilMs = tonumber(redis.call('HGET', key, '\\nlease_until') or '0')
+          if holder and holder ~= ARGV[2] and untilMs > now then
+            result[i] = 'w'
+          else
+            redis.call('HSET', key, '\\nlease', ARGV[2], '\\nlease_until', now + tonumber(ARGV[3]))
+            local parts = {}
+            for piece in string.gmatch(ARGV[i + 3], '[^\\n]+') do parts[#parts + 1] = piece end
+            local flags = {}
+            for j = 1, #parts, 2 do
+              local stored = tonumber(redis.call('HGET', key, parts[j + 1]) or '-1')
+              if tonumber(parts[j]) >= stored then
+                redis.call('HSET', key, parts[j + 1], parts[j])
+                flags[#flags + 1] = '1'
+              else
+                flags[#flags + 1] = '0'
+              end
             end
+            redis.call('EXPIRE', key, ARGV[1])
+            result[i] = table.concat(flags)
           end
-          redis.call('EXPIRE', key, ARGV[1])
-          result[i] = table.concat(flags)
         end
         return result
+        """)
+
+    /// KEYS[i]: a person's hash; ARGV[1]: the holder; ARGV[2]: milliseconds the lease is kept
+    /// from now (0: released). A lease another holder has taken since is left alone.
+    static let releaseScript = RedisScript(
+        """
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        for _, key in ipairs(KEYS) do
+          if redis.call('HGET', key, '\\nlease') == ARGV[1] then
+            redis.call('HSET', key, '\\nlease_until', now + tonumber(ARGV[2]))
+          end
+        end
+        return 1
         """)
 
     /// - Parameters:
     ///   - layout: where each person's record lives (its partition's hash tag).
     ///   - retention: how long a person's record of attribute times is kept after its last write;
     ///     an event older than that is no longer compared.
-    public init(client: RedisClient, layout: QueueLayout, retention: Duration = .seconds(30 * 24 * 3600)) {
+    ///   - lease: how long a person stays leased to a worker that never releases them.
+    public init(client: RedisClient, layout: QueueLayout, retention: Duration = .seconds(30 * 24 * 3600), lease: Duration = .seconds(30)) {
         self.client = client
         self.layout = layout
         self.retention = retention
+        self.lease = lease
     }
 
     /// The hash of one person.
@@ -51,41 +89,64 @@ public struct AttributeGuard: Sendable {
         layout.partition(of: person.value).attributeTimes(workspace: workspace, personKind: "\(person.kind)", person: person.value)
     }
 
-    /// Drops from each update the monotonic attributes that an equally new or newer event has
-    /// already written, and records the times of the rest, in one round trip per partition.
-    public func apply(to updates: inout [MergedUpdate]) async throws(RedisError) {
-        var byPartition: [Int: [Int]] = [:]
-        for index in updates.indices where !updates[index].monotonicTimes.isEmpty {
-            byPartition[layout.partition(of: updates[index].person.value).partition, default: []].append(index)
+    /// Leases the people of `positions` (those with monotonic attributes) to `holder`, drops from
+    /// each update the monotonic attributes that an equally new or newer event has already
+    /// written, and records the times of the rest, in one round trip per partition. Answers the
+    /// positions whose person another holder has leased: those are left as they were, to be
+    /// tried again once that lease is released.
+    public func apply(to updates: inout [MergedUpdate], at positions: [Int], holder: String) async throws(RedisError) -> [Int] {
+        var leased: [Int] = []
+        for guarded in byPartition(updates, positions.filter { !updates[$0].monotonicTimes.isEmpty }) {
+            var keys: [String] = []
+            var arguments: [RedisArgument] = [
+                RedisArgument(max(1, retention.components.seconds)), RedisArgument(holder), RedisArgument(lease.milliseconds),
+            ]
+            var names: [[String]] = []
+            for index in guarded {
+                let update = updates[index]
+                let ordered = update.monotonicTimes.keys.sorted()
+                names.append(ordered)
+                keys.append(key(workspace: update.workspace, person: update.person))
+                arguments.append(RedisArgument(ordered.map { "\(update.monotonicTimes[$0] ?? 0)\n\($0)" }.joined(separator: "\n")))
+            }
+            let reply = try await client.run(Self.script, keys: keys, arguments: arguments)
+            guard let flags = reply.array, flags.count == guarded.count else {
+                throw RedisError(.unexpectedReply, "the attribute guard answered \(reply)")
+            }
+            for (position, index) in guarded.enumerated() {
+                let answer = flags[position].string ?? ""
+                if answer == "w" {
+                    leased.append(index)
+                    continue
+                }
+                let accepted = Array(answer)
+                for (offset, name) in names[position].enumerated() where offset >= accepted.count || accepted[offset] != "1" {
+                    updates[index].attributes[name] = nil
+                    updates[index].monotonicTimes[name] = nil
+                }
+            }
         }
-        for partition in byPartition.keys.sorted() {
-            try await apply(to: &updates, at: byPartition[partition] ?? [])
+        return leased.sorted()
+    }
+
+    /// Ends `holder`'s lease on the people of `positions` (those `apply` leased, whether or not
+    /// their attributes went through) now, or after `keep` (a request whose
+    /// fate is unknown may still land: the next writer waits that long for it). Best effort: a
+    /// lease not released runs out by itself.
+    public func release(_ updates: [MergedUpdate], at positions: [Int], holder: String, keep: Duration = .zero) async {
+        for guarded in byPartition(updates, positions) {
+            let keys = guarded.map { key(workspace: updates[$0].workspace, person: updates[$0].person) }
+            _ = try? await client.run(Self.releaseScript, keys: keys, arguments: [RedisArgument(holder), RedisArgument(keep.milliseconds)])
         }
     }
 
-    /// `apply` for updates whose records share a partition (one script call: one slot).
-    private func apply(to updates: inout [MergedUpdate], at guarded: [Int]) async throws(RedisError) {
-        var keys: [String] = []
-        var arguments: [RedisArgument] = [RedisArgument(max(1, retention.components.seconds))]
-        var names: [[String]] = []
-        for index in guarded {
-            let update = updates[index]
-            let ordered = update.monotonicTimes.keys.sorted()
-            names.append(ordered)
-            keys.append(key(workspace: update.workspace, person: update.person))
-            arguments.append(RedisArgument(ordered.map { "\(update.monotonicTimes[$0] ?? 0)\n\($0)" }.joined(separator: "\n")))
+    /// The positions grouped by their person's partition (one script call per group: one slot).
+    private func byPartition(_ updates: [MergedUpdate], _ positions: [Int]) -> [[Int]] {
+        var groups: [Int: [Int]] = [:]
+        for index in positions {
+            groups[layout.partition(of: updates[index].person.value).partition, default: []].append(index)
         }
-        let reply = try await client.run(Self.script, keys: keys, arguments: arguments)
-        guard let flags = reply.array, flags.count == guarded.count else {
-            throw RedisError(.unexpectedReply, "the attribute guard answered \(reply)")
-        }
-        for (position, index) in guarded.enumerated() {
-            let accepted = Array(flags[position].string ?? "")
-            for (offset, name) in names[position].enumerated() where offset >= accepted.count || accepted[offset] != "1" {
-                updates[index].attributes[name] = nil
-                updates[index].monotonicTimes[name] = nil
-            }
-        }
+        return groups.keys.sorted().compactMap { groups[$0] }
     }
 
     /// The operations without the monotonic attributes that a newer event has written since they

@@ -17,7 +17,8 @@ public struct BatchReport: Sendable, Hashable {
 }
 
 /// Turns a batch of stream entries into Track API calls: decides actions from the policy, merges
-/// them per person, drops monotonic attributes an older event would move back, sends attributes
+/// them per person, drops monotonic attributes an older event would move back (one write per
+/// person in flight across workers), sends attributes
 /// first and suppressions after, then acknowledges what is done, dead-letters what can never
 /// succeed, and leaves what Customer.io could not take now for redelivery.
 public struct BatchProcessor: Sendable {
@@ -31,13 +32,18 @@ public struct BatchProcessor: Sendable {
     public let logger: Logger
     /// How long writing the audit records of a batch may take before they are given up.
     public let auditTimeout: Duration
+    /// How long a person another worker is writing is waited for, and how long a person whose
+    /// request got no answer stays leased (that request may still land): the Track API timeout.
+    public let settleTime: Duration
     let metrics: WorkerMetrics
 
     public init(
         consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard,
-        audit: (any EventSink)? = nil, auditTimeout: Duration = .seconds(30), logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
+        audit: (any EventSink)? = nil, auditTimeout: Duration = .seconds(30), settleTime: Duration = .seconds(10), logger: Logger,
+        metrics: WorkerMetrics = WorkerMetrics()
     ) {
         self.metrics = metrics
+        self.settleTime = settleTime
         self.auditTimeout = auditTimeout
         self.consumer = consumer
         self.policy = policy
@@ -118,8 +124,7 @@ public struct BatchProcessor: Sendable {
         }
 
         var updates = PersonUpdates.merge(planned)
-        try await attributeGuard.apply(to: &updates)
-        let results = await send(updates, report: &report)
+        let results = try await sendInTurns(&updates, report: &report)
 
         for (position, update) in updates.enumerated() {
             for index in update.entries {
@@ -158,6 +163,43 @@ public struct BatchProcessor: Sendable {
         }
         metrics.processed(counts, group: consumer.configuration.group)
         return report
+    }
+
+    /// Sends the updates in turns: each turn leases its people and applies the attribute guard
+    /// (AttributeGuard), sends what it got and releases it; people another worker holds wait for
+    /// a later turn, for at most twice `settleTime` (longer than one lease kept after a lost
+    /// answer), and are then left for redelivery. A person whose request ended without an answer
+    /// stays leased for `settleTime`, as that request may still land.
+    private func sendInTurns(_ updates: inout [MergedUpdate], report: inout BatchReport) async throws(RedisError) -> [Result<
+        ProcessingOutcome, TrackError
+    >] {
+        let heldElsewhere = TrackError(.unavailable, "another worker was writing this person for longer than \(settleTime * 2)")
+        var results = [Result<ProcessingOutcome, TrackError>](repeating: .failure(heldElsewhere), count: updates.count)
+        let holder = "\(consumer.configuration.consumer):\(UInt64.random(in: 0...UInt64.max))"
+        let deadline = ContinuousClock.now + settleTime * 2
+        var waiting = Array(updates.indices)
+        var pause = Duration.milliseconds(20)
+        while true {
+            // Leased are those with monotonic attributes, even when the guard drops them all.
+            let leasing = Set(waiting.filter { !updates[$0].monotonicTimes.isEmpty })
+            let held = Set(try await attributeGuard.apply(to: &updates, at: waiting, holder: holder))
+            let turn = waiting.filter { !held.contains($0) }
+            let sent = await send(turn.map { updates[$0] }, report: &report)
+            var answered: [Int] = []
+            var unanswered: [Int] = []
+            for (position, result) in zip(turn, sent) {
+                results[position] = result
+                guard leasing.contains(position) else { continue }
+                if case .failure(let error) = result, !error.isPermanent { unanswered.append(position) } else { answered.append(position) }
+            }
+            await attributeGuard.release(updates, at: answered, holder: holder)
+            await attributeGuard.release(updates, at: unanswered, holder: holder, keep: settleTime)
+            waiting = waiting.filter { held.contains($0) }
+            if waiting.isEmpty || ContinuousClock.now >= deadline { return results }
+            metrics.personLeaseWait()
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(500))
+        }
     }
 
     /// Sends every identify, then the suppressions of people whose attributes went through; the

@@ -28,6 +28,9 @@ public struct WorkerMetrics: Sendable {
     )
     public static let budgetWaits = MetricDefinition(
         "cio_relay_track_budget_waits_total", .counter, "Times a worker waited for the shared Track API budget")
+    public static let personLeaseWaits = MetricDefinition(
+        "cio_relay_person_lease_waits_total", .counter,
+        "Times a worker waited because another worker was writing the same person (one write per person is in flight at a time)")
     public static let dryRunOperations = MetricDefinition(
         "cio_relay_track_dry_run_operations_total", .counter, labels: ["action"],
         "Track API operations a dry run logged instead of sending, by action")
@@ -61,16 +64,18 @@ public struct WorkerMetrics: Sendable {
         "cio_relay_redis_min_replicas", .gauge,
         "CIO_RELAY_REDIS_MIN_REPLICAS in force: replicas that must confirm each event before it is answered 200")
     public static let definitions = [
-        eventsProcessed, budgetWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
+        eventsProcessed, budgetWaits, personLeaseWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
         partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength, fewestReplicas, minReplicas,
     ]
 
     private let factory: any MetricsFactory
     let budgetWaited: Counter
+    private let personLeaseWaited: Counter
 
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
         self.budgetWaited = Self.budgetWaits.counter(factory: factory)
+        self.personLeaseWaited = Self.personLeaseWaits.counter(factory: factory)
     }
 
     struct ProcessedKey: Hashable {
@@ -87,6 +92,10 @@ public struct WorkerMetrics: Sendable {
             let metricLabel = knownMetrics?.contains(Metric(key.metric)) == true ? key.metric : "other"
             Self.eventsProcessed.counter(group, typeLabel, metricLabel, key.outcome.rawValue, factory: factory).increment(by: count)
         }
+    }
+
+    func personLeaseWait() {
+        personLeaseWaited.increment()
     }
 
     func dryRunOperation(_ action: String) {

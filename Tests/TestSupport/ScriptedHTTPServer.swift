@@ -45,6 +45,7 @@ public final class ScriptedHTTPServer: ShutdownAfterTest {
 
     private struct State {
         var requests: [RecordedRequest] = []
+        var answered: [RecordedRequest] = []
         var scripted: [Answer] = []
     }
     /// Shared with the route handlers.
@@ -96,6 +97,7 @@ public final class ScriptedHTTPServer: ShutdownAfterTest {
             return state.scripted.isEmpty ? fallback : state.scripted.removeFirst()
         }
         if answer.delay > .zero { try await Task.sleep(for: answer.delay) }
+        recorder.state.withLock { $0.answered.append(recorded) }
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         for (name, value) in answer.headers {
@@ -115,6 +117,10 @@ public final class ScriptedHTTPServer: ShutdownAfterTest {
     }
 
     public var requests: [RecordedRequest] { recorder.state.withLock { $0.requests } }
+
+    /// The requests in the order they were answered, after any delay: the order in which a
+    /// server that applies a request as it answers it applied them (the last one wins).
+    public var answered: [RecordedRequest] { recorder.state.withLock { $0.answered } }
 
     public func reset() {
         recorder.state.withLock { $0 = State() }

@@ -19,7 +19,8 @@ struct WorkerHarness: ShutdownAfterTest {
 
     static func make(
         queue: EventQueue? = nil, server: ScriptedHTTPServer? = nil, name: String = "w1", dryRun: Bool = false,
-        attempts: Int = 3, maxDeliveries: Int = 3, reclaimIdle: Duration = .seconds(60), policy: Policy = .builtIn
+        attempts: Int = 3, maxDeliveries: Int = 3, reclaimIdle: Duration = .seconds(60), policy: Policy = .builtIn,
+        settleTime: Duration = .seconds(3)
     ) async throws -> WorkerHarness {
         let queue = try queue ?? EventQueue(client: TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("wk")))
         let server = if let server { server } else { try await ScriptedHTTPServer() }
@@ -40,7 +41,7 @@ struct WorkerHarness: ShutdownAfterTest {
         logger.logLevel = .critical
         let processor = BatchProcessor(
             consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout),
-            logger: logger, metrics: WorkerMetrics(factory: factory))
+            settleTime: settleTime, logger: logger, metrics: WorkerMetrics(factory: factory))
         return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor, registry: registry)
     }
 
@@ -357,6 +358,47 @@ struct WorkerIntegrationTests {
                     ($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber
                 }
                 #expect(written.last?.int64Value == 1_767_230_200, "the last write of subscribed_at must be the newest event's: \(written)")
+            }
+        }
+    }
+
+    @Test func twoWorkersWritingOnePersonAtOnceLandInTheOrderTheGuardDecided() async throws {
+        // Found by the partition soak: one worker's request for an older event crosses a slow
+        // link while another worker decides and sends a newer event of the same person; without
+        // one write per person in flight, the older request lands last and moves the attribute back.
+        try await withShutdown(try await WorkerHarness.make(name: "first")) { first in
+            try await withShutdown(try await WorkerHarness.make(queue: first.queue, server: first.server, name: "second")) { second in
+                first.server.script(.init(delay: .seconds(1)))
+                try await first.add(event("subscribed", type: "customer", timestamp: 1_767_230_100))
+                let older = Task { try await first.runOnce() }
+                while first.server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                try await second.add(event("subscribed", type: "customer", timestamp: 1_767_230_200))
+                #expect(try await second.runOnce().count(.applied) == 1)
+                #expect(try await older.value.count(.applied) == 1)
+                let landed = first.server.answered.flatMap(\.batch).compactMap {
+                    ($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber
+                }
+                #expect(landed == [1_767_230_100, 1_767_230_200], "subscribed_at as the requests landed: \(landed)")
+                let waits = second.registry.emitToString().split(separator: "\n")
+                    .first { $0.hasPrefix("cio_relay_person_lease_waits_total ") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+                #expect((waits ?? 0) >= 1, "the second worker waited for the first: \(String(describing: waits))")
+            }
+        }
+    }
+
+    @Test func aPersonWhoseRequestGotNoAnswerStaysLeasedUntilItCouldNoLongerLand() async throws {
+        // A request that timed out may still reach Customer.io; the next write of that person
+        // waits the settle time out instead of racing it.
+        try await withShutdown(try await WorkerHarness.make(name: "first", attempts: 1)) { first in
+            try await withShutdown(try await WorkerHarness.make(queue: first.queue, server: first.server, name: "second")) { second in
+                first.server.script(.init(status: 503))
+                try await first.add(event("subscribed", type: "customer", timestamp: 1_767_230_100))
+                #expect(try await first.runOnce().count(.retryLater) == 1)
+                try await second.add(event("subscribed", type: "customer", timestamp: 1_767_230_200))
+                let started = ContinuousClock.now
+                #expect(try await second.runOnce().count(.applied) == 1)
+                let waited = ContinuousClock.now - started
+                #expect(waited >= .milliseconds(2500), "the second write waited for the first's lease (settle time 3 s): \(waited)")
             }
         }
     }
