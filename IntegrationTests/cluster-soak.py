@@ -144,6 +144,8 @@ class Run:
         self.database = os.path.join(self.work, "events.sqlite")
         self.processes = []
         self.timeline = []
+        # [(address, namespace)] of receiver-1 and -2 when they run on test hosts (--receiver-hosts).
+        self.receiver_hosts = [tuple(pair.split("=")) for pair in arguments.receiver_hosts.split(",")] if arguments.receiver_hosts else []
 
     def note(self, what):
         self.timeline.append((round(time.monotonic() - self.started, 1), what))
@@ -273,30 +275,45 @@ class Run:
         self.cluster.wait_replica_linked(victim)
         self.note(f"{victim} restarted and linked again, as a replica")
 
-    def nft(self, node, *rule):
-        """An nftables command in the network namespace of `node` (--namespaces)."""
-        namespace = dict(pair.split("=") for pair in self.arguments.namespaces.split(","))[node.rsplit(":", 1)[0]]
-        subprocess.run(["ip", "netns", "exec", namespace, "nft", *rule], check=True, timeout=10)
+    def namespace_of(self, address):
+        """The network namespace of a node's address (--namespaces)."""
+        return dict(pair.split("=") for pair in self.arguments.namespaces.split(","))[address]
+
+    def cut(self, namespace, addresses, table="cut"):
+        """Drops (no reset) every packet between `namespace` and `addresses`, both ways."""
+        script = (f"table inet {table} {{\n  chain in {{ type filter hook input priority 0; }}\n"
+                  f"  chain out {{ type filter hook output priority 0; }}\n}}\n"
+                  f"add rule inet {table} in ip saddr {{ {', '.join(addresses)} }} drop\n"
+                  f"add rule inet {table} out ip daddr {{ {', '.join(addresses)} }} drop\n")
+        subprocess.run(["ip", "netns", "exec", namespace, "nft", "-f", "-"], input=script, text=True, check=True, timeout=10)
+
+    def heal(self, namespace, table="cut"):
+        subprocess.run(["ip", "netns", "exec", namespace, "nft", "delete", "table", "inet", table], check=True, timeout=10)
 
     def partition(self):
         """Cut the primary serving most partitions off from every other node (its packets to and
-        from them dropped, no reset), while the receivers still reach it; heal once its replica
-        has been promoted on the majority side and another --cut-seconds have passed."""
+        from them dropped, no reset). With --receiver-hosts, receiver-1 is on its side (it reaches
+        only that primary) and receiver-2 on the majority side (it reaches every node but that
+        one); without, both receivers still reach every node. Heal once its replica has been
+        promoted on the majority side and another --cut-seconds have passed."""
         slots = self.partition_slots()
         owners = self.cluster.slot_owners()
         victim = collections.Counter(owners[slot] for slot in slots).most_common(1)[0][0]
         victim_slots = [slot for slot in slots if owners[slot] == victim]
-        others = ", ".join(sorted({node.rsplit(":", 1)[0] for node in self.cluster.nodes} - {victim.rsplit(":", 1)[0]}))
-        self.nft(victim, "add", "table", "inet", "cut")
-        self.nft(victim, "add", "chain", "inet", "cut", "in", "{ type filter hook input priority 0; }")
-        self.nft(victim, "add", "chain", "inet", "cut", "out", "{ type filter hook output priority 0; }")
-        self.nft(victim, "add", "rule", "inet", "cut", "in", "ip", "saddr", "{ " + others + " }", "drop")
-        self.nft(victim, "add", "rule", "inet", "cut", "out", "ip", "daddr", "{ " + others + " }", "drop")
+        victim_address = victim.rsplit(":", 1)[0]
+        others = sorted({node.rsplit(":", 1)[0] for node in self.cluster.nodes} - {victim_address})
+        self.cut(self.namespace_of(victim_address), others)
+        sides = "receivers still reach it"
+        if self.receiver_hosts:
+            (_, minority), (_, majority) = self.receiver_hosts
+            self.cut(minority, others)
+            self.cut(majority, [victim_address])
+            sides = "receiver-1 on its side, receiver-2 on the majority side"
         # The worker waits out the cut: it could otherwise carry what the cut-off primary
         # acknowledged into the warehouse before those writes vanish, hiding Redis' loss.
         worker = next(process for process in self.processes if process.name == "worker")
         os.kill(worker.process.pid, signal.SIGSTOP)
-        self.note(f"cut primary {victim} ({len(victim_slots)} of {PARTITIONS} partitions) off from the other nodes; receivers still reach it; worker paused")
+        self.note(f"cut primary {victim} ({len(victim_slots)} of {PARTITIONS} partitions) off from the other nodes; {sides}; worker paused")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             now = self.cluster.slot_owners(excluding=victim)
@@ -307,7 +324,9 @@ class Run:
         else:
             raise RuntimeError("no replica was promoted within 60 s")
         time.sleep(self.arguments.cut_seconds)
-        self.nft(victim, "delete", "table", "inet", "cut")
+        self.heal(self.namespace_of(victim_address))
+        for _, namespace in self.receiver_hosts:
+            self.heal(namespace)
         self.note("healed the cut")
         self.cluster.wait_replica_linked(victim)
         os.kill(worker.process.pid, signal.SIGCONT)
@@ -318,21 +337,30 @@ class Run:
         receivers = []
         for index in (1, 2):
             port = free_port()
-            receivers.append(port)
-            self.start(f"receiver-{index}", [self.arguments.binary, "serve"], self.environment(PORT=port, CUSTOMERIO_WEBHOOK_SECRET=SECRET))
+            if self.receiver_hosts:
+                # On a test host of its own, so that a cut can put it on one side.
+                address, namespace = self.receiver_hosts[index - 1]
+                process = self.start(f"receiver-{index}", ["ip", "netns", "exec", namespace, self.arguments.binary, "serve"],
+                                     self.environment(PORT=port, CUSTOMERIO_WEBHOOK_SECRET=SECRET, CIO_RELAY_BIND=address))
+                wait_ready(process, host=address)
+            else:
+                address = "127.0.0.1"
+                self.start(f"receiver-{index}", [self.arguments.binary, "serve"], self.environment(PORT=port, CUSTOMERIO_WEBHOOK_SECRET=SECRET))
+            receivers.append(f"{address}:{port}")
         self.start("worker", [self.arguments.binary, "work"], self.environment())
         for process in self.processes:
-            wait_ready(process)
+            if process.name == "worker" or not self.receiver_hosts:
+                wait_ready(process)
         self.note("2 receivers and a worker ready")
 
         per_sender = int(self.arguments.rate * self.arguments.seconds / 2)
         records = []
         senders = []
-        for index, port in enumerate(receivers, 1):
+        for index, receiver in enumerate(receivers, 1):
             record = os.path.join(self.work, f"sent-{index}.txt")
             records.append(record)
             senders.append(subprocess.Popen(
-                [self.arguments.binary, "send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--secret", SECRET,
+                [self.arguments.binary, "send", "--url", f"http://{receiver}/webhooks/customerio", "--secret", SECRET,
                  "--count", str(per_sender), "--rate", str(self.arguments.rate / 2), "--concurrency", "8",
                  "--run-id", self.arguments.prefix.replace("-", "") + str(index), "--record", record],
                 stdout=open(os.path.join(self.work, f"send-{index}.log"), "wb"), stderr=subprocess.STDOUT))
@@ -375,6 +403,9 @@ class Run:
             ("distinct events acknowledged", len(acknowledged)),
             ("warehouse rows", sum(stored.values())),
             ("acknowledged, not in the warehouse", len(missing)),
+            ("  by receiver (answered 200 / 503 / lost)", "; ".join(
+                f"receiver-{index} {answered.count('200 ')} / {answered.by_kind['HTTP 503']} / {len(answered.acknowledged & missing)}"
+                for index, answered in enumerate((Answers([record]) for record in records), 1))),
             ("drained (lag and pending 0 in both groups)", drained),
             ("processes that exited", ", ".join(restarted) or "none"),
         ]
@@ -414,6 +445,7 @@ def main():
     parser.add_argument("--min-replicas", type=int, help="CIO_RELAY_REDIS_MIN_REPLICAS (default: not set, the binary's default)")
     parser.add_argument("--tls-dir", help="the certificates of a TLS-only cluster (scripts/lib.sh make_test_certs)")
     parser.add_argument("--namespaces", help="partition: each node's IP and its network namespace, ip=ns,…")
+    parser.add_argument("--receiver-hosts", help="partition: the receivers' test hosts, ip=ns,ip=ns (receiver-1 goes to the cut primary's side)")
     parser.add_argument("--cut-seconds", type=float, default=2, help="partition: how long the cut lasts after the promotion")
     parser.add_argument("--sentinel-dir", help="the folder of scripts/lib.sh start_redis_sentinel: --nodes are then its Sentinels")
     parser.add_argument("--seconds", type=float, default=20)

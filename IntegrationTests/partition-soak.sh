@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# A Redis Cluster split brain, measured: six nodes (three primaries, three replicas), each on a test
-# host of its own (a network namespace on one bridge, 10.77.0.0/24, made and removed here; needs
-# root). While two receivers and a worker run in the root namespace under load, the primary that
-# serves most partitions is cut off from every other node by nftables drops (no reset) while the
-# receivers still reach it; once its replica is promoted on the majority side, the cut heals and it
-# rejoins as a replica. Run without and with CIO_RELAY_REDIS_MIN_REPLICAS: without, the events
-# it acknowledged during the cut are counted as lost (reported, not failed on); with it, any loss
-# fails the run. Not part of the test command (the numbers go to docs/redis-cluster.md).
+# Network faults, measured (needs root: every host is a network namespace this script makes and
+# removes). Two parts:
+# 1. IntegrationTests/partition-soak.py: every component on a test host of its own, a seeded
+#    schedule of black holes, one-way drops, resets, slow and flapping links between each pair
+#    that talks, then every acknowledged event checked end to end (its summary table).
+# 2. A Redis Cluster split brain: six nodes (three primaries, three replicas), each on a test host
+#    of its own (10.77.0.0/24), and the two receivers on two more. While both receive load, the
+#    primary that serves most partitions is cut off from every other node by nftables drops (no
+#    reset), with receiver-1 on its side and receiver-2 on the majority side; once its replica is
+#    promoted, the cut heals and it rejoins as a replica (IntegrationTests/cluster-soak.py,
+#    scenario partition). With CIO_RELAY_REDIS_MIN_REPLICAS=1 (the default on a cluster) any loss
+#    fails the run; with 0, the events the cut-off primary acknowledged and lost are reported.
+# Short form (the test command, under 2 minutes): part 1 for 40 s on PostgreSQL, part 2 with
+# MIN_REPLICAS=1. With PARTITION_SECONDS: part 1 that long on PostgreSQL, then on the BigQuery
+# emulator, and part 2 with MIN_REPLICAS 0 and 1.
 # Usage: IntegrationTests/partition-soak.sh [BINARY]   (default: the debug build)
-#   PARTITION_SOAK_SECONDS  seconds of sending per scenario (default 20)
-#   PARTITION_SOAK_RATE     events per second in all (default 300)
+#   PARTITION_SECONDS        seconds of load and faults of part 1 (the long form)
+#   PARTITION_SEED           replays part 1's schedule (printed at the start of each run)
+#   PARTITION_SPLIT_SECONDS  seconds of load of each split brain run (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_packages redis-server redis-tools nftables iproute2 curl
+ensure_packages redis-server redis-tools nftables iproute2 curl postgresql-15
+[ -z "${PARTITION_SECONDS:-}" ] || ensure_bigquery_tools
 
 binary=${1:-}
 if [ -z "$binary" ]; then
@@ -25,7 +34,7 @@ work=$(mktemp -d -t cio-relay-partition-soak.XXXXXX)
 bridge=ciopbr0
 cleanup() {
   stop_redis_nodes "$work/cluster"
-  for i in 1 2 3 4 5 6; do ip netns del "ciop$i" 2>/dev/null || true; done
+  for i in 1 2 3 4 5 6 7 8; do ip netns del "ciop$i" 2>/dev/null || true; done
   ip link del "$bridge" 2>/dev/null || true
   if [ "${status:-1}" -eq 0 ]; then rm -rf "$work"; else echo "partition-soak: logs kept in $work" >&2; fi
 }
@@ -68,17 +77,40 @@ for _ in $(seq 1 300); do
   [ "$ready" = 1 ] && break
   sleep 0.1
 done
+# The receivers' test hosts, 10.77.0.17 and .18: the cut puts them on either side.
+for i in 7 8; do
+  ip netns add "ciop$i"
+  ip link add "ciopv$i" type veth peer name eth0 netns "ciop$i"
+  ip link set "ciopv$i" master "$bridge" up
+  ip netns exec "ciop$i" ip addr add "10.77.0.1$i/24" dev eth0
+  ip netns exec "ciop$i" ip link set eth0 up
+  ip netns exec "ciop$i" ip link set lo up
+done
 all=$(IFS=,; echo "${nodes[*]}")
 map=$(IFS=,; echo "${namespaces[*]}")
 echo "partition-soak: a Redis Cluster on six test hosts: $all"
 
-soak() {
-  python3 IntegrationTests/cluster-soak.py --binary "$binary" --nodes "$all" --cluster-dir "$work/cluster" --namespaces "$map" \
-    --scenario partition --seconds "${PARTITION_SOAK_SECONDS:-20}" --rate "${PARTITION_SOAK_RATE:-300}" --max-503-share 0.5 "$@"
-}
 status=0
-echo "==> a primary cut off from the cluster, CIO_RELAY_REDIS_MIN_REPLICAS=0 (losses reported)"
-soak --min-replicas 0 --report-loss --prefix part0 --work "$work/part0" || status=$?
-echo "==> the same with the default (1 on a cluster): nothing acknowledged may be lost"
-soak --prefix part1 --work "$work/part1" || status=$?
+echo "==> network faults between every pair of components, ${PARTITION_SECONDS:-40} s on PostgreSQL"
+pairs() {
+  python3 IntegrationTests/partition-soak.py --binary "$binary" --seconds "${PARTITION_SECONDS:-40}" \
+    ${PARTITION_SEED:+--seed "$PARTITION_SEED"} "$@"
+}
+pairs --warehouse postgres --work "$work/pairs-postgres" || status=$?
+if [ -n "${PARTITION_SECONDS:-}" ]; then
+  echo "==> the same on the BigQuery emulator"
+  pairs --warehouse bigquery --work "$work/pairs-bigquery" || status=$?
+fi
+
+split() {
+  python3 IntegrationTests/cluster-soak.py --binary "$binary" --nodes "$all" --cluster-dir "$work/cluster" --namespaces "$map" \
+    --receiver-hosts 10.77.0.17=ciop7,10.77.0.18=ciop8 --scenario partition --seconds "${PARTITION_SPLIT_SECONDS:-20}" \
+    --rate 300 --max-503-share 0.5 "$@"
+}
+if [ -n "${PARTITION_SECONDS:-}" ]; then
+  echo "==> split brain: a primary cut off with receiver-1, CIO_RELAY_REDIS_MIN_REPLICAS=0 (losses reported)"
+  split --min-replicas 0 --report-loss --prefix part0 --work "$work/part0" || status=$?
+fi
+echo "==> split brain with the default (MIN_REPLICAS 1 on a cluster): nothing acknowledged may be lost"
+split --prefix part1 --work "$work/part1" || status=$?
 exit "$status"

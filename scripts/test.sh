@@ -11,8 +11,9 @@
 #                                 IntegrationTests target against them and stops them again; then
 #                                 the end-to-end checks of the binary: smoke, Redis ACLs, the console
 #                                 in Chromium, promtool on its metrics, slowloris, the chaos soak,
-#                                 the Redis Cluster soak, the Helm chart checks, the systemd unit, and the container
-#                                 image built from the release binary with podman and run.
+#                                 the Redis Cluster soak, the network-fault soak (short form), the
+#                                 Helm chart checks, the systemd unit, and the container image
+#                                 built from the release binary with podman and run.
 #   scripts/test.sh [all]         both, unit first (what CI runs).
 #   scripts/test.sh integration ARGS…  passes ARGS to `swift test` instead (a filtered run).
 set -euo pipefail
@@ -176,6 +177,9 @@ IntegrationTests/chaos.sh "$(swift build --show-bin-path)/cio-relay"
 
 echo "==> Redis Cluster soak: live resharding and failovers under load, every acknowledged event checked"
 IntegrationTests/cluster-soak.sh "$(swift build --show-bin-path)/cio-relay"
+
+echo "==> network faults (short form): black holes, one-way drops, resets, slow and flapping links between every pair, and a cluster split brain"
+IntegrationTests/partition-soak.sh "$(swift build --show-bin-path)/cio-relay"
 
 echo "==> Helm chart checks"
 helm/tests/check-chart.sh
