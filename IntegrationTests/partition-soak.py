@@ -286,20 +286,18 @@ class Soak:
                                 capture_output=True, text=True, check=True)
         return [(row["event_id"], row["payload"], row["copies"]) for row in json.loads(result.stdout)["rows"]]
 
-    def track_requests(self):
-        """Track API requests the actions workers started, by status, from their /metrics."""
-        requests = collections.Counter()
-        waits = 0
+    def metrics(self, role, name, label=None):
+        """A counter summed over both processes of `role` from their /metrics, by the value of
+        `label` when given (else under None)."""
+        values = collections.Counter()
         for index in (1, 2):
-            text = urllib.request.urlopen(f"http://{self.hosts[f'actions-{index}'].address}:{ADMIN_PORT}/metrics", timeout=10).read().decode()
+            text = urllib.request.urlopen(f"http://{self.hosts[f'{role}-{index}'].address}:{ADMIN_PORT}/metrics", timeout=10).read().decode()
             for line in text.splitlines():
-                match = re.match(r'cio_relay_track_requests_total\{([^}]*)\} (\S+)', line)
+                match = re.match(rf'{name}(?:\{{([^}}]*)\}})? (\S+)$', line)
                 if match:
-                    status = re.search(r'status="([^"]*)"', match.group(1)).group(1)
-                    requests[status] += int(float(match.group(2)))
-                elif line.startswith("cio_relay_track_budget_waits_total "):
-                    waits += int(float(line.split()[1]))
-        return requests, waits
+                    key = re.search(rf'{label}="([^"]*)"', match.group(1) or "").group(1) if label else None
+                    values[key] += int(float(match.group(2)))
+        return values
 
     def stop_all(self):
         for process in self.processes.values():
@@ -332,7 +330,12 @@ def check(soak, records, status, drained, exited, probe, wall):
     dead, dead_actions = read_dead_letters(soak.binary, soak.environment())
     track = TrackState(json.loads(urllib.request.urlopen(f"http://{soak.track_address}/state", timeout=10).read()))
     violations, explained, people, suppressed = compare_state(events, dead_actions, track)
-    requests, waits = soak.track_requests()
+    requests = soak.metrics("actions", "cio_relay_track_requests_total", "status")
+    waits = soak.metrics("actions", "cio_relay_track_budget_waits_total")[None]
+    lease_waits = soak.metrics("actions", "cio_relay_person_lease_waits_total")[None]
+    redelivered = soak.metrics("actions", "cio_relay_events_processed_total", "outcome")["retry_later"]
+    warehouse_errors = soak.metrics("warehouse", "cio_relay_warehouse_errors_total")[None]
+    rows_again = soak.metrics("warehouse", "cio_relay_warehouse_rows_total", "outcome")["duplicate"]
     started = sum(requests.values())
     budget = TRACK_RATE_LIMIT * (time.monotonic() - soak.relay_started) + 2
     other = {answer: count for answer, count in answers.by_kind.items() if answer not in ("200 accepted", "200 duplicate", "HTTP 503")}
@@ -355,6 +358,9 @@ def check(soak, records, status, drained, exited, probe, wall):
         *([("rows written again, collapsed by the view", written_again)] if soak.warehouse == "bigquery" else []),
         ("lost (acknowledged, no row)", len(missing)),
         ("duplicated rows", duplicated),
+        ("warehouse batches that failed and were written again", warehouse_errors),
+        ("rows a batch written again found in place", rows_again),
+        ("actions left for redelivery / waits for a person's lease", f"{redelivered} / {lease_waits}"),
         ("Track API requests started (by status)", f"{started} ({', '.join(f'{s} {n}' for s, n in sorted(requests.items()))})"),
         ("Track API budget over the run", f"{budget:.0f} at {TRACK_RATE_LIMIT}/s; waits for budget {waits}"),
         ("people checked / suppressed", f"{people} / {suppressed}"),

@@ -50,9 +50,14 @@ class Lab:
         subprocess.run(["ip", *arguments], check=check, capture_output=True, timeout=30)
 
     def remove_leftovers(self):
+        """Removes this prefix's namespaces, killing what still runs in them (a run killed before
+        it stopped its processes), and the bridge."""
         namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
         for namespace in namespaces:
             if namespace.startswith(self.prefix):
+                pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout.split()
+                if pids:
+                    subprocess.run(["kill", "-9", *pids], capture_output=True)
                 self.ip("netns", "del", namespace, check=False)
         self.ip("link", "del", self.bridge, check=False)
 

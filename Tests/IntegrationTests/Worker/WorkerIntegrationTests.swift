@@ -403,6 +403,25 @@ struct WorkerIntegrationTests {
         }
     }
 
+    @Test func aLeaseNeverReleasedRunsOutByItself() async throws {
+        // A worker that died or lost Redis while writing holds its people no longer than the
+        // lease: until then another worker is held back, after it goes ahead.
+        let queue = try EventQueue(client: TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("lease")))
+        let attributeGuard = AttributeGuard(client: queue.client, layout: queue.layout, lease: .milliseconds(500))
+        let planned = PlannedUpdate(
+            person: .id("p1"), eventTime: 100, attributes: ["subscribed_at": .number(100)], monotonicAttributes: ["subscribed_at"], suppress: false)
+        var updates = PersonUpdates.merge([(0, "default", planned)])
+        #expect(try await attributeGuard.apply(to: &updates, at: [0], holder: "dead-worker") == [])
+        var other = PersonUpdates.merge([(0, "default", planned)])
+        #expect(try await attributeGuard.apply(to: &other, at: [0], holder: "live-worker") == [0], "held by the first lease")
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(try await attributeGuard.apply(to: &other, at: [0], holder: "live-worker") == [], "the lease ran out")
+        await attributeGuard.release(other, at: [0], holder: "live-worker")
+        var third = PersonUpdates.merge([(0, "default", planned)])
+        #expect(try await attributeGuard.apply(to: &third, at: [0], holder: "next-worker") == [], "released")
+        await queue.shutdown()
+    }
+
     @Test func malformedEntriesAndEventsWithoutAPersonAreNotRetried() async throws {
         try await withShutdown(try await WorkerHarness.make()) { harness in
             _ = try await harness.queue.client.send(
