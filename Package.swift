@@ -267,7 +267,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
-        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO"], swiftSettings: swiftSettings),
+        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "CustomerIO"], swiftSettings: swiftSettings),

@@ -361,7 +361,7 @@ class Run:
             records.append(record)
             senders.append(subprocess.Popen(
                 [self.arguments.binary, "send", "--url", f"http://{receiver}/webhooks/customerio", "--secret", SECRET,
-                 "--count", str(per_sender), "--rate", str(self.arguments.rate / 2), "--concurrency", "8",
+                 "--count", str(per_sender), "--rate", str(self.arguments.rate / 2), "--concurrency", str(self.arguments.concurrency),
                  "--run-id", self.arguments.prefix.replace("-", "") + str(index), "--record", record],
                 stdout=open(os.path.join(self.work, f"send-{index}.log"), "wb"), stderr=subprocess.STDOUT))
         self.note(f"sending {per_sender * 2} events at {self.arguments.rate}/s through both receivers")
@@ -395,7 +395,8 @@ class Run:
         refused = answers["HTTP 503"]
         other = {answer: count for answer, count in answers.items() if answer not in ("200 accepted", "200 duplicate", "HTTP 503")}
         table = [
-            ("scenario", f"{self.arguments.scenario}, CIO_RELAY_REDIS_MIN_REPLICAS={'the default' if self.arguments.min_replicas is None else self.arguments.min_replicas}"),
+            ("scenario", f"{self.arguments.scenario}, CIO_RELAY_REDIS_MIN_REPLICAS={'the default' if self.arguments.min_replicas is None else self.arguments.min_replicas}, "
+                         f"{self.arguments.concurrency} requests in flight per sender"),
             ("requests", requests),
             ("answered 200", answers["200 accepted"] + answers["200 duplicate"]),
             ("answered 503", f"{refused} ({100 * refused / max(requests, 1):.1f} %)"),
@@ -450,6 +451,7 @@ def main():
     parser.add_argument("--sentinel-dir", help="the folder of scripts/lib.sh start_redis_sentinel: --nodes are then its Sentinels")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--concurrency", type=int, default=8, help="requests each sender keeps in flight")
     parser.add_argument("--max-503-share", type=float, default=0.1)
     parser.add_argument("--report-loss", action="store_true")
     arguments = parser.parse_args()

@@ -110,6 +110,8 @@ split() {
 if [ -n "${PARTITION_SECONDS:-}" ]; then
   echo "==> split brain: a primary cut off with receiver-1, CIO_RELAY_REDIS_MIN_REPLICAS=0 (losses reported)"
   split --min-replicas 0 --report-loss --prefix part0 --work "$work/part0" || status=$?
+  echo "==> the same with 64 requests in flight per sender: the minority side gets more through"
+  split --min-replicas 0 --report-loss --concurrency 64 --prefix part0c --work "$work/part0c" || status=$?
 fi
 echo "==> split brain with the default (MIN_REPLICAS 1 on a cluster): nothing acknowledged may be lost"
 split --prefix part1 --work "$work/part1" || status=$?

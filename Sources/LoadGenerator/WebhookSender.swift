@@ -18,9 +18,10 @@ public struct WebhookSender: Sendable {
         /// The share of sends that repeat an event already sent (re-signed, same `event_id`).
         public var duplicates: Double = 0
         public var timeout: Duration = .seconds(10)
-        /// Where to write one line per send: the `event_id`, a space, and the answer
-        /// (`200 accepted`, `200 duplicate`, `HTTP 503`, or the transport error), for checking
-        /// afterwards that every acknowledged event arrived (the chaos soak does).
+        /// Where to write one line per send: the `event_id`, the milliseconds the answer took and
+        /// the answer (`200 accepted`, `200 duplicate`, `HTTP 503`, or `error` and the transport
+        /// error), separated by spaces, for checking afterwards that every acknowledged event
+        /// arrived and each answer came in time (the soaks do).
         public var record: FileHandle?
 
         public init(url: String, secret: String) {
