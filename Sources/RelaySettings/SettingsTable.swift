@@ -136,7 +136,7 @@ public enum SettingsTable {
     ) { $0.track.apiVersion.rawValue }
     public static let trackTimeout = Setting(
         "CIO_RELAY_TRACK_TIMEOUT", file: "worker.track_timeout", .seconds(0.1...120),
-        "seconds one Track API request may take"
+        "seconds one Track API request may take; a person whose request got no answer stays leased that long after it (one write per person is in flight), and another worker waits for such a person up to twice that"
     ) { Self.seconds($0.track.requestTimeout) }
     public static let batchSize = Setting(
         "CIO_RELAY_BATCH_SIZE", file: "worker.batch_size", .integer(1...10_000),
