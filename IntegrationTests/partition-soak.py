@@ -291,7 +291,10 @@ class Soak:
         `label` when given (else under None)."""
         values = collections.Counter()
         for index in (1, 2):
-            text = urllib.request.urlopen(f"http://{self.hosts[f'{role}-{index}'].address}:{ADMIN_PORT}/metrics", timeout=10).read().decode()
+            try:
+                text = urllib.request.urlopen(f"http://{self.hosts[f'{role}-{index}'].address}:{ADMIN_PORT}/metrics", timeout=10).read().decode()
+            except OSError:
+                continue  # an exited process: "processes that exited" says so
             for line in text.splitlines():
                 match = re.match(rf'{name}(?:\{{([^}}]*)\}})? (\S+)$', line)
                 if match:
