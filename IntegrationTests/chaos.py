@@ -24,18 +24,16 @@ release the same way (receivers first), with a burst of 207s under each release 
 dead letters; the same invariants are checked, by the earlier release's binary. --capture-layout
 FILE also writes raw entries of the earlier release's Redis layout to FILE before the upgrade.
 """
-import argparse
 import collections
 import json
 import os
 import random
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
-from relaytest import signing, track
+from relaytest import relay, report, signing
 from relaytest.answers import Answers
 from relaytest.net import free_port
 from relaytest.oracle import TrackStandIn, compare_state, read_dead_letters
@@ -44,9 +42,6 @@ from relaytest.processes import Managed, wait_ready
 SECRET = "chaos-signing-key"
 TRACK_TIMEOUT_SECONDS = 2
 RECLAIM_IDLE_SECONDS = 5
-PEOPLE = 300
-TIME_SPREAD_SECONDS = 3600
-DUPLICATES = 0.2
 # Dead-letter reasons the injected faults can cause: a 207 refuses an item for good; a worker
 # killed again and again, or the Track API failing for long, can use up an entry's deliveries.
 EXPLAINED_REASONS = {"track_api_item_rejected": "207 partial failures", "max_deliveries": "repeated kills and outages"}
@@ -72,9 +67,7 @@ class Soak:
         os.makedirs(self.redis_dir, exist_ok=True)
         self.track = TrackStandIn(hang_seconds=TRACK_TIMEOUT_SECONDS + 1.5)
         self.faults = collections.Counter()
-        self.fault_log = []
         self.processes = {}
-        self.start_time = time.monotonic()
         self.explained_reasons = dict(EXPLAINED_REASONS)
         if arguments.capture_layout:
             self.explained_reasons["malformed"] = "the signed body that is not an event, sent by --capture-layout"
@@ -199,49 +192,6 @@ class Soak:
             self.track.set_fault(kind.split()[1], duration)
             time.sleep(duration)
 
-    def run_faults(self, events, stop):
-        for moment, kind, target, duration in events:
-            while time.monotonic() - self.start_time < moment:
-                if stop.is_set():
-                    return
-                time.sleep(0.05)
-            if stop.is_set():
-                return
-            self.fault_log.append(f"{moment:7.1f} s  {kind}{' ' + target if target else ''} ({duration} s)")
-            log(self.fault_log[-1])
-            try:
-                self.inject(kind, target, duration)
-            except Exception as error:  # a fault that could not be injected is a failed run
-                self.fault_error = error
-                stop.set()
-
-    def send(self, seconds, rate):
-        senders = []
-        for index, port in enumerate(self.receiver_ports, 1):
-            count = max(1, int(seconds * rate / len(self.receiver_ports)))
-            record = os.path.join(self.work, f"sent-{index}.txt")
-            argv = [self.binary, "send", "--url", f"http://127.0.0.1:{port}/webhooks/customerio", "--secret", SECRET,
-                    "--count", str(count), "--rate", str(rate / len(self.receiver_ports)), "--concurrency", "16",
-                    "--duplicates", str(DUPLICATES), "--people", str(PEOPLE), "--time-spread", str(TIME_SPREAD_SECONDS),
-                    "--run-id", f"C{self.arguments.seed}S{index}", "--record", record]
-            log_file = open(os.path.join(self.work, f"send-{index}.log"), "wb")
-            senders.append((subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT), record))
-        return senders
-
-    def drain(self, seconds):
-        """Waits until neither group has anything undelivered or pending; answers the last status."""
-        deadline = time.monotonic() + seconds
-        status = None
-        while time.monotonic() < deadline:
-            result = subprocess.run([self.binary, "status", "--json"], env=self.environment(), capture_output=True, text=True)
-            if result.returncode == 0:
-                status = json.loads(result.stdout)
-                groups = {group["name"]: group for group in status["groups"]}
-                if all(name in groups and groups[name]["lag"] == 0 and groups[name]["pending"] == 0 for name in ("actions", "warehouse")):
-                    return status, True
-            time.sleep(1)
-        return status, False
-
     def stop_all(self):
         for name, process in self.processes.items():
             if name != "redis":
@@ -253,42 +203,29 @@ class Soak:
 # ---------------------------------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--work", required=True)
+    parser = relay.soak_arguments(__doc__, drain_seconds=240)
     parser.add_argument("--redis-server", default="redis-server")
     parser.add_argument("--postgres-url", required=True)
     parser.add_argument("--postgres-control", required=True, help="a script taking stop or start")
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--rate", type=float, default=150.0, help="events per second in all")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--drain-seconds", type=int, default=240)
     parser.add_argument("--upgrade-to", help="a newer binary: a rolling upgrade and rollback instead of faults")
     parser.add_argument("--capture-layout", help="with --upgrade-to: where to write raw entries of the earlier release")
-    arguments = parser.parse_args()
-    if arguments.seed is None:
-        arguments.seed = random.SystemRandom().randrange(1, 1_000_000)
+    arguments = relay.parse(parser)
     log(f"seed {arguments.seed} (CHAOS_SEED={arguments.seed} replays this schedule), {arguments.seconds} s of load at {arguments.rate:g} events/s")
 
     soak = Soak(arguments)
-    soak.fault_error = None
     began = time.monotonic()
     try:
         soak.start_redis()
         soak.start_relay()
-        soak.start_time = time.monotonic()
         events = soak.schedule(arguments.seconds)
         log(f"{len(events)} faults scheduled")
-        stop = threading.Event()
-        faults = threading.Thread(target=soak.run_faults, args=(events, stop), daemon=True)
-        faults.start()
-        senders = soak.send(arguments.seconds, arguments.rate)
-        for sender, _ in senders:
-            sender.wait(timeout=arguments.seconds * 3 + 120)
-        stop.set()
-        faults.join(timeout=60)
-        if soak.fault_error:
-            raise RuntimeError(f"a fault could not be injected: {soak.fault_error}")
+        urls = [f"http://127.0.0.1:{port}/webhooks/customerio" for port in soak.receiver_ports]
+        senders = relay.run_under_faults(
+            [(moment, f"{kind}{' ' + target if target else ''} ({duration} s)", (kind, target, duration))
+             for moment, kind, target, duration in events],
+            lambda fault: soak.inject(*fault),
+            lambda: relay.send(soak.binary, urls, SECRET, int(arguments.seconds * arguments.rate), arguments.rate, f"C{arguments.seed}", soak.work),
+            arguments.seconds * 3 + 120, log)
         # Faults over: everything up, the Track API healthy.
         soak.track.clear_fault()
         if not soak.processes["redis"].running():
@@ -298,14 +235,11 @@ def main():
             if name != "redis" and not process.running():
                 process.start()
         log("load and faults over; draining")
-        status, drained = soak.drain(arguments.drain_seconds)
+        status, drained = relay.drain(soak.binary, soak.environment(), arguments.drain_seconds)
         verdict = check(soak, senders, status, drained, time.monotonic() - began)
     except Exception as error:
         log(f"the run failed: {error}")
-        for name, process in soak.processes.items():
-            if os.path.exists(process.log_path):
-                tail = open(process.log_path, "rb").read()[-1500:].decode(errors="replace")
-                print(f"--- {name} ({process.log_path})\n{tail}", file=sys.stderr)
+        relay.print_tails(soak.processes)
         verdict = 2
     finally:
         soak.stop_all()
@@ -354,17 +288,8 @@ def check(soak, senders, status, drained, wall):
         ("pending after drain", ", ".join(f"{name} lag {g['lag']} pending {g['pending']}" for name, g in sorted(groups.items()))),
         ("wall time", f"{wall:.0f} s"),
     ]
-    print("\n| figure | value |\n|---|---|")
-    for name, value in table:
-        print(f"| {name} | {value} |")
-    print()
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} acknowledged events have no row, e.g. {missing[:5]}")
-    if duplicated:
-        problems.append(f"{duplicated} duplicated rows")
-    if not drained:
-        problems.append("the groups did not drain")
+    report.print_table(table)
+    problems = report.delivery_problems(missing, duplicated, drained)
     if unexplained:
         problems.append(f"dead letters no fault explains: {unexplained}")
     if bad_answers:
@@ -372,10 +297,7 @@ def check(soak, senders, status, drained, wall):
     if violations:
         problems.append(f"{len(violations)} people end in a state the events do not give, e.g. {violations[:5]}")
     explain(soak, dead, missing or not drained)
-    for problem in problems:
-        log(f"VIOLATION: {problem}")
-    log("every invariant holds" if not problems else f"{len(problems)} invariant(s) violated")
-    return 0 if not problems else 1
+    return report.verdict(problems, log)
 
 
 def redis_json(soak, *command):

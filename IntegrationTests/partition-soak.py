@@ -24,7 +24,6 @@ deliveries); every answer was 200 or 503 within Customer.io's 4 s; no process ex
 requests the workers started, timed out ones included, stayed within the shared budget.
 Exit status 0 when every invariant holds, 1 when one does not, 2 when the run itself failed.
 """
-import argparse
 import collections
 import json
 import os
@@ -32,19 +31,16 @@ import random
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
+from relaytest import relay, report
 from relaytest.answers import Answers
 from relaytest.netlab import Lab, wait_for_port
 from relaytest.oracle import compare_state, read_dead_letters
 from relaytest.processes import Managed, wait_ready
 
 SECRET = "partition-signing-key"
-PEOPLE = 300
-TIME_SPREAD_SECONDS = 3600
-DUPLICATES = 0.2
 ANSWER_DEADLINE_MS = 4000          # Customer.io waits 4 s for an answer
 REDIS_TIMEOUT = 2
 TRACK_TIMEOUT = 2
@@ -74,7 +70,7 @@ class Soak:
         self.warehouse = arguments.warehouse
         self.processes = {}
         self.faults = collections.Counter()
-        self.fault_error = None
+        self.pairs_faulted = collections.Counter()
         self.lab = None
 
     # --- the hosts and what runs on them -------------------------------------------------------
@@ -206,7 +202,14 @@ class Soak:
             events.append((round(moment, 1), kind, client, server, duration, slow))
             moment += duration + self.random.uniform(1.0, 3.0)
 
+    @staticmethod
+    def describe(kind, client, server, duration, slow):
+        detail = f" ({slow['latency_ms']} ms, {slow['rate'] // 1000} kB/s, stalls {slow['stall']:.0%})" if slow else ""
+        return f"{kind} {client} ↔ {server}{detail} for {duration} s"
+
     def inject(self, kind, client, server, duration, slow):
+        self.faults[kind] += 1
+        self.pairs_faulted[f"{client.rsplit('-', 1)[0]} ↔ {server}"] += 1
         client, server = self.hosts[client], self.hosts[server]
         if kind == "slow":
             self.lab.slow(client, server, **slow)
@@ -224,54 +227,7 @@ class Soak:
             time.sleep(duration)
             self.lab.heal(client, server)
 
-    def run_faults(self, events, stop):
-        for moment, kind, client, server, duration, slow in events:
-            while time.monotonic() - self.load_started < moment:
-                if stop.is_set():
-                    return
-                time.sleep(0.05)
-            if stop.is_set():
-                return
-            detail = f" ({slow['latency_ms']} ms, {slow['rate'] // 1000} kB/s, stalls {slow['stall']:.0%})" if slow else ""
-            log(f"{moment:7.1f} s  {kind} {client} ↔ {server}{detail} for {duration} s")
-            self.faults[kind] += 1
-            self.pairs_faulted[f"{client.rsplit('-', 1)[0]} ↔ {server}"] += 1
-            try:
-                self.inject(kind, client, server, duration, slow)
-            except Exception as error:  # a fault that could not be injected is a failed run
-                self.fault_error = error
-                stop.set()
-
     # --- load and checks -------------------------------------------------------------------------
-
-    def send(self, name, count, rate, run_id):
-        """Starts `cio-relay send` from the root namespace, half to each receiver; answers [(process, record)]."""
-        senders = []
-        for index in (1, 2):
-            record = os.path.join(self.work, f"{name}-{index}.txt")
-            argv = [self.binary, "send", "--url", f"http://{self.hosts[f'receiver-{index}'].address}:{RELAY_PORT}/webhooks/customerio",
-                    "--secret", SECRET, "--count", str(max(1, count // 2)), "--rate", str(rate / 2), "--concurrency", "16",
-                    "--duplicates", str(DUPLICATES), "--people", str(PEOPLE), "--time-spread", str(TIME_SPREAD_SECONDS),
-                    "--run-id", f"{run_id}S{index}", "--record", record]
-            output = open(os.path.join(self.work, f"{name}-{index}.log"), "wb")
-            senders.append((subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT), record))
-        return senders
-
-    def status(self):
-        result = subprocess.run([self.binary, "status", "--json"], env=self.environment(), capture_output=True, text=True, timeout=60)
-        return json.loads(result.stdout) if result.returncode == 0 else None
-
-    def drain(self, seconds):
-        deadline = time.monotonic() + seconds
-        status = None
-        while time.monotonic() < deadline:
-            status = self.status()
-            if status:
-                groups = {group["name"]: group for group in status["groups"]}
-                if all(name in groups and groups[name]["lag"] == 0 and groups[name]["pending"] == 0 for name in ("actions", "warehouse")):
-                    return status, True
-            time.sleep(1)
-        return status, False
 
     def rows(self):
         """(event_id, payload, copies) of every event in the warehouse: in BigQuery, of the view."""
@@ -373,17 +329,8 @@ def check(soak, records, status, drained, exited, probe, wall):
         ("processes that exited", ", ".join(exited) or "none"),
         ("wall time", f"{wall:.0f} s"),
     ]
-    print("\n| figure | value |\n|---|---|")
-    for name, value in table:
-        print(f"| {name} | {value} |")
-    print(flush=True)
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} acknowledged events have no row, e.g. {missing[:5]}")
-    if duplicated:
-        problems.append(f"{duplicated} duplicated rows")
-    if not drained:
-        problems.append("the groups did not drain")
+    report.print_table(table)
+    problems = report.delivery_problems(missing, duplicated, drained)
     if dead:
         problems.append(f"dead letters: {dict(dead)}")
     if other:
@@ -403,63 +350,42 @@ def check(soak, records, status, drained, exited, probe, wall):
     if not drained:
         for name in ("actions", "warehouse"):
             log(f"pending in {name}: {groups.get(name)}")
-    for problem in problems:
-        log(f"VIOLATION: {problem}")
-    log("every invariant holds" if not problems else f"{len(problems)} invariant(s) violated")
-    return 0 if not problems else 1
+    return report.verdict(problems, log)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", required=True)
-    parser.add_argument("--work", required=True)
+    parser = relay.soak_arguments(__doc__, drain_seconds=180)
     parser.add_argument("--warehouse", choices=["postgres", "bigquery"], default="postgres")
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--rate", type=float, default=150.0, help="events per second in all")
-    parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--drain-seconds", type=int, default=180)
-    arguments = parser.parse_args()
-    if arguments.seed is None:
-        arguments.seed = random.SystemRandom().randrange(1, 1_000_000)
+    arguments = relay.parse(parser)
     os.makedirs(arguments.work, exist_ok=True)
     log(f"seed {arguments.seed} (PARTITION_SEED={arguments.seed} replays this schedule), {arguments.seconds} s of load at "
         f"{arguments.rate:g} events/s, warehouse {arguments.warehouse}")
     soak = Soak(arguments)
-    soak.pairs_faulted = collections.Counter()
     began = time.monotonic()
     try:
         soak.start_servers()
         soak.start_relay()
         events = soak.schedule(arguments.seconds)
         log(f"9 test hosts on 10.78.0.0/24; {len(events)} faults scheduled")
-        stop = threading.Event()
-        soak.load_started = time.monotonic()
-        faults = threading.Thread(target=soak.run_faults, args=(events, stop), daemon=True)
-        faults.start()
-        senders = soak.send("sent", int(arguments.seconds * arguments.rate), arguments.rate, f"P{arguments.seed}")
-        for sender, _ in senders:
-            sender.wait(timeout=arguments.seconds * 3 + 120)
-        stop.set()
-        faults.join(timeout=60)
-        if soak.fault_error:
-            raise RuntimeError(f"a fault could not be injected: {soak.fault_error}")
+        urls = [f"http://{soak.hosts[f'receiver-{index}'].address}:{RELAY_PORT}/webhooks/customerio" for index in (1, 2)]
+        senders = relay.run_under_faults(
+            [(event[0], Soak.describe(*event[1:]), event[1:]) for event in events], lambda fault: soak.inject(*fault),
+            lambda: relay.send(soak.binary, urls, SECRET, int(arguments.seconds * arguments.rate), arguments.rate, f"P{arguments.seed}", soak.work),
+            arguments.seconds * 3 + 120, log)
         # Every fault has healed: new events must be answered 200 again, on the same processes.
         time.sleep(2)
-        probes = soak.send("after-heal", 40, 20, f"H{arguments.seed}")
+        probes = relay.send(soak.binary, urls, SECRET, 40, 20, f"H{arguments.seed}", soak.work, name="after-heal")
         for sender, _ in probes:
             sender.wait(timeout=120)
         probed = Answers([record for _, record in probes])
         log("load and faults over; draining")
-        status, drained = soak.drain(arguments.drain_seconds)
+        status, drained = relay.drain(soak.binary, soak.environment(), arguments.drain_seconds)
         exited = [name for name, process in soak.processes.items() if not process.running()]
         verdict = check(soak, [record for _, record in senders + probes], status, drained, exited,
                         (probed.count("200 "), probed.sent), time.monotonic() - began)
     except Exception as error:
         log(f"the run failed: {error}")
-        for name, process in soak.processes.items():
-            if os.path.exists(process.log_path):
-                tail = open(process.log_path, "rb").read()[-1500:].decode(errors="replace")
-                print(f"--- {name} ({process.log_path})\n{tail}", file=sys.stderr)
+        relay.print_tails(soak.processes)
         verdict = 2
     finally:
         soak.stop_all()

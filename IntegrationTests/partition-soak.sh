@@ -44,14 +44,17 @@ trap cleanup EXIT
 ip link add "$bridge" type bridge
 ip addr add 10.77.0.1/24 dev "$bridge"
 ip link set "$bridge" up
+add_host() {  # add_host I: namespace ciopI at 10.77.0.1I
+  ip netns add "ciop$1"
+  ip link add "ciopv$1" type veth peer name eth0 netns "ciop$1"
+  ip link set "ciopv$1" master "$bridge" up
+  ip netns exec "ciop$1" ip addr add "10.77.0.1$1/24" dev eth0
+  ip netns exec "ciop$1" ip link set eth0 up
+  ip netns exec "ciop$1" ip link set lo up
+}
 nodes=() namespaces=()
 for i in 1 2 3 4 5 6; do
-  ip netns add "ciop$i"
-  ip link add "ciopv$i" type veth peer name eth0 netns "ciop$i"
-  ip link set "ciopv$i" master "$bridge" up
-  ip netns exec "ciop$i" ip addr add "10.77.0.1$i/24" dev eth0
-  ip netns exec "ciop$i" ip link set eth0 up
-  ip netns exec "ciop$i" ip link set lo up
+  add_host "$i"
   port=$((7000 + i))
   mkdir -p "$work/cluster/$port"
   ip netns exec "ciop$i" redis-server --bind "10.77.0.1$i" --port "$port" --dir "$work/cluster/$port" --daemonize yes \
@@ -78,14 +81,8 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 # The receivers' test hosts, 10.77.0.17 and .18: the cut puts them on either side.
-for i in 7 8; do
-  ip netns add "ciop$i"
-  ip link add "ciopv$i" type veth peer name eth0 netns "ciop$i"
-  ip link set "ciopv$i" master "$bridge" up
-  ip netns exec "ciop$i" ip addr add "10.77.0.1$i/24" dev eth0
-  ip netns exec "ciop$i" ip link set eth0 up
-  ip netns exec "ciop$i" ip link set lo up
-done
+add_host 7
+add_host 8
 all=$(IFS=,; echo "${nodes[*]}")
 map=$(IFS=,; echo "${namespaces[*]}")
 echo "partition-soak: a Redis Cluster on six test hosts: $all"

@@ -342,48 +342,52 @@ struct WorkerIntegrationTests {
         }
     }
 
-    @Test func anOlderUpdateRetriedAfterANewerOneLandedDoesNotMoveTheAttributeBack() async throws {
-        // Found by the chaos soak: one worker's request for an older event is throttled and
-        // retried; meanwhile another worker applies a newer event. The retry must not undo it.
+    /// What two workers on one queue and Track server did when the first was still at its
+    /// request for an older subscribe (answered `firstAnswer`) as the second processed a newer one.
+    struct OverlappingWrites {
+        /// subscribed_at as the server received it, and as it answered (what it applied last wins).
+        var received: [Int64]
+        var landed: [Int64]
+        /// The second worker's metrics.
+        var secondMetrics: String
+    }
+
+    func overlappingSubscribes(firstAnswer: ScriptedHTTPServer.Answer) async throws -> OverlappingWrites {
         try await withShutdown(try await WorkerHarness.make(name: "first", attempts: 3)) { first in
             try await withShutdown(try await WorkerHarness.make(queue: first.queue, server: first.server, name: "second", attempts: 3)) { second in
-                first.server.script(.init(status: 429, headers: ["Retry-After": "1"]))
+                first.server.script(firstAnswer)
                 try await first.add(event("subscribed", type: "customer", timestamp: 1_767_230_100))
                 let older = Task { try await first.runOnce() }
                 while first.server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
                 try await second.add(event("subscribed", type: "customer", timestamp: 1_767_230_200))
                 #expect(try await second.runOnce().count(.applied) == 1)
                 #expect(try await older.value.count(.applied) == 1)
-                let written = first.server.requests.flatMap(\.batch).compactMap {
-                    ($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber
+                func subscribedAt(_ requests: [ScriptedHTTPServer.RecordedRequest]) -> [Int64] {
+                    requests.flatMap(\.batch).compactMap { (($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber)?.int64Value }
                 }
-                #expect(written.last?.int64Value == 1_767_230_200, "the last write of subscribed_at must be the newest event's: \(written)")
+                return OverlappingWrites(
+                    received: subscribedAt(first.server.requests), landed: subscribedAt(first.server.answered),
+                    secondMetrics: second.registry.emitToString())
             }
         }
+    }
+
+    @Test func anOlderUpdateRetriedAfterANewerOneLandedDoesNotMoveTheAttributeBack() async throws {
+        // Found by the chaos soak: one worker's request for an older event is throttled and
+        // retried; meanwhile another worker applies a newer event. The retry must not undo it.
+        let writes = try await overlappingSubscribes(firstAnswer: .init(status: 429, headers: ["Retry-After": "1"]))
+        #expect(writes.received.last == 1_767_230_200, "the last write of subscribed_at must be the newest event's: \(writes.received)")
     }
 
     @Test func twoWorkersWritingOnePersonAtOnceLandInTheOrderTheGuardDecided() async throws {
         // Found by the partition soak: one worker's request for an older event crosses a slow
         // link while another worker decides and sends a newer event of the same person; without
         // one write per person in flight, the older request lands last and moves the attribute back.
-        try await withShutdown(try await WorkerHarness.make(name: "first")) { first in
-            try await withShutdown(try await WorkerHarness.make(queue: first.queue, server: first.server, name: "second")) { second in
-                first.server.script(.init(delay: .seconds(1)))
-                try await first.add(event("subscribed", type: "customer", timestamp: 1_767_230_100))
-                let older = Task { try await first.runOnce() }
-                while first.server.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
-                try await second.add(event("subscribed", type: "customer", timestamp: 1_767_230_200))
-                #expect(try await second.runOnce().count(.applied) == 1)
-                #expect(try await older.value.count(.applied) == 1)
-                let landed = first.server.answered.flatMap(\.batch).compactMap {
-                    ($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber
-                }
-                #expect(landed == [1_767_230_100, 1_767_230_200], "subscribed_at as the requests landed: \(landed)")
-                let waits = second.registry.emitToString().split(separator: "\n")
-                    .first { $0.hasPrefix("cio_relay_person_lease_waits_total ") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
-                #expect((waits ?? 0) >= 1, "the second worker waited for the first: \(String(describing: waits))")
-            }
-        }
+        let writes = try await overlappingSubscribes(firstAnswer: .init(delay: .seconds(1)))
+        #expect(writes.landed == [1_767_230_100, 1_767_230_200], "subscribed_at as the requests landed: \(writes.landed)")
+        let waits = writes.secondMetrics.split(separator: "\n")
+            .first { $0.hasPrefix("cio_relay_person_lease_waits_total ") }.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        #expect((waits ?? 0) >= 1, "the second worker waited for the first: \(String(describing: waits))")
     }
 
     @Test func aPersonWhoseRequestGotNoAnswerStaysLeasedUntilItCouldNoLongerLand() async throws {
