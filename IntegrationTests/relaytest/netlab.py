@@ -8,13 +8,17 @@ import subprocess
 import threading
 import time
 
-# What each kind of cut does to the packets between a client and a server, as nftables rules in
-# the client's namespace: (chain, match, verdict).
+# What each kind of cut does to the packets between a client and a server, as nftables rules:
+# (on whose host, chain, match on the other's address, verdict). A reset is rejected on the
+# server's host as the client's packets arrive, so that the client gets the reset (checked here:
+# a `reject with tcp reset` in the client's own output chain only drops the packet, and one in its
+# input chain drops the server's reset too); the server's socket is reset by the client's kernel
+# the next time it sends.
 CUTS = {
-    "black hole": [("out", "daddr", "drop"), ("in", "saddr", "drop")],
-    "requests dropped": [("out", "daddr", "drop")],
-    "answers dropped": [("in", "saddr", "drop")],
-    "reset": [("out", "daddr", "reject with tcp reset"), ("in", "saddr", "reject with tcp reset")],
+    "black hole": [("client", "out", "daddr", "drop"), ("client", "in", "saddr", "drop")],
+    "requests dropped": [("client", "out", "daddr", "drop")],
+    "answers dropped": [("client", "in", "saddr", "drop")],
+    "reset": [("server", "in", "saddr", "meta l4proto tcp reject with tcp reset")],
 }
 
 
@@ -79,17 +83,20 @@ class Lab:
 
     def cut(self, client, server, kind):
         """Starts a cut of `kind` (CUTS) between two hosts; one cut per pair at a time."""
-        table = f"cut_{server.namespace}"
-        lines = [f"table inet {table} {{",
-                 "  chain in { type filter hook input priority 0; }",
-                 "  chain out { type filter hook output priority 0; }", "}"]
-        for chain, match, verdict in CUTS[kind]:
-            protocol = "meta l4proto tcp " if "reset" in verdict else ""
-            lines.append(f"add rule inet {table} {chain} ip {match} {server.address} {protocol}{verdict}")
-        self.nft(client, "\n".join(lines) + "\n")
+        for host, other in ((client, server), (server, client)):
+            rules = [(chain, match, verdict) for side, chain, match, verdict in CUTS[kind] if (host is client) == (side == "client")]
+            if not rules:
+                continue
+            table = f"cut_{other.namespace}"
+            lines = [f"table inet {table} {{",
+                     "  chain in { type filter hook input priority 0; }",
+                     "  chain out { type filter hook output priority 0; }", "}"]
+            lines += [f"add rule inet {table} {chain} ip {match} {other.address} {verdict}" for chain, match, verdict in rules]
+            self.nft(host, "\n".join(lines) + "\n")
 
     def heal(self, client, server):
-        subprocess.run(client.argv(["nft", "delete", "table", "inet", f"cut_{server.namespace}"]), capture_output=True, timeout=10)
+        for host, other in ((client, server), (server, client)):
+            subprocess.run(host.argv(["nft", "delete", "table", "inet", f"cut_{other.namespace}"]), capture_output=True, timeout=10)
 
     def slow(self, client, server, latency_ms=0, rate=0, stall=0.0):
         """Sets the link proxy's behaviour for connections from `client` to `server` (0: none)."""
