@@ -12,8 +12,9 @@ linkproxy.py), which can slow one client's link down.
 Faults, one at a time, each on one pair (a receiver, an actions or a warehouse worker and Redis; a
 warehouse worker and the warehouse; an actions worker and the Track API): black hole (both ways
 dropped, no reset, sockets hang), requests dropped or answers dropped (one way), reset (`reject
-with tcp reset` on the server's host, so the client gets it), slow (50–500 ms each way, a byte-rate cap and stalls, through the link proxy) and
-flapping (a black hole on and off every 1–3 s). Every kind and every pair comes once, in a seeded
+with tcp reset` on the server's host, so that the client gets it), slow (50–500 ms each way, a
+byte-rate cap and stalls, through the link proxy) and flapping (a black hole on and off every
+1–3 s). Every kind and every pair comes once, in a seeded
 order, before any comes again. Nothing is killed or restarted.
 
 Then, after the last heal: each receiver must answer new events 200 (its connections rebuilt without
