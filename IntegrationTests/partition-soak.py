@@ -48,6 +48,7 @@ TRACK_TIMEOUT = 2
 WAREHOUSE_TIMEOUT = 5
 RECLAIM_IDLE = 5
 TRACK_RATE_LIMIT = 10              # low enough that the budget binds under this load
+TRACK_LATE_WINDOW = 30             # a request cut off mid-flight lands within ~2 cuts (≤ 12 s each) of being sent
 RELAY_PORT, ADMIN_PORT = 8080, 9090
 SERVER_PORTS = {"redis": 6379, "postgres": 5432, "bigquery": 9050, "track": 8081}
 PROXY_OFFSET = 10000               # a server's link proxy listens on its port + this, on the host's address
@@ -161,7 +162,8 @@ class Soak:
 
     def start_relay(self):
         track = dict(CUSTOMERIO_SITE_ID="partition-site", CUSTOMERIO_TRACK_API_KEY="partition-key", CUSTOMERIO_TRACK_URL=f"http://{self.track_address}",
-                     CIO_RELAY_TRACK_TIMEOUT=TRACK_TIMEOUT, CIO_RELAY_TRACK_RATE_LIMIT=TRACK_RATE_LIMIT)
+                     CIO_RELAY_TRACK_TIMEOUT=TRACK_TIMEOUT, CIO_RELAY_TRACK_RATE_LIMIT=TRACK_RATE_LIMIT,
+                     CIO_RELAY_TRACK_LATE_WINDOW=TRACK_LATE_WINDOW)
         for index in (1, 2):
             self.start(f"receiver-{index}", self.hosts[f"receiver-{index}"], [self.binary, "serve"], self.environment(CUSTOMERIO_WEBHOOK_SECRET=SECRET))
             self.start(f"actions-{index}", self.hosts[f"actions-{index}"], [self.binary, "work"],

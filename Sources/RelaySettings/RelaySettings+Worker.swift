@@ -69,6 +69,7 @@ extension RelaySettings {
         worker.warehouseWriters = try source.integer(SettingsTable.warehouseWriters) ?? worker.warehouseWriters
         worker.warehouseTimeout = try source.duration(SettingsTable.warehouseTimeout) ?? worker.warehouseTimeout
         worker.rateLimit = try source.number(SettingsTable.trackRateLimit) ?? worker.rateLimit
+        worker.trackLateWindow = try source.duration(SettingsTable.trackLateWindow) ?? worker.trackLateWindow
 
         if let version = try source.choice(SettingsTable.trackAPI).flatMap(TrackAPIVersion.init(rawValue:)) {
             track.apiVersion = version

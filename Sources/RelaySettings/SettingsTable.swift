@@ -136,8 +136,12 @@ public enum SettingsTable {
     ) { $0.track.apiVersion.rawValue }
     public static let trackTimeout = Setting(
         "CIO_RELAY_TRACK_TIMEOUT", file: "worker.track_timeout", .seconds(0.1...120),
-        "seconds one Track API request may take; a person whose request got no answer stays leased that long after it (one write per person is in flight), and another worker waits for such a person up to twice that"
+        "seconds one Track API request may take; another worker waits up to twice that for a person being written (one write per person is in flight)"
     ) { Self.seconds($0.track.requestTimeout) }
+    public static let trackLateWindow = Setting(
+        "CIO_RELAY_TRACK_LATE_WINDOW", file: "worker.track_late_window", .seconds(0...3600),
+        "seconds a Track API request that got no answer (a timeout, a dropped connection) may still reach Customer.io after it: its people are not written again until then, so that it cannot land after a newer write; their events wait for redelivery meanwhile"
+    ) { Self.seconds($0.worker.trackLateWindow) }
     public static let batchSize = Setting(
         "CIO_RELAY_BATCH_SIZE", file: "worker.batch_size", .integer(1...10_000),
         "stream entries an actions worker reads and merges per batch"
@@ -197,7 +201,7 @@ public enum SettingsTable {
         webhookSecret, previousWebhookSecret, redisURL, sentinelUsername, sentinelPassword, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile,
         redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
         port, adminPort, adminToken, console, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
-        siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout,
+        siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout, trackLateWindow,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
         warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters, warehouseTimeout,
         configFile, logLevel,

@@ -30,6 +30,7 @@ public enum ActionsWorker {
             attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout, lease: settleTime * 3),
             audit: audit,
             settleTime: settleTime,
+            lateWindow: configuration.trackLateWindow,
             logger: logger,
             metrics: metrics
         )

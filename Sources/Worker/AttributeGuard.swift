@@ -24,8 +24,9 @@ public struct AttributeGuard: Sendable {
     /// (milliseconds): attribute names cannot hold a newline (the arguments are newline-separated).
     ///
     /// KEYS[i]: a person's hash; ARGV[1]: TTL seconds; ARGV[2]: the lease holder; ARGV[3]: lease
-    /// milliseconds; ARGV[i+3]: "time\nname\ntime\nname…". Answers, per key, "w" when another
-    /// holder's lease runs (nothing recorded), else a string of '1' (accepted, recorded) or '0'
+    /// milliseconds; ARGV[i+3]: "time\nname\ntime\nname…". Answers, per key, "w" (another holder
+    /// is writing) or "k" (kept after a request that may still land) and the milliseconds left
+    /// when such a lease runs (nothing recorded), else a string of '1' (accepted, recorded) or '0'
     /// (an older event) per attribute.
     static let script = RedisScript(
         """
@@ -36,7 +37,7 @@ public struct AttributeGuard: Sendable {
           local holder = redis.call('HGET', key, '\\nlease')
           local untilMs = tonumber(redis.call('HGET', key, '\\nlease_until') or '0')
           if holder and holder ~= ARGV[2] and untilMs > now then
-            result[i] = 'w'
+            result[i] = (holder == '' and 'k' or 'w') .. (untilMs - now)
           else
             redis.call('HSET', key, '\\nlease', ARGV[2], '\\nlease_until', now + tonumber(ARGV[3]))
             local parts = {}
@@ -59,14 +60,15 @@ public struct AttributeGuard: Sendable {
         """)
 
     /// KEYS[i]: a person's hash; ARGV[1]: the holder; ARGV[2]: milliseconds the lease is kept
-    /// from now (0: released). A lease another holder has taken since is left alone.
+    /// from now (0: released), held by nobody meanwhile. A lease another holder has taken since is
+    /// left alone.
     static let releaseScript = RedisScript(
         """
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         for _, key in ipairs(KEYS) do
           if redis.call('HGET', key, '\\nlease') == ARGV[1] then
-            redis.call('HSET', key, '\\nlease_until', now + tonumber(ARGV[2]))
+            redis.call('HSET', key, '\\nlease', '', '\\nlease_until', now + tonumber(ARGV[2]))
           end
         end
         return 1
@@ -84,6 +86,15 @@ public struct AttributeGuard: Sendable {
         self.lease = lease
     }
 
+    /// Why a person cannot be written now, and for how long at most.
+    public enum Hold: Sendable, Hashable {
+        /// Another worker is writing them; it releases them when its request is answered, or the
+        /// lease runs out after this long.
+        case writing(Duration)
+        /// A request of theirs that got no answer may still land for this long.
+        case settling(Duration)
+    }
+
     /// The hash of one person.
     public func key(workspace: String, person: PersonIdentifier) -> String {
         layout.partition(of: person.value).attributeTimes(workspace: workspace, personKind: "\(person.kind)", person: person.value)
@@ -92,10 +103,10 @@ public struct AttributeGuard: Sendable {
     /// Leases the people of `positions` (those with monotonic attributes) to `holder`, drops from
     /// each update the monotonic attributes that an equally new or newer event has already
     /// written, and records the times of the rest, in one round trip per partition. Answers the
-    /// positions whose person another holder has leased: those are left as they were, to be
-    /// tried again once that lease is released.
-    public func apply(to updates: inout [MergedUpdate], at positions: [Int], holder: String) async throws(RedisError) -> [Int] {
-        var leased: [Int] = []
+    /// positions whose person is held, and how: those are left as they were, to be tried again
+    /// once the lease is released or has run out.
+    public func apply(to updates: inout [MergedUpdate], at positions: [Int], holder: String) async throws(RedisError) -> [Int: Hold] {
+        var leased: [Int: Hold] = [:]
         for guarded in byPartition(updates, positions.filter { !updates[$0].monotonicTimes.isEmpty }) {
             var keys: [String] = []
             var arguments: [RedisArgument] = [
@@ -115,8 +126,9 @@ public struct AttributeGuard: Sendable {
             }
             for (position, index) in guarded.enumerated() {
                 let answer = flags[position].string ?? ""
-                if answer == "w" {
-                    leased.append(index)
+                if let kind = answer.first, kind == "w" || kind == "k" {
+                    let left = Duration.milliseconds(Int64(answer.dropFirst()) ?? lease.milliseconds)
+                    leased[index] = kind == "k" ? .settling(left) : .writing(left)
                     continue
                 }
                 let accepted = Array(answer)
@@ -126,7 +138,7 @@ public struct AttributeGuard: Sendable {
                 }
             }
         }
-        return leased.sorted()
+        return leased
     }
 
     /// Ends `holder`'s lease on the people of `positions` (those `apply` leased, whether or not

@@ -32,18 +32,22 @@ public struct BatchProcessor: Sendable {
     public let logger: Logger
     /// How long writing the audit records of a batch may take before they are given up.
     public let auditTimeout: Duration
-    /// How long a person another worker is writing is waited for, and how long a person whose
-    /// request got no answer stays leased (that request may still land): the Track API timeout.
+    /// Half of how long a person another worker is writing is waited for: the Track API timeout.
     public let settleTime: Duration
+    /// How long the people of a request that may still land stay leased after it
+    /// (`CIO_RELAY_TRACK_LATE_WINDOW`).
+    public let lateWindow: Duration
     let metrics: WorkerMetrics
 
     public init(
         consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard,
-        audit: (any EventSink)? = nil, auditTimeout: Duration = .seconds(30), settleTime: Duration = .seconds(10), logger: Logger,
-        metrics: WorkerMetrics = WorkerMetrics()
+        audit: (any EventSink)? = nil, auditTimeout: Duration = .seconds(30), settleTime: Duration = .seconds(10),
+        lateWindow: Duration = .seconds(60),
+        logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
     ) {
         self.metrics = metrics
         self.settleTime = settleTime
+        self.lateWindow = lateWindow
         self.auditTimeout = auditTimeout
         self.consumer = consumer
         self.policy = policy
@@ -124,11 +128,15 @@ public struct BatchProcessor: Sendable {
         }
 
         var updates = PersonUpdates.merge(planned)
-        let results = try await sendInTurns(&updates, report: &report)
+        let (results, deferred) = try await sendInTurns(&updates, report: &report)
 
         for (position, update) in updates.enumerated() {
             for index in update.entries {
                 let entry = batch[index].entry
+                if deferred.contains(position) {
+                    report.outcomes[entry.id] = .deferred
+                    continue
+                }
                 switch results[position] {
                 case .success(let outcome):
                     done.append(entry.id)
@@ -141,7 +149,7 @@ public struct BatchProcessor: Sendable {
             }
         }
 
-        await recordAudit(updates, results: results, eventIDs: eventIDs)
+        await recordAudit(updates, results: results, skipping: deferred, eventIDs: eventIDs)
         for (delivered, failure) in failures {
             try await consumer.deadLetter(delivered, reason: failure.reason, error: failure.error, now: now)
             report.outcomes[delivered.entry.id] = .deadLettered
@@ -166,36 +174,56 @@ public struct BatchProcessor: Sendable {
     }
 
     /// Sends the updates in turns: each turn leases its people and applies the attribute guard
-    /// (AttributeGuard), sends what it got and releases it; people another worker holds wait for
-    /// a later turn, for at most twice `settleTime` (longer than one lease kept after a lost
-    /// answer), and are then left for redelivery. A person whose request ended without an answer
-    /// stays leased for `settleTime`, as that request may still land.
-    private func sendInTurns(_ updates: inout [MergedUpdate], report: inout BatchReport) async throws(RedisError) -> [Result<
-        ProcessingOutcome, TrackError
-    >] {
-        let heldElsewhere = TrackError(.unavailable, "another worker was writing this person for longer than \(settleTime * 2)")
-        var results = [Result<ProcessingOutcome, TrackError>](repeating: .failure(heldElsewhere), count: updates.count)
+    /// (AttributeGuard), sends what it got and releases it. A person another worker is writing is
+    /// waited for in a later turn, for at most twice `settleTime` in all, then deferred (left
+    /// pending for redelivery). After a request that may still land (no answer, or an attempt that
+    /// timed out before the one that succeeded), its people stay held for `lateWindow`; a person
+    /// held so for longer than the wait has left is deferred at once. Answers each update's
+    /// result and the positions deferred.
+    private func sendInTurns(_ updates: inout [MergedUpdate], report: inout BatchReport) async throws(RedisError) -> (
+        results: [Result<ProcessingOutcome, TrackError>], deferred: Set<Int>
+    ) {
+        var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
+        var deferred: Set<Int> = []
         let holder = "\(consumer.configuration.consumer):\(UInt64.random(in: 0...UInt64.max))"
         let deadline = ContinuousClock.now + settleTime * 2
+        // A send that took this long had an attempt time out: that attempt may still land.
+        let timedOut = clients.values.map(\.configuration.requestTimeout).min() ?? settleTime
         var waiting = Array(updates.indices)
         var pause = Duration.milliseconds(20)
         while true {
             // Leased are those with monotonic attributes, even when the guard drops them all.
             let leasing = Set(waiting.filter { !updates[$0].monotonicTimes.isEmpty })
-            let held = Set(try await attributeGuard.apply(to: &updates, at: waiting, holder: holder))
-            let turn = waiting.filter { !held.contains($0) }
+            let held = try await attributeGuard.apply(to: &updates, at: waiting, holder: holder)
+            let turn = waiting.filter { held[$0] == nil }
+            let started = ContinuousClock.now
             let sent = await send(turn.map { updates[$0] }, report: &report)
-            var answered: [Int] = []
-            var unanswered: [Int] = []
+            let mayStillLand = ContinuousClock.now - started >= timedOut
+            var settled: [Int] = []
+            var unsettled: [Int] = []
             for (position, result) in zip(turn, sent) {
                 results[position] = result
                 guard leasing.contains(position) else { continue }
-                if case .failure(let error) = result, !error.isPermanent { unanswered.append(position) } else { answered.append(position) }
+                if case .failure(let error) = result, error.status == nil, !error.isPermanent {
+                    unsettled.append(position)
+                } else if mayStillLand {
+                    unsettled.append(position)
+                } else {
+                    settled.append(position)
+                }
             }
-            await attributeGuard.release(updates, at: answered, holder: holder)
-            await attributeGuard.release(updates, at: unanswered, holder: holder, keep: settleTime)
-            waiting = waiting.filter { held.contains($0) }
-            if waiting.isEmpty || ContinuousClock.now >= deadline { return results }
+            await attributeGuard.release(updates, at: settled, holder: holder)
+            await attributeGuard.release(updates, at: unsettled, holder: holder, keep: lateWindow)
+            let left = deadline - ContinuousClock.now
+            waiting = []
+            for (position, hold) in held.sorted(by: { $0.key < $1.key }) {
+                switch hold {
+                case .settling(let time) where time >= left: deferred.insert(position)
+                case .writing where left <= .zero: deferred.insert(position)
+                default: waiting.append(position)
+                }
+            }
+            if waiting.isEmpty { return (results, deferred) }
             metrics.personLeaseWait()
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(500))
@@ -247,10 +275,13 @@ public struct BatchProcessor: Sendable {
 
     /// One audit record per event, person and action, with how it went. Best effort: the audit
     /// trail never holds up acting on events.
-    private func recordAudit(_ updates: [MergedUpdate], results: [Result<ProcessingOutcome, TrackError>], eventIDs: [Int: String]) async {
+    private func recordAudit(
+        _ updates: [MergedUpdate], results: [Result<ProcessingOutcome, TrackError>], skipping deferred: Set<Int>, eventIDs: [Int: String]
+    ) async {
         guard let audit else { return }
         var records: [ActionRecord] = []
-        for (position, update) in updates.enumerated() {
+        // A deferred update was not sent: its record comes when it is.
+        for (position, update) in updates.enumerated() where !deferred.contains(position) {
             let (identify, suppress) = update.operations
             let (outcome, detail): (String, String?)
             switch results[position] {

@@ -9,6 +9,9 @@ public struct WorkerConfiguration: Sendable {
     public var track: [String: TrackClientConfiguration]
     /// Track API requests per second per workspace, shared by all replicas.
     public var rateLimit: Double
+    /// How long a Track API request that got no answer may still reach Customer.io: its people
+    /// are not written again until then.
+    public var trackLateWindow: Duration
     /// How often to look for entries left pending by dead consumers.
     public var reclaimInterval: Duration
     /// How often to trim acknowledged entries off the stream.
@@ -33,6 +36,7 @@ public struct WorkerConfiguration: Sendable {
         policy: Policy = .builtIn,
         track: [String: TrackClientConfiguration] = [:],
         rateLimit: Double = 100,
+        trackLateWindow: Duration = .seconds(60),
         reclaimInterval: Duration = .seconds(10),
         trimInterval: Duration = .seconds(10),
         staleConsumerIdle: Duration = .seconds(3600),
@@ -46,6 +50,7 @@ public struct WorkerConfiguration: Sendable {
         self.policy = policy
         self.track = track
         self.rateLimit = rateLimit
+        self.trackLateWindow = trackLateWindow
         self.reclaimInterval = reclaimInterval
         self.trimInterval = trimInterval
         self.staleConsumerIdle = staleConsumerIdle

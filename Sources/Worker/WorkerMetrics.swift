@@ -18,6 +18,9 @@ public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
     case deadLettered = "dead_lettered"
     /// Customer.io unavailable: left pending, retried by redelivery.
     case retryLater = "retry_later"
+    /// Another worker was writing the person, or a request of theirs without an answer may still
+    /// land: left pending, retried by redelivery, without pausing the worker.
+    case deferred
 }
 
 /// The actions worker's and the queue upkeep's metrics, created through the factory they are given.
@@ -64,7 +67,8 @@ public struct WorkerMetrics: Sendable {
         "cio_relay_redis_min_replicas", .gauge,
         "CIO_RELAY_REDIS_MIN_REPLICAS in force: replicas that must confirm each event before it is answered 200")
     public static let definitions = [
-        eventsProcessed, budgetWaits, personLeaseWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength, deadLetterLength,
+        eventsProcessed, budgetWaits, personLeaseWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength,
+        deadLetterLength,
         partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength, fewestReplicas, minReplicas,
     ]
 
