@@ -295,7 +295,7 @@ def check(soak, records, status, drained, exited, probe, wall):
     requests = soak.metrics("actions", "cio_relay_track_requests_total", "status")
     waits = soak.metrics("actions", "cio_relay_track_budget_waits_total")[None]
     lease_waits = soak.metrics("actions", "cio_relay_person_lease_waits_total")[None]
-    redelivered = soak.metrics("actions", "cio_relay_events_processed_total", "outcome")["retry_later"]
+    outcomes = soak.metrics("actions", "cio_relay_events_processed_total", "outcome")
     warehouse_errors = soak.metrics("warehouse", "cio_relay_warehouse_errors_total")[None]
     rows_again = soak.metrics("warehouse", "cio_relay_warehouse_rows_total", "outcome")["duplicate"]
     started = sum(requests.values())
@@ -321,8 +321,9 @@ def check(soak, records, status, drained, exited, probe, wall):
         ("lost (acknowledged, no row)", len(missing)),
         ("duplicated rows", duplicated),
         ("warehouse batches that failed and were written again", warehouse_errors),
-        ("rows a batch written again found in place", rows_again),
-        ("actions left for redelivery / waits for a person's lease", f"{redelivered} / {lease_waits}"),
+        ("rows already in place when written again (a retried or redelivered batch)", rows_again),
+        ("actions outcomes retry_later / deferred; waits for a person's lease",
+         f"{outcomes['retry_later']} / {outcomes['deferred']}; {lease_waits}"),
         ("Track API requests started (by status)", f"{started} ({', '.join(f'{s} {n}' for s, n in sorted(requests.items()))})"),
         ("Track API budget over the run", f"{budget:.0f} at {TRACK_RATE_LIMIT}/s; waits for budget {waits}"),
         ("people checked / suppressed", f"{people} / {suppressed}"),
