@@ -18,9 +18,9 @@ public struct BatchReport: Sendable, Hashable {
 
 /// Turns a batch of stream entries into Track API calls: decides actions from the policy, merges
 /// them per person, drops monotonic attributes an older event would move back (one write per
-/// person in flight across workers), sends attributes
-/// first and suppressions after, then acknowledges what is done, dead-letters what can never
-/// succeed, and leaves what Customer.io could not take now for redelivery.
+/// person in flight across workers), sends attributes first and suppressions after, then
+/// acknowledges what is done, dead-letters what can never succeed, and leaves what Customer.io
+/// could not take now for redelivery.
 public struct BatchProcessor: Sendable {
     public let consumer: GroupConsumer
     public let policy: Policy
@@ -187,8 +187,6 @@ public struct BatchProcessor: Sendable {
         var deferred: Set<Int> = []
         let holder = "\(consumer.configuration.consumer):\(UInt64.random(in: 0...UInt64.max))"
         let deadline = ContinuousClock.now + settleTime * 2
-        // A send that took this long had an attempt time out: that attempt may still land.
-        let timedOut = clients.values.map(\.configuration.requestTimeout).min() ?? settleTime
         var waiting = Array(updates.indices)
         var pause = Duration.milliseconds(20)
         while true {
@@ -196,21 +194,13 @@ public struct BatchProcessor: Sendable {
             let leasing = Set(waiting.filter { !updates[$0].monotonicTimes.isEmpty })
             let held = try await attributeGuard.apply(to: &updates, at: waiting, holder: holder)
             let turn = waiting.filter { held[$0] == nil }
-            let started = ContinuousClock.now
             let sent = await send(turn.map { updates[$0] }, report: &report)
-            let mayStillLand = ContinuousClock.now - started >= timedOut
             var settled: [Int] = []
             var unsettled: [Int] = []
-            for (position, result) in zip(turn, sent) {
+            for (index, (position, result)) in zip(turn, sent.results).enumerated() {
                 results[position] = result
                 guard leasing.contains(position) else { continue }
-                if case .failure(let error) = result, error.status == nil, !error.isPermanent {
-                    unsettled.append(position)
-                } else if mayStillLand {
-                    unsettled.append(position)
-                } else {
-                    settled.append(position)
-                }
+                if sent.mayStillLand.contains(index) { unsettled.append(position) } else { settled.append(position) }
             }
             await attributeGuard.release(updates, at: settled, holder: holder)
             await attributeGuard.release(updates, at: unsettled, holder: holder, keep: lateWindow)
@@ -231,9 +221,13 @@ public struct BatchProcessor: Sendable {
     }
 
     /// Sends every identify, then the suppressions of people whose attributes went through; the
-    /// result per update is its outcome or the first failure.
-    private func send(_ updates: [MergedUpdate], report: inout BatchReport) async -> [Result<ProcessingOutcome, TrackError>] {
+    /// result per update is its outcome or the first failure. Also answers the updates sent in a
+    /// request that had an attempt without an answer (`TrackClient.Delivery.mayStillLand`).
+    private func send(_ updates: [MergedUpdate], report: inout BatchReport) async -> (
+        results: [Result<ProcessingOutcome, TrackError>], mayStillLand: Set<Int>
+    ) {
         var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
+        var mayStillLand: Set<Int> = []
         for workspace in Set(updates.map(\.workspace)).sorted() {
             let positions = updates.indices.filter { updates[$0].workspace == workspace }
             guard let client = clients[workspace] else {
@@ -252,25 +246,27 @@ public struct BatchProcessor: Sendable {
             let identifies = positions.compactMap { position in updates[position].operations.identify.map { (position, $0) } }
             let times = Dictionary(positions.map { (updates[$0].person, updates[$0].monotonicTimes) }) { first, _ in first }
             let guardCheck = attributeGuard
-            let identifyResults = await client.send(identifies.map(\.1)) { operations in
+            let identified = await client.deliver(identifies.map(\.1)) { operations in
                 await guardCheck.withoutStaleAttributes(operations, workspace: workspace, times: times)
             }
             report.operations += identifies.count
-            for ((position, _), result) in zip(identifies, identifyResults) {
+            for (index, ((position, _), result)) in zip(identifies, identified.results).enumerated() {
                 results[position] = result.map { .applied }
+                if identified.mayStillLand.contains(index) { mayStillLand.insert(position) }
             }
             // Phase 2: suppress, only where the attributes (if any) were written.
             let suppresses = positions.compactMap { position -> (Int, TrackOperation)? in
                 guard case .success = results[position], let operation = updates[position].operations.suppress else { return nil }
                 return (position, operation)
             }
-            let suppressResults = await client.send(suppresses.map(\.1))
+            let suppressed = await client.deliver(suppresses.map(\.1))
             report.operations += suppresses.count
-            for ((position, _), result) in zip(suppresses, suppressResults) {
+            for (index, ((position, _), result)) in zip(suppresses, suppressed.results).enumerated() {
                 results[position] = result.map { .applied }
+                if suppressed.mayStillLand.contains(index) { mayStillLand.insert(position) }
             }
         }
-        return results
+        return (results, mayStillLand)
     }
 
     /// One audit record per event, person and action, with how it went. Best effort: the audit

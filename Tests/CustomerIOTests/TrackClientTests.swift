@@ -192,6 +192,22 @@ struct TrackClientTests {
         }
     }
 
+    @Test func operationsOfARequestWithAnAttemptWithoutAnAnswerMayStillLand() async throws {
+        // The first attempt times out and the retry succeeds: the first may still reach the server
+        // (what was sent on a cut link is delivered when it heals), so the caller must know.
+        try await withShutdown(try await ScriptedHTTPServer()) { server in
+            server.script(.init(delay: .seconds(1)))
+            let retried = await client(server, attempts: 2, timeout: .milliseconds(300)).deliver(Array(operations.prefix(2)))
+            #expect(retried.results.allSatisfy { (try? $0.get()) != nil }, "the retry went through")
+            #expect(retried.mayStillLand == [0, 1])
+            let answered = await client(server).deliver(operations)
+            #expect(answered.mayStillLand.isEmpty, "every attempt was answered")
+            server.script(.init(status: 503), .init(status: 503))
+            let refused = await client(server, attempts: 2).deliver(Array(operations.prefix(1)))
+            #expect((try? refused.results[0].get()) == nil && refused.mayStillLand.isEmpty, "a 503 is an answer: nothing can land later")
+        }
+    }
+
     @Test func v1SendsOneRequestPerOperation() async throws {
         try await withShutdown(try await ScriptedHTTPServer()) { server in
             let results = await client(server, version: .v1).send(operations)

@@ -70,25 +70,42 @@ public struct TrackClient: Sendable {
     /// may have written a monotonic attribute meanwhile).
     public typealias Refresh = @Sendable ([TrackOperation]) async -> [TrackOperation]
 
+    /// What became of operations sent: one result each, in order, and which of them went in a
+    /// request that had an attempt without an answer (a timeout, a dropped connection). Such an
+    /// attempt may still reach Customer.io later, whatever became of the request: what was sent
+    /// on a connection that is closed is still delivered when a cut link heals.
+    public struct Delivery: Sendable {
+        public var results: [Result<Void, TrackError>]
+        public var mayStillLand: Set<Int>
+    }
+
     /// Sends the operations in order and answers one result per operation, in the same order.
     /// With v2 they are packed into as few batch requests as the size limits allow. A request
     /// retried after 429, 5xx or no answer carries the operations as `refresh` rewrites them.
     public func send(_ operations: [TrackOperation], refresh: Refresh? = nil) async -> [Result<Void, TrackError>] {
+        await deliver(operations, refresh: refresh).results
+    }
+
+    /// `send`, also answering which operations may still land later (`Delivery.mayStillLand`).
+    public func deliver(_ operations: [TrackOperation], refresh: Refresh? = nil) async -> Delivery {
         switch configuration.apiVersion {
         case .v2: return await sendBatches(operations, refresh: refresh)
         case .v1:
-            var results: [Result<Void, TrackError>] = []
-            for operation in operations {
-                results.append(await sendV1(operation, refresh: refresh))
+            var delivery = Delivery(results: [], mayStillLand: [])
+            for (index, operation) in operations.enumerated() {
+                var unanswered = false
+                delivery.results.append(await sendV1(operation, refresh: refresh, unanswered: &unanswered))
+                if unanswered { delivery.mayStillLand.insert(index) }
             }
-            return results
+            return delivery
         }
     }
 
     // MARK: v2
 
-    private func sendBatches(_ operations: [TrackOperation], refresh: Refresh?) async -> [Result<Void, TrackError>] {
+    private func sendBatches(_ operations: [TrackOperation], refresh: Refresh?) async -> Delivery {
         var results = [Result<Void, TrackError>](repeating: .success(()), count: operations.count)
+        var mayStillLand: Set<Int> = []
         let packer = JSONArrayPacker.trackBatch(
             maximumRequestBytes: configuration.maximumRequestBytes, maximumItemBytes: configuration.maximumItemBytes)
         let packing = packer.pack(operations.map { $0.batchItem.serialized() })
@@ -104,7 +121,10 @@ public struct TrackClient: Sendable {
                 let sent = request.items.map { operations[$0] }
                 retryBody = { packer.body(of: await refresh(sent).map { $0.batchItem.serialized() }) }
             }
-            switch await perform(.POST, path: "/api/v2/batch", body: request.body, retryBody: retryBody) {
+            var unanswered = false
+            let outcome = await perform(.POST, path: "/api/v2/batch", body: request.body, retryBody: retryBody, unanswered: &unanswered)
+            if unanswered { mayStillLand.formUnion(request.items) }
+            switch outcome {
             case .failure(let error):
                 for index in request.items { results[index] = .failure(error) }
             case .success(let response) where response.status == 207:
@@ -120,7 +140,7 @@ public struct TrackClient: Sendable {
                 break
             }
         }
-        return results
+        return Delivery(results: results, mayStillLand: mayStillLand)
     }
 
     /// The `errors` of a 207 answer as (batch index, message).
@@ -139,7 +159,7 @@ public struct TrackClient: Sendable {
 
     // MARK: v1
 
-    private func sendV1(_ operation: TrackOperation, refresh: Refresh?) async -> Result<Void, TrackError> {
+    private func sendV1(_ operation: TrackOperation, refresh: Refresh?, unanswered: inout Bool) async -> Result<Void, TrackError> {
         let path = "/api/v1/customers/\(operation.person.pathComponent)"
         let outcome: Result<Response, TrackError>
         switch operation {
@@ -151,9 +171,9 @@ public struct TrackClient: Sendable {
                     return JSONValue.object(current).serialized()
                 }
             }
-            outcome = await perform(.PUT, path: path, body: JSONValue.object(attributes).serialized(), retryBody: retryBody)
+            outcome = await perform(.PUT, path: path, body: JSONValue.object(attributes).serialized(), retryBody: retryBody, unanswered: &unanswered)
         case .suppress:
-            outcome = await perform(.POST, path: path + "/suppress", body: Array("{}".utf8))
+            outcome = await perform(.POST, path: path + "/suppress", body: Array("{}".utf8), unanswered: &unanswered)
         }
         return outcome.map { _ in () }
     }
@@ -166,9 +186,10 @@ public struct TrackClient: Sendable {
     }
 
     /// One request with its retries; `retryBody`, when given, makes the body of each retry.
-    private func perform(_ method: HTTPMethod, path: String, body firstBody: [UInt8], retryBody: (@Sendable () async -> [UInt8])? = nil) async
-        -> Result<Response, TrackError>
-    {
+    /// `unanswered` is set when an attempt got no answer.
+    private func perform(
+        _ method: HTTPMethod, path: String, body firstBody: [UInt8], retryBody: (@Sendable () async -> [UInt8])? = nil, unanswered: inout Bool
+    ) async -> Result<Response, TrackError> {
         var attempt = 0
         var body = firstBody
         while true {
@@ -198,6 +219,7 @@ public struct TrackClient: Sendable {
                 responseBody = buffer.readBytes(length: buffer.readableBytes) ?? []
             } catch {
                 transportError = "\(error)"
+                unanswered = true
             }
             let elapsed = ContinuousClock.now - start
             metrics.record(status: status, route: Self.route(path), elapsed: elapsed)
