@@ -318,6 +318,7 @@ def check(soak, records, status, drained, exited, probe, wall):
         ("distinct event_ids acknowledged", len(answers.acknowledged)),
         ("warehouse rows" + (" (the de-duplicating view)" if soak.warehouse == "bigquery" else ""), len(rows)),
         *([("rows written again, collapsed by the view", written_again)] if soak.warehouse == "bigquery" else []),
+        ("rows of events answered 503 (stored, the answer lost on the way)", len(set(copies) - answers.acknowledged)),
         ("lost (acknowledged, no row)", len(missing)),
         ("duplicated rows", duplicated),
         ("warehouse batches that failed and were written again", warehouse_errors),
