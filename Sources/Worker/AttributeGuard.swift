@@ -142,9 +142,9 @@ public struct AttributeGuard: Sendable {
     }
 
     /// Ends `holder`'s lease on the people of `positions` (those `apply` leased, whether or not
-    /// their attributes went through) now, or after `keep` (a request whose
-    /// fate is unknown may still land: the next writer waits that long for it). Best effort: a
-    /// lease not released runs out by itself.
+    /// their attributes went through) now, or holds them for `keep` more (a request that may still
+    /// land: the next writer waits that long for it). Best effort: a lease not released runs out
+    /// by itself.
     public func release(_ updates: [MergedUpdate], at positions: [Int], holder: String, keep: Duration = .zero) async {
         for guarded in byPartition(updates, positions) {
             let keys = guarded.map { key(workspace: updates[$0].workspace, person: updates[$0].person) }
