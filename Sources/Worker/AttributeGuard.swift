@@ -59,16 +59,16 @@ public struct AttributeGuard: Sendable {
         return result
         """)
 
-    /// KEYS[i]: a person's hash; ARGV[1]: the holder; ARGV[2]: milliseconds the lease is kept
-    /// from now (0: released), held by nobody meanwhile. A lease another holder has taken since is
-    /// left alone.
-    static let releaseScript = RedisScript(
+    /// KEYS[i]: a person's hash; ARGV[1]: the holder; ARGV[2]: milliseconds the lease lasts from
+    /// now (0: released); ARGV[3]: who holds it meanwhile (the holder: renewed; '': nobody is
+    /// writing, the person is only kept). A lease another holder has taken since is left alone.
+    static let extendScript = RedisScript(
         """
         local clock = redis.call('TIME')
         local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
         for _, key in ipairs(KEYS) do
           if redis.call('HGET', key, '\\nlease') == ARGV[1] then
-            redis.call('HSET', key, '\\nlease', '', '\\nlease_until', now + tonumber(ARGV[2]))
+            redis.call('HSET', key, '\\nlease', ARGV[3], '\\nlease_until', now + tonumber(ARGV[2]))
           end
         end
         return 1
@@ -146,9 +146,21 @@ public struct AttributeGuard: Sendable {
     /// land: the next writer waits that long for it). Best effort: a lease not released runs out
     /// by itself.
     public func release(_ updates: [MergedUpdate], at positions: [Int], holder: String, keep: Duration = .zero) async {
+        await extend(updates, at: positions, holder: holder, by: keep, keeping: "")
+    }
+
+    /// Renews `holder`'s lease on the people of `positions` for another `lease`: a request being
+    /// retried outlives the lease, and its first attempt may still land after a newer write if
+    /// another worker took the person meanwhile. Best effort, like `release`.
+    public func renew(_ updates: [MergedUpdate], at positions: [Int], holder: String) async {
+        await extend(updates, at: positions, holder: holder, by: lease, keeping: holder)
+    }
+
+    private func extend(_ updates: [MergedUpdate], at positions: [Int], holder: String, by time: Duration, keeping: String) async {
         for guarded in byPartition(updates, positions) {
             let keys = guarded.map { key(workspace: updates[$0].workspace, person: updates[$0].person) }
-            _ = try? await client.run(Self.releaseScript, keys: keys, arguments: [RedisArgument(holder), RedisArgument(keep.milliseconds)])
+            _ = try? await client.run(
+                Self.extendScript, keys: keys, arguments: [RedisArgument(holder), RedisArgument(time.milliseconds), RedisArgument(keeping)])
         }
     }
 

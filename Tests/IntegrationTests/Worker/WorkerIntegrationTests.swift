@@ -20,7 +20,7 @@ struct WorkerHarness: ShutdownAfterTest {
     static func make(
         queue: EventQueue? = nil, server: ScriptedHTTPServer? = nil, name: String = "w1", dryRun: Bool = false,
         attempts: Int = 3, maxDeliveries: Int = 3, reclaimIdle: Duration = .seconds(60), policy: Policy = .builtIn,
-        settleTime: Duration = .seconds(3), requestTimeout: Duration = .seconds(5), lateWindow: Duration = .zero
+        settleTime: Duration = .seconds(3), requestTimeout: Duration = .seconds(5), lateWindow: Duration = .zero, lease: Duration = .seconds(30)
     ) async throws -> WorkerHarness {
         let queue = try queue ?? EventQueue(client: TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("wk")))
         let server = if let server { server } else { try await ScriptedHTTPServer() }
@@ -40,7 +40,8 @@ struct WorkerHarness: ShutdownAfterTest {
         var logger = Logger(label: "worker-test")
         logger.logLevel = .critical
         let processor = BatchProcessor(
-            consumer: consumer, policy: policy, clients: clients, attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout),
+            consumer: consumer, policy: policy, clients: clients,
+            attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout, lease: lease),
             settleTime: settleTime, lateWindow: lateWindow, logger: logger, metrics: WorkerMetrics(factory: factory))
         return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor, registry: registry)
     }
@@ -413,6 +414,37 @@ struct WorkerIntegrationTests {
                     (($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber)?.int64Value
                 }
                 #expect(landed == [1_767_230_100, 1_767_230_100, 1_767_230_200], "subscribed_at as it landed: \(landed)")
+            }
+        }
+    }
+
+    @Test func aLeaseIsRenewedWhileItsRequestIsRetried() async throws {
+        // Found by the partition soak: a request retried on a cut link outlived its lease, another
+        // worker wrote a newer event of the person, and the first attempt landed after it.
+        let make = { (name: String, queue: EventQueue?, server: ScriptedHTTPServer?) in
+            try await WorkerHarness.make(
+                queue: queue, server: server, name: name, attempts: 3, requestTimeout: .milliseconds(600), lateWindow: .seconds(2),
+                lease: .seconds(1))
+        }
+        try await withShutdown(try await make("first", nil, nil)) { first in
+            try await withShutdown(try await make("second", first.queue, first.server)) { second in
+                first.server.script(.init(delay: .seconds(1)), .init(delay: .seconds(1)), .ok)
+                try await first.add(event("subscribed", type: "customer", timestamp: 1_767_230_100))
+                let started = ContinuousClock.now
+                let older = Task { try await first.runOnce() }
+                // Past the lease's first second, while the first worker is on its second attempt.
+                while first.server.requests.count < 2 || ContinuousClock.now - started < .milliseconds(1100) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await second.add(event("subscribed", type: "customer", timestamp: 1_767_230_200))
+                #expect(try await second.runOnce().count(.applied) == 1)
+                #expect(try await older.value.count(.applied) == 1)
+                let patience = ContinuousClock.now + .seconds(3)
+                while first.server.answered.count < 4 && ContinuousClock.now < patience { try await Task.sleep(for: .milliseconds(50)) }
+                let landed = first.server.answered.flatMap(\.batch).compactMap {
+                    (($0["attributes"] as? [String: Any])?["subscribed_at"] as? NSNumber)?.int64Value
+                }
+                #expect(landed.last == 1_767_230_200, "subscribed_at as it landed: \(landed)")
             }
         }
     }
