@@ -20,6 +20,10 @@
 #   PARTITION_SPLIT_SECONDS  seconds of load of each split brain run (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "partition-soak: needs root, to make network namespaces, veth pairs and nftables rules (CI runs the test command as root)" >&2
+  exit 1
+fi
 . scripts/lib.sh
 ensure_packages redis-server redis-tools nftables iproute2 curl postgresql-15
 [ -z "${PARTITION_SECONDS:-}" ] || ensure_bigquery_tools
