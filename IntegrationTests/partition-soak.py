@@ -132,8 +132,10 @@ class Soak:
         subprocess.run(["chown", "postgres:", folder], check=True)
         pg_bin = sorted(os.listdir("/usr/lib/postgresql"))[-1]
         self.pg_ctl = f"/usr/lib/postgresql/{pg_bin}/bin/pg_ctl"
-        subprocess.run(["runuser", "-u", "postgres", "--", f"/usr/lib/postgresql/{pg_bin}/bin/initdb", "-D", f"{folder}/data", "-U", "postgres",
-                        "--auth=trust", "-E", "UTF8", "--no-instructions"], check=True, capture_output=True)
+        initdb = subprocess.run(["runuser", "-u", "postgres", "--", f"/usr/lib/postgresql/{pg_bin}/bin/initdb", "-D", f"{folder}/data", "-U", "postgres",
+                                 "--auth=trust", "-E", "UTF8", "--no-instructions"], capture_output=True, text=True)
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb as postgres in {folder} failed (every folder above it must be readable by postgres): {initdb.stderr.strip()}")
         subprocess.run(host.argv(["runuser", "-u", "postgres", "--", self.pg_ctl, "-D", f"{folder}/data", "-l", f"{folder}/postgres.log", "-w", "-t", "30",
                                   "-o", f"-c listen_addresses=127.0.0.1 -p {SERVER_PORTS['postgres']} -k {folder} -c fsync=off -c max_connections=50",
                                   "start"]), check=True, capture_output=True)

@@ -35,6 +35,7 @@ if [ -z "$binary" ]; then
 fi
 
 work=$(mktemp -d -t cio-relay-partition-soak.XXXXXX)
+chmod 755 "$work"  # PostgreSQL runs as its own user below it
 bridge=ciopbr0
 cleanup() {
   stop_redis_nodes "$work/cluster"
