@@ -196,15 +196,19 @@ public struct BatchProcessor: Sendable {
             let turn = waiting.filter { held[$0] == nil }
             // The lease is renewed while the request is retried: it must not run out under it.
             let renewing = turn.filter { leasing.contains($0) }
-            let renewal = Task { [attributeGuard, updates, holder] in
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: attributeGuard.lease / 3)
-                    if !Task.isCancelled { await attributeGuard.renew(updates, at: renewing, holder: holder) }
+            // Most turns of plain updates lease no one: no task for them.
+            let renewal: Task<Void, Never>? =
+                renewing.isEmpty
+                ? nil
+                : Task { [attributeGuard, updates, holder] in
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: attributeGuard.lease / 3)
+                        if !Task.isCancelled { await attributeGuard.renew(updates, at: renewing, holder: holder) }
+                    }
                 }
-            }
             let sent = await send(turn.map { updates[$0] }, report: &report)
-            renewal.cancel()
-            await renewal.value  // a renewal in flight must not land after the release below
+            renewal?.cancel()
+            await renewal?.value  // a renewal in flight must not land after the release below
             var settled: [Int] = []
             var unsettled: [Int] = []
             for (index, (position, result)) in zip(turn, sent.results).enumerated() {
