@@ -166,6 +166,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
+                "CustomerIO",
                 "EventQueue",
                 "Hiredis",
                 "Warehouse",

@@ -12,6 +12,8 @@ public enum DeadLetterReason: String, Sendable, Hashable, CaseIterable {
     case trackAPIItemRejected = "track_api_item_rejected"
     /// The event's Track API operation is larger than one batch item may be.
     case trackAPITooLarge = "track_api_too_large"
+    /// The App API refused the event's ESP suppression for good (a 4xx other than 429).
+    case appAPIRejected = "app_api_rejected"
     /// The warehouse refused the row for its content.
     case warehouseRejected = "warehouse_rejected"
 }

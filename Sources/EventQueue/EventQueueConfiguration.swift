@@ -114,6 +114,10 @@ public struct QueueKeys: Sendable, Hashable {
     /// The shared Track API budget of a workspace (GCRA: the theoretical arrival time).
     public func rateBudget(workspace: String) -> String { "\(base):ratelimit:\(workspace)" }
 
+    /// The shared App API budget of a workspace (workspace names hold no ':', so this key is no
+    /// other workspace's Track API budget).
+    public func appAPIRateBudget(workspace: String) -> String { "\(base):ratelimit:\(workspace):app-api" }
+
     /// Per monotonic attribute, the time of the event that last wrote it for one person.
     public func attributeTimes(workspace: String, personKind: String, person: String) -> String {
         "\(base):attr:\(workspace):\(personKind):\(person)"

@@ -1,3 +1,4 @@
+import CustomerIO
 import EventQueue
 import Foundation
 import Hiredis
@@ -29,9 +30,11 @@ public enum OperatorCommands {
             let metrics = rule.metrics.map { $0.sorted().joined(separator: ",") } ?? "*"
             let actions = rule.actions.map { action -> String in
                 switch action {
-                case .suppress: return "suppress"
-                case .identify(let attributes, let monotonic):
+                case .suppress: return "suppress (deletes the profile)"
+                case .espSuppress(let type): return "esp_suppress \(type.rawValue) (App API; keeps the profile)"
+                case .identify(let attributes, let monotonic, let ifChanged):
                     return "identify(\(attributes.map(\.name).joined(separator: ", ")))" + (monotonic ? " monotonic" : "")
+                        + (ifChanged.isEmpty ? "" : " if \(ifChanged.sorted().joined(separator: " or ")) changed")
                 }
             }
             lines.append("  \(rule.name): \(types)/\(metrics) → \(actions.isEmpty ? "no action" : actions.joined(separator: "; then "))")

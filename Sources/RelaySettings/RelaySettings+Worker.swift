@@ -70,12 +70,15 @@ extension RelaySettings {
         worker.warehouseTimeout = try source.duration(SettingsTable.warehouseTimeout) ?? worker.warehouseTimeout
         worker.rateLimit = try source.number(SettingsTable.trackRateLimit) ?? worker.rateLimit
         worker.trackLateWindow = try source.duration(SettingsTable.trackLateWindow) ?? worker.trackLateWindow
+        worker.appAPIRateLimit = try source.number(SettingsTable.appAPIRateLimit) ?? worker.appAPIRateLimit
+        worker.unchangedWindow = try source.duration(SettingsTable.unchangedWindow) ?? worker.unchangedWindow
 
         if let version = try source.choice(SettingsTable.trackAPI).flatMap(TrackAPIVersion.init(rawValue:)) {
             track.apiVersion = version
         }
         track.requestTimeout = try source.duration(SettingsTable.trackTimeout) ?? track.requestTimeout
         worker.track = try Self.trackSettings(source: source, options: track)
+        worker.appAPI = try Self.appAPISettings(source: source, requestTimeout: track.requestTimeout)
 
         if let file = source.file, let node = file.node(at: ["policy"]) {
             do {
@@ -143,6 +146,65 @@ extension RelaySettings {
             track[ReceiverConfiguration.defaultWorkspaceName] = defaultTrack
         }
         return track
+    }
+
+    /// App API keys: the default workspace's from `CUSTOMERIO_APP_API_KEY` (`CUSTOMERIO_APP_API_URL`,
+    /// `CUSTOMERIO_REGION`), and the file's workspaces' from their `app_api:` mapping (`api_key` or
+    /// `api_key_env`, `region` (else their `track:` region), `url`).
+    private static func appAPISettings(source: SettingSource, requestTimeout: Duration) throws(SettingsError) -> [String: AppAPIClientConfiguration] {
+        func configuration(key: String?, region: String?, url: String?, where place: String) throws(SettingsError) -> AppAPIClientConfiguration? {
+            guard let key, !key.isEmpty else { return nil }
+            var base = TrackRegion.standard.appAPIBaseURL
+            if let region {
+                let name = try SettingSource.choose(region, for: SettingsTable.region, source: place)
+                base = TrackRegion(rawValue: name)?.appAPIBaseURL ?? base
+            }
+            if let url, !url.isEmpty {
+                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                    throw SettingsError(.invalidValue, source: place, "'\(url)' is not an http(s) URL")
+                }
+                base = url
+            }
+            return AppAPIClientConfiguration(baseURL: base, credentials: AppAPICredentials(apiKey: key), requestTimeout: requestTimeout)
+        }
+
+        let environment = source.environment
+        var apps: [String: AppAPIClientConfiguration] = [:]
+        if let file = source.file, let entries = try file.mapping(at: ["workspaces"]) {
+            for (name, node) in entries {
+                guard let appNode = node.mapping?["app_api"] else { continue }
+                let place = file.location(of: appNode, path: "workspaces.\(name).app_api")
+                guard let mapping = appNode.mapping else {
+                    throw SettingsError(.invalidFile, source: place, "must be a mapping with api_key or api_key_env, region, url")
+                }
+                for key in mapping.keys where !["api_key", "api_key_env", "region", "url"].contains(key.string ?? "") {
+                    throw SettingsError(
+                        .invalidFile, source: file.location(of: key, path: "workspaces.\(name).app_api"),
+                        "unknown key '\(key.string ?? "?")'; expected api_key or api_key_env, region, url")
+                }
+                var key = mapping["api_key"]?.string
+                if let variable = mapping["api_key_env"]?.string {
+                    guard let value = environment[variable], !value.isEmpty else {
+                        throw SettingsError(.missing, source: place, "api_key_env names \(variable), which is not set")
+                    }
+                    key = value
+                }
+                guard key?.isEmpty == false else {
+                    throw SettingsError(.missing, source: place, "set api_key or api_key_env (or leave app_api out, to suppress at the ESP dry)")
+                }
+                let region = mapping["region"]?.string ?? node.mapping?["track"]?.mapping?["region"]?.string
+                apps[name] = try configuration(key: key, region: region, url: mapping["url"]?.string, where: place)
+            }
+        }
+        if let defaultApp = try configuration(
+            key: environment[SettingsTable.appAPIKey.variable],
+            region: environment[SettingsTable.region.variable].flatMap { $0.isEmpty ? nil : $0 },
+            url: environment[SettingsTable.appAPIURL.variable],
+            where: SettingsTable.appAPIKey.variable
+        ) {
+            apps[ReceiverConfiguration.defaultWorkspaceName] = defaultApp
+        }
+        return apps
     }
 
     /// The host name plus a random suffix: two processes on one host (or in one pod's network

@@ -126,6 +126,21 @@ public enum SettingsTable {
     public static let trackURL = Setting(
         "CUSTOMERIO_TRACK_URL", .text, default: "the region's host",
         "Track API base URL override (a proxy, a test server)")
+    public static let appAPIKey = Setting(
+        "CUSTOMERIO_APP_API_KEY", .secret, default: "—",
+        "App API key of the default workspace, for `esp_suppress` policy actions (suppression at Customer.io's ESP). Without it they run dry"
+    )
+    public static let appAPIURL = Setting(
+        "CUSTOMERIO_APP_API_URL", .text, default: "the region's host",
+        "App API base URL override (a proxy, a test server); the region's is `api.customer.io` or `api-eu.customer.io`")
+    public static let appAPIRateLimit = Setting(
+        "CIO_RELAY_APP_API_RATE_LIMIT", file: "worker.app_api_rate_limit", .number(0.1...1000),
+        "App API requests per second per workspace (Customer.io allows 10), one budget shared by all worker replicas through Redis"
+    ) { Setting.format($0.worker.appAPIRateLimit) }
+    public static let unchangedWindow = Setting(
+        "CIO_RELAY_UNCHANGED_WINDOW", file: "worker.unchanged_window", .seconds(0...2_592_000),
+        "seconds a value cio-relay wrote to a person is taken as still Customer.io's: writing the same value again within it is left out (a repeat costs no Track API request); 0 writes every value"
+    ) { Self.seconds($0.worker.unchangedWindow) }
     public static let trackRateLimit = Setting(
         "CIO_RELAY_TRACK_RATE_LIMIT", file: "worker.track_rate_limit", .number(0.1...100_000),
         "Track API requests per second per workspace, one budget shared by all worker replicas through Redis"
@@ -201,7 +216,8 @@ public enum SettingsTable {
         webhookSecret, previousWebhookSecret, redisURL, sentinelUsername, sentinelPassword, redisTLSCAFile, redisTLSCertFile, redisTLSKeyFile,
         redisTLSServerName, redisTimeout, redisPoolSize, partitions, minReplicas, keyPrefix,
         port, adminPort, adminToken, console, bind, dedupTTL, timestampTolerance, maxBodyBytes, retryAfter, requestTimeout, idleTimeout,
-        siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout, trackLateWindow,
+        siteID, trackAPIKey, region, trackURL, trackRateLimit, trackAPI, trackTimeout, trackLateWindow, unchangedWindow,
+        appAPIKey, appAPIURL, appAPIRateLimit,
         batchSize, reclaimIdle, maxDeliveries, consumerName, groups,
         warehouseURL, bigQueryAPIURL, googleCredentials, metadataHost, warehouseBatchSize, warehouseWriters, warehouseTimeout,
         configFile, logLevel,

@@ -165,7 +165,7 @@ public struct AttributeGuard: Sendable {
     }
 
     /// The positions grouped by their person's partition (one script call per group: one slot).
-    private func byPartition(_ updates: [MergedUpdate], _ positions: [Int]) -> [[Int]] {
+    func byPartition(_ updates: [MergedUpdate], _ positions: [Int]) -> [[Int]] {
         var groups: [Int: [Int]] = [:]
         for index in positions {
             groups[layout.partition(of: updates[index].person.value).partition, default: []].append(index)

@@ -26,7 +26,11 @@ public struct BatchProcessor: Sendable {
     public let policy: Policy
     /// Track API client per workspace; a workspace without one runs dry.
     public let clients: [String: TrackClient]
+    /// App API client (ESP suppression) per workspace; a workspace without one suppresses dry.
+    public let appClients: [String: ESPSuppressionClient]
     public let attributeGuard: AttributeGuard
+    /// Leaves out values cio-relay has already written; nil: every value is written.
+    public let unchangedAttributes: UnchangedAttributes?
     /// Where the audit trail of actions goes (the warehouse), if anywhere.
     public let audit: (any EventSink)?
     public let logger: Logger
@@ -40,8 +44,9 @@ public struct BatchProcessor: Sendable {
     let metrics: WorkerMetrics
 
     public init(
-        consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], attributeGuard: AttributeGuard,
-        audit: (any EventSink)? = nil, auditTimeout: Duration = .seconds(30), settleTime: Duration = .seconds(10),
+        consumer: GroupConsumer, policy: Policy, clients: [String: TrackClient], appClients: [String: ESPSuppressionClient] = [:],
+        attributeGuard: AttributeGuard, unchangedAttributes: UnchangedAttributes? = nil, audit: (any EventSink)? = nil,
+        auditTimeout: Duration = .seconds(30), settleTime: Duration = .seconds(10),
         lateWindow: Duration = .seconds(60),
         logger: Logger, metrics: WorkerMetrics = WorkerMetrics()
     ) {
@@ -52,14 +57,17 @@ public struct BatchProcessor: Sendable {
         self.consumer = consumer
         self.policy = policy
         self.clients = clients
+        self.appClients = appClients
         self.attributeGuard = attributeGuard
+        self.unchangedAttributes = unchangedAttributes
         self.audit = audit
         self.logger = logger
     }
 
-    /// The dead-letter reason of a permanent Track API failure.
-    static func deadLetterReason(_ error: TrackError) -> DeadLetterReason {
-        switch error.code {
+    /// The dead-letter reason of a permanent Track API (or, `inAppAPI`, App API) failure.
+    static func deadLetterReason(_ error: TrackError, inAppAPI: Bool) -> DeadLetterReason {
+        if inAppAPI { return .appAPIRejected }
+        return switch error.code {
         case .itemRejected: .trackAPIItemRejected
         case .tooLarge: .trackAPITooLarge
         default: .trackAPIRejected
@@ -122,13 +130,18 @@ public struct BatchProcessor: Sendable {
                 continue
             }
             if let update = policy.plan(for: event, person: person, fallbackTime: receivedSeconds) {
+                if update.espSuppression == nil, rule.actions.contains(where: \.isESPSuppression) {
+                    logger.warning(
+                        "event has no email address (data.recipient or identifiers.email): its esp_suppress is skipped",
+                        metadata: ["event_id": "\(event.eventID)", "rule": "\(rule.name)"])
+                }
                 planned.append((index, queued.workspace, update))
                 eventIDs[index] = event.eventID
             }
         }
 
         var updates = PersonUpdates.merge(planned)
-        let (results, deferred) = try await sendInTurns(&updates, report: &report)
+        let (results, deferred, unchanged, appAPIFailures) = try await sendInTurns(&updates, report: &report)
 
         for (position, update) in updates.enumerated() {
             for index in update.entries {
@@ -142,14 +155,18 @@ public struct BatchProcessor: Sendable {
                     done.append(entry.id)
                     report.outcomes[entry.id] = outcome
                 case .failure(let error) where error.isPermanent:
-                    failures.append((batch[index], Failure(reason: Self.deadLetterReason(error), error: error.description)))
+                    failures.append(
+                        (
+                            batch[index],
+                            Failure(reason: Self.deadLetterReason(error, inAppAPI: appAPIFailures.contains(position)), error: error.description)
+                        ))
                 case .failure:
                     report.outcomes[entry.id] = .retryLater
                 }
             }
         }
 
-        await recordAudit(updates, results: results, skipping: deferred, eventIDs: eventIDs)
+        await recordAudit(updates, results: results, skipping: deferred, unchanged: unchanged, eventIDs: eventIDs)
         for (delivered, failure) in failures {
             try await consumer.deadLetter(delivered, reason: failure.reason, error: failure.error, now: now)
             report.outcomes[delivered.entry.id] = .deadLettered
@@ -179,12 +196,15 @@ public struct BatchProcessor: Sendable {
     /// pending for redelivery). After a request that may still land (no answer, or an attempt that
     /// timed out before the one that succeeded), its people stay held for `lateWindow`; a person
     /// held so for longer than the wait has left is deferred at once. Answers each update's
-    /// result and the positions deferred.
+    /// result, the positions deferred, the attributes left out as unchanged (per position) and
+    /// the positions whose failure came from the App API.
     private func sendInTurns(_ updates: inout [MergedUpdate], report: inout BatchReport) async throws(RedisError) -> (
-        results: [Result<ProcessingOutcome, TrackError>], deferred: Set<Int>
+        results: [Result<ProcessingOutcome, TrackError>], deferred: Set<Int>, unchanged: [Int: [String]], appAPIFailures: Set<Int>
     ) {
         var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
         var deferred: Set<Int> = []
+        var unchanged: [Int: [String]] = [:]
+        var appAPIFailures: Set<Int> = []
         let holder = "\(consumer.configuration.consumer):\(UInt64.random(in: 0...UInt64.max))"
         let deadline = ContinuousClock.now + settleTime * 2
         var waiting = Array(updates.indices)
@@ -194,6 +214,9 @@ public struct BatchProcessor: Sendable {
             let leasing = Set(waiting.filter { !updates[$0].monotonicTimes.isEmpty })
             let held = try await attributeGuard.apply(to: &updates, at: waiting, holder: holder)
             let turn = waiting.filter { held[$0] == nil }
+            if let unchangedAttributes {
+                unchanged.merge(try await unchangedAttributes.drop(from: &updates, at: turn)) { $1 }
+            }
             // The lease is renewed while the request is retried: it must not run out under it.
             let renewing = turn.filter { leasing.contains($0) }
             // Most turns of plain updates lease no one: no task for them.
@@ -211,13 +234,18 @@ public struct BatchProcessor: Sendable {
             await renewal?.value  // a renewal in flight must not land after the release below
             var settled: [Int] = []
             var unsettled: [Int] = []
+            var applied: [Int] = []
             for (index, (position, result)) in zip(turn, sent.results).enumerated() {
                 results[position] = result
+                if sent.appAPIFailures.contains(index) { appAPIFailures.insert(position) }
+                if case .success(.applied) = result { applied.append(position) }
+                if case .success(.noAction) = result, unchanged[position] != nil { results[position] = .success(.unchanged) }
                 guard leasing.contains(position) else { continue }
                 if sent.mayStillLand.contains(index) { unsettled.append(position) } else { settled.append(position) }
             }
             await attributeGuard.release(updates, at: settled, holder: holder)
             await attributeGuard.release(updates, at: unsettled, holder: holder, keep: lateWindow)
+            await unchangedAttributes?.record(updates, at: applied)
             let left = deadline - ContinuousClock.now
             waiting = []
             for (position, hold) in held.sorted(by: { $0.key < $1.key }) {
@@ -227,21 +255,26 @@ public struct BatchProcessor: Sendable {
                 default: waiting.append(position)
                 }
             }
-            if waiting.isEmpty { return (results, deferred) }
+            if waiting.isEmpty {
+                metrics.unchanged(attributes: unchanged.values.reduce(0) { $0 + $1.count })
+                return (results, deferred, unchanged, appAPIFailures)
+            }
             metrics.personLeaseWait()
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .milliseconds(500))
         }
     }
 
-    /// Sends every identify, then the suppressions of people whose attributes went through; the
-    /// result per update is its outcome or the first failure. Also answers the updates sent in a
-    /// request that had an attempt without an answer (`TrackClient.Delivery.mayStillLand`).
+    /// Sends every identify, then the ESP suppressions and then the suppressions of people whose
+    /// attributes went through; the result per update is its outcome or the first failure. Also
+    /// answers the updates sent in a request that had an attempt without an answer
+    /// (`TrackClient.Delivery.mayStillLand`), and those whose failure came from the App API.
     private func send(_ updates: [MergedUpdate], report: inout BatchReport) async -> (
-        results: [Result<ProcessingOutcome, TrackError>], mayStillLand: Set<Int>
+        results: [Result<ProcessingOutcome, TrackError>], mayStillLand: Set<Int>, appAPIFailures: Set<Int>
     ) {
         var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
         var mayStillLand: Set<Int> = []
+        var appAPIFailures: Set<Int> = []
         for workspace in Set(updates.map(\.workspace)).sorted() {
             let positions = updates.indices.filter { updates[$0].workspace == workspace }
             guard let client = clients[workspace] else {
@@ -250,6 +283,10 @@ public struct BatchProcessor: Sendable {
                     for operation in [identify, suppress].compactMap({ $0 }) {
                         dryRun(operation, workspace: workspace)
                         report.operations += 1
+                        results[position] = .success(.dryRun)
+                    }
+                    for suppression in updates[position].espSuppressions {
+                        dryRun(suppression, person: updates[position].person, workspace: workspace)
                         results[position] = .success(.dryRun)
                     }
                 }
@@ -268,7 +305,27 @@ public struct BatchProcessor: Sendable {
                 results[position] = result.map { .applied }
                 if identified.mayStillLand.contains(index) { mayStillLand.insert(position) }
             }
-            // Phase 2: suppress, only where the attributes (if any) were written.
+            // Phase 2: suppression at the ESP (App API), only where the attributes were written.
+            let espSuppressions = positions.flatMap { position -> [(Int, ESPSuppression)] in
+                guard case .success = results[position] else { return [] }
+                return updates[position].espSuppressions.map { (position, $0) }
+            }
+            if let appClient = appClients[workspace] {
+                let suppressed = await appClient.suppress(espSuppressions.map(\.1))
+                for (index, ((position, _), result)) in zip(espSuppressions, suppressed.results).enumerated() {
+                    if suppressed.mayStillLand.contains(index) { mayStillLand.insert(position) }
+                    // The first failure of a person's stands.
+                    guard case .success = results[position] else { continue }
+                    results[position] = result.map { .applied }
+                    if case .failure = result { appAPIFailures.insert(position) }
+                }
+            } else {
+                for (position, suppression) in espSuppressions {
+                    dryRun(suppression, person: updates[position].person, workspace: workspace)
+                    if case .success(.noAction) = results[position] { results[position] = .success(.dryRun) }
+                }
+            }
+            // Phase 3: suppress, only where the attributes and ESP suppressions (if any) went through.
             let suppresses = positions.compactMap { position -> (Int, TrackOperation)? in
                 guard case .success = results[position], let operation = updates[position].operations.suppress else { return nil }
                 return (position, operation)
@@ -280,13 +337,14 @@ public struct BatchProcessor: Sendable {
                 if suppressed.mayStillLand.contains(index) { mayStillLand.insert(position) }
             }
         }
-        return (results, mayStillLand)
+        return (results, mayStillLand, appAPIFailures)
     }
 
     /// One audit record per event, person and action, with how it went. Best effort: the audit
     /// trail never holds up acting on events.
     private func recordAudit(
-        _ updates: [MergedUpdate], results: [Result<ProcessingOutcome, TrackError>], skipping deferred: Set<Int>, eventIDs: [Int: String]
+        _ updates: [MergedUpdate], results: [Result<ProcessingOutcome, TrackError>], skipping deferred: Set<Int>, unchanged: [Int: [String]],
+        eventIDs: [Int: String]
     ) async {
         guard let audit else { return }
         var records: [ActionRecord] = []
@@ -302,16 +360,24 @@ public struct BatchProcessor: Sendable {
                 )
             }
             let person = "\(update.person.kind):\(update.person.value)"
-            for operation in [identify, suppress].compactMap({ $0 }) {
-                var operationDetail = detail
-                if case .identify(_, let attributes) = operation, detail == nil {
-                    operationDetail = attributes.keys.sorted().joined(separator: ",")
-                }
+            // (action, outcome, detail) in the order they were sent.
+            var actions: [(String, String, String?)] = []
+            if let names = unchanged[position] {
+                actions.append(("identify", ProcessingOutcome.unchanged.rawValue, names.joined(separator: ",")))
+            }
+            if let identify, case .identify(_, let attributes) = identify {
+                actions.append((identify.action, outcome, detail ?? attributes.keys.sorted().joined(separator: ",")))
+            }
+            for suppression in update.espSuppressions {
+                actions.append((Self.espSuppressAction, outcome, detail ?? suppression.type.rawValue))
+            }
+            if let suppress { actions.append((suppress.action, outcome, detail)) }
+            for (action, actionOutcome, actionDetail) in actions {
                 for index in update.entries {
                     records.append(
                         ActionRecord(
-                            eventID: eventIDs[index] ?? "", workspace: update.workspace, person: person, action: operation.action, outcome: outcome,
-                            detail: operationDetail))
+                            eventID: eventIDs[index] ?? "", workspace: update.workspace, person: person, action: action, outcome: actionOutcome,
+                            detail: actionDetail))
                 }
             }
         }
@@ -338,4 +404,17 @@ public struct BatchProcessor: Sendable {
         // Values can be email addresses: only the kinds and attribute names are logged.
         logger.info("dry run: would send to the Track API", metadata: metadata)
     }
+
+    private func dryRun(_ suppression: ESPSuppression, person: PersonIdentifier, workspace: String) {
+        metrics.dryRunOperation(Self.espSuppressAction)
+        logger.info(
+            "dry run: would suppress the address at the ESP through the App API (no CUSTOMERIO_APP_API_KEY)",
+            metadata: [
+                "workspace": "\(workspace)", "action": "\(Self.espSuppressAction)", "suppression_type": "\(suppression.type.rawValue)",
+                "person": "\(person.kind)",
+            ])
+    }
+
+    /// The action name of an ESP suppression in logs, metrics and the audit trail.
+    static let espSuppressAction = "esp_suppress"
 }

@@ -7,7 +7,11 @@ public struct MergedUpdate: Sendable, Hashable {
     public var attributes: [String: JSONValue]
     /// For each monotonic attribute kept, the time of the event whose value it holds.
     public var monotonicTimes: [String: Int64]
+    /// Attributes written only when one of their gate attributes changes (`if_changed`).
+    public var gates: [String: Set<String>] = [:]
     public var suppress: Bool
+    /// Addresses to suppress at the ESP (App API), in the order the events asked.
+    public var espSuppressions: [ESPSuppression] = []
     /// Positions in the batch of the events merged here.
     public var entries: [Int]
 
@@ -39,6 +43,9 @@ public enum PersonUpdates {
                 }()
             current.entries.append(index)
             current.suppress = current.suppress || update.suppress
+            if let suppression = update.espSuppression, !current.espSuppressions.contains(suppression) {
+                current.espSuppressions.append(suppression)
+            }
             for (name, value) in update.attributes {
                 if update.monotonicAttributes.contains(name) {
                     if let kept = current.monotonicTimes[name], kept > update.eventTime { continue }
@@ -47,6 +54,7 @@ public enum PersonUpdates {
                     current.monotonicTimes[name] = nil
                 }
                 current.attributes[name] = value
+                current.gates[name] = update.gates[name]
             }
             merged[key] = current
         }

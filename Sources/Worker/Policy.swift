@@ -32,9 +32,19 @@ public struct Policy: Sendable, Hashable {
 
     public enum Action: Sendable, Hashable {
         /// Set attributes on the person. Monotonic attributes are only written by an event newer
-        /// than the one that last wrote them, so a late retry never moves them back.
-        case identify([Attribute], monotonic: Bool)
+        /// than the one that last wrote them, so a late retry never moves them back. With
+        /// `ifChanged`, the action's attributes are written only when at least one of those
+        /// (attributes of the same action) changes from the value cio-relay last wrote: a time
+        /// that records when something changed is not moved by a repeat of the change.
+        case identify([Attribute], monotonic: Bool, ifChanged: Set<String> = [])
+        /// Delete the person and block the identifier (Track API).
         case suppress
+        /// Suppress the event's email address at Customer.io's ESP (App API); the person stays.
+        case espSuppress(ESPSuppressionType)
+
+        public var isESPSuppression: Bool {
+            if case .espSuppress = self { true } else { false }
+        }
     }
 
     public struct Attribute: Sendable, Hashable {
@@ -58,6 +68,11 @@ public struct Policy: Sendable, Hashable {
         case data([String])
     }
 
+    /// True when a rule suppresses addresses at the ESP (and so needs the App API).
+    public var suppressesAtTheESP: Bool {
+        rules.contains { rule in rule.actions.contains(where: \.isESPSuppression) }
+    }
+
     /// The rule deciding an event, if any.
     public func rule(objectType: String, metric: String) -> Rule? {
         rules.first { $0.matches(objectType: objectType, metric: metric) }
@@ -71,14 +86,24 @@ public struct PlannedUpdate: Sendable, Hashable {
     public var eventTime: Int64
     public var attributes: [String: JSONValue]
     public var monotonicAttributes: Set<String>
+    /// Attributes written only if one of their gate attributes changes (`if_changed`).
+    public var gates: [String: Set<String>]
     public var suppress: Bool
+    /// The ESP suppression asked for, with the event's address; nil when none is asked for, or
+    /// the event carries no address.
+    public var espSuppression: ESPSuppression?
 
-    public init(person: PersonIdentifier, eventTime: Int64, attributes: [String: JSONValue], monotonicAttributes: Set<String>, suppress: Bool) {
+    public init(
+        person: PersonIdentifier, eventTime: Int64, attributes: [String: JSONValue], monotonicAttributes: Set<String>,
+        gates: [String: Set<String>] = [:], suppress: Bool, espSuppression: ESPSuppression? = nil
+    ) {
         self.person = person
         self.eventTime = eventTime
         self.attributes = attributes
         self.monotonicAttributes = monotonicAttributes
+        self.gates = gates
         self.suppress = suppress
+        self.espSuppression = espSuppression
     }
 }
 
@@ -95,15 +120,27 @@ extension Policy {
             switch action {
             case .suppress:
                 update.suppress = true
-            case .identify(let attributes, let monotonic):
+            case .espSuppress(let type):
+                update.espSuppression = event.emailAddress.map { ESPSuppression(type: type, address: $0) }
+            case .identify(let attributes, let monotonic, let ifChanged):
                 for attribute in attributes {
                     guard let value = attribute.value.resolve(event: event, time: time) else { continue }
                     update.attributes[attribute.name] = value
                     if monotonic { update.monotonicAttributes.insert(attribute.name) }
+                    if !ifChanged.isEmpty { update.gates[attribute.name] = ifChanged }
                 }
             }
         }
         return update
+    }
+}
+
+extension WebhookEvent {
+    /// The address an email event was sent to (`data.recipient`), else the person's email.
+    public var emailAddress: String? {
+        if let recipient = data["recipient"]?.stringValue, recipient.contains("@") { return recipient }
+        if let email = identifiers.email, email.contains("@") { return email }
+        return nil
     }
 }
 

@@ -91,7 +91,13 @@ public enum PolicyParser {
             var actions: [Policy.Action] = []
             for item in actionItems {
                 let action = try self.action(item, rule: name)
-                if actions.contains(.suppress) {
+                if action.isESPSuppression {
+                    // Suppression at the ESP is about the address, not the profile: it may follow
+                    // `suppress`, and is sent before it either way.
+                    if actions.contains(where: \.isESPSuppression) {
+                        throw error(.invalidAction, item, "\(name): one 'esp_suppress' per rule (an address is suppressed once)")
+                    }
+                } else if actions.contains(.suppress) {
                     throw error(
                         .invalidAction, item, "\(name): nothing may follow 'suppress': it deletes the profile, so later updates would be lost")
                 }
@@ -125,12 +131,16 @@ public enum PolicyParser {
         func action(_ node: Node, rule: String) throws(PolicyError) -> Policy.Action {
             if node.scalar?.string == "suppress" { return .suppress }
             guard let mapping = node.mapping else {
-                throw error(.invalidAction, node, "\(rule): an action is 'suppress' or an 'identify:' mapping")
+                throw error(.invalidAction, node, "\(rule): an action is 'suppress', an 'esp_suppress:' or an 'identify:' mapping")
             }
-            for key in mapping.keys where key.string != "identify" && key.string != "monotonic" {
+            if let type = mapping["esp_suppress"] {
+                return try espSuppress(type, mapping: mapping, rule: rule)
+            }
+            for key in mapping.keys where !["identify", "monotonic", "if_changed"].contains(key.string ?? "") {
                 throw error(
                     .invalidAction, key,
-                    "\(rule): unknown action key '\(key.string ?? "?")'; expected 'identify' (with optional 'monotonic') or 'suppress'")
+                    "\(rule): unknown action key '\(key.string ?? "?")'; expected 'identify' (with optional 'monotonic' and 'if_changed'), 'esp_suppress' or 'suppress'"
+                )
             }
             guard let identify = mapping["identify"] else {
                 throw error(.invalidAction, node, "\(rule): the action has no 'identify:' attributes")
@@ -156,7 +166,29 @@ public enum PolicyParser {
                 }
                 result.append(Policy.Attribute(name: name, value: try template(value, attribute: name, rule: rule)))
             }
-            return .identify(result, monotonic: monotonic)
+            var ifChanged: Set<String> = []
+            if let gates = mapping["if_changed"] {
+                ifChanged = try names(gates, key: "if_changed", rule: rule) ?? []
+                for gate in ifChanged where !result.contains(where: { $0.name == gate }) {
+                    throw error(.invalidAction, gates, "\(rule): 'if_changed' names '\(gate)', which this identify does not write")
+                }
+                if ifChanged.isEmpty {
+                    throw error(.invalidAction, gates, "\(rule): 'if_changed' must name attributes of this identify, not \"*\"")
+                }
+            }
+            return .identify(result, monotonic: monotonic, ifChanged: ifChanged)
+        }
+
+        /// `esp_suppress: TYPE`, alone in its mapping.
+        func espSuppress(_ node: Node, mapping: Node.Mapping, rule: String) throws(PolicyError) -> Policy.Action {
+            let types = ESPSuppressionType.allCases.map(\.rawValue).joined(separator: ", ")
+            guard mapping.count == 1 else {
+                throw error(.invalidAction, node, "\(rule): 'esp_suppress' stands alone in its action (- esp_suppress: TYPE)")
+            }
+            guard let text = node.scalar?.string, let type = ESPSuppressionType(rawValue: text) else {
+                throw error(.invalidAction, node, "\(rule): 'esp_suppress' takes a suppression type: one of \(types)")
+            }
+            return .espSuppress(type)
         }
 
         func template(_ node: Node, attribute: String, rule: String) throws(PolicyError) -> Policy.ValueTemplate {

@@ -3,7 +3,7 @@ import EventQueue
 import Hiredis
 import Metrics
 
-/// The Track API budget of one workspace, shared by every worker replica through Redis: a
+/// The Track API (or App API) budget of one workspace, shared by every worker replica through Redis: a
 /// generic cell rate algorithm (GCRA) in one script. `waitForTurn` returns when a request may go,
 /// sleeping as long as Redis says, so a worker waits for budget instead of being throttled.
 public struct RateBudget: TrackRequestGate {
@@ -33,14 +33,14 @@ public struct RateBudget: TrackRequestGate {
         """)
 
     /// - Parameters:
-    ///   - keys: the partition whose hash tag the budget key carries.
-    ///   - workspace: whose budget it is: each workspace has its own Track API limit.
+    ///   - key: the budget's key: one per workspace and API (`QueueKeys.rateBudget`,
+    ///     `QueueKeys.appAPIRateBudget`), each with a limit of its own.
     ///   - rate: requests per second shared by every worker of every replica.
     ///   - burst: turns that may be taken at once after a quiet spell (at least 1).
-    public init(client: RedisClient, keys: QueueKeys, workspace: String, rate: Double, burst: Int = 1, metrics: WorkerMetrics = WorkerMetrics()) {
+    public init(client: RedisClient, key: String, rate: Double, burst: Int = 1, metrics: WorkerMetrics = WorkerMetrics()) {
         self.metrics = metrics
         self.client = client
-        self.key = keys.rateBudget(workspace: workspace)
+        self.key = key
         self.rate = rate
         self.burst = max(1, burst)
     }

@@ -9,6 +9,13 @@ public struct WorkerConfiguration: Sendable {
     public var track: [String: TrackClientConfiguration]
     /// Track API requests per second per workspace, shared by all replicas.
     public var rateLimit: Double
+    /// App API settings per workspace (ESP suppression); a workspace without an entry suppresses dry.
+    public var appAPI: [String: AppAPIClientConfiguration]
+    /// App API requests per second per workspace, shared by all replicas (Customer.io allows 10).
+    public var appAPIRateLimit: Double
+    /// How long a value cio-relay wrote is taken as still Customer.io's, so that writing it again
+    /// is left out; zero writes every value.
+    public var unchangedWindow: Duration
     /// How long a Track API request that got no answer may still reach Customer.io: its people
     /// are not written again until then.
     public var trackLateWindow: Duration
@@ -36,6 +43,9 @@ public struct WorkerConfiguration: Sendable {
         policy: Policy = .builtIn,
         track: [String: TrackClientConfiguration] = [:],
         rateLimit: Double = 100,
+        appAPI: [String: AppAPIClientConfiguration] = [:],
+        appAPIRateLimit: Double = 10,
+        unchangedWindow: Duration = .seconds(86_400),
         trackLateWindow: Duration = .seconds(60),
         reclaimInterval: Duration = .seconds(10),
         trimInterval: Duration = .seconds(10),
@@ -50,6 +60,9 @@ public struct WorkerConfiguration: Sendable {
         self.policy = policy
         self.track = track
         self.rateLimit = rateLimit
+        self.appAPI = appAPI
+        self.appAPIRateLimit = appAPIRateLimit
+        self.unchangedWindow = unchangedWindow
         self.trackLateWindow = trackLateWindow
         self.reclaimInterval = reclaimInterval
         self.trimInterval = trimInterval

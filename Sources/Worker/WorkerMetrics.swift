@@ -21,6 +21,9 @@ public enum ProcessingOutcome: String, Sendable, Hashable, CaseIterable {
     /// Another worker was writing the person, or a request of theirs without an answer may still
     /// land: left pending, retried by redelivery, without pausing the worker.
     case deferred
+    /// Everything its updates would write is what cio-relay last wrote (within
+    /// `CIO_RELAY_UNCHANGED_WINDOW`): no request was sent.
+    case unchanged
 }
 
 /// The actions worker's and the queue upkeep's metrics, created through the factory they are given.
@@ -30,7 +33,10 @@ public struct WorkerMetrics: Sendable {
         "Events the actions worker finished, by its consumer group, type, metric (unknown ones as other) and outcome: \(ProcessingOutcome.allCases.map(\.rawValue).joined(separator: ", "))"
     )
     public static let budgetWaits = MetricDefinition(
-        "cio_relay_track_budget_waits_total", .counter, "Times a worker waited for the shared Track API budget")
+        "cio_relay_track_budget_waits_total", .counter, "Times a worker waited for a shared budget: the Track API's or the App API's")
+    public static let unchangedAttributes = MetricDefinition(
+        "cio_relay_unchanged_attributes_total", .counter,
+        "Attribute writes left out because the value is the one cio-relay last wrote for the person (CIO_RELAY_UNCHANGED_WINDOW)")
     public static let personLeaseWaits = MetricDefinition(
         "cio_relay_person_lease_waits_total", .counter,
         "Times a worker waited because another worker was writing the same person (one write per person is in flight at a time)")
@@ -67,7 +73,8 @@ public struct WorkerMetrics: Sendable {
         "cio_relay_redis_min_replicas", .gauge,
         "CIO_RELAY_REDIS_MIN_REPLICAS in force: replicas that must confirm each event before it is answered 200")
     public static let definitions = [
-        eventsProcessed, budgetWaits, personLeaseWaits, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge, streamLength,
+        eventsProcessed, budgetWaits, personLeaseWaits, unchangedAttributes, dryRunOperations, groupLag, groupPending, oldestUnprocessedAge,
+        streamLength,
         deadLetterLength,
         partitionLag, partitionPending, partitionOldestUnprocessedAge, partitionStreamLength, fewestReplicas, minReplicas,
     ]
@@ -75,11 +82,13 @@ public struct WorkerMetrics: Sendable {
     private let factory: any MetricsFactory
     let budgetWaited: Counter
     private let personLeaseWaited: Counter
+    private let unchangedAttributeWrites: Counter
 
     public init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
         self.budgetWaited = Self.budgetWaits.counter(factory: factory)
         self.personLeaseWaited = Self.personLeaseWaits.counter(factory: factory)
+        self.unchangedAttributeWrites = Self.unchangedAttributes.counter(factory: factory)
     }
 
     struct ProcessedKey: Hashable {
@@ -96,6 +105,10 @@ public struct WorkerMetrics: Sendable {
             let metricLabel = knownMetrics?.contains(Metric(key.metric)) == true ? key.metric : "other"
             Self.eventsProcessed.counter(group, typeLabel, metricLabel, key.outcome.rawValue, factory: factory).increment(by: count)
         }
+    }
+
+    func unchanged(attributes count: Int) {
+        if count > 0 { unchangedAttributeWrites.increment(by: count) }
     }
 
     func personLeaseWait() {

@@ -159,6 +159,51 @@ struct WorkerSettingsTests {
         #expect(settingsError(["CIO_RELAY_CONFIG": unsetKey])?.message.contains("NOT_SET_ANYWHERE") == true)
     }
 
+    @Test func appAPIKeysWindowAndBudgetFromTheEnvironmentAndTheFile() throws {
+        let defaults = try load(base).worker
+        #expect(defaults.appAPI.isEmpty && defaults.appAPIRateLimit == 10 && defaults.unchangedWindow == .seconds(86_400))
+        let environment = try load(
+            base.merging([
+                "CUSTOMERIO_APP_API_KEY": "app-key", "CUSTOMERIO_REGION": "eu", "CIO_RELAY_APP_API_RATE_LIMIT": "5",
+                "CIO_RELAY_UNCHANGED_WINDOW": "0",
+            ]) { $1 }
+        ).worker
+        #expect(environment.appAPI["default"]?.baseURL == "https://api-eu.customer.io")
+        #expect(environment.appAPIRateLimit == 5 && environment.unchangedWindow == .zero)
+        #expect(!"\(environment.appAPI)".contains("app-key"), "the key never appears in a description")
+        let overridden = try load(base.merging(["CUSTOMERIO_APP_API_KEY": "k", "CUSTOMERIO_APP_API_URL": "http://127.0.0.1:9/"]) { $1 }).worker
+        #expect(overridden.appAPI["default"]?.baseURL == "http://127.0.0.1:9")
+        #expect(
+            settingsError(base.merging(["CUSTOMERIO_APP_API_KEY": "k", "CUSTOMERIO_APP_API_URL": "ftp://x"]) { $1 })?.source
+                == "CUSTOMERIO_APP_API_KEY")
+
+        let path = try writeConfigFile(
+            """
+            workspaces:
+              eu-brand:
+                signing_keys: [k1]
+                track: {site_id: s, api_key: t, region: eu}
+                app_api:
+                  api_key_env: EU_APP_KEY
+              us-brand:
+                signing_keys: [k2]
+                app_api: {api_key: a2, url: "http://127.0.0.1:8/"}
+            """)
+        let file = try load(["CIO_RELAY_CONFIG": path, "EU_APP_KEY": "secret"]).worker
+        #expect(file.appAPI["eu-brand"]?.baseURL == "https://api-eu.customer.io", "the track region applies")
+        #expect(file.appAPI["us-brand"]?.baseURL == "http://127.0.0.1:8")
+        let unknownKey = try writeConfigFile(
+            """
+            workspaces:
+              a:
+                signing_keys: [k1]
+                app_api: {key: a}
+            """)
+        let failure = settingsError(["CIO_RELAY_CONFIG": unknownKey])
+        #expect(failure?.message.contains("unknown key 'key'") == true, "\(String(describing: failure))")
+        #expect(failure?.source.hasPrefix("\(unknownKey):4") == true, "\(String(describing: failure))")
+    }
+
     @Test func aWorkerNeedsNoSigningKey() throws {
         #expect(throws: SettingsError.self) { try load([:]) }
         let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], roles: [.worker]).worker

@@ -49,20 +49,16 @@ public struct TrackError: Error, Sendable, Hashable, CustomStringConvertible {
 /// on 429, 5xx and transport errors, and every request let through a shared rate budget first.
 public struct TrackClient: Sendable {
     public let configuration: TrackClientConfiguration
-    private let http: HTTPClient
-    private let gate: (any TrackRequestGate)?
-    private let logger: Logger
-    private let metrics: TrackMetrics
+    private let requester: APIRequester
 
     public init(
         configuration: TrackClientConfiguration, httpClient: HTTPClient = .shared, gate: (any TrackRequestGate)? = nil,
         logger: Logger = Logger(label: "cio-relay.track"), metrics: TrackMetrics = TrackMetrics()
     ) {
         self.configuration = configuration
-        self.http = httpClient
-        self.gate = gate
-        self.logger = logger
-        self.metrics = metrics
+        self.requester = APIRequester(
+            baseURL: configuration.baseURL, authorization: configuration.credentials.authorization, requestTimeout: configuration.requestTimeout,
+            retry: configuration.retry, http: httpClient, gate: gate, logger: logger, metrics: metrics, api: "Track API")
     }
 
     /// Rewrites operations before a request is sent again after a failed attempt, one for one and
@@ -122,7 +118,8 @@ public struct TrackClient: Sendable {
                 retryBody = { packer.body(of: await refresh(sent).map { $0.batchItem.serialized() }) }
             }
             var unanswered = false
-            let outcome = await perform(.POST, path: "/api/v2/batch", body: request.body, retryBody: retryBody, unanswered: &unanswered)
+            let outcome = await requester.perform(
+                .POST, path: "/api/v2/batch", route: "/api/v2/batch", body: request.body, retryBody: retryBody, unanswered: &unanswered)
             if unanswered { mayStillLand.formUnion(request.items) }
             switch outcome {
             case .failure(let error):
@@ -161,7 +158,7 @@ public struct TrackClient: Sendable {
 
     private func sendV1(_ operation: TrackOperation, refresh: Refresh?, unanswered: inout Bool) async -> Result<Void, TrackError> {
         let path = "/api/v1/customers/\(operation.person.pathComponent)"
-        let outcome: Result<Response, TrackError>
+        let outcome: Result<APIRequester.Response, TrackError>
         switch operation {
         case .identify(_, let attributes):
             var retryBody: (@Sendable () async -> [UInt8])?
@@ -171,85 +168,14 @@ public struct TrackClient: Sendable {
                     return JSONValue.object(current).serialized()
                 }
             }
-            outcome = await perform(.PUT, path: path, body: JSONValue.object(attributes).serialized(), retryBody: retryBody, unanswered: &unanswered)
+            outcome = await requester.perform(
+                .PUT, path: path, route: Self.route(path), body: JSONValue.object(attributes).serialized(), retryBody: retryBody,
+                unanswered: &unanswered)
         case .suppress:
-            outcome = await perform(.POST, path: path + "/suppress", body: Array("{}".utf8), unanswered: &unanswered)
+            outcome = await requester.perform(
+                .POST, path: path + "/suppress", route: Self.route(path + "/suppress"), body: Array("{}".utf8), unanswered: &unanswered)
         }
         return outcome.map { _ in () }
-    }
-
-    // MARK: HTTP with retries
-
-    struct Response {
-        let status: Int
-        let body: [UInt8]
-    }
-
-    /// One request with its retries; `retryBody`, when given, makes the body of each retry.
-    /// `unanswered` is set when an attempt got no answer.
-    private func perform(
-        _ method: HTTPMethod, path: String, body firstBody: [UInt8], retryBody: (@Sendable () async -> [UInt8])? = nil, unanswered: inout Bool
-    ) async -> Result<Response, TrackError> {
-        var attempt = 0
-        var body = firstBody
-        while true {
-            attempt += 1
-            if attempt > 1, let retryBody { body = await retryBody() }
-            do {
-                try await gate?.waitForTurn()
-            } catch {
-                return .failure(TrackError(.unavailable, "the Track API rate budget could not be checked: \(error)"))
-            }
-            var request = HTTPClientRequest(url: configuration.baseURL + path)
-            request.method = method
-            request.headers.add(name: "Authorization", value: configuration.credentials.authorization)
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "cio-relay")
-            request.body = .bytes(ByteBuffer(bytes: body))
-            let start = ContinuousClock.now
-            var status: Int?
-            var retryAfter: String?
-            var responseBody: [UInt8] = []
-            var transportError = ""
-            do {
-                let response = try await http.execute(request, timeout: .nanoseconds(configuration.requestTimeout.nanoseconds))
-                status = Int(response.status.code)
-                retryAfter = response.headers.first(name: "Retry-After")
-                var buffer = try await response.body.collect(upTo: 1 << 20)
-                responseBody = buffer.readBytes(length: buffer.readableBytes) ?? []
-            } catch {
-                transportError = "\(error)"
-                unanswered = true
-            }
-            let elapsed = ContinuousClock.now - start
-            metrics.record(status: status, route: Self.route(path), elapsed: elapsed)
-
-            let decision = configuration.retry.decide(status: status, retryAfter: retryAfter, attempt: attempt, random: Double.random(in: 0..<1))
-            let what = status.map { "HTTP \($0)" } ?? "no response (\(transportError))"
-            switch decision {
-            case .succeeded:
-                return .success(Response(status: status ?? 200, body: responseBody))
-            case .rejected:
-                return .failure(
-                    TrackError(.rejected, status: status, "\(method) \(Self.route(path)) answered \(what): \(Self.excerpt(responseBody))"))
-            case .unavailable:
-                return .failure(
-                    TrackError(.unavailable, status: status, "\(method) \(Self.route(path)) still failing after \(attempt) attempt(s): \(what)"))
-            case .retry(let delay):
-                if status == 429 { metrics.throttled.increment() }
-                logger.warning(
-                    "Track API request will be retried",
-                    metadata: [
-                        "route": "\(Self.route(path))", "status": "\(status.map(String.init) ?? "none")",
-                        "attempt": "\(attempt)", "retry_in_ms": "\(delay.nanoseconds / 1_000_000)",
-                    ])
-                do {
-                    try await Task.sleep(for: delay)
-                } catch {
-                    return .failure(TrackError(.unavailable, status: status, "stopped while waiting to retry \(method) \(Self.route(path))"))
-                }
-            }
-        }
     }
 
     /// The path with the person taken out, for logs and metrics.
@@ -259,22 +185,17 @@ public struct TrackClient: Sendable {
         }
         return path
     }
-
-    private static func excerpt(_ body: [UInt8]) -> String {
-        let text = String(decoding: body.prefix(500), as: UTF8.self)
-        return text.isEmpty ? "(empty body)" : text
-    }
 }
 
 /// Track API metrics: requests by status and route, latency, and 429 throttles.
 public struct TrackMetrics: Sendable {
     public static let requests = MetricDefinition(
         "cio_relay_track_requests_total", .counter, labels: ["status", "route"],
-        "Track API requests by HTTP status (transport_error when there was no answer) and route")
+        "Track API and App API requests by HTTP status (transport_error when there was no answer) and route (App API routes start with /v1/)")
     public static let requestDuration = MetricDefinition(
-        "cio_relay_track_request_duration_seconds", .histogram, labels: ["route"], "Time one Track API request took")
+        "cio_relay_track_request_duration_seconds", .histogram, labels: ["route"], "Time one Track API or App API request took")
     public static let throttledRequests = MetricDefinition(
-        "cio_relay_track_throttled_total", .counter, "Track API answers 429 (throttled) that were retried")
+        "cio_relay_track_throttled_total", .counter, "Track API and App API answers 429 (throttled) that were retried")
     public static let definitions = [requests, requestDuration, throttledRequests]
 
     private let factory: any MetricsFactory

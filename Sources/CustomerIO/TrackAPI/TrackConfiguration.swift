@@ -1,6 +1,6 @@
 import Foundation
 
-/// The Customer.io data centre a workspace lives in; it decides the Track API host.
+/// The Customer.io data centre a workspace lives in; it decides the Track API and App API hosts.
 public enum TrackRegion: String, Sendable, Hashable, CaseIterable {
     case us
     case eu
@@ -12,6 +12,14 @@ public enum TrackRegion: String, Sendable, Hashable, CaseIterable {
         switch self {
         case .us: "https://track.customer.io"
         case .eu: "https://track-eu.customer.io"
+        }
+    }
+
+    /// The App API host (ESP suppression).
+    public var appAPIBaseURL: String {
+        switch self {
+        case .us: "https://api.customer.io"
+        case .eu: "https://api-eu.customer.io"
         }
     }
 }

@@ -14,7 +14,7 @@ public enum PersonIdentifier: Sendable, Hashable {
         case .id(let value): raw = value
         case .email(let value): raw = value
         }
-        return raw.addingPercentEncoding(withAllowedCharacters: Self.pathAllowed) ?? raw
+        return percentEncodedPathSegment(raw)
     }
 
     /// The `identifiers` object of a v2 batch item.
@@ -41,9 +41,15 @@ public enum PersonIdentifier: Sendable, Hashable {
         case .email: "email"
         }
     }
-
-    private static let pathAllowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~@")
 }
+
+/// `text` as one segment of a URL path: everything but unreserved characters and `@`
+/// percent-encoded (a `+` or `/` in an id or an address must not change the path).
+func percentEncodedPathSegment(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: pathSegmentAllowed) ?? text
+}
+
+private let pathSegmentAllowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~@")
 
 extension Identifiers {
     /// The identifier to send: `cio_id` when present, else `id`, else `email`; nil when the event

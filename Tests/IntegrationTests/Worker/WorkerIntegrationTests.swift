@@ -4,6 +4,7 @@ import Foundation
 import Hiredis
 import Logging
 import Prometheus
+import Warehouse
 import TestSupport
 import Testing
 import Worker
@@ -20,7 +21,8 @@ struct WorkerHarness: ShutdownAfterTest {
     static func make(
         queue: EventQueue? = nil, server: ScriptedHTTPServer? = nil, name: String = "w1", dryRun: Bool = false,
         attempts: Int = 3, maxDeliveries: Int = 3, reclaimIdle: Duration = .seconds(60), policy: Policy = .builtIn,
-        settleTime: Duration = .seconds(3), requestTimeout: Duration = .seconds(5), lateWindow: Duration = .zero, lease: Duration = .seconds(30)
+        settleTime: Duration = .seconds(3), requestTimeout: Duration = .seconds(5), lateWindow: Duration = .zero, lease: Duration = .seconds(30),
+        unchangedWindow: Duration? = nil, appAPIURL: String? = nil, audit: (any EventSink)? = nil
     ) async throws -> WorkerHarness {
         let queue = try queue ?? EventQueue(client: TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("wk")))
         let server = if let server { server } else { try await ScriptedHTTPServer() }
@@ -39,10 +41,17 @@ struct WorkerHarness: ShutdownAfterTest {
         let clients = dryRun ? [:] : ["default": TrackClient(configuration: track, metrics: TrackMetrics(factory: factory))]
         var logger = Logger(label: "worker-test")
         logger.logLevel = .critical
+        let attributeGuard = AttributeGuard(client: queue.client, layout: queue.layout, lease: lease)
+        let appClients = appAPIURL.map { url in
+            let app = AppAPIClientConfiguration(
+                baseURL: url, credentials: AppAPICredentials(apiKey: "app-key"), requestTimeout: requestTimeout,
+                retry: TrackRetryPolicy(maximumAttempts: attempts, initialBackoff: .milliseconds(10), maximumBackoff: .milliseconds(50)))
+            return ["default": ESPSuppressionClient(configuration: app, metrics: TrackMetrics(factory: factory))]
+        }
         let processor = BatchProcessor(
-            consumer: consumer, policy: policy, clients: clients,
-            attributeGuard: AttributeGuard(client: queue.client, layout: queue.layout, lease: lease),
-            settleTime: settleTime, lateWindow: lateWindow, logger: logger, metrics: WorkerMetrics(factory: factory))
+            consumer: consumer, policy: policy, clients: clients, appClients: appClients ?? [:], attributeGuard: attributeGuard,
+            unchangedAttributes: unchangedWindow.map { UnchangedAttributes(client: queue.client, attributeGuard: attributeGuard, window: $0) },
+            audit: audit, settleTime: settleTime, lateWindow: lateWindow, logger: logger, metrics: WorkerMetrics(factory: factory))
         return WorkerHarness(queue: queue, server: server, consumer: consumer, processor: processor, registry: registry)
     }
 
@@ -557,7 +566,7 @@ struct WorkerIntegrationTests {
                     let replicas = [first, second].map { redis in
                         TrackClient(
                             configuration: configuration,
-                            gate: RateBudget(client: redis, keys: QueueKeys(prefix: prefix, tag: "0"), workspace: "default", rate: rate))
+                            gate: RateBudget(client: redis, key: QueueKeys(prefix: prefix, tag: "0").rateBudget(workspace: "default"), rate: rate))
                     }
                     let deadline = ContinuousClock.now + .milliseconds(2500)
                     await withTaskGroup(of: Void.self) { group in
