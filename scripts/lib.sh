@@ -84,6 +84,13 @@ ensure_bigquery_tools() {
     bqemulator==1.4.0 duckdb==1.5.6 numpy==2.4.6 google-cloud-bigquery==3.47.0 google-auth==2.63.0
 }
 
+# ensure_api_check_tools: openapi-core (the App API stand-in checks every request against
+# Customer.io's OpenAPI description) and standardwebhooks (the forwarding destinations verify
+# signatures with the reference implementation).
+ensure_api_check_tools() {
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore openapi-core==0.23.1 standardwebhooks==1.1.0
+}
+
 # ensure_browser_tools: Debian's Chromium and its WebDriver, and Selenium to drive them, for the
 # console's browser test.
 ensure_browser_tools() {

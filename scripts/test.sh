@@ -89,6 +89,8 @@ ensure_packages redis-server libhiredis-dev libssl-dev openssl curl libsqlite3-d
 ensure_bigquery_tools
 # Chromium, its WebDriver and Selenium, for the console's browser test.
 ensure_browser_tools
+# openapi-core and standardwebhooks, for the App API stand-in and the forwarding destinations.
+ensure_api_check_tools
 
 # Test certificates (openssl): a CA, another CA, a certificate for localhost, a client certificate.
 make_test_certs "$work/tls"

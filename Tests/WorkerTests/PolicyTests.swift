@@ -79,7 +79,10 @@ struct PolicyTests {
         ("policy: {}\n", 1, "must be a list of rules"),
         ("policy:\n  - metrics: [bounced]\n", 2, "'actions' is missing"),
         ("policy:\n  - metrics: [bounced]\n    actions:\n      - suppress\n      - identify:\n          a: 1\n", 5, "nothing may follow 'suppress'"),
-        ("policy:\n  - metrics: [bounced]\n    actions:\n      - delete\n", 4, "an action is 'suppress', an 'esp_suppress:' or an 'identify:' mapping"),
+        (
+            "policy:\n  - metrics: [bounced]\n    actions:\n      - delete\n", 4,
+            "an action is 'suppress', an 'esp_suppress:' or an 'identify:' mapping"
+        ),
         ("policy:\n  - metrics: [bounced]\n    actions:\n      - identify:\n          a: $data\n", 5, "unknown reference '$data'"),
         ("policy:\n  - metrics: [bounced]\n    actions:\n      - identify:\n          a: $when\n", 5, "unknown reference"),
         ("policy:\n  - metrics: [bounced]\n    actoins: []\n", 3, "unknown key 'actoins'"),

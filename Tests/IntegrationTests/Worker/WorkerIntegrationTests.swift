@@ -4,9 +4,9 @@ import Foundation
 import Hiredis
 import Logging
 import Prometheus
-import Warehouse
 import TestSupport
 import Testing
+import Warehouse
 import Worker
 
 /// A worker wired to real Redis and the Track API test server.
