@@ -3,7 +3,9 @@
 # `cio-relay work` (release build) against a local Track API stand-in that answers like Customer.io
 # (LATENCY_MS per request) under the default 100 requests/s budget, and prints events/s drained,
 # Track API requests per 1,000 events, and the worker's peak memory.
-# Usage: Benchmarks/worker.sh [COUNT] [PEOPLE] [LATENCY_MS]
+# REPLAYS=0.1 adds Customer.io-style repeats to the corpus (Benchmarks/prefill-stream.py);
+# UNCHANGED_WINDOW is passed as CIO_RELAY_UNCHANGED_WINDOW (0: every value written, as before 0.2).
+# Usage: [REPLAYS=F] [UNCHANGED_WINDOW=S] Benchmarks/worker.sh [COUNT] [PEOPLE] [LATENCY_MS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -26,8 +28,11 @@ redis_port=$(free_port)
 start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
 prefix=bench
 echo "==> pre-filling $count events for $people people"
-python3 Benchmarks/prefill-stream.py "$prefix" "$count" "$people" | redis-cli -p "$redis_port" --pipe >/dev/null
-[ "$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")" = "$count" ] || { echo "pre-fill failed"; exit 1; }
+python3 Benchmarks/prefill-stream.py "$prefix" "$count" "$people" "${REPLAYS:-0}" | redis-cli -p "$redis_port" --pipe >/dev/null
+# With REPLAYS the stream holds the repeats too: the figures below are per entry on the stream.
+count=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
+[ "$count" -gt 0 ] || { echo "pre-fill failed"; exit 1; }
+echo "==> $count entries on the stream (REPLAYS=${REPLAYS:-0}), CIO_RELAY_UNCHANGED_WINDOW=${UNCHANGED_WINDOW:-default}"
 
 python3 IntegrationTests/track-stub.py "$work/track.log" "$latency" >"$work/track.port" &
 stub=$!
@@ -37,7 +42,8 @@ admin=$(free_port)
 start=$(date +%s.%N)
 REDIS_URL="redis://127.0.0.1:$redis_port" CIO_RELAY_KEY_PREFIX=$prefix ADMIN_PORT=$admin CIO_RELAY_BIND=127.0.0.1 \
   CUSTOMERIO_SITE_ID=bench CUSTOMERIO_TRACK_API_KEY=bench-key CUSTOMERIO_TRACK_URL="http://127.0.0.1:$(cat "$work/track.port")" \
-  CIO_RELAY_CONSUMER_NAME=bench WAREHOUSE_URL=none LOG_LEVEL=warning "$binary" work 2>"$work/work.log" &
+  CIO_RELAY_CONSUMER_NAME=bench WAREHOUSE_URL=none LOG_LEVEL=warning ${UNCHANGED_WINDOW:+CIO_RELAY_UNCHANGED_WINDOW=$UNCHANGED_WINDOW} \
+  "$binary" work 2>"$work/work.log" &
 worker=$!
 
 # Drained: the group has neither undelivered (lag) nor pending entries.
@@ -66,10 +72,15 @@ suppress = sum(r["items"] for r in log if r["actions"] == ["suppress"])
 elapsed = end - start
 span = (log[-1]["t"] - log[0]["t"]) if len(log) > 1 else 0
 print(f"drained {count} events in {elapsed:.2f} s (worker start included): {count / elapsed:,.0f} events/s")
-print(f"Track API requests: {requests} ({requests / count * 1000:.1f} per 1,000 events), {items} operations, {suppress} suppressions;"
+print(f"Track API requests: {requests} ({requests / count * 1000:.1f} per 1,000 events), {items} operations"
+      f" ({items / count * 1000:.1f} per 1,000 events), {suppress} suppressions;"
       f" {requests / span if span else 0:.1f} requests/s while sending")
 print(f"worker peak memory (VmHWM): {peak / 1024:.1f} MiB")
 PY
+curl -fsS "http://127.0.0.1:$admin/metrics" | awk '
+  /^cio_relay_unchanged_attributes_total / { attributes = $2 }
+  /^cio_relay_events_processed_total/ && /outcome="unchanged"/ { events += $2 }
+  END { printf "left out as unchanged: %d attribute writes; %d events needed no request\n", attributes, events }'
 errors=$(grep -c '"level":"error"' "$work/work.log" || true)
 echo "errors logged by the worker: $errors"
 [ "$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:dead")" = 0 ] || echo "dead letters: $(redis-cli -p "$redis_port" XLEN "$prefix:{0}:dead")"
