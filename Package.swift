@@ -271,7 +271,8 @@ let package = Package(
         .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "HiredisTests", dependencies: ["Hiredis", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CustomerIOTests", dependencies: ["CustomerIO", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "CustomerIO"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerTests", dependencies: ["Worker", "CustomerIO", .product(name: "Yams", package: "Yams")], swiftSettings: swiftSettings),
         .testTarget(
             name: "WarehouseTests",
             dependencies: [

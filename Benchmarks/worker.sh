@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 count=${1:-100000} people=${2:-50000} latency=${3:-5}
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev curl
-binary=$(build_release 2>/dev/null)
+# CIO_RELAY_BINARY: a release binary built already (to compare builds, or to spare the build).
+binary=${CIO_RELAY_BINARY:-$(build_release 2>/dev/null)}
 
 work=$(mktemp -d -t cio-relay-bench-worker.XXXXXX)
 worker="" stub=""

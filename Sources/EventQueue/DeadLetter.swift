@@ -14,6 +14,9 @@ public enum DeadLetterReason: String, Sendable, Hashable, CaseIterable {
     case trackAPITooLarge = "track_api_too_large"
     /// The App API refused the event's ESP suppression for good (a 4xx other than 429).
     case appAPIRejected = "app_api_rejected"
+    /// A forwarding destination still failed when the event was older than its `give_up_after`;
+    /// the error names the destination, and a replay goes to that destination alone.
+    case forwardFailed = "forward_failed"
     /// The warehouse refused the row for its content.
     case warehouseRejected = "warehouse_rejected"
 }
@@ -73,9 +76,10 @@ public enum ReplayOutcome: Sendable, Hashable {
 
 extension EventQueue {
     /// Moves a dead letter back onto the events stream (without the dedup check: the event was
-    /// seen, that is why it is here) and deletes it from the dead letters, in one step.
+    /// seen, that is why it is here) and deletes it from the dead letters, in one step. The entry
+    /// is for the group it failed in alone (field `for`): the other groups had done their part.
     /// KEYS[1] dead stream, KEYS[2] events stream; ARGV[1] dead-letter id, ARGV[2] malformed reason,
-    /// ARGV[3…] the event fields to copy (`StreamField.eventFields`).
+    /// ARGV[3] the target field's name, ARGV[4…] the event fields to copy (`StreamField.eventFields`).
     /// Answers the new entry id, 0 when there is no such dead letter, -1 when it is not replayable.
     static let replayDeadLetter = RedisScript(
         """
@@ -86,7 +90,11 @@ extension EventQueue {
         for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
         if fields['reason'] == ARGV[2] then return -1 end
         local copy = {}
-        for i = 3, #ARGV do
+        if fields['group'] then
+          table.insert(copy, ARGV[3])
+          table.insert(copy, fields['group'])
+        end
+        for i = 4, #ARGV do
           local name = ARGV[i]
           if fields[name] then
             table.insert(copy, name)
@@ -144,7 +152,7 @@ extension EventQueue {
         let reply = try await client.run(
             Self.replayDeadLetter,
             keys: [keys.dead, keys.events],
-            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue)]
+            arguments: [RedisArgument(address.streamID), RedisArgument(DeadLetterReason.malformed.rawValue), RedisArgument(StreamField.target)]
                 + StreamField.eventFields.map { RedisArgument($0) }
         )
         switch reply {

@@ -122,7 +122,22 @@ public struct GroupConsumer: Sendable {
         guard let reader else { return try await pollNew() }
         let keys = queue.layout.partitions[0]
         let reply = try await reader.send(readCommand(keys, count: configuration.batchSize, block: max(1, configuration.blockTime.milliseconds)))
-        return try delivered(reply, from: keys)
+        return try await forThisGroup(try delivered(reply, from: keys))
+    }
+
+    /// The entries this group acts on; those replayed for another group are acknowledged here.
+    private func forThisGroup(_ entries: [DeliveredEntry]) async throws(RedisError) -> [DeliveredEntry] {
+        var mine: [DeliveredEntry] = []
+        var others: [String] = []
+        for delivered in entries {
+            if let target = delivered.entry.fields[StreamField.target], target != Array(configuration.group.utf8) {
+                others.append(delivered.entry.id)
+            } else {
+                mine.append(delivered)
+            }
+        }
+        if !others.isEmpty { try await acknowledge(others) }
+        return mine
     }
 
     /// `XREADGROUP` of new entries on one partition, blocking that long if given.
@@ -156,7 +171,7 @@ public struct GroupConsumer: Sendable {
                 guard shares[keys.partition] > 0 else { return [DeliveredEntry]() }
                 return try delivered(try await queue.client.send(readCommand(keys, count: shares[keys.partition], block: nil)), from: keys)
             }.flatMap { $0 }
-            if !entries.isEmpty || ContinuousClock.now + configuration.pollInterval > deadline { return entries }
+            if !entries.isEmpty || ContinuousClock.now + configuration.pollInterval > deadline { return try await forThisGroup(entries) }
             do {
                 try await Task.sleep(for: configuration.pollInterval)
             } catch {
@@ -181,7 +196,7 @@ public struct GroupConsumer: Sendable {
         for keys in queue.layout.partitions where reclaimed.count < configuration.batchSize {
             reclaimed += try await reclaim(in: keys, count: configuration.batchSize - reclaimed.count)
         }
-        return reclaimed
+        return try await forThisGroup(reclaimed)
     }
 
     private func reclaim(in keys: QueueKeys, count: Int) async throws(RedisError) -> [DeliveredEntry] {

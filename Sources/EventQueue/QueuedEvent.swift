@@ -15,6 +15,9 @@ enum StreamField {
     static let metric = "m"
     /// The Redis layout the entry was written with (`RedisLayout`); entries of 0.1.0 have none.
     static let layoutVersion = "v"
+    /// The one consumer group an entry is for (a dead letter replayed to the group it failed
+    /// in); absent: every group. Other groups acknowledge such an entry without acting on it.
+    static let target = "for"
     /// Dead letters only: why, what went wrong, after how many deliveries, when, by which group,
     /// and which events-stream entry it was.
     static let reason = "reason"

@@ -29,13 +29,14 @@ public struct DeadLetterOperations<Store: DeadLetterStore>: Sendable {
         return letter
     }
 
-    /// Every replayable dead letter (of `reason`, when given), read a page at a time.
-    public func replayable(reason: String? = nil) async throws(RedisError) -> [DeadLetter] {
+    /// Every replayable dead letter (of `reason`, and of the consumer group `group`, when given),
+    /// read a page at a time.
+    public func replayable(reason: String? = nil, group: String? = nil) async throws(RedisError) -> [DeadLetter] {
         var found: [DeadLetter] = []
         var start = "-"
         while true {
             let page = try await store.deadLetters(from: start, count: Self.pageSize)
-            found += page.filter { $0.isReplayable && (reason == nil || $0.reason == reason) }
+            found += page.filter { $0.isReplayable && (reason == nil || $0.reason == reason) && (group == nil || $0.group == group) }
             guard page.count == Self.pageSize, let last = page.last else { return found }
             start = "(" + last.id
         }
@@ -50,9 +51,10 @@ public struct DeadLetterOperations<Store: DeadLetterStore>: Sendable {
         return DeadLetterReplay(outcomes: outcomes, stream: store.eventsStreamName)
     }
 
-    /// Replays every replayable dead letter, or those of `reason`.
-    public func replayAll(reason: String? = nil) async throws(RedisError) -> DeadLetterReplay {
-        try await replay(ids: try await replayable(reason: reason).map(\.id))
+    /// Replays every replayable dead letter, or those of `reason` and/or `group` (a forwarding
+    /// destination's dead letters: `forward:<name>`).
+    public func replayAll(reason: String? = nil, group: String? = nil) async throws(RedisError) -> DeadLetterReplay {
+        try await replay(ids: try await replayable(reason: reason, group: group).map(\.id))
     }
 
     /// Deletes every dead letter; answers how many there were.

@@ -90,12 +90,17 @@ public enum OperatorCommands {
     }
 
     /// `dead-letters replay ID… | --all`: puts dead letters back on the events stream.
-    public static func replayDeadLetters(_ store: some DeadLetterStore, ids: [String], all: Bool) async throws -> String {
+    /// `group` (with `all`) replays only the dead letters of that consumer group, such as one
+    /// forwarding destination's (`forward:<name>`).
+    public static func replayDeadLetters(_ store: some DeadLetterStore, ids: [String], all: Bool, group: String? = nil) async throws -> String {
         guard all != !ids.isEmpty else {
             throw OperationFailure("name the dead letters to replay, or --all (not both)", status: .usage)
         }
+        guard group == nil || all else {
+            throw OperationFailure("--group goes with --all: it chooses which dead letters --all replays", status: .usage)
+        }
         let operations = DeadLetterOperations(store: store)
-        let report = all ? try await operations.replayAll() : try await operations.replay(ids: ids)
+        let report = all ? try await operations.replayAll(group: group) : try await operations.replay(ids: ids)
         var lines = report.outcomes.map { id, outcome in
             switch outcome {
             case .replayed(let entryID): "\(id): replayed as \(entryID)"

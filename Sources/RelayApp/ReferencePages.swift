@@ -30,7 +30,7 @@ public enum ReferencePages {
 
     /// Every metric family a process can export, by the component that records it.
     public static let metricDefinitions: [MetricDefinition] =
-        ReceiverMetrics.definitions + WorkerMetrics.definitions + TrackMetrics.definitions
+        ReceiverMetrics.definitions + WorkerMetrics.definitions + TrackMetrics.definitions + ForwardMetrics.definitions
         + WarehouseMetrics.definitions + BigQueryMetrics.definitions + [AdminRoutes.redisUpDefinition, BuildInfo.definition]
         + ProcessMetrics.definitions
 

@@ -17,14 +17,27 @@ extension RelaySettings {
     mutating func loadGroups(source: SettingSource) throws(SettingsError) {
         let setGroups = source.lookup(SettingsTable.groups)
         let variable = setGroups?.source ?? SettingsTable.groups.variable
-        let available = Self.knownGroups.joined(separator: ", ")
+        // Each forwarding destination reads from a group of its own; `forward` names them all.
+        let forwardGroups = (source.file?.node(at: ["forward"]).map(PolicyParser.forwardNames) ?? []).map {
+            ForwardDestination.groupPrefix + $0
+        }
+        let known = Self.knownGroups + forwardGroups
+        let available = (known + (forwardGroups.isEmpty ? [] : [ForwardDestination.allGroups])).joined(separator: ", ")
         let withoutWarehouse = source.lookup(SettingsTable.warehouseURL)?.text == WarehouseLocation.none.description
-        groups =
+        let named =
             setGroups.map(\.text).map {
                 $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            } ?? (withoutWarehouse ? [ActionsWorker.group] : Self.knownGroups)
-        for group in groups where !Self.knownGroups.contains(group) {
-            throw SettingsError(.invalidValue, source: variable, "'\(group)': unknown group; groups available: \(available)")
+            } ?? (withoutWarehouse ? [ActionsWorker.group] : Self.knownGroups) + (forwardGroups.isEmpty ? [] : [ForwardDestination.allGroups])
+        groups = []
+        for group in named where !groups.contains(group) {
+            if group == ForwardDestination.allGroups && !forwardGroups.isEmpty {
+                groups += forwardGroups.filter { !groups.contains($0) }
+                continue
+            }
+            guard known.contains(group) else {
+                throw SettingsError(.invalidValue, source: variable, "'\(group)': unknown group; groups available: \(available)")
+            }
+            groups.append(group)
         }
         guard !groups.isEmpty else {
             throw SettingsError(.invalidValue, source: variable, "names no group; groups available: \(available)")
@@ -80,6 +93,18 @@ extension RelaySettings {
         worker.track = try Self.trackSettings(source: source, options: track)
         worker.appAPI = try Self.appAPISettings(source: source, requestTimeout: track.requestTimeout)
 
+        // Read in full (secrets included) where destinations run; a list that is not even a list
+        // of named destinations is refused everywhere.
+        if let file = source.file, let node = file.node(at: ["forward"]),
+            groups.contains(where: { $0.hasPrefix(ForwardDestination.groupPrefix) })
+                || PolicyParser.forwardNames(node).count != (node.sequence?.count ?? -1)
+        {
+            do {
+                worker.forward = try PolicyParser.parse(forward: node, source: file.path, environment: source.environment)
+            } catch {
+                throw SettingsError(.invalidFile, source: "\(error.source)\(error.line.map { ":\($0)" } ?? "")", error.message)
+            }
+        }
         if let file = source.file, let node = file.node(at: ["policy"]) {
             do {
                 worker.policy = try PolicyParser.parse(policy: node, source: file.path)

@@ -9,6 +9,8 @@ public struct PolicyError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidRule = Code(value: "invalid_rule")
         public static let invalidAction = Code(value: "invalid_action")
         public static let invalidAttribute = Code(value: "invalid_attribute")
+        /// A `forward:` destination that cannot be used.
+        public static let invalidForward = Code(value: "invalid_forward")
         public var description: String { value }
     }
 
@@ -57,7 +59,8 @@ public enum PolicyParser {
         return Policy(rules: rules)
     }
 
-    private struct Context {
+    /// Reads nodes of the file, naming the place of each error.
+    struct Context {
         let source: String
 
         func error(_ code: PolicyError.Code, _ node: Node?, _ message: String) -> PolicyError {

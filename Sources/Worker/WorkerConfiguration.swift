@@ -37,6 +37,8 @@ public struct WorkerConfiguration: Sendable {
     public var warehouseWriters: Int
     /// How long one write of a batch may take before it is abandoned and tried again.
     public var warehouseTimeout: Duration
+    /// Where events are forwarded, each destination from a consumer group of its own.
+    public var forward: [ForwardDestination]
 
     public init(
         consumer: ConsumerConfiguration,
@@ -54,7 +56,8 @@ public struct WorkerConfiguration: Sendable {
         unavailablePause: Duration = .seconds(5),
         warehouseBatchSize: Int = 2000,
         warehouseWriters: Int = 2,
-        warehouseTimeout: Duration = .seconds(60)
+        warehouseTimeout: Duration = .seconds(60),
+        forward: [ForwardDestination] = []
     ) {
         self.consumer = consumer
         self.policy = policy
@@ -72,5 +75,6 @@ public struct WorkerConfiguration: Sendable {
         self.warehouseBatchSize = warehouseBatchSize
         self.warehouseWriters = warehouseWriters
         self.warehouseTimeout = warehouseTimeout
+        self.forward = forward
     }
 }

@@ -50,6 +50,22 @@ public enum Workers {
                     })
             }
         }
+        let forwardMetrics = ForwardMetrics(factory: metricsFactory)
+        for destination in configuration.forward where groups.contains(destination.group) {
+            var consumer = configuration.consumer
+            consumer.group = destination.group
+            let forwarder = Forwarder(
+                destination: destination, consumer: try GroupConsumer(queue: queue, configuration: consumer), logger: logger, metrics: forwardMetrics)
+            forwardMetrics.circuit(open: false, destination: destination.name)
+            services.append(
+                ConsumerLoop(
+                    consumer: forwarder.consumer, reclaimInterval: configuration.reclaimInterval, unavailablePause: configuration.unavailablePause,
+                    logger: logger
+                ) { batch in
+                    // Failed deliveries wait for redelivery; the pause spares a failing destination.
+                    try await forwarder.process(batch, now: Int64(Date().timeIntervalSince1970 * 1000)).count(.failed) > 0
+                })
+        }
         return services + maintenance(queue: queue, configuration: configuration, logger: logger, metrics: metrics)
     }
 

@@ -324,8 +324,10 @@ struct DeadLetters: AsyncParsableCommand {
             abstract: "Put dead letters back on the events stream (bypassing dedup) once the cause is fixed.")
         @Argument(help: "Ids of the dead letters to replay.") var ids: [String] = []
         @Flag(help: "Replay every replayable dead letter.") var all = false
+        @Option(help: "With --all: only the dead letters of this consumer group, such as forward:NAME (one forwarding destination).")
+        var group: String?
         func run() async throws {
-            try await withQueue { queue, _ in try await OperatorCommands.replayDeadLetters(queue, ids: ids, all: all) }
+            try await withQueue { queue, _ in try await OperatorCommands.replayDeadLetters(queue, ids: ids, all: all, group: group) }
         }
     }
 

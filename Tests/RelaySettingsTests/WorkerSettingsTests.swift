@@ -204,6 +204,51 @@ struct WorkerSettingsTests {
         #expect(failure?.source.hasPrefix("\(unknownKey):4") == true, "\(String(describing: failure))")
     }
 
+    @Test func forwardDestinationsReadFromGroupsOfTheirOwn() throws {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let path = try writeConfigFile(
+            """
+            workspaces:
+              a:
+                signing_keys: [k1]
+            forward:
+              - name: analytics
+                url: http://127.0.0.1:9/cio
+                secret_env: FWD_SECRET
+              - name: alerts
+                url: http://127.0.0.1:9/alerts
+                secret: \(secret)
+                metrics: [spammed]
+            """)
+        let settings = try load(["CIO_RELAY_CONFIG": path, "FWD_SECRET": secret])
+        #expect(settings.groups == ["actions", "warehouse", "forward:analytics", "forward:alerts"], "forward runs by default")
+        #expect(settings.worker.forward.map(\.name) == ["analytics", "alerts"])
+        let one = try load(["CIO_RELAY_CONFIG": path, "FWD_SECRET": secret, "CIO_RELAY_GROUPS": "forward:alerts"])
+        #expect(one.groups == ["forward:alerts"])
+        let all = try load(["CIO_RELAY_CONFIG": path, "FWD_SECRET": secret, "CIO_RELAY_GROUPS": "actions,forward"])
+        #expect(all.groups == ["actions", "forward:analytics", "forward:alerts"])
+        // A receiver creates the groups but holds no forwarding secret; nor does an actions worker.
+        #expect(try load(["CIO_RELAY_CONFIG": path], roles: [.receiver]).groups.contains("forward:analytics"))
+        #expect(try load(["CIO_RELAY_CONFIG": path, "CIO_RELAY_GROUPS": "actions"]).worker.forward.isEmpty)
+        #expect(
+            settingsError(["CIO_RELAY_CONFIG": path, "FWD_SECRET": secret, "CIO_RELAY_GROUPS": "forward:nope"])?.message.contains("unknown group")
+                == true)
+        #expect(settingsError(["CIO_RELAY_CONFIG": path])?.message.contains("FWD_SECRET, which is not set") == true)
+
+        let bad = try writeConfigFile(
+            """
+            workspaces:
+              a:
+                signing_keys: [k1]
+            forward:
+              - name: analytics
+                url: ftp://collector
+                secret: \(secret)
+            """)
+        let failure = settingsError(["CIO_RELAY_CONFIG": bad])
+        #expect(failure?.source == "\(bad):6" && failure?.message.contains("'url' must be an http(s) URL") == true, "\(String(describing: failure))")
+    }
+
     @Test func aWorkerNeedsNoSigningKey() throws {
         #expect(throws: SettingsError.self) { try load([:]) }
         let worker = try load(["CUSTOMERIO_SITE_ID": "s", "CUSTOMERIO_TRACK_API_KEY": "k"], roles: [.worker]).worker

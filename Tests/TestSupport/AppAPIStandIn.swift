@@ -5,8 +5,7 @@ import Foundation
 public final class AppAPIStandIn: ShutdownAfterTest {
     /// The key the stand-in accepts as the bearer token.
     public static let key = "app-key"
-    public let port: Int
-    private let pid: pid_t
+    private let server: PythonServerProcess
 
     /// One request the stand-in received, with what the OpenAPI check found wrong (nothing: valid).
     public struct Received: Sendable, Hashable {
@@ -17,44 +16,20 @@ public final class AppAPIStandIn: ShutdownAfterTest {
     }
 
     public init() throws {
-        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("app-api-port-\(UUID().uuidString)")
-        let resources = TestBigQuery.root.appendingPathComponent("Tests/IntegrationTests/Resources")
-        let command = [
-            resources.appendingPathComponent("app-api-standin.py").path,
-            resources.appendingPathComponent("customerio-app-api-esp-suppression.openapi.json").path, Self.key,
-        ].map(TestBigQuery.shellQuoted).joined(separator: " ")
-        pid = try TestProcess.spawn(["/bin/sh", "-c", "exec python3 \(command) > \(TestBigQuery.shellQuoted(portFile.path))"])
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                self.port = port
-                try? FileManager.default.removeItem(at: portFile)
-                return
-            }
-            usleep(50_000)
-        }
-        kill(pid, SIGKILL)
-        throw TestSetupError("app-api-standin.py did not start (openapi-core missing? run scripts/test.sh)")
+        let spec = TestBigQuery.root.appendingPathComponent("Tests/IntegrationTests/Resources/customerio-app-api-esp-suppression.openapi.json").path
+        server = try PythonServerProcess(script: "app-api-standin.py", arguments: [spec, Self.key], missing: "openapi-core")
     }
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var baseURL: String { server.baseURL }
 
     /// The next answers, one per request: (status, headers); after them, 200.
     public func script(_ answers: [(status: Int, headers: [String: String])]) throws {
-        let steps = answers.map { ["status": $0.status, "headers": $0.headers] as [String: Any] }
-        let body = String(decoding: try JSONSerialization.data(withJSONObject: steps), as: UTF8.self)
-        let (status, text) = try TestProcess.output(
-            ofShell: "exec curl -fsS -X POST --data-binary \(TestBigQuery.shellQuoted(body)) \(baseURL)/__script")
-        guard status == 0 else { throw TestSetupError("the App API stand-in refused the script (curl exit \(status)): \(text)") }
+        try server.post("/__script", answers.map { ["status": $0.status, "headers": $0.headers] as [String: Any] })
     }
 
     /// Every request received so far.
     public func received() throws -> [Received] {
-        // Foundation on Linux reads no http:// URL; curl does (the test command installs it).
-        let (status, text) = try TestProcess.output(ofShell: "exec curl -fsS \(baseURL)/__requests")
-        guard status == 0, let list = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
-            throw TestSetupError("the App API stand-in's /__requests did not answer (curl exit \(status)): \(text)")
-        }
+        guard let list = try server.get("/__requests") as? [[String: Any]] else { throw TestSetupError("/__requests is not a list") }
         return list.map {
             Received(
                 method: $0["method"] as? String ?? "", suppressionType: $0["suppression_type"] as? String, address: $0["address"] as? String,
@@ -63,8 +38,6 @@ public final class AppAPIStandIn: ShutdownAfterTest {
     }
 
     public func shutdown() async {
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        await server.shutdown()
     }
 }
