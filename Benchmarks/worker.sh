@@ -4,7 +4,8 @@
 # (LATENCY_MS per request) under the default 100 requests/s budget, and prints events/s drained,
 # Track API requests per 1,000 events, and the worker's peak memory.
 # REPLAYS=0.1 adds Customer.io-style repeats to the corpus (Benchmarks/prefill-stream.py);
-# UNCHANGED_WINDOW is passed as CIO_RELAY_UNCHANGED_WINDOW (0: every value written, as before 0.2).
+# UNCHANGED_WINDOW is passed as CIO_RELAY_UNCHANGED_WINDOW (default 86400; 0: every value written,
+# as before writes that change nothing were left out).
 # Usage: [REPLAYS=F] [UNCHANGED_WINDOW=S] Benchmarks/worker.sh [COUNT] [PEOPLE] [LATENCY_MS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ python3 Benchmarks/prefill-stream.py "$prefix" "$count" "$people" "${REPLAYS:-0}
 # With REPLAYS the stream holds the repeats too: the figures below are per entry on the stream.
 count=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
 [ "$count" -gt 0 ] || { echo "pre-fill failed"; exit 1; }
-echo "==> $count entries on the stream (REPLAYS=${REPLAYS:-0}), CIO_RELAY_UNCHANGED_WINDOW=${UNCHANGED_WINDOW:-default}"
+echo "==> $count entries on the stream (REPLAYS=${REPLAYS:-0}), CIO_RELAY_UNCHANGED_WINDOW=${UNCHANGED_WINDOW:-86400}"
 
 python3 IntegrationTests/track-stub.py "$work/track.log" "$latency" >"$work/track.port" &
 stub=$!
@@ -43,7 +44,7 @@ admin=$(free_port)
 start=$(date +%s.%N)
 REDIS_URL="redis://127.0.0.1:$redis_port" CIO_RELAY_KEY_PREFIX=$prefix ADMIN_PORT=$admin CIO_RELAY_BIND=127.0.0.1 \
   CUSTOMERIO_SITE_ID=bench CUSTOMERIO_TRACK_API_KEY=bench-key CUSTOMERIO_TRACK_URL="http://127.0.0.1:$(cat "$work/track.port")" \
-  CIO_RELAY_CONSUMER_NAME=bench WAREHOUSE_URL=none LOG_LEVEL=warning ${UNCHANGED_WINDOW:+CIO_RELAY_UNCHANGED_WINDOW=$UNCHANGED_WINDOW} \
+  CIO_RELAY_CONSUMER_NAME=bench WAREHOUSE_URL=none LOG_LEVEL=warning CIO_RELAY_UNCHANGED_WINDOW=${UNCHANGED_WINDOW:-86400} \
   "$binary" work 2>"$work/work.log" &
 worker=$!
 
