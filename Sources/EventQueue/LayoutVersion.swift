@@ -7,7 +7,7 @@ import Hiredis
 ///
 /// | layout | releases | keys, markers, entries |
 /// |---|---|---|
-/// | 1 | 0.1.0 and later | keys `PREFIX:{TAG}:events`, `:dead`, `:seen:ID` (holding the entry id; `1` before 0.1.0), `:attr:…`, `:ratelimit:…`, `PREFIX:{0}:partitions`, `PREFIX:{0}:layout` (0.1.0 writes none); entry fields `body ws rt t m` and `v`, the layout (absent in entries of 0.1.0: 1) |
+/// | 1 | 0.1.0 and later | keys `PREFIX:{TAG}:events`, `:dead`, `:seen:ID` (holding the entry id; `1` before 0.1.0), `:attr:…`, `:ratelimit:…`, `PREFIX:{0}:partitions`, `PREFIX:{0}:layout` (0.1.0 writes none); entry fields `body ws rt t m` and `v`, the layout (absent in entries of 0.1.0: 1), and `for` on a replayed dead letter (the one group to act on it; a release that does not know it processes the entry in every group, as replays did before) |
 public enum RedisLayout {
     /// The layout this binary writes, and the newest it reads.
     public static let current = 1

@@ -69,6 +69,9 @@ public struct QueuedEvent: Sendable, Hashable {
     public var objectType: String? { text(StreamField.objectType) }
     public var metric: String? { text(StreamField.metric) }
 
+    /// The one consumer group the entry is for (a replayed dead letter), or nil: every group.
+    public var target: String? { text(StreamField.target) }
+
     /// `object_type/metric`, with `?` for what the entry does not say.
     public var kind: String { "\(objectType ?? "?")/\(metric ?? "?")" }
 }

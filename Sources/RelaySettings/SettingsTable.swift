@@ -173,8 +173,10 @@ public enum SettingsTable {
         "CIO_RELAY_CONSUMER_NAME", file: "worker.consumer_name", .text, default: "the host name plus a random suffix",
         "this worker's name in its consumer groups (the pod name on Kubernetes); unique per process, 1 to 200 characters, no spaces")
     public static let groups = Setting(
-        "CIO_RELAY_GROUPS", file: "worker.groups", .text, default: "`actions,warehouse` (`actions` when `WAREHOUSE_URL=none`)",
-        "consumer groups, comma-separated: a worker runs them; every role creates them at start and `status` reports one that is missing")
+        "CIO_RELAY_GROUPS", file: "worker.groups", .text,
+        default: "`actions,warehouse` (`actions` when `WAREHOUSE_URL=none`), and `forward` when the file has `forward:` destinations",
+        "consumer groups, comma-separated: a worker runs them; every role creates them at start and `status` reports one that is missing. `forward` means every forwarding destination's group, `forward:NAME` one"
+    )
 
     // The warehouse.
     public static let warehouseURL = Setting(

@@ -1,9 +1,7 @@
 extension Policy {
     /// The built-in policy, in the YAML form users copy and edit (`policy:` in the config file).
     /// Bounces and spam complaints mark then suppress; subscription changes and engagement are
-    /// monotonic, so a late retry of an older event never undoes a newer one. A subscription
-    /// change is written only when `unsubscribed` changes: `email/unsubscribed` and the
-    /// `customer/unsubscribed` that follows it (or that our own write causes) are one change.
+    /// monotonic, so a late retry of an older event never undoes a newer one.
     public static let defaultYAML = """
         policy:
           - name: email-bounced
@@ -30,7 +28,6 @@ extension Policy {
                   unsubscribed: true
                   unsubscribed_at: $timestamp
                 monotonic: true
-                if_changed: unsubscribed
           - name: resubscribed
             object_types: [customer]
             metrics: [subscribed]
@@ -39,7 +36,6 @@ extension Policy {
                   unsubscribed: false
                   subscribed_at: $timestamp
                 monotonic: true
-                if_changed: unsubscribed
           - name: email-engagement
             object_types: [email]
             metrics: [opened, clicked]

@@ -36,7 +36,7 @@ struct ConsoleSecurityTests {
         #expect(
             ConsoleActivity.counters(
                 in: "x_total{status=\"200\",route=\"a\"} 2\nx_total{route=\"b\",status=\"200\"} 3\nx_total{status=\"429\"} 1\n", family: "x_total",
-                label: "status") == ["200": 5, "429": 1])
+                labels: "status") == ["200": 5, "429": 1])
     }
 
     @Test func theThrottleForgetsFailuresOlderThanItsWindow() {

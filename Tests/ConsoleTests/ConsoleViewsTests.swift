@@ -40,6 +40,33 @@ struct ConsoleViewsTests {
         #expect(html.contains("<td>accepted</td><td class=\"num\">7</td>") && html.contains("since this process started"))
     }
 
+    @Test func eachForwardingDestinationHasARowOfItsDeliveries() {
+        let status = Self.status(groups: [Self.group("forward:analytics"), Self.group("forward:alerts")])
+        let window = ConsoleActivity.Window(
+            seconds: 60, intake: [:], track: [:],
+            forward: [
+                "analytics delivered": 1200, "analytics filtered": 300, "alerts failed": 4, "alerts gave_up": 1, "\(Self.hostile) delivered": 1,
+            ])
+        let html = OverviewView.body(status, activity: window).markup
+        #expect(html.contains("<td>forward:analytics</td>"), "each destination's group has its row in the groups table")
+        #expect(html.contains("<h2>Forwarding (this process)</h2>"))
+        #expect(html.contains(#"<tr><td>alerts</td><td class="num">0</td><td class="num">4</td><td class="num">1</td><td class="num">0</td></tr>"#))
+        #expect(
+            html.contains(
+                #"<tr><td>analytics</td><td class="num">1,200</td><td class="num">0</td><td class="num">0</td><td class="num">300</td></tr>"#))
+        #expect(!html.contains("<script>"))
+        // A process without destinations shows no such table.
+        #expect(!OverviewView.body(status, activity: ConsoleActivity.Window(seconds: 0, intake: [:], track: [:])).markup.contains("Forwarding"))
+        // The counters are read per destination and outcome from the exposition text.
+        let text = """
+            cio_relay_forward_deliveries_total{destination="analytics",outcome="delivered"} 5
+            cio_relay_forward_deliveries_total{destination="analytics",outcome="failed"} 2
+            """
+        #expect(
+            ConsoleActivity.counters(in: text, family: "cio_relay_forward_deliveries_total", labels: "destination", "outcome")
+                == ["analytics delivered": 5, "analytics failed": 2])
+    }
+
     @Test func aPrimaryBelowTheMinimumIsAnnounced() {
         let html = OverviewView.body(
             Self.status(groups: [], replicas: 0, minimum: 1), activity: ConsoleActivity.Window(seconds: 30, intake: [:], track: [:])

@@ -72,7 +72,7 @@ enum OverviewView {
         let span = window.seconds < 1 ? "since this process started" : "last \(Readable.duration(seconds: window.seconds)), this process"
         let intake = counts("Webhooks by outcome", window.intake, empty: "none received by this process")
         let track = counts("Track API answers", window.track, empty: "no Track API calls from this process")
-        return "\(body)<h2>Activity (\(span))</h2><div class=\"cards\">\(intake)\(track)</div>"
+        return "\(body)<h2>Activity (\(span))</h2><div class=\"cards\">\(intake)\(track)</div>\(forwarding(window.forward))"
     }
 
     /// A group's state as a word, a symbol and a colour: colour alone is never the message.
@@ -91,6 +91,27 @@ enum OverviewView {
     private static func card(_ label: String, _ value: String, link: String? = nil) -> HTML {
         let shown: HTML = link.map { "<a href=\"\($0)\">\(value)</a>" } ?? "\(value)"
         return "<div class=\"card\"><div class=\"label\">\(label)</div><div class=\"value\">\(shown)</div></div>"
+    }
+
+    /// One row per forwarding destination this process runs: its deliveries by outcome.
+    private static func forwarding(_ counts: [String: Double]) -> HTML {
+        var byDestination: [String: [String: Int]] = [:]
+        for (key, value) in counts {
+            let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            byDestination[parts[0], default: [:]][parts[1]] = Int(value)
+        }
+        guard !byDestination.isEmpty else { return "" }
+        let outcomes = ["delivered", "failed", "gave_up", "filtered"]
+        let rows: [HTML] = byDestination.keys.sorted().map { destination in
+            let cells: [HTML] = outcomes.map { "<td class=\"num\">\(byDestination[destination]?[$0] ?? 0)</td>" }
+            return "<tr><td>\(destination)</td>\(cells)</tr>"
+        }
+        let headers: [HTML] = outcomes.map { "<th class=\"num\">\($0.replacingOccurrences(of: "_", with: " "))</th>" }
+        return """
+            <h2>Forwarding (this process)</h2><div class="table"><table><thead><tr><th>destination</th>\(headers)</tr></thead>\
+            <tbody>\(rows)</tbody></table></div>
+            """
     }
 
     private static func counts(_ title: String, _ counts: [String: Double], empty: String) -> HTML {

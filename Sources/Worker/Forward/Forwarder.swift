@@ -113,11 +113,12 @@ public struct Forwarder: Sendable {
                 done.append(id)
                 continue
             }
-            let age = now - (delivered.entry.event.receivedAt ?? now)
+            let age = now - Self.since(delivered.entry, now: now)
             if age >= destination.giveUpAfter.milliseconds {
                 try await consumer.deadLetter(
                     delivered, reason: .forwardFailed,
-                    error: "destination \(destination.name): \(failure); given up \(Duration.milliseconds(age)) after the event was received",
+                    error:
+                        "destination \(destination.name): \(failure); given up \(Duration.milliseconds(age)) after the event was received or replayed",
                     now: now)
                 report.outcomes[id] = .gaveUp
                 logger.error(
@@ -132,6 +133,14 @@ public struct Forwarder: Sendable {
             metrics.count(outcome, report.count(outcome), destination: destination.name)
         }
         return report
+    }
+
+    /// When the destination's time to deliver an entry started (milliseconds): when the event was
+    /// received, or, for a replayed dead letter, when it was put back on the stream (its id's time).
+    static func since(_ entry: StreamEntry, now: Int64) -> Int64 {
+        let added = entry.address.streamID.split(separator: "-").first.flatMap { Int64($0) }
+        if entry.event.target != nil, let added { return added }
+        return entry.event.receivedAt ?? added ?? now
     }
 
     /// Delivers the entries, `concurrency` at a time; answers why each that failed did.

@@ -83,6 +83,31 @@ struct ESPSuppressionIntegrationTests {
     }
 }
 
+/// The built-in subscription rules with `if_changed: unsubscribed`, as docs/actions.md shows them.
+private func subscriptionPolicy() throws -> Policy {
+    try PolicyParser.parse(
+        yaml: """
+            policy:
+              - name: unsubscribed
+                metrics: [unsubscribed]
+                actions:
+                  - identify:
+                      unsubscribed: true
+                      unsubscribed_at: $timestamp
+                    monotonic: true
+                    if_changed: unsubscribed
+              - name: resubscribed
+                object_types: [customer]
+                metrics: [subscribed]
+                actions:
+                  - identify:
+                      unsubscribed: false
+                      subscribed_at: $timestamp
+                    monotonic: true
+                    if_changed: unsubscribed
+            """, source: "test")
+}
+
 @Suite("Writes that change nothing are left out (real Redis)", .serialized)
 struct UnchangedWritesIntegrationTests {
     @Test func theSameUnsubscribeAsAnEmailThenACustomerEventWritesOnce() async throws {
@@ -90,7 +115,8 @@ struct UnchangedWritesIntegrationTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         try await SQLiteSink(path: directory.appendingPathComponent("audit.sqlite").path).withRunning { audit in
             _ = try await audit.migrate()
-            try await withShutdown(try await WorkerHarness.make(unchangedWindow: .seconds(3600), audit: audit)) { harness in
+            try await withShutdown(try await WorkerHarness.make(policy: try subscriptionPolicy(), unchangedWindow: .seconds(3600), audit: audit)) {
+                harness in
                 // In separate batches: Customer.io sends email/unsubscribed, then customer/unsubscribed.
                 try await harness.add(emailEvent("unsubscribed", person: "u1", timestamp: 1_767_230_000))
                 #expect(try await harness.runOnce().count(.applied) == 1)
@@ -123,6 +149,17 @@ struct UnchangedWritesIntegrationTests {
                 let rows = try await audit.rows("SELECT action, outcome, detail FROM customerio_actions WHERE outcome = 'unchanged' ORDER BY rowid")
                 #expect(rows.first == ["identify", "unchanged", "unsubscribed,unsubscribed_at"])
             }
+        }
+    }
+
+    @Test func theBuiltInPolicyLeavesOutTheRepeatedFlagAndWritesTheNewerTime() async throws {
+        try await withShutdown(try await WorkerHarness.make(unchangedWindow: .seconds(3600))) { harness in
+            try await harness.add(emailEvent("unsubscribed", person: "b1", timestamp: 1_767_230_000))
+            _ = try await harness.runOnce()
+            try await harness.add(emailEvent("unsubscribed", type: "customer", person: "b1", timestamp: 1_767_230_002))
+            #expect(try await harness.runOnce().count(.applied) == 1)
+            let second = try #require(harness.server.requests.last?.batch.first?["attributes"] as? [String: Any])
+            #expect(second.keys.sorted() == ["unsubscribed_at"] && second["unsubscribed_at"] as? Int == 1_767_230_002)
         }
     }
 
