@@ -9,29 +9,15 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 count=${1:-50000} concurrency=${2:-8}
 
-ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev curl
+start_bench_worker forward
 ensure_api_check_tools
-binary=${CIO_RELAY_BINARY:-$(build_release 2>/dev/null)}
-
-work=$(mktemp -d -t cio-relay-bench-forward.XXXXXX)
-worker="" sink=""
-cleanup() {
-  [ -n "$worker" ] && kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
-  [ -n "$sink" ] && kill "$sink" 2>/dev/null || true
-  stop_redis "$work/redis"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis_port=$(free_port)
-start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
 prefix=bench
 echo "==> pre-filling $count events"
 python3 Benchmarks/prefill-stream.py "$prefix" "$count" 50000 | redis-cli -p "$redis_port" --pipe >/dev/null
 
 secret="whsec_$(openssl rand -base64 32)"
 python3 Benchmarks/forward-sink.py "$secret" >"$work/sink.port" &
-sink=$!
+helpers=$!
 for _ in $(seq 50); do [ -s "$work/sink.port" ] && break; sleep 0.1; done
 cat >"$work/relay.yaml" <<YAML
 forward:

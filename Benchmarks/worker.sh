@@ -12,22 +12,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 count=${1:-100000} people=${2:-50000} latency=${3:-5}
 
-ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev curl
-# CIO_RELAY_BINARY: a release binary built already (to compare builds, or to spare the build).
-binary=${CIO_RELAY_BINARY:-$(build_release 2>/dev/null)}
-
-work=$(mktemp -d -t cio-relay-bench-worker.XXXXXX)
-worker="" stub=""
-cleanup() {
-  [ -n "$worker" ] && kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
-  [ -n "$stub" ] && kill "$stub" 2>/dev/null || true
-  stop_redis "$work/redis"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis_port=$(free_port)
-start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+start_bench_worker worker
 prefix=bench
 echo "==> pre-filling $count events for $people people"
 python3 Benchmarks/prefill-stream.py "$prefix" "$count" "$people" "${REPLAYS:-0}" | redis-cli -p "$redis_port" --pipe >/dev/null
@@ -37,7 +22,7 @@ count=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
 echo "==> $count entries on the stream (REPLAYS=${REPLAYS:-0}), CIO_RELAY_UNCHANGED_WINDOW=${UNCHANGED_WINDOW:-86400}"
 
 python3 IntegrationTests/track-stub.py "$work/track.log" "$latency" >"$work/track.port" &
-stub=$!
+helpers=$!
 for _ in $(seq 50); do [ -s "$work/track.port" ] && break; sleep 0.1; done
 
 admin=$(free_port)

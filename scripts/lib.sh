@@ -369,6 +369,27 @@ build_release() {
   echo "$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/cio-relay"
 }
 
+# start_bench_worker NAME: what the worker benchmarks share: their packages, the release binary in
+# $binary (CIO_RELAY_BINARY, a binary built already, spares the build), a work folder in $work,
+# Redis with AOF fsync every second on $redis_port, and an EXIT trap that stops $worker (SIGTERM,
+# waited for) and the pids in $helpers, then Redis, and removes $work.
+start_bench_worker() {
+  ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev curl
+  binary=${CIO_RELAY_BINARY:-$(build_release 2>/dev/null)}
+  work=$(mktemp -d -t "cio-relay-bench-$1.XXXXXX")
+  worker="" helpers=""
+  trap stop_bench_worker EXIT
+  redis_port=$(free_port)
+  start_redis "$work/redis" "$redis_port" --appendonly yes --appendfsync everysec --save ""
+}
+
+stop_bench_worker() {
+  [ -n "$worker" ] && kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
+  for pid in $helpers; do kill "$pid" 2>/dev/null || true; done
+  stop_redis "$work/redis"
+  rm -rf "$work"
+}
+
 # start_bench_receiver WORK SECRET COMMAND...: for the receiver benchmarks, starts Redis under
 # WORK/redis (append-only, fsync every second: persistence as recommended for production;
 # REDIS_APPENDFSYNC=always measures an fsync per write instead; BENCH_REDIS_ARGS adds options,

@@ -128,17 +128,7 @@ extension RelaySettings {
             guard let site, let key else {
                 throw SettingsError(.missing, source: place, "set both the site id and the Track API key (or neither, to run dry)")
             }
-            var base = TrackRegion.standard.baseURL
-            if let region {
-                let name = try SettingSource.choose(region, for: SettingsTable.region, source: place)
-                base = TrackRegion(rawValue: name)?.baseURL ?? base
-            }
-            if let url, !url.isEmpty {
-                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                    throw SettingsError(.invalidValue, source: place, "'\(url)' is not an http(s) URL")
-                }
-                base = url
-            }
+            let base = try apiBaseURL(region: region, url: url, host: \.baseURL, where: place)
             return TrackClientConfiguration(baseURL: base, credentials: TrackCredentials(siteID: site, apiKey: key), options: options)
         }
 
@@ -151,15 +141,9 @@ extension RelaySettings {
                 guard let mapping = trackNode.mapping else {
                     throw SettingsError(.invalidFile, source: place, "must be a mapping with site_id, api_key or api_key_env, region, url")
                 }
-                var key = mapping["api_key"]?.string
-                if let variable = mapping["api_key_env"]?.string {
-                    guard let value = environment[variable], !value.isEmpty else {
-                        throw SettingsError(.missing, source: place, "api_key_env names \(variable), which is not set")
-                    }
-                    key = value
-                }
                 track[name] = try configuration(
-                    site: mapping["site_id"]?.string, key: key, region: mapping["region"]?.string, url: mapping["url"]?.string, where: place)
+                    site: mapping["site_id"]?.string, key: try apiKey(of: mapping, environment: environment, where: place),
+                    region: mapping["region"]?.string, url: mapping["url"]?.string, where: place)
             }
         }
         if let defaultTrack = try configuration(
@@ -179,17 +163,7 @@ extension RelaySettings {
     private static func appAPISettings(source: SettingSource, requestTimeout: Duration) throws(SettingsError) -> [String: AppAPIClientConfiguration] {
         func configuration(key: String?, region: String?, url: String?, where place: String) throws(SettingsError) -> AppAPIClientConfiguration? {
             guard let key, !key.isEmpty else { return nil }
-            var base = TrackRegion.standard.appAPIBaseURL
-            if let region {
-                let name = try SettingSource.choose(region, for: SettingsTable.region, source: place)
-                base = TrackRegion(rawValue: name)?.appAPIBaseURL ?? base
-            }
-            if let url, !url.isEmpty {
-                guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                    throw SettingsError(.invalidValue, source: place, "'\(url)' is not an http(s) URL")
-                }
-                base = url
-            }
+            let base = try apiBaseURL(region: region, url: url, host: \.appAPIBaseURL, where: place)
             return AppAPIClientConfiguration(baseURL: base, credentials: AppAPICredentials(apiKey: key), requestTimeout: requestTimeout)
         }
 
@@ -207,13 +181,7 @@ extension RelaySettings {
                         .invalidFile, source: file.location(of: key, path: "workspaces.\(name).app_api"),
                         "unknown key '\(key.string ?? "?")'; expected api_key or api_key_env, region, url")
                 }
-                var key = mapping["api_key"]?.string
-                if let variable = mapping["api_key_env"]?.string {
-                    guard let value = environment[variable], !value.isEmpty else {
-                        throw SettingsError(.missing, source: place, "api_key_env names \(variable), which is not set")
-                    }
-                    key = value
-                }
+                let key = try apiKey(of: mapping, environment: environment, where: place)
                 guard key?.isEmpty == false else {
                     throw SettingsError(.missing, source: place, "set api_key or api_key_env (or leave app_api out, to suppress at the ESP dry)")
                 }
@@ -230,6 +198,31 @@ extension RelaySettings {
             apps[ReceiverConfiguration.defaultWorkspaceName] = defaultApp
         }
         return apps
+    }
+
+    /// A workspace's key in its `track:` or `app_api:` mapping: `api_key`, or the value of the
+    /// variable `api_key_env` names (which must be set).
+    private static func apiKey(of mapping: Node.Mapping, environment: [String: String], where place: String) throws(SettingsError) -> String? {
+        guard let variable = mapping["api_key_env"]?.string else { return mapping["api_key"]?.string }
+        guard let value = environment[variable], !value.isEmpty else {
+            throw SettingsError(.missing, source: place, "api_key_env names \(variable), which is not set")
+        }
+        return value
+    }
+
+    /// A Customer.io API's base URL: `url` when given (an http(s) URL), else the host `host` gives
+    /// for `region` (the standard region when none).
+    private static func apiBaseURL(region: String?, url: String?, host: (TrackRegion) -> String, where place: String) throws(SettingsError) -> String
+    {
+        var chosen = TrackRegion.standard
+        if let region {
+            chosen = TrackRegion(rawValue: try SettingSource.choose(region, for: SettingsTable.region, source: place)) ?? chosen
+        }
+        guard let url, !url.isEmpty else { return host(chosen) }
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw SettingsError(.invalidValue, source: place, "'\(url)' is not an http(s) URL")
+        }
+        return url
     }
 
     /// The host name plus a random suffix: two processes on one host (or in one pod's network

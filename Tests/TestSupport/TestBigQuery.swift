@@ -52,45 +52,27 @@ public enum TestBigQuery {
 /// Google's token endpoint and metadata server, played by `Tests/IntegrationTests/Resources/fake-google-token.py`, which
 /// checks every assertion with the `google-auth` package.
 public final class FakeGoogleTokenServer: ShutdownAfterTest {
-    public let port: Int
-    private let pid: pid_t
+    private let server: PythonServerProcess
 
     /// Starts the server for the key whose public half is at `publicKeyPath`; its tokens last
     /// `expiresIn` seconds.
     public init(publicKeyPath: String, keyID: String, expiresIn: Int) throws {
-        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("token-port-\(UUID().uuidString)")
-        let script = TestBigQuery.root.appendingPathComponent("Tests/IntegrationTests/Resources/fake-google-token.py").path
-        let command = [script, publicKeyPath, keyID, String(expiresIn)].map(TestBigQuery.shellQuoted).joined(separator: " ")
-        pid = try TestProcess.spawn(["/bin/sh", "-c", "exec python3 \(command) > \(TestBigQuery.shellQuoted(portFile.path))"])
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-                self.port = port
-                try? FileManager.default.removeItem(at: portFile)
-                return
-            }
-            usleep(50_000)
-        }
-        kill(pid, SIGKILL)
-        throw TestSetupError("fake-google-token.py did not start (google-auth missing? run scripts/test.sh)")
+        server = try PythonServerProcess(
+            script: "fake-google-token.py", arguments: [publicKeyPath, keyID, String(expiresIn)], missing: "google-auth")
     }
 
+    public var port: Int { server.port }
     public var tokenURI: String { "http://127.0.0.1:\(port)/token" }
     public var host: String { "127.0.0.1:\(port)" }
 
     /// Exchanges made, metadata tokens given, and the reasons of refused requests.
     public func stats() throws -> (exchanges: Int, metadata: Int, refused: [String]) {
-        // Foundation on Linux reads no http:// URL; curl does (the test command installs it).
-        let (status, text) = try TestProcess.output(ofShell: "exec curl -fsS http://127.0.0.1:\(port)/stats")
-        guard status == 0 else { throw TestSetupError("the fake token server's /stats did not answer (curl exit \(status)): \(text)") }
-        let document = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] ?? [:]
+        let document = try server.get("/stats") as? [String: Any] ?? [:]
         return (document["exchanges"] as? Int ?? -1, document["metadata"] as? Int ?? -1, document["refused"] as? [String] ?? [])
     }
 
     public func shutdown() async {
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        await server.shutdown()
     }
 }
 

@@ -11,13 +11,17 @@ GET /__requests answers what was received.
 Usage: app-api-standin.py SPEC KEY   (prints its port once ready)
 """
 import json
+import os
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest
+
+# The HTTP server whose answers come from a function, shared with the end-to-end stand-ins.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "IntegrationTests"))
+from relaytest import track  # noqa: E402
 
 spec_path, expected_key = sys.argv[1], sys.argv[2]
 with open(spec_path) as handle:
@@ -42,48 +46,27 @@ def validate(method, path, headers, body):
     return problems
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def answer(self, status, body=b"{}", headers=None):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def handle_request(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        if self.path == "/__script" and self.command == "POST":
-            with lock:
-                script.extend(json.loads(body))
-            return self.answer(200)
-        if self.path == "/__requests" and self.command == "GET":
-            with lock:
-                return self.answer(200, json.dumps(received).encode())
-        parts = self.path.split("?")[0].split("/")
-        record = {
-            "method": self.command, "path": self.path,
-            "suppression_type": parts[4] if len(parts) == 6 else None,
-            "address": unquote(parts[5]) if len(parts) == 6 else None,
-            "problems": validate(self.command, self.path, self.headers, body),
-        }
+def respond(request):
+    if request.path == "/__script" and request.method == "POST":
         with lock:
-            received.append(record)
-            step = script.pop(0) if script else {"status": 200}
-        self.answer(step.get("status", 200), step.get("body", "{}").encode(), step.get("headers"))
+            script.extend(json.loads(request.body))
+        return track.Answer()
+    if request.path == "/__requests" and request.method == "GET":
+        with lock:
+            return track.Answer(body=json.dumps(received).encode())
+    parts = request.path.split("?")[0].split("/")
+    record = {
+        "method": request.method, "path": request.path,
+        "suppression_type": parts[4] if len(parts) == 6 else None,
+        "address": unquote(parts[5]) if len(parts) == 6 else None,
+        "problems": validate(request.method, request.path, request.headers, request.body),
+    }
+    with lock:
+        received.append(record)
+        step = script.pop(0) if script else {"status": 200}
+    return track.Answer(step.get("status", 200), step.get("body", "{}").encode(), step.get("headers"))
 
-    do_GET = do_POST = do_PUT = do_DELETE = handle_request
 
-    def log_message(self, *arguments):
-        pass
-
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-print(server.server_address[1], flush=True)
-server.serve_forever()
+server, port = track.serve(respond)
+print(port, flush=True)
+threading.Event().wait()

@@ -156,7 +156,9 @@ struct ForwardIntegrationTests {
 
     @Test func anEventTooOldIsADeadLetterNamingTheDestinationAndReplaysToItAlone() async throws {
         try await withShutdown(
-            try await ForwardHarness.make([("gone", "/gone", nil, nil), ("other", "/other", nil, nil)], tune: { $0.giveUpAfter = .seconds(60) })
+            try await ForwardHarness.make(
+                [("gone", "/gone", nil, nil), ("other", "/other", nil, nil)], tune: { $0.giveUpAfter = .seconds(60) },
+                breaker: CircuitBreaker(threshold: 100))
         ) { harness in
             try harness.destinations.fail("/gone", next: 3, status: 503)
             let id = try await harness.add(age: .seconds(120))

@@ -586,8 +586,9 @@ struct WorkerIntegrationTests {
             // varies, by 100 ms and more on a loaded CI machine, which can bring one more request into
             // a second. Two workers without the shared budget would send about twice the rate. The
             // lower bound only shows the budget is not starved: a loaded two-core machine has been
-            // seen to fit 19 round trips into the 2.5 s.
-            #expect((15...28).contains(times.count), "\(times.count) requests")
+            // seen to fit 19 round trips into the 2.5 s, and 14 with the release build and the
+            // forwarding tests' Python servers beside it.
+            #expect((10...28).contains(times.count), "\(times.count) requests")
             var busiest = 0
             for (index, start) in times.enumerated() {
                 busiest = max(busiest, times[index...].prefix { $0 - start < .seconds(1) }.count)
