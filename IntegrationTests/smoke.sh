@@ -4,7 +4,7 @@
 # secrets or addresses, a configuration error that names its variable, a graceful SIGTERM that
 # lets a request already in flight finish before the process exits; then `cio-relay run` acting on
 # a bounce through a local Track API stand-in, the dead-letters, status and policy commands, and
-# `send` against a receiver.
+# `send` against a receiver; then `cio-relay work` suppressing at the ESP and forwarding.
 # Usage: IntegrationTests/smoke.sh BINARY REDIS_PORT WORKDIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -231,3 +231,62 @@ kill -TERM "$relay"
 wait "$relay" || true
 trap - EXIT
 echo "smoke: send delivered 200 signed events ($accepted accepted, $duplicate repeats answered duplicate), each recorded with its answer; a wrong key gives 401s and exit 1"
+
+# 8. `cio-relay work` with the keep-profiles policy and a forwarding destination: bounces and
+#    complaints are suppressed at the ESP through the App API (a stand-in that validates each
+#    request against Customer.io's OpenAPI description), never with the Track API's suppress, and
+#    every entry on the stream is forwarded, signed (checked with the standardwebhooks package).
+resources=Tests/IntegrationTests/Resources
+forward_secret="whsec_$(openssl rand -base64 32)"
+python3 IntegrationTests/track-stub.py "$work/track8.log" >"$work/track8.port" &
+stub=$!
+python3 "$resources/app-api-standin.py" "$resources/customerio-app-api-esp-suppression.openapi.json" smoke-app-key >"$work/app.port" &
+app=$!
+python3 "$resources/forward-destination.py" "$forward_secret" >"$work/destination.port" &
+destination=$!
+trap 'kill -9 $relay $stub $app $destination 2>/dev/null || true' EXIT
+for file in track8 app destination; do
+  for _ in $(seq 100); do [ -s "$work/$file.port" ] && break; sleep 0.1; done
+  [ -s "$work/$file.port" ] || fail "the $file stand-in did not start"
+done
+{
+  printf 'forward:\n  - name: smoke\n    url: http://127.0.0.1:%s/smoke\n    secret_env: SMOKE_FORWARD_SECRET\n' "$(cat "$work/destination.port")"
+  grep -v '^#' examples/policy-keep-profiles.yaml
+} >"$work/relay8.yaml"
+entries=$(redis-cli -p "$redis_port" XLEN "$prefix:{0}:events")
+CIO_RELAY_CONFIG="$work/relay8.yaml" SMOKE_FORWARD_SECRET="$forward_secret" CIO_RELAY_GROUPS=actions,forward \
+  CUSTOMERIO_SITE_ID=smoke-site CUSTOMERIO_TRACK_API_KEY=smoke-track-key CUSTOMERIO_TRACK_URL="http://127.0.0.1:$(cat "$work/track8.port")" \
+  CUSTOMERIO_APP_API_KEY=smoke-app-key CUSTOMERIO_APP_API_URL="http://127.0.0.1:$(cat "$work/app.port")" \
+  CIO_RELAY_CONSUMER_NAME=smoke8 "$binary" work 2>"$work/work8.log" &
+relay=$!
+drained() {
+  redis-cli -p "$redis_port" XINFO GROUPS "$prefix:{0}:events" | awk '
+    $0 == "name" { getline; name = $0 } prev == "pending" { pending[name] = $0 } prev == "lag" { lag[name] = $0 } { prev = $0 }
+    END { exit !(("actions" in lag) && ("forward:smoke" in lag) && lag["actions"] + pending["actions"] + lag["forward:smoke"] + pending["forward:smoke"] == 0) }'
+}
+for _ in $(seq 300); do drained && break; sleep 0.1; done
+drained || fail "work: actions and forward:smoke not drained in 30 s: $(redis-cli -p "$redis_port" XINFO GROUPS "$prefix:{0}:events" | tr '\n' ' ')"
+"$binary" dead-letters list --json --limit 1000 >"$work/dead8.json"
+python3 - "$work/track8.log" "http://127.0.0.1:$(cat "$work/app.port")" "http://127.0.0.1:$(cat "$work/destination.port")" "$entries" \
+  "$work/dead8.json" <<'PY' || fail "work: ESP suppression and forwarding"
+import json, sys, urllib.request
+track = [json.loads(line) for line in open(sys.argv[1])]
+# Step 6's replayed entry is not an event: the destination's group dead-letters it (malformed).
+malformed = [letter for letter in json.load(open(sys.argv[5]))["letters"]
+             if letter["group"] == "forward:smoke" and letter["reason"] == "malformed"]
+suppressions = json.load(urllib.request.urlopen(sys.argv[2] + "/__requests"))
+deliveries = json.load(urllib.request.urlopen(sys.argv[3] + "/__received"))
+assert track and all("suppress" not in request["actions"] for request in track), f"a Track API suppress was sent: {track}"
+assert suppressions, "no ESP suppression reached the App API"
+assert all(not request["problems"] for request in suppressions), f"App API requests off Customer.io's description: {suppressions}"
+assert len(deliveries) == int(sys.argv[4]) - len(malformed), f"{len(deliveries)} deliveries for {sys.argv[4]} entries, {len(malformed)} malformed"
+assert len({d["id"] for d in deliveries}) == len(deliveries) and all(d["verified"] for d in deliveries), "a delivery repeated or not verified"
+print(f"smoke: work suppressed {len(suppressions)} address(es) at the ESP (each request valid against Customer.io's App API "
+      f"description, no Track API suppress) and forwarded {len(deliveries)} entries, each once, signatures verified "
+      f"({len(malformed)} not an event: dead-lettered)")
+PY
+kill -TERM "$relay"
+wait "$relay" || fail "work: exit status $? on SIGTERM"
+! grep -q "smoke-app-key\|$forward_secret" "$work/work8.log" || fail "work: a key appears in the logs"
+kill -9 "$stub" "$app" "$destination" 2>/dev/null || true
+trap - EXIT

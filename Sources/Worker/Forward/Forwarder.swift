@@ -14,7 +14,7 @@ import Synchronization
 public struct ForwardMetrics: Sendable {
     public static let deliveries = MetricDefinition(
         "cio_relay_forward_deliveries_total", .counter, labels: ["destination", "outcome"],
-        "Events forwarded, by destination and outcome: delivered (a 2xx), failed (left pending for a retry), gave_up (older than give_up_after: dead-lettered as forward_failed), filtered (not one of the destination's object types or metrics)"
+        "Events forwarded, by destination and outcome: delivered (a 2xx), failed (left pending for a retry), gave_up (older than give_up_after: dead-lettered as forward_failed), filtered (not one of the destination's object types or metrics), malformed (not an event: dead-lettered)"
     )
     public static let attemptDuration = MetricDefinition(
         "cio_relay_forward_attempt_duration_seconds", .histogram, labels: ["destination"], "Time one delivery attempt to a destination took")
@@ -54,6 +54,8 @@ public struct Forwarder: Sendable {
         case failed
         case gaveUp = "gave_up"
         case filtered
+        /// The entry's body is not a Customer.io event: dead-lettered as `malformed` at once.
+        case malformed
     }
 
     public let destination: ForwardDestination
@@ -95,18 +97,24 @@ public struct Forwarder: Sendable {
     public func process(_ batch: [DeliveredEntry], now: Int64) async throws(RedisError) -> Report {
         var report = Report()
         var done: [String] = []
-        var sending: [DeliveredEntry] = []
+        var sending: [(entry: DeliveredEntry, eventID: String)] = []
         for delivered in batch {
             let event = delivered.entry.event
-            if destination.matches(objectType: event.objectType ?? "", metric: event.metric ?? "") {
-                sending.append(delivered)
-            } else {
+            guard destination.matches(objectType: event.objectType ?? "", metric: event.metric ?? "") else {
                 report.outcomes[delivered.entry.id] = .filtered
                 done.append(delivered.entry.id)
+                continue
+            }
+            do {
+                sending.append((delivered, try WebhookEnvelope.parse(event.body).eventID))
+            } catch {
+                // Retrying cannot help: no event id to sign, nothing a destination could use.
+                try await consumer.deadLetter(delivered, reason: .malformed, error: error.message, now: now)
+                report.outcomes[delivered.entry.id] = .malformed
             }
         }
         let failures = await deliver(sending)
-        for delivered in sending {
+        for (delivered, _) in sending {
             let id = delivered.entry.id
             guard let failure = failures[id] else {
                 report.outcomes[id] = .delivered
@@ -144,7 +152,7 @@ public struct Forwarder: Sendable {
     }
 
     /// Delivers the entries, `concurrency` at a time; answers why each that failed did.
-    private func deliver(_ entries: [DeliveredEntry]) async -> [String: String] {
+    private func deliver(_ entries: [(entry: DeliveredEntry, eventID: String)]) async -> [String: String] {
         await withTaskGroup(of: (String, String?).self) { group in
             var failures: [String: String] = [:]
             var next = entries.makeIterator()
@@ -152,33 +160,28 @@ public struct Forwarder: Sendable {
                 if let failure = result.1 { failures[result.0] = failure }
             }
             for _ in 0..<destination.concurrency {
-                guard let entry = next.next() else { break }
-                group.addTask { (entry.entry.id, await self.deliver(entry.entry.event)) }
+                guard let (delivered, eventID) = next.next() else { break }
+                group.addTask { (delivered.entry.id, await self.deliver(delivered.entry.event.body, eventID: eventID)) }
             }
             while let result = await group.next() {
                 collect(result)
-                if let entry = next.next() {
-                    group.addTask { (entry.entry.id, await self.deliver(entry.entry.event)) }
+                if let (delivered, eventID) = next.next() {
+                    group.addTask { (delivered.entry.id, await self.deliver(delivered.entry.event.body, eventID: eventID)) }
                 }
             }
             return failures
         }
     }
 
-    /// One event with its attempts; nil when delivered, else why not.
-    func deliver(_ event: QueuedEvent) async -> String? {
-        let body = event.body
-        guard let envelope = try? WebhookEnvelope.parse(body) else {
-            // The receiver queues only events it could read: this entry was not written by it.
-            return "the entry's body is not a Customer.io event"
-        }
+    /// One event's body with its attempts; nil when delivered, else why not.
+    func deliver(_ body: [UInt8], eventID: String) async -> String? {
         var attempt = 0
         while true {
             attempt += 1
             guard breaker.state.withLock({ $0.mayDeliver(now: .now) }) else {
                 return "held back: the circuit breaker is open after failures in a row"
             }
-            let (status, retryAfter, problem) = await post(body, id: envelope.eventID)
+            let (status, retryAfter, problem) = await post(body, id: eventID)
             let succeeded = status.map { (200..<300).contains($0) } ?? false
             let open = breaker.state.withLock { state in
                 state.record(success: succeeded, now: .now)
