@@ -41,8 +41,11 @@ struct SettingsFileTests {
         let end = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
         let file = try writeConfigFile(String(text[start.upperBound..<end.lowerBound]))
         let settings = try RelaySettings.load(environment: [
-            "CIO_RELAY_CONFIG": file, "CUSTOMERIO_WEBHOOK_SECRET": "current", "EU_TRACK_API_KEY": "key",
+            "CIO_RELAY_CONFIG": file, "CUSTOMERIO_WEBHOOK_SECRET": "current", "EU_TRACK_API_KEY": "key", "EU_APP_API_KEY": "app-key",
+            "ANALYTICS_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         ])
+        #expect(settings.worker.appAPI["eu-brand"]?.baseURL == "https://api-eu.customer.io")
+        #expect(settings.groups == ["actions", "warehouse", "forward:analytics"] && settings.worker.forward.map(\.name) == ["analytics"])
         #expect(settings.receiver.workspaces.keys.sorted() == ["default", "eu-brand"])
         #expect(settings.worker.track["eu-brand"]?.baseURL == "https://track-eu.customer.io")
         #expect(settings.worker.policy.rules.map(\.name) == ["email-bounced"])
