@@ -9,7 +9,7 @@
 #               the cost of discovery, which should be none
 # each without and with CIO_RELAY_REDIS_MIN_REPLICAS=1. Prints req/s, p50, p99, non-2xx, and the
 # Redis CPU per accepted event (user + system time of the primaries, and of every Redis process
-# with the replicas, from /proc). Every Redis runs without persistence (the cluster helper's
+# with the replicas, from /proc) and the receiver's. Every Redis runs without persistence (the cluster helper's
 # nodes do), so the runs differ only in topology and WAIT.
 # Usage: Benchmarks/cluster.sh [SECONDS] [CONNECTIONS] [THREADS]
 #   BENCH_TOPOLOGIES  which of them to run, in order (default: "single sentinel cluster tls-clus")
@@ -50,15 +50,6 @@ sentinels=$(start_sentinels "$work/sentinels" "$single_port")
 count=$(( seconds * 40000 ))
 make_request_corpus "$binary" "$secret" "$count" "$work/corpus" "$threads"
 
-# cpu_ticks PORT…: user + system clock ticks of the redis-server processes on those ports.
-cpu_ticks() {
-  local total=0 port pid
-  for port in "$@"; do
-    pid=$(rcli -p "$port" INFO server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
-    total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
-  done
-  echo "$total"
-}
 # roles_ports ROLE NODES: the ports of the cluster's nodes in that role (master or slave).
 roles_ports() {
   local node
@@ -68,7 +59,8 @@ roles_ports() {
 }
 
 echo "==> $(nproc) cores, Redis $(redis-server --version | awk '{print $3}'), wrk -t$threads -c$connections -d${seconds}s, no persistence"
-printf '%-8s %-12s %9s %9s %9s %7s %26s %26s\n' topology min_replicas req/s p50_ms p99_ms non2xx "redis_cpu_us/event(prim)" "redis_cpu_us/event(all)"
+printf '%-8s %-12s %9s %9s %9s %7s %26s %26s %22s\n' topology min_replicas req/s p50_ms p99_ms non2xx "redis_cpu_us/event(prim)" "redis_cpu_us/event(all)" \
+  "receiver_cpu_us/event"
 run=0
 for topology in ${BENCH_TOPOLOGIES:-single sentinel cluster tls-clus}; do
   tls_env=()
@@ -98,19 +90,21 @@ for topology in ${BENCH_TOPOLOGIES:-single sentinel cluster tls-clus}; do
       "$binary" serve 2>"$work/serve-$run.log" &
     relay=$!
     wait_http "http://127.0.0.1:$admin/readyz" 120
-    before_primaries=$(cpu_ticks "${primaries[@]}") before_all=$(cpu_ticks "${all[@]}")
+    before_primaries=$(redis_cpu_ticks "${primaries[@]}") before_all=$(redis_cpu_ticks "${all[@]}") before_relay=$(process_cpu_ticks "$relay")
     CORPUS="$work/corpus" wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s Benchmarks/webhooks.lua "http://127.0.0.1:$port" >"$work/wrk-$run.txt"
-    after_primaries=$(cpu_ticks "${primaries[@]}") after_all=$(cpu_ticks "${all[@]}")
+    after_primaries=$(redis_cpu_ticks "${primaries[@]}") after_all=$(redis_cpu_ticks "${all[@]}") after_relay=$(process_cpu_ticks "$relay")
     kill -TERM "$relay"; wait "$relay" 2>/dev/null || true; relay=
-    python3 - "$work/wrk-$run.txt" "$topology" "$min" $(( after_primaries - before_primaries )) $(( after_all - before_all )) "$(getconf CLK_TCK)" <<'PY'
+    python3 - "$work/wrk-$run.txt" "$topology" "$min" $(( after_primaries - before_primaries )) $(( after_all - before_all )) \
+      $(( after_relay - before_relay )) "$(getconf CLK_TCK)" <<'PY'
 import sys
-sys.path.insert(0, "bench")
+sys.path.insert(0, "Benchmarks")
 from wrk_summary import parse
-path, topology, minimum, primaries, everything, hz = sys.argv[1:]
+path, topology, minimum, primaries, everything, receiver, hz = sys.argv[1:]
 run = parse(open(path).read())
 accepted = max(1, run["requests"] - run["non2xx"])
 per = lambda ticks: int(ticks) / int(hz) * 1e6 / accepted
-print(f"{topology:<8s} {minimum:<12s} {run['rps']:9.0f} {run['p50']:9.2f} {run['p99']:9.2f} {run['non2xx']:7d} {per(primaries):26.1f} {per(everything):26.1f}")
+print(f"{topology:<8s} {minimum:<12s} {run['rps']:9.0f} {run['p50']:9.2f} {run['p99']:9.2f} {run['non2xx']:7d} {per(primaries):26.1f} {per(everything):26.1f}"
+      f" {per(receiver):22.1f}")
 PY
   done
 done

@@ -3,7 +3,8 @@
 # distinct correctly signed events, then GET /healthz on the same build as the ceiling; then the
 # same webhooks through TLS to the same Redis (its TLS port, test certificates, the receiver's
 # keys under another prefix), so the cost of TLS is measured in the same run.
-# Prints req/s, p50, p99, errors, the webhook/ceiling ratio and the TLS/plain ratio.
+# Prints req/s, p50, p99, errors, the Redis and receiver CPU per accepted event (user + system time
+# from /proc over the webhook run), the webhook/ceiling ratio and the TLS/plain ratio.
 # With BENCH_BASELINE=/path/to/an/older/cio-relay, the webhook run is repeated in the same run
 # with that binary and once more with this build (the repeat shows the noise), each under a key
 # prefix of its own: a before/after comparison on the same Redis, corpus and machine state.
@@ -40,10 +41,16 @@ summarize() { # NAME FILE
 }
 
 echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}') appendfsync ${REDIS_APPENDFSYNC:-everysec}, wrk -t$threads -c$connections -d${seconds}s"
+before_redis=$(redis_cpu_ticks "$redis_port") before_relay=$(process_cpu_ticks "$relay")
 run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/webhook.txt"
+after_redis=$(redis_cpu_ticks "$redis_port") after_relay=$(process_cpu_ticks "$relay")
 run_wrk "http://127.0.0.1:$admin/healthz" >"$work/ceiling.txt"
 summarize webhook "$work/webhook.txt"
 summarize healthz "$work/ceiling.txt"
+# CPU per accepted event (every 200 of this run is a new entry: the corpus is distinct).
+accepted=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
+python3 -c "import sys; r, p, hz, n = map(int, sys.argv[1:]); print('CPU per accepted event: Redis %.1f µs, receiver %.1f µs (%d events)' % (r / hz * 1e6 / n, p / hz * 1e6 / n, n))" \
+  $(( after_redis - before_redis )) $(( after_relay - before_relay )) "$(getconf CLK_TCK)" "$accepted"
 python3 -c "import sys; print('ratio webhook/ceiling = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" "$work/webhook.txt.rps" "$work/ceiling.txt.rps"
 queued=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
 sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook.txt" | grep -oE '[0-9]+')

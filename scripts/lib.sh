@@ -390,6 +390,20 @@ stop_bench_worker() {
   rm -rf "$work"
 }
 
+# process_cpu_ticks PID…: user + system clock ticks the processes have used so far (/proc).
+process_cpu_ticks() {
+  local total=0 pid
+  for pid in "$@"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done
+  echo "$total"
+}
+
+# redis_cpu_ticks PORT…: the same for the redis-server processes on those ports.
+redis_cpu_ticks() {
+  local port pids=()
+  for port in "$@"; do pids+=("$(rcli -p "$port" INFO server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')"); done
+  process_cpu_ticks "${pids[@]}"
+}
+
 # start_bench_receiver WORK SECRET COMMAND...: for the receiver benchmarks, starts Redis under
 # WORK/redis (append-only, fsync every second: persistence as recommended for production;
 # REDIS_APPENDFSYNC=always measures an fsync per write instead; BENCH_REDIS_ARGS adds options,
