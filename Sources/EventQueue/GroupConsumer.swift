@@ -129,8 +129,9 @@ public struct GroupConsumer: Sendable {
     private func forThisGroup(_ entries: [DeliveredEntry]) async throws(RedisError) -> [DeliveredEntry] {
         var mine: [DeliveredEntry] = []
         var others: [String] = []
+        let group = Array(configuration.group.utf8)
         for delivered in entries {
-            if let target = delivered.entry.fields[StreamField.target], target != Array(configuration.group.utf8) {
+            if let target = delivered.entry.fields[StreamField.target], target != group {
                 others.append(delivered.entry.id)
             } else {
                 mine.append(delivered)

@@ -102,14 +102,14 @@ extension RelaySettings {
             do {
                 worker.forward = try PolicyParser.parse(forward: node, source: file.path, environment: source.environment)
             } catch {
-                throw SettingsError(.invalidFile, source: "\(error.source)\(error.line.map { ":\($0)" } ?? "")", error.message)
+                throw SettingsError(error)
             }
         }
         if let file = source.file, let node = file.node(at: ["policy"]) {
             do {
                 worker.policy = try PolicyParser.parse(policy: node, source: file.path)
             } catch {
-                throw SettingsError(.invalidFile, source: "\(error.source)\(error.line.map { ":\($0)" } ?? "")", error.message)
+                throw SettingsError(error)
             }
             policySource = file.path
         }
@@ -236,5 +236,12 @@ extension RelaySettings {
             ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
         let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
         return "\(host.isEmpty ? "cio-relay" : host)-\(suffix)"
+    }
+}
+
+extension SettingsError {
+    /// A `policy:` or `forward:` block of the file that cannot be used, named by its file and line.
+    init(_ error: PolicyError) {
+        self.init(.invalidFile, source: "\(error.source)\(error.line.map { ":\($0)" } ?? "")", error.message)
     }
 }

@@ -20,6 +20,13 @@ public struct AttributeGuard: Sendable {
     /// still being retried): then the next worker goes ahead.
     public let lease: Duration
 
+    /// Lua that sets `now` to Redis's clock in milliseconds: the scripts of a person's record
+    /// compare times on the server's clock, never a worker's.
+    static let nowMilliseconds = """
+        local clock = redis.call('TIME')
+        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        """
+
     /// The lease lives in the person's hash, in the fields "\nlease" (holder) and "\nlease_until"
     /// (milliseconds): attribute names cannot hold a newline (the arguments are newline-separated).
     ///
@@ -30,8 +37,7 @@ public struct AttributeGuard: Sendable {
     /// (an older event) per attribute.
     static let script = RedisScript(
         """
-        local clock = redis.call('TIME')
-        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        \(AttributeGuard.nowMilliseconds)
         local result = {}
         for i, key in ipairs(KEYS) do
           local holder = redis.call('HGET', key, '\\nlease')
@@ -64,8 +70,7 @@ public struct AttributeGuard: Sendable {
     /// writing, the person is only kept). A lease another holder has taken since is left alone.
     static let extendScript = RedisScript(
         """
-        local clock = redis.call('TIME')
-        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        \(AttributeGuard.nowMilliseconds)
         for _, key in ipairs(KEYS) do
           if redis.call('HGET', key, '\\nlease') == ARGV[1] then
             redis.call('HSET', key, '\\nlease', ARGV[3], '\\nlease_until', now + tonumber(ARGV[2]))

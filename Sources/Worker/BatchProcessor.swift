@@ -64,10 +64,10 @@ public struct BatchProcessor: Sendable {
         self.logger = logger
     }
 
-    /// The dead-letter reason of a permanent Track API (or, `inAppAPI`, App API) failure.
-    static func deadLetterReason(_ error: TrackError, inAppAPI: Bool) -> DeadLetterReason {
-        if inAppAPI { return .appAPIRejected }
-        return switch error.code {
+    /// The dead-letter reason of a permanent Track API or App API failure.
+    static func deadLetterReason(_ error: TrackError) -> DeadLetterReason {
+        switch error.code {
+        case .appAPIRejected: .appAPIRejected
         case .itemRejected: .trackAPIItemRejected
         case .tooLarge: .trackAPITooLarge
         default: .trackAPIRejected
@@ -141,7 +141,7 @@ public struct BatchProcessor: Sendable {
         }
 
         var updates = PersonUpdates.merge(planned)
-        let (results, deferred, unchanged, appAPIFailures) = try await sendInTurns(&updates, report: &report)
+        let (results, deferred, unchanged) = try await sendInTurns(&updates, report: &report)
 
         for (position, update) in updates.enumerated() {
             for index in update.entries {
@@ -155,11 +155,7 @@ public struct BatchProcessor: Sendable {
                     done.append(entry.id)
                     report.outcomes[entry.id] = outcome
                 case .failure(let error) where error.isPermanent:
-                    failures.append(
-                        (
-                            batch[index],
-                            Failure(reason: Self.deadLetterReason(error, inAppAPI: appAPIFailures.contains(position)), error: error.description)
-                        ))
+                    failures.append((batch[index], Failure(reason: Self.deadLetterReason(error), error: error.description)))
                 case .failure:
                     report.outcomes[entry.id] = .retryLater
                 }
@@ -196,15 +192,13 @@ public struct BatchProcessor: Sendable {
     /// pending for redelivery). After a request that may still land (no answer, or an attempt that
     /// timed out before the one that succeeded), its people stay held for `lateWindow`; a person
     /// held so for longer than the wait has left is deferred at once. Answers each update's
-    /// result, the positions deferred, the attributes left out as unchanged (per position) and
-    /// the positions whose failure came from the App API.
+    /// result, the positions deferred and the attributes left out as unchanged (per position).
     private func sendInTurns(_ updates: inout [MergedUpdate], report: inout BatchReport) async throws(RedisError) -> (
-        results: [Result<ProcessingOutcome, TrackError>], deferred: Set<Int>, unchanged: [Int: [String]], appAPIFailures: Set<Int>
+        results: [Result<ProcessingOutcome, TrackError>], deferred: Set<Int>, unchanged: [Int: [String]]
     ) {
         var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
         var deferred: Set<Int> = []
         var unchanged: [Int: [String]] = [:]
-        var appAPIFailures: Set<Int> = []
         let holder = "\(consumer.configuration.consumer):\(UInt64.random(in: 0...UInt64.max))"
         let deadline = ContinuousClock.now + settleTime * 2
         var waiting = Array(updates.indices)
@@ -237,7 +231,6 @@ public struct BatchProcessor: Sendable {
             var applied: [Int] = []
             for (index, (position, result)) in zip(turn, sent.results).enumerated() {
                 results[position] = result
-                if sent.appAPIFailures.contains(index) { appAPIFailures.insert(position) }
                 if case .success(.applied) = result { applied.append(position) }
                 if case .success(.noAction) = result, unchanged[position] != nil { results[position] = .success(.unchanged) }
                 guard leasing.contains(position) else { continue }
@@ -257,7 +250,7 @@ public struct BatchProcessor: Sendable {
             }
             if waiting.isEmpty {
                 metrics.unchanged(attributes: unchanged.values.reduce(0) { $0 + $1.count })
-                return (results, deferred, unchanged, appAPIFailures)
+                return (results, deferred, unchanged)
             }
             metrics.personLeaseWait()
             try? await Task.sleep(for: pause)
@@ -268,13 +261,12 @@ public struct BatchProcessor: Sendable {
     /// Sends every identify, then the ESP suppressions and then the suppressions of people whose
     /// attributes went through; the result per update is its outcome or the first failure. Also
     /// answers the updates sent in a request that had an attempt without an answer
-    /// (`TrackClient.Delivery.mayStillLand`), and those whose failure came from the App API.
+    /// (`TrackClient.Delivery.mayStillLand`).
     private func send(_ updates: [MergedUpdate], report: inout BatchReport) async -> (
-        results: [Result<ProcessingOutcome, TrackError>], mayStillLand: Set<Int>, appAPIFailures: Set<Int>
+        results: [Result<ProcessingOutcome, TrackError>], mayStillLand: Set<Int>
     ) {
         var results = [Result<ProcessingOutcome, TrackError>](repeating: .success(.noAction), count: updates.count)
         var mayStillLand: Set<Int> = []
-        var appAPIFailures: Set<Int> = []
         for workspace in Set(updates.map(\.workspace)).sorted() {
             let positions = updates.indices.filter { updates[$0].workspace == workspace }
             guard let client = clients[workspace] else {
@@ -317,7 +309,6 @@ public struct BatchProcessor: Sendable {
                     // The first failure of a person's stands.
                     guard case .success = results[position] else { continue }
                     results[position] = result.map { .applied }
-                    if case .failure = result { appAPIFailures.insert(position) }
                 }
             } else {
                 for (position, suppression) in espSuppressions {
@@ -337,7 +328,7 @@ public struct BatchProcessor: Sendable {
                 if suppressed.mayStillLand.contains(index) { mayStillLand.insert(position) }
             }
         }
-        return (results, mayStillLand, appAPIFailures)
+        return (results, mayStillLand)
     }
 
     /// One audit record per event, person and action, with how it went. Best effort: the audit

@@ -26,8 +26,14 @@ public struct Policy: Sendable, Hashable {
         }
 
         func matches(objectType: String, metric: String) -> Bool {
-            (objectTypes?.contains(objectType) ?? true) && (metrics?.contains(metric) ?? true)
+            Policy.selects(objectTypes: objectTypes, metrics: metrics, objectType: objectType, metric: metric)
         }
+    }
+
+    /// Whether filters written as in a rule (`object_types`, `metrics`; nil: any) take an event of
+    /// this type and metric. Rules and forwarding destinations filter alike.
+    static func selects(objectTypes: Set<String>?, metrics: Set<String>?, objectType: String, metric: String) -> Bool {
+        (objectTypes?.contains(objectType) ?? true) && (metrics?.contains(metric) ?? true)
     }
 
     public enum Action: Sendable, Hashable {

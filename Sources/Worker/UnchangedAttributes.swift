@@ -23,8 +23,7 @@ public struct UnchangedAttributes: Sendable {
     /// window, or "" (none, or older).
     static let readScript = RedisScript(
         """
-        local clock = redis.call('TIME')
-        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        \(AttributeGuard.nowMilliseconds)
         local window = tonumber(ARGV[1])
         local result = {}
         for i, key in ipairs(KEYS) do
@@ -49,8 +48,7 @@ public struct UnchangedAttributes: Sendable {
     /// (serialized JSON holds no raw newline). Records each value with the time now.
     static let recordScript = RedisScript(
         """
-        local clock = redis.call('TIME')
-        local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+        \(AttributeGuard.nowMilliseconds)
         for i, key in ipairs(KEYS) do
           local parts = {}
           for piece in string.gmatch(ARGV[i + 1], '[^\\n]+') do parts[#parts + 1] = piece end

@@ -86,7 +86,11 @@ public struct ESPSuppressionClient: Sendable {
         for (index, suppression) in suppressions.enumerated() {
             var unanswered = false
             let outcome = await requester.perform(.POST, path: suppression.path, route: suppression.route, body: [], unanswered: &unanswered)
-            delivery.results.append(outcome.map { _ in () })
+            // A refusal is told apart from the Track API's: it dead-letters under a reason of its own.
+            delivery.results.append(
+                outcome.map { _ in () }.mapError { error in
+                    error.code == .rejected ? TrackError(.appAPIRejected, status: error.status, error.message) : error
+                })
             if unanswered { delivery.mayStillLand.insert(index) }
         }
         return delivery

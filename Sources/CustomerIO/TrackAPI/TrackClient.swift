@@ -17,6 +17,8 @@ public struct TrackError: Error, Sendable, Hashable, CustomStringConvertible {
         let value: String
         /// The whole request was refused (400, 401, 403, 404…): sending it again will not help.
         public static let rejected = Code(value: "rejected")
+        /// The App API refused an ESP suppression (a 4xx other than 429): the same for good.
+        public static let appAPIRejected = Code(value: "app_api_rejected")
         /// A `207` named this operation as invalid.
         public static let itemRejected = Code(value: "item_rejected")
         /// The operation is larger than one batch item may be.

@@ -45,7 +45,7 @@ public struct ForwardDestination: Sendable {
 
     /// Whether an event of this type and metric goes to this destination.
     public func matches(objectType: String, metric: String) -> Bool {
-        (objectTypes?.contains(objectType) ?? true) && (metrics?.contains(metric) ?? true)
+        Policy.selects(objectTypes: objectTypes, metrics: metrics, objectType: objectType, metric: metric)
     }
 }
 
