@@ -127,22 +127,38 @@ public struct EventQueue: Sendable {
     public let configuration: EventQueueConfiguration
     public let layout: QueueLayout
 
-    /// Unless the dedup marker exists, appends the entry and then sets the marker to its id (so
-    /// that `trace` finds the entry; markers set by earlier versions hold `1`): one round trip, and
-    /// no moment at which an event is marked seen without being queued. The append comes first
-    /// because Redis keeps what a script wrote before an error: a marker set before an `XADD` that
-    /// failed (refused by an ACL, a full memory, a wrong type) would answer the retry "duplicate"
-    /// for an event that was never queued. Once the script has written, Redis lets it finish even
-    /// past `maxmemory`.
-    /// KEYS[1] marker, KEYS[2] stream; ARGV[1] TTL in seconds, ARGV[2…] the entry's field/value pairs.
+    /// For each event, in order: unless its dedup marker exists, appends its entry and then sets the
+    /// marker to the entry's id (so that `trace` finds the entry; markers set by earlier versions
+    /// hold `1`). One script run for all the events queued together on a connection (group commit:
+    /// `RedisClient.run(_:item:awaitsReplicas:)`), and no moment at which an event is marked seen
+    /// without being queued. The append comes first because Redis keeps what a script wrote before
+    /// an error: a marker set before an `XADD` that failed (refused by an ACL, a full memory, a
+    /// wrong type) would answer the retry "duplicate" for an event that was never queued. An
+    /// `XADD` that fails is that event's answer alone (`pcall`); the events before it stay queued
+    /// and marked, and are answered from their own verdicts. A second copy of an event later in the
+    /// same run finds the marker the first one set, exactly as in a later run. Once the script has
+    /// written, Redis lets it finish even past `maxmemory`.
+    /// KEYS[1] the stream, KEYS[2…] one marker per event; ARGV[1] the TTL in seconds, then per event
+    /// the number of its field/value arguments and those arguments. Answers one verdict per event:
+    /// the entry id, nil for a duplicate, or the error of its `XADD`.
     static let dedupAndAppend = RedisScript(
         """
-        if redis.call('EXISTS', KEYS[1]) == 1 then
-          return false
+        local verdicts = {}
+        local at = 2
+        for i = 2, #KEYS do
+          local count = tonumber(ARGV[at])
+          if redis.call('EXISTS', KEYS[i]) == 1 then
+            verdicts[i - 1] = false
+          else
+            local id = redis.pcall('XADD', KEYS[1], '*', unpack(ARGV, at + 1, at + count))
+            if type(id) == 'string' then
+              redis.call('SET', KEYS[i], id, 'EX', ARGV[1])
+            end
+            verdicts[i - 1] = id
+          end
+          at = at + count + 1
         end
-        local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
-        redis.call('SET', KEYS[1], id, 'EX', ARGV[1])
-        return id
+        return verdicts
         """)
 
     public init(client: RedisClient, configuration: EventQueueConfiguration = .init()) {
@@ -181,9 +197,12 @@ public struct EventQueue: Sendable {
             ] + StreamField.layoutVersionPair)
     }
 
-    /// Appends `fields` to `stream` unless `marker` is set, and sets it: the dedup-and-append script.
+    /// Appends `fields` to `stream` unless `marker` is set, and sets it: one item of the
+    /// dedup-and-append script.
     private func appendOnce(marker: String, stream: String, fields: [RedisArgument]) async throws(RedisError) -> EnqueueOutcome {
-        let reply = try await client.run(Self.dedupAndAppend, keys: [marker, stream], arguments: [ttlSeconds] + fields, awaitsReplicas: true)
+        let item = RedisScriptItem(
+            sharedKeys: [stream], keys: [marker], sharedArguments: [ttlSeconds], arguments: [RedisArgument(fields.count)] + fields)
+        let reply = try await client.run(Self.dedupAndAppend, item: item, awaitsReplicas: true)
         switch reply {
         case .null: return .duplicate
         case .bulkString, .simpleString:

@@ -5,6 +5,9 @@ import Synchronization
 /// (timeout, cancellation) while the connection thread still reads the reply in order.
 final class PendingCommand: Sendable {
     let command: RedisCommand
+    /// False for a command that must follow its preamble (`ASKING`) directly: it is never merged
+    /// into another call (`PipelinePlan`).
+    let mayMerge: Bool
 
     private enum State {
         case created
@@ -13,8 +16,9 @@ final class PendingCommand: Sendable {
     }
     private let state = Mutex<State>(.created)
 
-    init(_ command: RedisCommand) {
+    init(_ command: RedisCommand, mayMerge: Bool = true) {
         self.command = command
+        self.mayMerge = mayMerge
     }
 
     /// Attaches the caller's continuation; returns false (and resumes it with `.cancelled`) when the

@@ -3,13 +3,20 @@
 public struct RedisCommand: Sendable, Hashable {
     /// The command name, for logs and metrics (arguments are never logged: they carry payloads).
     public let name: String
-    /// The command as it goes on the wire.
-    let encoded: [UInt8]
+    /// What goes on the wire.
+    let wire: Wire
     /// Which cluster slot the command's keys (the arguments made with `RedisArgument(key:)`) hash to.
     public let route: RedisRoute
     /// The command's acknowledgement must reach the replicas (`RedisConfiguration.minReplicas`):
     /// the connection follows the batch holding it with one `WAIT`.
     public let awaitsReplicas: Bool
+
+    enum Wire: Sendable, Hashable {
+        /// A whole command in RESP.
+        case encoded([UInt8])
+        /// One item of a script call that the connection may merge with others (`ScriptItem`).
+        case scriptItem(ScriptItem)
+    }
 
     /// - Parameters:
     ///   - name: the command, e.g. `EVALSHA`.
@@ -38,25 +45,118 @@ public struct RedisCommand: Sendable, Hashable {
         size += RESPWriter.headerSize(elements)
         // Sized exactly and written in place: appending piece by piece cost more than the rest of
         // the enqueue path together.
-        self.encoded = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            var writer = RESPWriter(buffer: buffer)
-            writer.writeHeader(elements)
-            writer.writeBulk(name)
-            for list in argumentLists {
-                for argument in list {
-                    switch argument.value {
-                    case .bytes(let bytes): writer.writeBulk(bytes)
-                    case .text(let text): writer.writeBulk(text)
-                    }
+        self.wire = .encoded(
+            [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+                var writer = RESPWriter(buffer: buffer)
+                writer.writeHeader(elements)
+                writer.writeBulk(name)
+                for list in argumentLists {
+                    for argument in list { writer.write(argument) }
                 }
-            }
+                initialized = writer.position
+            })
+    }
+
+    /// One item of a script call (`EVALSHA sha` or `EVAL source` as `head`), which the connection
+    /// merges with the items of other calls queued with it (`ScriptItem`).
+    init(name: String, scriptItem: ScriptItem, awaitsReplicas: Bool) {
+        self.name = name
+        self.awaitsReplicas = awaitsReplicas
+        self.route = scriptItem.route
+        self.wire = .scriptItem(scriptItem)
+    }
+
+    /// The command alone in RESP (a script item as a call with this one item).
+    var encoded: [UInt8] {
+        if case .encoded(let bytes) = wire { return bytes }
+        var bytes: [UInt8] = []
+        append(to: &bytes)
+        return bytes
+    }
+}
+
+/// One item of a call of a script written to take many items at once: its `KEYS` are the shared
+/// keys and then each item's keys, its `ARGV` the shared arguments and then each item's arguments,
+/// and it answers an array with one reply per item, in order (an error reply for an item that
+/// failed). Items of the same script with the same shared keys and arguments that are queued on a
+/// connection together are sent as one call: group commit, one script run for many events, each
+/// still answered from its own reply.
+struct ScriptItem: Sendable, Hashable {
+    /// `EVALSHA sha` or `EVAL source`, as two bulk strings.
+    let head: EncodedArguments
+    let sharedKeys: EncodedArguments
+    let sharedArguments: EncodedArguments
+    let keys: EncodedArguments
+    let arguments: EncodedArguments
+    let route: RedisRoute
+
+    init(head: [RedisArgument], sharedKeys: [RedisArgument], sharedArguments: [RedisArgument], keys: [RedisArgument], arguments: [RedisArgument]) {
+        self.head = EncodedArguments(head)
+        self.sharedKeys = EncodedArguments(sharedKeys)
+        self.sharedArguments = EncodedArguments(sharedArguments)
+        self.keys = EncodedArguments(keys)
+        self.arguments = EncodedArguments(arguments)
+        self.route = RedisRoute(keys: (sharedKeys + keys).lazy.filter(\.isKey))
+    }
+
+    /// Whether `other` may go in the same call: same script, shared keys and shared arguments, and
+    /// keys in the same cluster slot (a call naming two slots is refused by a cluster).
+    func mergesWith(_ other: ScriptItem) -> Bool {
+        route == other.route && head == other.head && sharedKeys == other.sharedKeys && sharedArguments == other.sharedArguments
+    }
+
+    /// Bytes of the call carrying `items` (which merge with each other).
+    static func mergedSize(of items: some Collection<ScriptItem>) -> Int {
+        guard let first = items.first else { return 0 }
+        var elements = first.head.count + 1 + first.sharedKeys.count + first.sharedArguments.count
+        var keyCount = first.sharedKeys.count
+        var size = first.head.bytes.count + first.sharedKeys.bytes.count + first.sharedArguments.bytes.count
+        for item in items {
+            elements += item.keys.count + item.arguments.count
+            keyCount += item.keys.count
+            size += item.keys.bytes.count + item.arguments.bytes.count
+        }
+        return size + RESPWriter.headerSize(elements) + RESPWriter.bulkSize(RESPWriter.digitCount(keyCount))
+    }
+
+    /// Writes the call carrying `items`: head, key count, shared keys, each item's keys, shared
+    /// arguments, each item's arguments.
+    static func writeMerged(_ items: some Collection<ScriptItem>, to writer: inout RESPWriter) {
+        guard let first = items.first else { return }
+        var elements = first.head.count + 1 + first.sharedKeys.count + first.sharedArguments.count
+        var keyCount = first.sharedKeys.count
+        for item in items {
+            elements += item.keys.count + item.arguments.count
+            keyCount += item.keys.count
+        }
+        writer.writeHeader(elements)
+        writer.write(first.head)
+        writer.writeBulk(decimal: keyCount)
+        writer.write(first.sharedKeys)
+        for item in items { writer.write(item.keys) }
+        writer.write(first.sharedArguments)
+        for item in items { writer.write(item.arguments) }
+    }
+}
+
+/// Arguments already encoded as RESP bulk strings, and how many there are.
+struct EncodedArguments: Sendable, Hashable {
+    let bytes: [UInt8]
+    let count: Int
+
+    init(_ arguments: [RedisArgument]) {
+        count = arguments.count
+        let size = arguments.reduce(0) { $0 + RESPWriter.bulkSize($1.count) }
+        bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var writer = RESPWriter(buffer: buffer)
+            for argument in arguments { writer.write(argument) }
             initialized = writer.position
         }
     }
 }
 
 /// Writes RESP into a buffer sized beforehand with `headerSize` and `bulkSize`.
-private struct RESPWriter {
+struct RESPWriter {
     let buffer: UnsafeMutableBufferPointer<UInt8>
     private(set) var position = 0
 
@@ -69,7 +169,7 @@ private struct RESPWriter {
     /// `$<length>\r\n<bytes>\r\n`
     static func bulkSize(_ length: Int) -> Int { 5 + digitCount(length) + length }
 
-    private static func digitCount(_ value: Int) -> Int {
+    static func digitCount(_ value: Int) -> Int {
         var digits = 1
         var rest = value / 10
         while rest > 0 {
@@ -89,6 +189,27 @@ private struct RESPWriter {
         bytes.withUnsafeBytes { writeBulk($0) }
     }
 
+    mutating func write(_ argument: RedisArgument) {
+        switch argument.value {
+        case .bytes(let bytes): writeBulk(bytes)
+        case .text(let text): writeBulk(text)
+        }
+    }
+
+    /// A non-negative integer as a bulk string.
+    mutating func writeBulk(decimal value: Int) {
+        write(byte: UInt8(ascii: "$"))
+        write(decimal: Self.digitCount(value))
+        writeLineEnd()
+        write(decimal: value)
+        writeLineEnd()
+    }
+
+    /// Arguments encoded beforehand, copied as they are.
+    mutating func write(_ encoded: EncodedArguments) {
+        encoded.bytes.withUnsafeBytes { copy($0) }
+    }
+
     mutating func writeBulk(_ text: String) {
         var text = text
         text.withUTF8 { writeBulk(UnsafeRawBufferPointer($0)) }
@@ -98,11 +219,14 @@ private struct RESPWriter {
         write(byte: UInt8(ascii: "$"))
         write(decimal: bytes.count)
         writeLineEnd()
-        if !bytes.isEmpty {
-            UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[position..<position + bytes.count])).copyMemory(from: bytes)
-            position += bytes.count
-        }
+        copy(bytes)
         writeLineEnd()
+    }
+
+    private mutating func copy(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[position..<position + bytes.count])).copyMemory(from: bytes)
+        position += bytes.count
     }
 
     private mutating func write(byte: UInt8) {

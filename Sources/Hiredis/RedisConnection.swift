@@ -99,7 +99,7 @@ public final class RedisConnection: Sendable {
     /// Sends `command` right after `preamble` (`ASKING`), with nothing of other callers in between,
     /// and answers the command's reply; the preamble's is not looked at.
     func send(_ command: RedisCommand, after preamble: RedisCommand?) async throws(RedisError) -> RedisValue {
-        let pending = PendingCommand(command)
+        let pending = PendingCommand(command, mayMerge: preamble == nil)
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 guard pending.attach(continuation) else { return }
@@ -118,7 +118,7 @@ public final class RedisConnection: Sendable {
     /// The preamble's reply is read in order and dropped: only the command is watched.
     private func enqueue(_ pending: PendingCommand, after preamble: RedisCommand?) {
         watchdog?.0.watch(pending)
-        if !shared.enqueue(pending, after: preamble.map(PendingCommand.init)) {
+        if !shared.enqueue(pending, after: preamble.map { PendingCommand($0) }) {
             pending.complete(.failure(RedisError(.shutdown, "the Redis connection is shut down")))
         }
     }
@@ -194,8 +194,11 @@ private final class ConnectionWorker: @unchecked Sendable {
             for pending in live { pending.complete(.failure(error)) }
             return
         }
+        // Script items queued together go out as one call per script and shared keys (group commit).
+        let commands = live.map(\.command)
+        let plan = PipelinePlan(commands, mayMerge: { live[$0].mayMerge })
         output.removeAll(keepingCapacity: true)
-        for pending in live { output.append(contentsOf: pending.command.encoded) }
+        plan.write(commands, to: &output)
         // One WAIT after the batch covers every write in it (and before it) on this connection.
         let replicas = configuration.minReplicas
         let waits = replicas > 0 && live.contains { $0.command.awaitsReplicas }
@@ -207,22 +210,24 @@ private final class ConnectionWorker: @unchecked Sendable {
             return
         }
         var awaiting: [(PendingCommand, RedisValue)] = []
-        for (index, pending) in live.enumerated() {
+        for (position, call) in plan.calls.enumerated() {
+            let name = commands[call.commands[0]].name
             let value: RedisValue
             do throws(LinkFailure) {
                 value = try link.reply(timeout: configuration.commandTimeout)
             } catch {
-                fail(
-                    live[index...] + awaiting.map(\.0), with: linkError(error, link: link, command: pending.command.name),
-                    socketChanged: socketChanged)
+                let unanswered = plan.calls[position...].flatMap { $0.commands.map { live[$0] } }
+                fail(unanswered + awaiting.map(\.0), with: linkError(error, link: link, command: name), socketChanged: socketChanged)
                 return
             }
-            if case .error(let message) = value {
-                pending.complete(.failure(RedisError(.serverError, message)))
-            } else if waits && pending.command.awaitsReplicas {
-                awaiting.append((pending, value))
-            } else {
-                pending.complete(.success(value))
+            for (index, answer) in zip(call.commands, PipelinePlan.answers(to: value, of: call, name: name)) {
+                let pending = live[index]
+                switch answer {
+                case .success(let value) where waits && pending.command.awaitsReplicas:
+                    awaiting.append((pending, value))
+                default:
+                    pending.complete(answer)
+                }
             }
         }
         if waits {
