@@ -1,26 +1,47 @@
 import CustomerIO
 import Foundation
-import HTTPTypes
-import Hummingbird
 import NIOCore
+import NIOHTTP1
 
-/// The HTTP side of the webhook port that does not depend on the queue: its paths, its headers
-/// and its JSON answers.
+/// An answer of the webhook port: status, JSON body and any extra headers.
+public struct WebhookReply: Sendable {
+    public var status: HTTPResponseStatus
+    public var body: ByteBuffer
+    /// Beyond `Content-Type` and `Content-Length`: `Retry-After`, `Allow`.
+    public var headers: [(String, String)]
+
+    init(_ status: HTTPResponseStatus, body: ByteBuffer, headers: [(String, String)] = []) {
+        self.status = status
+        self.body = body
+        self.headers = headers
+    }
+
+    /// A JSON object of string fields, keys sorted.
+    init(_ status: HTTPResponseStatus, json fields: [String: String], headers: [(String, String)] = []) {
+        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
+        self.init(status, body: ByteBuffer(bytes: data), headers: headers)
+    }
+
+    // The two answers of the hot path, built once.
+    static let accepted = WebhookReply(.ok, body: ByteBuffer(string: #"{"status":"accepted"}"#))
+    static let duplicate = WebhookReply(.ok, body: ByteBuffer(string: #"{"status":"duplicate"}"#))
+}
+
+/// The HTTP side of the webhook port that does not depend on the queue: its paths and headers.
 enum WebhookHTTP {
-    static let signatureField = HTTPField.Name(WebhookSignature.signatureHeader)!
-    static let timestampField = HTTPField.Name(WebhookSignature.timestampHeader)!
-
     static let basePath = "/webhooks/customerio"
     private static let basePathBytes = Array(basePath.utf8)
 
-    /// The workspace a request path names: `/webhooks/customerio` the default one,
-    /// `/webhooks/customerio/{workspace}` that one (a trailing slash is ignored); nil for any other path.
-    static func workspace(inPath path: String) -> String? {
-        var path = path
-        return path.withUTF8 { bytes -> String? in
+    /// The workspace a request target names: `/webhooks/customerio` the default one,
+    /// `/webhooks/customerio/{workspace}` that one (a trailing slash and a query are ignored); nil
+    /// for any other path.
+    static func workspace(inTarget target: String) -> String? {
+        var target = target
+        return target.withUTF8 { bytes -> String? in
             let slash = UInt8(ascii: "/")
             guard bytes.starts(with: basePathBytes) else { return nil }
             var rest = bytes[basePathBytes.count...]
+            if let query = rest.firstIndex(of: UInt8(ascii: "?")) { rest = rest[..<query] }
             if rest.last == slash { rest = rest.dropLast() }
             if rest.isEmpty { return ReceiverConfiguration.defaultWorkspaceName }
             guard rest.first == slash else { return nil }
@@ -30,31 +51,27 @@ enum WebhookHTTP {
         }
     }
 
-    /// A request header's value, repeated ones joined with ", " as HTTP combines them. A plain loop,
-    /// because `HTTPFields`' own subscript joins through an unspecialized lazy join that costs more
-    /// than the rest of the header checks together.
-    static func header(_ name: HTTPField.Name, in fields: HTTPFields) -> String? {
+    /// A request header's value, repeated ones joined with ", " as HTTP combines them (so that a
+    /// repeated signature never verifies). `lowercased` is the name in lower case; names are
+    /// compared without regard to ASCII case, byte by byte (no lower-cased copy per header).
+    static func header(_ lowercased: String, in headers: HTTPHeaders) -> String? {
         var value: String?
-        for field in fields where field.name == name {
-            value = value.map { "\($0), \(field.value)" } ?? field.value
+        for (name, fieldValue) in headers where sameName(name, lowercased) {
+            value = value.map { "\($0), \(fieldValue)" } ?? fieldValue
         }
         return value
     }
 
-    // The two answers of the hot path, built once.
-    static let acceptedBody = ByteBuffer(string: #"{"status":"accepted"}"#)
-    static let duplicateBody = ByteBuffer(string: #"{"status":"duplicate"}"#)
-
-    static func constant(_ body: ByteBuffer) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: body))
+    private static func sameName(_ name: String, _ lowercased: String) -> Bool {
+        guard name.utf8.count == lowercased.utf8.count else { return false }
+        for (byte, lower) in zip(name.utf8, lowercased.utf8) {
+            let folded = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+            if folded != lower { return false }
+        }
+        return true
     }
 
-    static func json(_ status: HTTPResponse.Status, _ fields: [String: String]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(
-            status: status,
-            headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
-        )
-    }
+    static let contentLength = "content-length"
+    static let signature = WebhookSignature.signatureHeader.lowercased()
+    static let timestamp = WebhookSignature.timestampHeader.lowercased()
 }

@@ -1,8 +1,11 @@
 import CustomerIO
+import EventQueue
 import HummingbirdCore
 import Logging
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
 
 /// How much time and header space a client of the webhook port gets. Customer.io sends a few
 /// headers and a body of at most a few hundred KiB in well under a second; anything slower or
@@ -41,58 +44,60 @@ public struct ConnectionLimits: Sendable, Hashable {
     }
 }
 
-/// The webhook port's HTTP/1.1 server: Hummingbird's, with the header limits of `ConnectionLimits`
-/// and a deadline for every request.
+/// The webhook port's HTTP/1.1 server: NIO's HTTP/1.1 codec with the header limits of
+/// `ConnectionLimits`, a deadline for every request, and `WebhookHandler`, which runs each request
+/// on the connection's event loop. A `Service`: graceful shutdown stops accepting, answers the
+/// requests in progress and closes every connection.
 public enum WebhookServer {
-    /// The server for Hummingbird's `Application(server:)`.
-    public static func builder(limits: ConnectionLimits) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in
-            DeadlineHTTP1Channel(responder: responder, limits: limits)
-        }
+    /// The server for `routes` on `host`:`port` (0 picks a free port; `onServerRunning` learns it).
+    public static func make<Queue: IntakeQueue>(
+        routes: WebhookRoutes<Queue>, limits: ConnectionLimits, host: String, port: Int, logger: Logger,
+        onServerRunning: (@Sendable (any Channel) async -> Void)? = nil
+    ) -> some Service {
+        Server(
+            childChannelSetup: WebhookChannel(routes: routes, limits: limits),
+            configuration: ServerConfiguration(address: .hostname(host, port: port), serverName: nil, backlog: limits.listenBacklog),
+            onServerRunning: onServerRunning,
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: logger)
     }
 }
 
-/// `HTTP1Channel` with two handlers around the HTTP decoder that together put a deadline on each
-/// request: one in front of the decoder starts the clock at a request's first byte (the decoder
-/// shows nothing of a head that never ends), one behind it stops the clock at the request's end.
-struct DeadlineHTTP1Channel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
+/// One connection of the webhook port: its pipeline, and a wait for its end.
+struct WebhookChannel<Queue: IntakeQueue>: ServerChildChannel {
+    struct Value: ServerChildChannelValue {
+        let channel: any Channel
+    }
 
-    let responder: HTTPChannelHandler.Responder
+    let routes: WebhookRoutes<Queue>
     let limits: ConnectionLimits
-    private let base: HTTP1Channel
-
-    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits) {
-        self.responder = responder
-        self.limits = limits
-        self.base = HTTP1Channel(responder: responder, configuration: Self.configuration(limits: limits, handlers: []))
-    }
-
-    static func configuration(limits: ConnectionLimits, handlers: @autoclosure @escaping @Sendable () -> [any RemovableChannelHandler])
-        -> HTTP1Channel.Configuration
-    {
-        HTTP1Channel.Configuration(
-            additionalChannelHandlers: handlers(),
-            idleTimeout: TimeAmount.nanoseconds(Int64(limits.idleTimeout.nanoseconds)),
-            httpDecoderConfiguration: .init(
-                maxHeaderFieldSize: limits.maxHeaderFieldBytes, maxHeaderListSize: limits.maxHeaderBytes, maxHeaderFieldCount: limits.maxHeaderCount
-            )
-        )
-    }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let clock = RequestClock(timeout: TimeAmount.nanoseconds(Int64(limits.requestTimeout.nanoseconds)), logger: logger)
-        let perChannel = HTTP1Channel(
-            responder: responder, configuration: Self.configuration(limits: limits, handlers: [RequestEndHandler(clock: clock)]))
-        return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(RequestStartHandler(clock: clock))
-        }.flatMap {
-            perChannel.setup(channel: channel, logger: logger)
+        channel.eventLoop.makeCompletedFuture {
+            let clock = RequestClock(timeout: TimeAmount.nanoseconds(Int64(limits.requestTimeout.nanoseconds)), logger: logger)
+            let pipeline = channel.pipeline.syncOperations
+            // In front of the decoder, which shows nothing of a head that never ends.
+            try pipeline.addHandler(RequestStartHandler(clock: clock))
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderFieldSize = limits.maxHeaderFieldBytes
+            decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
+            decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
+            // Pipelining assistance answers pipelined requests in order and closes a connection
+            // once it is idle when graceful shutdown starts; error handling answers a request the
+            // decoder refuses with 400 and closes.
+            try pipeline.configureHTTPServerPipeline(
+                withPipeliningAssistance: true, withErrorHandling: true, withEncoderConfiguration: .init(),
+                withDecoderLimitConfiguration: decoderLimits)
+            try pipeline.addHandler(RequestEndHandler(clock: clock))
+            try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount.nanoseconds(Int64(limits.idleTimeout.nanoseconds))))
+            try pipeline.addHandler(WebhookHandler(routes: routes, executor: EventLoopTaskExecutor(channel.eventLoop)))
+            return Value(channel: channel)
         }
     }
 
     func handle(value: Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        // Everything happens in the pipeline; the connection's task only waits for its end.
+        try? await value.channel.closeFuture.get()
     }
 }
 
@@ -147,8 +152,8 @@ final class RequestStartHandler: ChannelInboundHandler, RemovableChannelHandler 
 
 /// Behind the HTTP decoder: a request's end stops its deadline.
 final class RequestEndHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
     private let clock: RequestClock
 
     init(clock: RequestClock) { self.clock = clock }

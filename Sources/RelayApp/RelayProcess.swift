@@ -89,17 +89,11 @@ public enum RelayProcess {
             }
         }
         if roles.contains(.receiver) {
-            let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue)
+            let webhooks = WebhookRoutes(configuration: settings.receiver, queue: queue, logger: logger)
             services.append(
-                Application(
-                    responder: webhooks.responder(),
-                    server: WebhookServer.builder(limits: settings.receiver.connections),
-                    configuration: .init(
-                        address: .hostname(settings.listeners.host, port: settings.listeners.webhookPort), serverName: nil,
-                        backlog: settings.receiver.connections.listenBacklog
-                    ),
-                    logger: logger
-                ))
+                WebhookServer.make(
+                    routes: webhooks, limits: settings.receiver.connections, host: settings.listeners.host, port: settings.listeners.webhookPort,
+                    logger: logger))
             metadata["webhook_port"] = "\(settings.listeners.webhookPort)"
             metadata["workspaces"] = "\(settings.receiver.workspaces.keys.sorted().joined(separator: ","))"
             metadata["dedup_ttl_s"] = "\(settings.queue.dedupTTL.components.seconds)"

@@ -2,8 +2,6 @@ import CustomerIO
 import EventQueue
 import Foundation
 import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import NIOCore
 import Receiver
 import TestSupport
@@ -18,10 +16,10 @@ struct WebhookRoutesUnitTests {
     static func routes(_ queue: InMemoryIntakeQueue) -> WebhookRoutes<InMemoryIntakeQueue> {
         let configuration = ReceiverConfiguration(
             workspaces: [Workspace(name: "default", signingKeys: [key])], maxBodyBytes: 4096, timestampTolerance: 300, retryAfterSeconds: 7)
-        return WebhookRoutes(configuration: configuration, queue: queue)
+        return WebhookRoutes(configuration: configuration, queue: queue, logger: .quiet("webhooks"))
     }
 
-    static func post(_ client: some TestClientProtocol, body: [UInt8], headers: [String: String]? = nil) async throws -> TestResponse {
+    static func post(_ client: WebhookTestClient, body: [UInt8], headers: [String: String]? = nil) async throws -> WebhookTestResponse {
         var fields = HTTPFields()
         for (name, value) in headers ?? customerIOHeaders(body: body, key: key) {
             if let name = HTTPField.Name(name) { fields[name] = value }
@@ -29,12 +27,12 @@ struct WebhookRoutesUnitTests {
         return try await client.execute(uri: "/webhooks/customerio", method: .post, headers: fields, body: ByteBuffer(bytes: body))
     }
 
-    static func text(_ response: TestResponse) -> String { String(buffer: response.body) }
+    static func text(_ response: WebhookTestResponse) -> String { String(buffer: response.body) }
 
     @Test func aSignedEventIsStoredOnceAndItsRetryIsADuplicate() async throws {
         let queue = InMemoryIntakeQueue()
         let body = try Fixtures.bytes("email_bounced.json")
-        try await Application(responder: Self.routes(queue).responder()).test(.router) { client in
+        try await withWebhookServer(Self.routes(queue)) { client in
             let first = try await Self.post(client, body: body)
             let second = try await Self.post(client, body: body)
             #expect(Self.text(first) == #"{"status":"accepted"}"# && Self.text(second) == #"{"status":"duplicate"}"#)
@@ -47,7 +45,7 @@ struct WebhookRoutesUnitTests {
     @Test func aForgedOrStaleRequestStoresNothing() async throws {
         let queue = InMemoryIntakeQueue()
         let body = try Fixtures.bytes("email_sent.json")
-        try await Application(responder: Self.routes(queue).responder()).test(.router) { client in
+        try await withWebhookServer(Self.routes(queue)) { client in
             let forged = try await Self.post(client, body: body, headers: customerIOHeaders(body: body, key: SigningKey("another-key")))
             #expect(forged.status == .unauthorized && Self.text(forged).contains("invalid_signature"))
             let stale = try await Self.post(client, body: body, headers: customerIOHeaders(body: body, key: Self.key, timestamp: 1_000))
@@ -59,7 +57,7 @@ struct WebhookRoutesUnitTests {
     @Test func aGenuineButMalformedBodyIsKeptOnceAndAnswered200() async throws {
         let queue = InMemoryIntakeQueue()
         let body = Array(#"{"event_id": 42}"#.utf8)
-        try await Application(responder: Self.routes(queue).responder()).test(.router) { client in
+        try await withWebhookServer(Self.routes(queue)) { client in
             for _ in 0..<2 {
                 let answer = try await Self.post(client, body: body)
                 #expect(answer.status == .ok && Self.text(answer).contains(#""status":"dead_lettered""#))
@@ -73,7 +71,7 @@ struct WebhookRoutesUnitTests {
         let queue = InMemoryIntakeQueue()
         queue.setUnavailable(true)
         let body = try Fixtures.bytes("email_clicked.json")
-        try await Application(responder: Self.routes(queue).responder()).test(.router) { client in
+        try await withWebhookServer(Self.routes(queue)) { client in
             let answer = try await Self.post(client, body: body)
             #expect(answer.status == .serviceUnavailable && answer.headers[.retryAfter] == "7")
             #expect(Self.text(answer).contains("retry in 7 s"))
@@ -84,7 +82,7 @@ struct WebhookRoutesUnitTests {
     }
 
     @Test func otherPathsAndMethodsGetJSONErrors() async throws {
-        try await Application(responder: Self.routes(InMemoryIntakeQueue()).responder()).test(.router) { client in
+        try await withWebhookServer(Self.routes(InMemoryIntakeQueue())) { client in
             let missing = try await client.execute(uri: "/elsewhere", method: .post)
             #expect(missing.status == .notFound && missing.headers[.contentType] == "application/json")
             let get = try await client.execute(uri: "/webhooks/customerio", method: .get)

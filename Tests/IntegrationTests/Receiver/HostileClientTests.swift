@@ -1,8 +1,7 @@
 import CustomerIO
 import EventQueue
 import Foundation
-import Hummingbird
-import HummingbirdTesting
+import HTTPTypes
 import Logging
 import Receiver
 import TestSupport
@@ -20,18 +19,12 @@ struct HostileClientTests {
     /// Short enough that the tests do not wait long for a deadline.
     static let limits = ConnectionLimits(requestTimeout: .seconds(2), idleTimeout: .seconds(30))
 
-    private func withLiveServer(_ body: @escaping @Sendable (ReceiverHarness, Int, any TestClientProtocol) async throws -> Void) async throws {
+    private func withLiveServer(_ body: @escaping @Sendable (ReceiverHarness, Int, WebhookTestClient) async throws -> Void) async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
             var logger = Logger(label: "hostile-clients")
             logger.logLevel = .warning  // a notice per closed connection would flood the test output
-            let app = Application(
-                responder: harness.routes.responder(),
-                server: WebhookServer.builder(limits: Self.limits),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: nil, backlog: Self.limits.listenBacklog),
-                logger: logger
-            )
-            try await app.test(.live) { client in
-                let port = try #require(client.port)
+            try await withWebhookServer(harness.routes, limits: Self.limits, logger: logger) { client in
+                let port = client.port
                 try await body(harness, port, client)
             }
         }

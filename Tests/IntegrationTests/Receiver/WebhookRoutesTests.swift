@@ -3,8 +3,6 @@ import EventQueue
 import Foundation
 import HTTPTypes
 import Hiredis
-import Hummingbird
-import HummingbirdTesting
 import NIOCore
 import Prometheus
 import Receiver
@@ -37,15 +35,17 @@ struct ReceiverHarness: ShutdownAfterTest {
             retryAfterSeconds: 7
         )
         routes = WebhookRoutes(
-            configuration: configuration, queue: queue, metrics: ReceiverMetrics(factory: PrometheusMetricsFactory(registry: registry)))
+            configuration: configuration, queue: queue, metrics: ReceiverMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+            logger: .quiet("webhooks"))
     }
 
-    var application: some ApplicationProtocol {
-        Application(responder: routes.responder())
+    /// Runs `body` with a client of the webhook server of these routes on a loopback port.
+    func withServer<T: Sendable>(_ body: (WebhookTestClient) async throws -> T) async throws -> T {
+        try await withWebhookServer(routes, body)
     }
 
-    func post(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], headers: [String: String]) async throws
-        -> TestResponse
+    func post(_ client: WebhookTestClient, path: String = "/webhooks/customerio", body: [UInt8], headers: [String: String]) async throws
+        -> WebhookTestResponse
     {
         var fields = HTTPFields()
         for (name, value) in headers {
@@ -54,8 +54,8 @@ struct ReceiverHarness: ShutdownAfterTest {
         return try await client.execute(uri: path, method: .post, headers: fields, body: ByteBuffer(bytes: body))
     }
 
-    func signedPost(_ client: some TestClientProtocol, path: String = "/webhooks/customerio", body: [UInt8], key: SigningKey = currentKey)
-        async throws -> TestResponse
+    func signedPost(_ client: WebhookTestClient, path: String = "/webhooks/customerio", body: [UInt8], key: SigningKey = currentKey)
+        async throws -> WebhookTestResponse
     {
         try await post(client, path: path, body: body, headers: customerIOHeaders(body: body, key: key))
     }
@@ -68,7 +68,7 @@ struct ReceiverHarness: ShutdownAfterTest {
     func deadLetters() async throws -> [StreamEntry] { try await queue.entries(of: queue.keys.dead, count: 1000) }
 }
 
-func json(_ response: TestResponse) -> [String: String] {
+func json(_ response: WebhookTestResponse) -> [String: String] {
     (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: String]) ?? [:]
 }
 
@@ -77,7 +77,7 @@ struct WebhookRoutesTests {
     @Test func acceptedThenDuplicate() async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
             let body = try Fixtures.bytes("email_bounced.json")
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 let first = try await harness.signedPost(client, body: body)
                 #expect(first.status == .ok)
                 #expect(json(first) == ["status": "accepted"])
@@ -102,7 +102,7 @@ struct WebhookRoutesTests {
     @Test func everyFixtureIsAcceptedOverRealHTTP() async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
             let files = Fixtures.signatures.keys.sorted()
-            try await harness.application.test(.live) { client in
+            try await harness.withServer { client in
                 for file in files {
                     let response = try await harness.signedPost(client, body: try Fixtures.bytes(file))
                     #expect(response.status == .ok, "\(file)")
@@ -114,7 +114,7 @@ struct WebhookRoutesTests {
 
     @Test func namedWorkspaceAndRotation() async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 let eu = try await harness.signedPost(
                     client, path: "/webhooks/customerio/eu", body: Fixtures.event(id: Fixtures.newEventID()), key: ReceiverHarness.euKey)
                 #expect(eu.status == .ok)
@@ -135,7 +135,7 @@ struct WebhookRoutesTests {
     @Test func rejectedRequestsEnqueueNothing() async throws {
         try await withShutdown(try ReceiverHarness(maxBodyBytes: 4096, tolerance: 300)) { harness in
             let body = Fixtures.event(id: Fixtures.newEventID())
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 var forged = customerIOHeaders(body: body, key: SigningKey("attacker"))
                 let forgedResponse = try await harness.post(client, body: body, headers: forged)
                 #expect(forgedResponse.status == .unauthorized)
@@ -184,7 +184,7 @@ struct WebhookRoutesTests {
         try await withShutdown(try ReceiverHarness(maxBodyBytes: 4096)) { harness in
             let big = Array(repeating: UInt8(ascii: "x"), count: 100_000)
             let headers = customerIOHeaders(body: big, key: ReceiverHarness.currentKey)
-            try await harness.application.test(.live) { client in
+            try await harness.withServer { client in
                 let response = try await harness.post(client, body: big, headers: headers)
                 #expect(response.status == .contentTooLarge)
             }
@@ -199,7 +199,7 @@ struct WebhookRoutesTests {
                 Array(#"{"object_type":"email","metric":"sent","timestamp":1}"#.utf8),
                 Array(#"{"event_id":"","object_type":"email","metric":"sent"}"#.utf8),
             ]
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 for body in bodies {
                     let response = try await harness.signedPost(client, body: body)
                     #expect(response.status == .ok)
@@ -220,7 +220,7 @@ struct WebhookRoutesTests {
     @Test func forgedMalformedBodiesAreNotKept() async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
             let body = Array("junk".utf8)
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 let response = try await harness.post(client, body: body, headers: customerIOHeaders(body: body, key: SigningKey("nope")))
                 #expect(response.status == .unauthorized)
             }
@@ -235,7 +235,7 @@ struct RedisOutageTests {
         let server = try RedisServerProcess()
         let budget = Duration.milliseconds(500)
         try await withShutdown(try ReceiverHarness(redis: RedisConfiguration(url: server.url), budget: budget)) { harness in
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 #expect(try await harness.signedPost(client, body: Fixtures.event(id: Fixtures.newEventID())).status == .ok)
 
                 server.stop()
@@ -266,7 +266,7 @@ struct RedisOutageTests {
         let server = try RedisServerProcess()
         let budget = Duration.milliseconds(500)
         try await withShutdown(try ReceiverHarness(redis: RedisConfiguration(url: server.url), budget: budget)) { harness in
-            try await harness.application.test(.router) { client in
+            try await harness.withServer { client in
                 #expect(try await harness.signedPost(client, body: Fixtures.event(id: Fixtures.newEventID())).status == .ok)
                 server.pause()
                 defer { server.resume() }
