@@ -4,7 +4,9 @@
 # same webhooks through TLS to the same Redis (its TLS port, test certificates, the receiver's
 # keys under another prefix), so the cost of TLS is measured in the same run.
 # Prints req/s, p50, p99, errors, the Redis and receiver CPU per accepted event (user + system time
-# from /proc over the webhook run), the webhook/ceiling ratio and the TLS/plain ratio.
+# from /proc over the webhook run), the webhook/ceiling ratio and the TLS/plain ratio; then the same
+# for the peer of issue 29 (Express + node-redis, Benchmarks/peer/, BENCH_PEER=0 leaves it out) and
+# p50 at one connection.
 # With BENCH_BASELINE=/path/to/an/older/cio-relay, the webhook run is repeated in the same run
 # with that binary and once more with this build (the repeat shows the noise), each under a key
 # prefix of its own: a before/after comparison on the same Redis, corpus and machine state.
@@ -39,18 +41,30 @@ run_wrk() { # URL [script]
 summarize() { # NAME FILE
   python3 Benchmarks/wrk_summary.py "$1" "$2"
 }
+# measure NAME STREAM PID…: one webhook run against $port; prints its summary and the CPU that
+# Redis and the processes PID… spent per entry the run added to STREAM (every 200 of a run is a
+# new entry: the corpus is distinct, and each run writes under a key prefix of its own).
+measure() {
+  local name=$1 stream=$2
+  shift 2
+  local entries redis_before process_before
+  entries=$(redis-cli -p "$redis_port" XLEN "$stream")
+  redis_before=$(redis_cpu_ticks "$redis_port") process_before=$(process_cpu_ticks "$@")
+  run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/$name.txt"
+  local redis_ticks=$(( $(redis_cpu_ticks "$redis_port") - redis_before )) process_ticks=$(( $(process_cpu_ticks "$@") - process_before ))
+  summarize "$name" "$work/$name.txt"
+  python3 -c "import sys; n, r, p, hz = map(int, sys.argv[2:]); print('CPU per accepted event (%s): Redis %.1f µs, receiver %.1f µs (%d events)' % (sys.argv[1], r / hz * 1e6 / n, p / hz * 1e6 / n, n))" \
+    "$name" $(( $(redis-cli -p "$redis_port" XLEN "$stream") - entries )) "$redis_ticks" "$process_ticks" "$(getconf CLK_TCK)"
+}
+restart_relay() { # PREFIX BINARY: serve again, writing under PREFIX
+  kill -TERM "$relay" && wait "$relay" || true
+  CIO_RELAY_KEY_PREFIX=$1 start_bench_relay "$work" "$secret" "redis://127.0.0.1:$redis_port" "$2"
+}
 
 echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}') appendfsync ${REDIS_APPENDFSYNC:-everysec}, wrk -t$threads -c$connections -d${seconds}s"
-before_redis=$(redis_cpu_ticks "$redis_port") before_relay=$(process_cpu_ticks "$relay")
-run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/webhook.txt"
-after_redis=$(redis_cpu_ticks "$redis_port") after_relay=$(process_cpu_ticks "$relay")
+measure webhook 'cio:{0}:events' "$relay"
 run_wrk "http://127.0.0.1:$admin/healthz" >"$work/ceiling.txt"
-summarize webhook "$work/webhook.txt"
 summarize healthz "$work/ceiling.txt"
-# CPU per accepted event (every 200 of this run is a new entry: the corpus is distinct).
-accepted=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
-python3 -c "import sys; r, p, hz, n = map(int, sys.argv[1:]); print('CPU per accepted event: Redis %.1f µs, receiver %.1f µs (%d events)' % (r / hz * 1e6 / n, p / hz * 1e6 / n, n))" \
-  $(( after_redis - before_redis )) $(( after_relay - before_relay )) "$(getconf CLK_TCK)" "$accepted"
 python3 -c "import sys; print('ratio webhook/ceiling = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" "$work/webhook.txt.rps" "$work/ceiling.txt.rps"
 queued=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
 sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook.txt" | grep -oE '[0-9]+')
@@ -58,17 +72,41 @@ echo "queued entries in Redis: $queued of $sent requests (distinct events; every
 
 # Before and after: the baseline binary, then this build again, each under a prefix of its own.
 if [ -n "${BENCH_BASELINE:-}" ]; then
-  for run in baseline again; do
-    kill -TERM "$relay" && wait "$relay" || true
-    command=$binary
-    [ "$run" = baseline ] && command=$BENCH_BASELINE
-    CIO_RELAY_KEY_PREFIX=$run start_bench_relay "$work" "$secret" "redis://127.0.0.1:$redis_port" "$command"
-    run_wrk "http://127.0.0.1:$port" Benchmarks/webhooks.lua >"$work/webhook-$run.txt"
-    summarize "webhook ($run: $command)" "$work/webhook-$run.txt"
-  done
+  restart_relay baseline "$BENCH_BASELINE"
+  measure "webhook-baseline" 'baseline:{0}:events' "$relay"
+  restart_relay again "$binary"
+  measure "webhook-again" 'again:{0}:events' "$relay"
   python3 -c "import sys; r = [float(open(f).read()) for f in sys.argv[1:]]; print('ratio this build/baseline = %.2f (first run), %.2f (repeat)' % (r[0] / r[1], r[2] / r[1]))" \
     "$work/webhook.txt.rps" "$work/webhook-baseline.txt.rps" "$work/webhook-again.txt.rps"
 fi
+
+# The peer of issue 29 on the same corpus and Redis: Express with node-redis, one EVALSHA per
+# request, one Node process per core. BENCH_PEER=0 leaves it out.
+if [ "${BENCH_PEER:-1}" != 0 ]; then
+  ensure_packages nodejs node-express node-redis
+  kill -TERM "$relay" && wait "$relay" || true
+  NODE_PATH=/usr/share/nodejs PORT=$port REDIS_URL="redis://127.0.0.1:$redis_port" SECRET=$secret PREFIX='peer:{0}' WORKERS=$(nproc) \
+    node Benchmarks/peer/express-peer.js 2>>"$work/peer.log" &
+  peer=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  echo "peer: Express $(NODE_PATH=/usr/share/nodejs node -p "require('express/package.json').version") + node-redis $(NODE_PATH=/usr/share/nodejs node -p "require('redis/package.json').version") on Node $(node --version), $(nproc) processes"
+  # shellcheck disable=SC2046
+  measure peer 'peer:{0}:events' "$peer" $(pgrep -P "$peer")
+  # shellcheck disable=SC2046
+  kill -TERM $(pgrep -P "$peer") "$peer" 2>/dev/null; wait "$peer" 2>/dev/null || true
+  python3 -c "import sys; print('ratio this build/peer = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" \
+    "$work/webhook.txt.rps" "$work/peer.txt.rps"
+  CIO_RELAY_KEY_PREFIX=one start_bench_relay "$work" "$secret" "redis://127.0.0.1:$redis_port" "$binary"
+fi
+
+# One connection: the latency of a lone request (the group commit must not make it wait).
+for run in one ${BENCH_BASELINE:+one-baseline}; do
+  command=$binary
+  [ "$run" = one-baseline ] && command=$BENCH_BASELINE
+  restart_relay "$run" "$command"
+  CORPUS="$work/corpus" wrk -t1 -c1 -d"${seconds}s" --latency -s Benchmarks/webhooks.lua "http://127.0.0.1:$port" >"$work/$run.txt"
+  summarize "webhook, 1 connection ($run: $command)" "$work/$run.txt"
+done
 
 # The same corpus through TLS: another key prefix, so no event is a duplicate of the plain run's.
 kill -TERM "$relay" && wait "$relay" || true

@@ -26,16 +26,20 @@ final class WebhookHandler<Queue: IntakeQueue>: ChannelInboundHandler, Removable
     }
 
     private let routes: WebhookRoutes<Queue>
+    private let clock: ConnectionClock
     private let executor: EventLoopTaskExecutor
     private var state = State.idle
 
-    init(routes: WebhookRoutes<Queue>, executor: EventLoopTaskExecutor) {
+    init(routes: WebhookRoutes<Queue>, clock: ConnectionClock, executor: EventLoopTaskExecutor) {
         self.routes = routes
+        self.clock = clock
         self.executor = executor
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        let part = unwrapInboundIn(data)
+        if case .end = part { clock.requestEnded() }
+        switch (part, state) {
         case (.head(let head), .idle):
             switch routes.start(method: head.method, target: head.uri, headers: head.headers) {
             case .readBody(let admission):
@@ -105,16 +109,6 @@ final class WebhookHandler<Queue: IntakeQueue>: ChannelInboundHandler, Removable
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent, case .idle = state {
-            // A kept-alive connection with no request for the idle timeout.
-            state = .closed
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

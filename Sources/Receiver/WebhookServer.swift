@@ -74,9 +74,8 @@ struct WebhookChannel<Queue: IntakeQueue>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let clock = RequestClock(timeout: TimeAmount.nanoseconds(Int64(limits.requestTimeout.nanoseconds)), logger: logger)
+            let clock = ConnectionClock(limits: limits, logger: logger)
             let pipeline = channel.pipeline.syncOperations
-            // In front of the decoder, which shows nothing of a head that never ends.
             try pipeline.addHandler(RequestStartHandler(clock: clock))
             var decoderLimits = NIOHTTPDecoderLimitConfiguration()
             decoderLimits.maxHeaderFieldSize = limits.maxHeaderFieldBytes
@@ -84,13 +83,12 @@ struct WebhookChannel<Queue: IntakeQueue>: ServerChildChannel {
             decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
             // Pipelining assistance answers pipelined requests in order and closes a connection
             // once it is idle when graceful shutdown starts; error handling answers a request the
-            // decoder refuses with 400 and closes.
+            // decoder refuses with 400 and closes. The replies' headers are our own constants: no
+            // validation pass over them.
             try pipeline.configureHTTPServerPipeline(
-                withPipeliningAssistance: true, withErrorHandling: true, withEncoderConfiguration: .init(),
+                withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: decoderLimits)
-            try pipeline.addHandler(RequestEndHandler(clock: clock))
-            try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount.nanoseconds(Int64(limits.idleTimeout.nanoseconds))))
-            try pipeline.addHandler(WebhookHandler(routes: routes, executor: EventLoopTaskExecutor(channel.eventLoop)))
+            try pipeline.addHandler(WebhookHandler(routes: routes, clock: clock, executor: EventLoopTaskExecutor(channel.eventLoop)))
             return Value(channel: channel)
         }
     }
@@ -101,65 +99,84 @@ struct WebhookChannel<Queue: IntakeQueue>: ServerChildChannel {
     }
 }
 
-/// The deadline of the request in progress on one connection. Used only on the connection's
-/// event loop, by the two handlers that share it.
-final class RequestClock: @unchecked Sendable {
-    private let timeout: TimeAmount
+/// The two deadlines of one connection: a request must arrive whole within `requestTimeout` of its
+/// first byte, and a kept-alive connection with no request in progress is closed after
+/// `idleTimeout`. One repeated check per connection enforces both, a quarter of the shorter
+/// timeout apart (at most a second): a timer scheduled and cancelled per request cost every
+/// request more than the whole header check. A deadline therefore fires up to that interval late.
+/// Used only on the connection's event loop.
+final class ConnectionClock {
+    private let limits: ConnectionLimits
     private let logger: Logger
-    private var deadline: Scheduled<Void>?
+    /// When the first byte of the request in progress arrived; nil between requests.
+    private var requestStarted: NIODeadline?
+    /// When the last request ended (or the connection opened).
+    private var idleSince = NIODeadline.now()
+    private var check: RepeatedTask?
 
-    init(timeout: TimeAmount, logger: Logger) {
-        self.timeout = timeout
+    init(limits: ConnectionLimits, logger: Logger) {
+        self.limits = limits
         self.logger = logger
     }
 
-    /// A request's first byte arrived: start its deadline, unless one runs.
-    func start(on context: ChannelHandlerContext) {
-        guard deadline == nil else { return }
-        let channel = context.channel
-        let logger = self.logger
-        deadline = context.eventLoop.scheduleTask(in: timeout) {
-            logger.notice("closed a connection whose request did not arrive in time", metadata: ["timeout": "\(self.timeout)"])
+    /// Starts the checks for `channel`.
+    func start(_ channel: any Channel) {
+        let requestTimeout = TimeAmount.nanoseconds(Int64(limits.requestTimeout.nanoseconds))
+        let idleTimeout = TimeAmount.nanoseconds(Int64(limits.idleTimeout.nanoseconds))
+        let interval = min(TimeAmount.seconds(1), TimeAmount.nanoseconds(min(requestTimeout, idleTimeout).nanoseconds / 4))
+        let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        check = channel.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { task in
+            let clock = bound.value
+            let now = NIODeadline.now()
+            if let started = clock.requestStarted {
+                guard now - started >= requestTimeout else { return }
+                clock.logger.notice(
+                    "closed a connection whose request did not arrive in time", metadata: ["timeout": "\(clock.limits.requestTimeout)"])
+            } else {
+                guard now - clock.idleSince >= idleTimeout else { return }
+            }
+            task.cancel()
             channel.close(promise: nil)
         }
     }
 
+    /// Bytes arrived: they start a request unless one is in progress.
+    func bytesArrived() {
+        if requestStarted == nil { requestStarted = .now() }
+    }
+
     /// The request's last byte arrived.
+    func requestEnded() {
+        requestStarted = nil
+        idleSince = .now()
+    }
+
     func stop() {
-        deadline?.cancel()
-        deadline = nil
+        check?.cancel()
+        check = nil
     }
 }
 
-/// In front of the HTTP decoder: bytes arriving while no request is in progress start one.
+/// In front of the HTTP decoder, which shows nothing of a head that never ends: bytes arriving
+/// while no request is in progress start one on the connection's clock.
 final class RequestStartHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    private let clock: RequestClock
+    private let clock: ConnectionClock
 
-    init(clock: RequestClock) { self.clock = clock }
+    init(clock: ConnectionClock) { self.clock = clock }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        clock.start(context.channel)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        clock.start(on: context)
+        clock.bytesArrived()
         context.fireChannelRead(data)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         clock.stop()
         context.fireChannelInactive()
-    }
-}
-
-/// Behind the HTTP decoder: a request's end stops its deadline.
-final class RequestEndHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    private let clock: RequestClock
-
-    init(clock: RequestClock) { self.clock = clock }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .end = unwrapInboundIn(data) { clock.stop() }
-        context.fireChannelRead(data)
     }
 }
