@@ -153,6 +153,54 @@ struct HostileClientTests {
     }
 }
 
+/// The two ends of a kept-alive connection the server decides: the idle timeout, and graceful
+/// shutdown.
+@Suite("Kept-alive connections on the webhook port")
+struct KeptAliveConnectionTests {
+    private static func signedRequest() -> [UInt8] {
+        let body = Fixtures.event(id: Fixtures.newEventID())
+        var head = "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n"
+        for (name, value) in customerIOHeaders(body: body, key: ReceiverHarness.currentKey) { head += "\(name): \(value)\r\n" }
+        return Array((head + "\r\n").utf8) + body
+    }
+
+    @Test func aConnectionWithNoRequestForTheIdleTimeoutIsClosed() async throws {
+        try await withShutdown(try ReceiverHarness()) { harness in
+            let limits = ConnectionLimits(requestTimeout: .seconds(2), idleTimeout: .seconds(1))
+            try await withWebhookServer(harness.routes, limits: limits, logger: .quiet("webhooks")) { client in
+                let connection = try RawConnection(port: client.port)
+                defer { connection.close() }
+                #expect(connection.send(Self.signedRequest()))
+                let answered = await connection.readUntilClosed(timeout: .milliseconds(500))
+                #expect(answered.statuses == [200] && !answered.closed, "answered and kept alive: \(answered)")
+                let start = ContinuousClock.now
+                let end = await connection.readUntilClosed(timeout: .seconds(5))
+                #expect(end.closed, "closed once idle for the idle timeout")
+                #expect(ContinuousClock.now - start < .seconds(2), "closed within a check interval of the timeout")
+            }
+        }
+    }
+
+    @Test func gracefulShutdownClosesAKeptAliveConnectionAtOnce() async throws {
+        try await withShutdown(try ReceiverHarness()) { harness in
+            // An idle timeout far longer than the test: only the shutdown can close the connection.
+            let limits = ConnectionLimits(requestTimeout: .seconds(2), idleTimeout: .seconds(60))
+            let start = ContinuousClock.now
+            let connection = try await withWebhookServer(harness.routes, limits: limits, logger: .quiet("webhooks")) { client in
+                let connection = try RawConnection(port: client.port)
+                #expect(connection.send(Self.signedRequest()))
+                let answered = await connection.readUntilClosed(timeout: .milliseconds(500))
+                #expect(answered.statuses == [200] && !answered.closed)
+                return connection
+            }
+            defer { connection.close() }
+            #expect(ContinuousClock.now - start < .seconds(10), "the shutdown did not wait for the idle timeout")
+            #expect(await connection.readUntilClosed(timeout: .seconds(1)).closed)
+            #expect(try await harness.queue.length(of: harness.queue.keys.events) == 1)
+        }
+    }
+}
+
 /// The resident set of this process (the server runs in it), from /proc.
 func residentMemoryBytes() -> Int {
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
