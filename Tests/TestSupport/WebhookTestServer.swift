@@ -36,7 +36,7 @@ public struct WebhookTestClient: Sendable {
 /// Runs the webhook server of `routes` on a free loopback port while `body` runs, then shuts it
 /// down gracefully, as a deployment does on SIGTERM.
 public func withWebhookServer<Queue: IntakeQueue, T: Sendable>(
-    _ routes: WebhookRoutes<Queue>, limits: ConnectionLimits = ConnectionLimits(), logger: Logger = Logger(label: "webhook-test"),
+    _ routes: WebhookRoutes<Queue>, limits: ConnectionLimits = ConnectionLimits(), logger: Logger = .quiet("webhook-test"),
     _ body: (WebhookTestClient) async throws -> T
 ) async throws -> T {
     let (ports, announce) = AsyncStream.makeStream(of: Int.self)
