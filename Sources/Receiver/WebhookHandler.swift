@@ -111,6 +111,13 @@ final class WebhookHandler<Queue: IntakeQueue>: ChannelInboundHandler, Removable
         }
     }
 
+    /// Any error is the end of the connection: for a request the decoder refused, NIO's protocol
+    /// error handler has already answered `400`, and leaves closing to the pipeline.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        state = .closed
+        context.close(promise: nil)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         if case .reading(let admission, _, _) = state {
             routes.bodyIncomplete(admission)

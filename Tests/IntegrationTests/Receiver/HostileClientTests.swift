@@ -18,12 +18,17 @@ import Testing
 struct HostileClientTests {
     /// Short enough that the tests do not wait long for a deadline.
     static let limits = ConnectionLimits(requestTimeout: .seconds(2), idleTimeout: .seconds(30))
+    /// For the requests that must be refused and closed at once: deadlines far beyond the test, so
+    /// that a close can only come from the refusal.
+    static let patient = ConnectionLimits(requestTimeout: .seconds(60), idleTimeout: .seconds(60))
 
-    private func withLiveServer(_ body: @escaping @Sendable (ReceiverHarness, Int, WebhookTestClient) async throws -> Void) async throws {
+    private func withLiveServer(
+        limits: ConnectionLimits = limits, _ body: @escaping @Sendable (ReceiverHarness, Int, WebhookTestClient) async throws -> Void
+    ) async throws {
         try await withShutdown(try ReceiverHarness()) { harness in
             var logger = Logger(label: "hostile-clients")
             logger.logLevel = .warning  // a notice per closed connection would flood the test output
-            try await withWebhookServer(harness.routes, limits: Self.limits, logger: logger) { client in
+            try await withWebhookServer(harness.routes, limits: limits, logger: logger) { client in
                 let port = client.port
                 try await body(harness, port, client)
             }
@@ -93,7 +98,7 @@ struct HostileClientTests {
     }
 
     @Test func contentLengthWithChunkedTransferEncodingIsRefused() async throws {
-        try await withLiveServer { harness, port, _ in
+        try await withLiveServer(limits: Self.patient) { harness, port, _ in
             let body = Fixtures.event(id: Fixtures.newEventID())
             var head = "POST /webhooks/customerio HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\nTransfer-Encoding: chunked\r\n"
             for (name, value) in customerIOHeaders(body: body, key: ReceiverHarness.currentKey) { head += "\(name): \(value)\r\n" }
@@ -129,7 +134,7 @@ struct HostileClientTests {
         let headers =
             name.hasPrefix("10,000")
             ? String(repeating: "X-T: 1\r\n", count: 10_000) : "X-Big: " + String(repeating: "b", count: 1 << 20) + "\r\n"
-        try await withLiveServer { harness, port, _ in
+        try await withLiveServer(limits: Self.patient) { harness, port, _ in
             let connection = try RawConnection(port: port)
             defer { connection.close() }
             _ = connection.send(signedRequest(Fixtures.event(id: Fixtures.newEventID()), extra: headers))
