@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10} connections=${2:-64} threads=${3:-2}
 
 ensure_packages redis-server redis-tools libhiredis-dev libssl-dev libsqlite3-dev wrk curl openssl
-binary=$(build_release 2>/dev/null)
+binary=${CIO_RELAY_BINARY:-$(build_release 2>/dev/null)}  # CIO_RELAY_BINARY: a binary built already (a baseline)
 
 work=$(mktemp -d -t cio-relay-bench-cluster.XXXXXX)
 cleanup() {

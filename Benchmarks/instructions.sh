@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-15}
 
 ensure_packages redis-server libhiredis-dev libssl-dev libsqlite3-dev wrk curl valgrind
-binary=$(build_release 2>/dev/null)
+binary=${CIO_RELAY_BINARY:-$(build_release 2>/dev/null)}  # CIO_RELAY_BINARY: a binary built already (a baseline)
 
 work=$(mktemp -d -t cio-relay-instructions.XXXXXX)
 trap 'stop_bench_receiver "$work"' EXIT
