@@ -10,8 +10,6 @@ struct PipelinePlan {
         let isScriptItems: Bool
         /// Bytes of the items' own keys and arguments, against `Limits.itemBytes`.
         var itemBytes: Int
-        /// Whether later items may still join it.
-        let open: Bool
     }
 
     /// How far merging goes. One call runs as one script in Redis, blocking every other client while
@@ -31,7 +29,7 @@ struct PipelinePlan {
         var open: [Int] = []
         for (index, command) in commands.enumerated() {
             guard case .scriptItem(let item) = command.wire else {
-                calls.append(Call(commands: [index], isScriptItems: false, itemBytes: 0, open: false))
+                calls.append(Call(commands: [index], isScriptItems: false, itemBytes: 0))
                 continue
             }
             let bytes = item.keys.bytes.count + item.arguments.bytes.count
@@ -49,7 +47,7 @@ struct PipelinePlan {
                 continue
             }
             if merges { open.append(calls.count) }
-            calls.append(Call(commands: [index], isScriptItems: true, itemBytes: bytes, open: merges))
+            calls.append(Call(commands: [index], isScriptItems: true, itemBytes: bytes))
         }
     }
 

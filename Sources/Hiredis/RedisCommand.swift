@@ -108,14 +108,9 @@ struct ScriptItem: Sendable, Hashable {
     /// Bytes of the call carrying `items` (which merge with each other).
     static func mergedSize(of items: some Collection<ScriptItem>) -> Int {
         guard let first = items.first else { return 0 }
-        var elements = first.head.count + 1 + first.sharedKeys.count + first.sharedArguments.count
-        var keyCount = first.sharedKeys.count
+        let (elements, keyCount) = counts(of: items, first: first)
         var size = first.head.bytes.count + first.sharedKeys.bytes.count + first.sharedArguments.bytes.count
-        for item in items {
-            elements += item.keys.count + item.arguments.count
-            keyCount += item.keys.count
-            size += item.keys.bytes.count + item.arguments.bytes.count
-        }
+        for item in items { size += item.keys.bytes.count + item.arguments.bytes.count }
         return size + RESPWriter.headerSize(elements) + RESPWriter.bulkSize(RESPWriter.digitCount(keyCount))
     }
 
@@ -123,12 +118,7 @@ struct ScriptItem: Sendable, Hashable {
     /// arguments, each item's arguments.
     static func writeMerged(_ items: some Collection<ScriptItem>, to writer: inout RESPWriter) {
         guard let first = items.first else { return }
-        var elements = first.head.count + 1 + first.sharedKeys.count + first.sharedArguments.count
-        var keyCount = first.sharedKeys.count
-        for item in items {
-            elements += item.keys.count + item.arguments.count
-            keyCount += item.keys.count
-        }
+        let (elements, keyCount) = counts(of: items, first: first)
         writer.writeHeader(elements)
         writer.write(first.head)
         writer.writeBulk(decimal: keyCount)
@@ -136,6 +126,17 @@ struct ScriptItem: Sendable, Hashable {
         for item in items { writer.write(item.keys) }
         writer.write(first.sharedArguments)
         for item in items { writer.write(item.arguments) }
+    }
+
+    /// The call's elements (head, key count, keys and arguments) and its keys.
+    private static func counts(of items: some Collection<ScriptItem>, first: ScriptItem) -> (elements: Int, keys: Int) {
+        var elements = first.head.count + 1 + first.sharedKeys.count + first.sharedArguments.count
+        var keys = first.sharedKeys.count
+        for item in items {
+            elements += item.keys.count + item.arguments.count
+            keys += item.keys.count
+        }
+        return (elements, keys)
     }
 }
 

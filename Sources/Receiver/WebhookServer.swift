@@ -83,8 +83,8 @@ struct WebhookChannel<Queue: IntakeQueue>: ServerChildChannel {
             decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
             // Pipelining assistance answers pipelined requests in order and closes a connection
             // once it is idle when graceful shutdown starts; error handling answers a request the
-            // decoder refuses with 400 and closes. The replies' headers are our own constants: no
-            // validation pass over them.
+            // decoder refuses with 400 (`WebhookHandler` then closes the connection). The replies'
+            // headers are our own constants: no validation pass over them.
             try pipeline.configureHTTPServerPipeline(
                 withPipeliningAssistance: true, withErrorHandling: true, withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
                 withDecoderLimitConfiguration: decoderLimits)
@@ -175,8 +175,9 @@ final class RequestStartHandler: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// Also when the channel closes: the repeated check ends with the pipeline, whether or not the
+    /// connection ever became active.
+    func handlerRemoved(context: ChannelHandlerContext) {
         clock.stop()
-        context.fireChannelInactive()
     }
 }

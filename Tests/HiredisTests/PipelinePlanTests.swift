@@ -59,7 +59,7 @@ struct PipelinePlanTests {
     }
 
     @Test func eachItemIsAnsweredFromItsOwnElement() throws {
-        let call = PipelinePlan.Call(commands: [4, 7, 9], isScriptItems: true, itemBytes: 0, open: true)
+        let call = PipelinePlan.Call(commands: [4, 7, 9], isScriptItems: true, itemBytes: 0)
         let answers = PipelinePlan.answers(to: .array([.bulkString(Array("1-0".utf8)), .null, .error("WRONGTYPE no")]), of: call, name: "EVALSHA")
         #expect(try answers[0].get() == .bulkString(Array("1-0".utf8)))
         #expect(try answers[1].get() == .null)
@@ -68,7 +68,7 @@ struct PipelinePlanTests {
     }
 
     @Test func aCallThatFailedWholeOrAnsweredTheWrongShapeFailsEveryItem() throws {
-        let call = PipelinePlan.Call(commands: [0, 1], isScriptItems: true, itemBytes: 0, open: true)
+        let call = PipelinePlan.Call(commands: [0, 1], isScriptItems: true, itemBytes: 0)
         let refused = PipelinePlan.answers(to: .error("NOSCRIPT No matching script"), of: call, name: "EVALSHA")
         #expect(refused.allSatisfy { (try? $0.get()) == nil } && refused.count == 2)
         let short = PipelinePlan.answers(to: .array([.null]), of: call, name: "EVALSHA")
@@ -76,7 +76,7 @@ struct PipelinePlanTests {
         for answer in short {
             if case .failure(let error) = answer { #expect(error.code == .unexpectedReply) } else { Issue.record("must fail") }
         }
-        let plain = PipelinePlan.Call(commands: [0], isScriptItems: false, itemBytes: 0, open: false)
+        let plain = PipelinePlan.Call(commands: [0], isScriptItems: false, itemBytes: 0)
         #expect(try PipelinePlan.answers(to: .array([]), of: plain, name: "XRANGE")[0].get() == .array([]))
     }
 }
