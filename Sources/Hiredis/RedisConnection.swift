@@ -22,6 +22,8 @@ public final class RedisConnection: Sendable {
         private var running = true
         /// The socket of the live connection, so that `stop` can interrupt a blocking read.
         private var socket: Int32 = -1
+        /// `stop` asked for reads to be interrupted: so is any connection made after it.
+        private var interruptingReads = false
 
         /// Queues a command for the thread, right after `preamble` if any; false once the
         /// connection is stopped.
@@ -51,6 +53,7 @@ public final class RedisConnection: Sendable {
             condition.lock()
             defer { condition.unlock() }
             running = false
+            self.interruptingReads = interruptingReads
             if interruptingReads, socket >= 0 {
                 _ = Glibc.shutdown(socket, Int32(SHUT_RDWR))
             }
@@ -59,8 +62,13 @@ public final class RedisConnection: Sendable {
 
         func setSocket(_ value: Int32) {
             condition.lock()
+            defer { condition.unlock() }
             socket = value
-            condition.unlock()
+            // The thread was still connecting when `stop` came, for a command queued before it:
+            // its blocking read would hold `close` for ever. Interrupted at once, it fails.
+            if !running, interruptingReads, value >= 0 {
+                _ = Glibc.shutdown(value, Int32(SHUT_RDWR))
+            }
         }
     }
     private let shared = Shared()

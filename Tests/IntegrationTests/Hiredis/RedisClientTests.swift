@@ -202,6 +202,30 @@ struct RedisClientTests {
         }
     }
 
+    @Test func shutdownInterruptsABlockingReadEvenIfItComesWhileTheConnectionIsMade() async throws {
+        // No pause between the call and the shutdown: the thread is still connecting when the stop
+        // comes, and sends the queued command on a connection made after it. (Found when a loaded
+        // CI machine gave the test above's 100 ms pause to the connect: shutdown hung for ever.)
+        for _ in 0..<20 {
+            let client = try TestRedis.client(poolSize: 1)
+            let blocking = try client.makeBlockingConnection()
+            let waiting = Task { try await blocking.send("BLPOP", RedisArgument(TestRedis.uniquePrefix("never")), "0") }
+            await Task.yield()
+            let closed = await result(within: .seconds(5)) {
+                await blocking.shutdown()
+                return true
+            }
+            guard closed == true else {
+                // The read never ends: the call is left behind, cancelled, not awaited.
+                Issue.record("shutdown must interrupt the read of a connection made after it")
+                waiting.cancel()
+                return
+            }
+            await #expect(throws: RedisError.self) { try await waiting.value }
+            await client.shutdown()
+        }
+    }
+
     @Test func cancellationEndsTheWaitAtOnce() async throws {
         try await withTestRedis(poolSize: 1) { client in
             try await withShutdown(try client.makeBlockingConnection()) { blocking in
