@@ -217,6 +217,23 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public var url: String { "redis://127.0.0.1:\(port)" }
 
+    /// `init` for async tests: starting waits for the server with sleeps, which on the cooperative
+    /// pool (two threads on a two-core machine) would stall every other test's tasks meanwhile.
+    public static func started(arguments: [String] = []) async throws -> RedisServerProcess {
+        try await offThePool { try RedisServerProcess(arguments: arguments) }
+    }
+
+    /// `stop()` for async tests, off the cooperative pool for the same reason.
+    public func stopped() async {
+        try? await Self.offThePool { self.stop() }
+    }
+
+    private static func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     /// Starts (or restarts) the server on the same port. Spawned with posix_spawn and reaped with
     /// waitpid, so that stopping it never depends on Foundation's run loop.
     public func start() throws {

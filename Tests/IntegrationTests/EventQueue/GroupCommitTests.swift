@@ -56,7 +56,7 @@ struct GroupCommitTests {
     }
 
     @Test func aBatchMixingNewDuplicateAndMalformedEventsAnswersEachFromItsOwnVerdict() async throws {
-        let server = try RedisServerProcess()  // of its own: the test counts every script call it runs
+        let server = try await RedisServerProcess.started()  // of its own: the test counts every script call it runs
         let client = try Self.client(of: server)
         let queue = EventQueue(client: client, configuration: EventQueueConfiguration(prefix: "gc"))
         try await withShutdown(queue) { queue in
@@ -90,11 +90,11 @@ struct GroupCommitTests {
             #expect(entries.count == 1 + fresh.count + 1)
             #expect(try await queue.length(of: queue.keys.dead) == 1)
         }
-        withExtendedLifetime(server) {}
+        await server.stopped()
     }
 
     @Test func anAppendThatFailsFailsOnlyItsOwnEvent() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         let client = try Self.client(of: server)
         let good = EventQueue(client: client, configuration: EventQueueConfiguration(prefix: "gc"))
         try await withShutdown(good) { queue in
@@ -124,14 +124,14 @@ struct GroupCommitTests {
                 #expect(try await client.send("EXISTS", RedisArgument(key: queue.keys.seen(malformedBodyDigest: body.digest))) == .integer(0))
             }
         }
-        withExtendedLifetime(server) {}
+        await server.stopped()
     }
 
     @Test func aBatchCutByARedisFailureAnswersAcceptedOnlyWhatRedisConfirmed() async throws {
         // Redis drops a client whose unread replies exceed the output-buffer limit, after running
         // the commands that produced them: the calls of the batch are written, or some of them,
         // and the connection closes before their replies arrive.
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         let admin = try RedisClient(configuration: try RedisConfiguration(url: server.url))
         let client = try Self.client(of: server)
         let queue = EventQueue(client: client, configuration: EventQueueConfiguration(prefix: "gc"))
@@ -168,11 +168,11 @@ struct GroupCommitTests {
                 #expect(events.allSatisfy { counts[$0.body] == 1 }, "every event queued exactly once after the retries")
             }
         }
-        withExtendedLifetime(server) {}
+        await server.stopped()
     }
 
     @Test func withMinReplicasABatchIsAcknowledgedOnlyOnceTheReplicaHasIt() async throws {
-        let primary = try RedisServerProcess(arguments: ["--repl-diskless-sync-delay", "0"])
+        let primary = try await RedisServerProcess.started(arguments: ["--repl-diskless-sync-delay", "0"])
         var configuration = try RedisConfiguration(url: primary.url)
         configuration.poolSize = 1
         configuration.minReplicas = 1
@@ -180,7 +180,7 @@ struct GroupCommitTests {
         configuration.commandTimeout = .seconds(3)
         let client = try RedisClient(configuration: configuration)
         let queue = EventQueue(client: client, configuration: EventQueueConfiguration(prefix: "gc"))
-        var replica: RedisServerProcess? = try RedisServerProcess(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
+        let replica = try await RedisServerProcess.started(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
         try await withShutdown(queue) { queue in
             try await Self.waitForReplica(of: client)
             _ = try await queue.enqueue(Self.event(Fixtures.newEventID()))
@@ -191,8 +191,7 @@ struct GroupCommitTests {
             #expect(confirmed.allSatisfy { if case .success(.accepted) = $0 { true } else { false } })
 
             // Without the replica, WAIT falls short: every event of the batch fails, though stored.
-            replica?.stop()
-            replica = nil
+            await replica.stopped()
             try await Self.waitForNoReplica(of: client)
             let before = try await queue.length(of: queue.keys.events)
             let unconfirmed = try await Self.together(
@@ -206,7 +205,7 @@ struct GroupCommitTests {
             }
             #expect(try await queue.length(of: queue.keys.events) == before + 50)
         }
-        withExtendedLifetime(primary) {}
+        await primary.stopped()
     }
 
     /// A client with one connection, so that everything queued at once shares its next batch.

@@ -206,7 +206,7 @@ struct RedisClientTests {
         // No pause between the call and the shutdown: the thread is still connecting when the stop
         // comes, and sends the queued command on a connection made after it. (Found when a loaded
         // CI machine gave the test above's 100 ms pause to the connect: shutdown hung for ever.)
-        for _ in 0..<20 {
+        for _ in 0..<5 {
             let client = try TestRedis.client(poolSize: 1)
             let blocking = try client.makeBlockingConnection()
             let waiting = Task { try await blocking.send("BLPOP", RedisArgument(TestRedis.uniquePrefix("never")), "0") }
