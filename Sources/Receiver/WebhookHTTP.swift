@@ -52,26 +52,13 @@ enum WebhookHTTP {
     }
 
     /// A request header's value, repeated ones joined with ", " as HTTP combines them (so that a
-    /// repeated signature never verifies). `lowercased` is the name in lower case; names are
-    /// compared without regard to ASCII case, byte by byte (no lower-cased copy per header).
-    static func header(_ lowercased: String, in headers: HTTPHeaders) -> String? {
-        var value: String?
-        for (name, fieldValue) in headers where sameName(name, lowercased) {
-            value = value.map { "\($0), \(fieldValue)" } ?? fieldValue
-        }
-        return value
+    /// repeated signature never verifies). NIO's lookup compares names without regard to case.
+    static func header(_ name: String, in headers: HTTPHeaders) -> String? {
+        let values = headers[name]
+        return values.isEmpty ? nil : values.joined(separator: ", ")
     }
 
-    private static func sameName(_ name: String, _ lowercased: String) -> Bool {
-        guard name.utf8.count == lowercased.utf8.count else { return false }
-        for (byte, lower) in zip(name.utf8, lowercased.utf8) {
-            let folded = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
-            if folded != lower { return false }
-        }
-        return true
-    }
-
-    static let contentLength = "content-length"
-    static let signature = WebhookSignature.signatureHeader.lowercased()
-    static let timestamp = WebhookSignature.timestampHeader.lowercased()
+    static let contentLength = "Content-Length"
+    static let signature = WebhookSignature.signatureHeader
+    static let timestamp = WebhookSignature.timestampHeader
 }
