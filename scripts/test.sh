@@ -20,6 +20,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
+# Each stage prints the minutes and seconds since the start: where a run's time goes (CI must stay
+# under 20 minutes).
+stage() { printf '==> [%02d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+
 mode=all
 case "${1:-}" in
   unit | integration | all) mode=$1; shift ;;
@@ -36,21 +40,22 @@ build_without_warnings() {
   log=$(mktemp -t cio-relay-build.XXXXXX)
   swift build --build-tests 2>&1 | tee "$log"
   if grep -E "^$PWD/(Sources|Tests|Plugins)/[^:]+:[0-9]+:[0-9]+: warning:" "$log"; then
-    echo "==> the build of our targets printed the warnings above: none is allowed" >&2
+    stage "the build of our targets printed the warnings above: none is allowed" >&2
     rm -f "$log"
     exit 1
   fi
   rm -f "$log"
 }
 
+stage "build of every target and test target (a warning in our files fails)"
 build_without_warnings
 if [ "$mode" != integration ]; then
   # The toolchain's formatter, with the project's .swift-format: a file it would change fails.
-  echo "==> swift format lint"
+  stage "swift format lint"
   swift format lint --strict --configuration .swift-format --recursive Sources Tests Plugins Package.swift
-  echo "==> unit tests (no server)"
+  stage "unit tests (no server)"
   swift test --skip-build --skip IntegrationTests
-  [ "$mode" = unit ] && exit 0
+  [ "$mode" = unit ] && stage "unit tests passed" && exit 0
 fi
 
 release_build=""
@@ -98,7 +103,7 @@ export CIO_RELAY_TEST_TLS_DIR="$work/tls"
 
 port=$(free_port)
 start_redis "$work/redis" "$port" --save "" --appendonly no
-echo "==> test Redis on 127.0.0.1:$port ($(redis-server --version | awk '{print $3}'))"
+stage "test Redis on 127.0.0.1:$port ($(redis-server --version | awk '{print $3}'))"
 
 export CIO_RELAY_TEST_REDIS_URL="redis://127.0.0.1:$port"
 # Tests that stop and restart Redis start their own server with this binary and folder.
@@ -106,10 +111,10 @@ export CIO_RELAY_TEST_REDIS_SERVER="$(command -v redis-server)"
 export CIO_RELAY_TEST_TMPDIR="$work"
 
 export CIO_RELAY_TEST_REDIS_CLUSTER="$(start_redis_cluster "$work/cluster")"
-echo "==> test Redis Cluster on $CIO_RELAY_TEST_REDIS_CLUSTER"
+stage "test Redis Cluster on $CIO_RELAY_TEST_REDIS_CLUSTER"
 # One primary, two replicas and three Sentinels that monitor it as "mymaster".
 export CIO_RELAY_TEST_REDIS_SENTINEL="$(start_redis_sentinel "$work/sentinel")"
-echo "==> test Redis Sentinels on $CIO_RELAY_TEST_REDIS_SENTINEL (master mymaster)"
+stage "test Redis Sentinels on $CIO_RELAY_TEST_REDIS_SENTINEL (master mymaster)"
 
 chmod 755 "$work"
 pg_port=$(free_port)
@@ -118,7 +123,7 @@ outage_port=$(free_port)
 start_postgres "$work/postgres-outage" "$outage_port"
 tls_pg_port=$(free_port)
 start_postgres "$work/postgres-tls" "$tls_pg_port" "" "$work/tls"
-echo "==> test PostgreSQL on 127.0.0.1:$pg_port and :$outage_port, TLS only on :$tls_pg_port ($("$(pg_bin)/postgres" --version))"
+stage "test PostgreSQL on 127.0.0.1:$pg_port and :$outage_port, TLS only on :$tls_pg_port ($("$(pg_bin)/postgres" --version))"
 # The TLS server's port: tests name the host (localhost or 127.0.0.1) and the TLS settings.
 export CIO_RELAY_TEST_POSTGRES_TLS_PORT="$tls_pg_port"
 export CIO_RELAY_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres?sslmode=disable"
@@ -131,7 +136,7 @@ bq_port=$(free_port)
 start_bqemulator "$work/bigquery" "$bq_port"
 bq_outage_port=$(free_port)
 start_bqemulator "$work/bigquery-outage" "$bq_outage_port" --persistent --data-dir "$work/bigquery-outage/data"
-echo "==> BigQuery emulator on 127.0.0.1:$bq_port and :$bq_outage_port (bqemulator $(python3 -c 'import importlib.metadata as m; print(m.version("bqemulator"))'))"
+stage "BigQuery emulator on 127.0.0.1:$bq_port and :$bq_outage_port (bqemulator $(python3 -c 'import importlib.metadata as m; print(m.version("bqemulator"))'))"
 export CIO_RELAY_TEST_BIGQUERY_URL="http://127.0.0.1:$bq_port"
 export CIO_RELAY_TEST_BIGQUERY_OUTAGE_URL="http://127.0.0.1:$bq_outage_port"
 # The outage test stops and starts that emulator (its data kept on disk) with this script.
@@ -149,56 +154,57 @@ export CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL="$work/bigquery-outage-control"
 if [ $# -gt 0 ]; then
   swift test --skip-build "$@"
 else
-  echo "==> integration tests against the servers above"
+  stage "integration tests against the servers above"
   # The BigQuery tests run after the others, not beside them: the emulator, Google's Python client
   # and key generation take both cores for seconds at a time, and the suites that check deadlines
   # (the Redis client's timeouts, claim renewal, the rate budget) must not be starved meanwhile.
   swift test --skip-build --filter IntegrationTests --skip 'BigQuery|bigQuery'
-  echo "==> the BigQuery integration tests"
+  stage "the BigQuery integration tests"
   swift test --skip-build --filter 'IntegrationTests.*(BigQuery|bigQuery)'
 fi
 
-echo "==> end-to-end check of the cio-relay binary"
+stage "end-to-end check of the cio-relay binary"
 IntegrationTests/smoke.sh "$(swift build --show-bin-path)/cio-relay" "$port" "$work/smoke"
 
-echo "==> each role under a Redis user with exactly its ACL rule (cio-relay config --redis-acl), on Redis and the cluster"
+stage "each role under a Redis user with exactly its ACL rule (cio-relay config --redis-acl), on Redis and the cluster"
 python3 IntegrationTests/redis-acl-check.py "$(swift build --show-bin-path)/cio-relay" --redis "127.0.0.1:$port" \
   --cluster "$CIO_RELAY_TEST_REDIS_CLUSTER" --work "$work/acl"
 
-echo "==> the console in a real browser (Chromium): login, overview, a dead letter replayed, a trace"
+stage "the console in a real browser (Chromium): login, overview, a dead letter replayed, a trace"
 python3 IntegrationTests/console-browser.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/console"
 
-echo "==> promtool check metrics on serve, work and run after traffic"
+stage "promtool check metrics on serve, work and run after traffic"
 python3 IntegrationTests/check-metrics.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/metrics"
 
-echo "==> 1,000 connections that never finish their headers, against the binary"
+stage "1,000 connections that never finish their headers, against the binary"
 python3 IntegrationTests/slowloris.py "$(swift build --show-bin-path)/cio-relay" "$port" "$work/slowloris"
 
-echo "==> chaos soak (${CHAOS_SECONDS:-60} s): every acknowledged event checked end to end under faults"
+stage "chaos soak (${CHAOS_SECONDS:-60} s): every acknowledged event checked end to end under faults"
 IntegrationTests/chaos.sh "$(swift build --show-bin-path)/cio-relay"
 
-echo "==> Redis Cluster soak: live resharding and failovers under load, every acknowledged event checked"
+stage "Redis Cluster soak: live resharding and failovers under load, every acknowledged event checked"
 IntegrationTests/cluster-soak.sh "$(swift build --show-bin-path)/cio-relay"
 
-echo "==> network faults (short form): black holes, one-way drops, resets, slow and flapping links between every pair, and a cluster split brain"
+stage "network faults (short form): black holes, one-way drops, resets, slow and flapping links between every pair, and a cluster split brain"
 IntegrationTests/partition-soak.sh "$(swift build --show-bin-path)/cio-relay"
 
-echo "==> Helm chart checks"
+stage "Helm chart checks"
 helm/tests/check-chart.sh
 
-echo "==> the systemd unit (systemd-analyze) and its example settings"
+stage "the systemd unit (systemd-analyze) and its example settings"
 ensure_packages systemd
 IntegrationTests/check-systemd.sh "$(swift build --show-bin-path)/cio-relay"
 
 if [ -n "$release_build" ]; then
-  echo "==> the container image: built with podman from the release binary and run"
+  stage "the container image: built with podman from the release binary and run"
   if ! wait "$release_build"; then
     tail -40 "$work/release-build.log" >&2
-    echo "==> the release build (swift build -c release --static-swift-stdlib) failed: its output is above" >&2
+    stage "the release build (swift build -c release --static-swift-stdlib) failed: its output is above" >&2
     exit 1
   fi
   release_build=""
   IntegrationTests/check-image.sh "$port" "$(cat "$work/release-binary")"
 else
-  echo "==> the container image not built: this was a filtered run ($*)"
+  stage "the container image not built: this was a filtered run ($*)"
 fi
+stage "all passed"
