@@ -1,13 +1,14 @@
 import CustomerIO
 import EventQueue
 import Hiredis
+import Synchronization
 import TestSupport
 import Testing
 
 /// Events queued together on one connection go to Redis as one script call (group commit). Each
-/// test holds the connection with a `BLPOP` (it answers only after its timeout) while it queues the
-/// events, so that they are all waiting when the connection takes its next batch, and reads
-/// `INFO commandstats` to see how many script calls carried them.
+/// test holds the connection with a `BLPOP` while it queues the events, releases it from another
+/// connection once every event is queued, so that they are all waiting when the connection takes
+/// its next batch, and reads `INFO commandstats` to see how many script calls carried them.
 @Suite("Group commit against real Redis")
 struct GroupCommitTests {
     private static func event(_ id: String) -> IncomingEvent {
@@ -23,24 +24,55 @@ struct GroupCommitTests {
     }
 
     /// Runs each of `operations` at once while the connection (pool of one) is held, and answers
-    /// their results in the same order.
+    /// their results in the same order. The hold ends when every operation has started, and a
+    /// moment more: an operation queues its command without suspending once it has started, so on
+    /// a loaded machine it is the start that can lag, never the queueing (a hold for a fixed time
+    /// split a batch in CI).
     private static func together<T: Sendable>(
         on client: RedisClient, _ operations: [@Sendable () async throws -> T]
     ) async throws -> [Result<T, any Error>] {
-        let hold = Task { try await client.send("BLPOP", RedisArgument(key: "group-commit-hold"), "0.4") }
-        try await Task.sleep(for: .milliseconds(100))
-        let results = await withTaskGroup(of: (Int, Result<T, any Error>).self) { group in
-            for (index, operation) in operations.enumerated() {
-                group.addTask {
-                    do { return (index, .success(try await operation())) } catch { return (index, .failure(error)) }
+        let releaser = try RedisClient(configuration: client.configuration)
+        // Within the clients' command timeout (3 s): a hold that long means the test machine stalled.
+        let hold = Task { try await client.send("BLPOP", RedisArgument(key: "group-commit-hold"), "2") }
+        let started = StartCount()
+        let results = try await withShutdown(releaser) { releaser in
+            try await waitUntilBlocked(releaser)
+            return try await withThrowingTaskGroup(of: (Int, Result<T, any Error>)?.self) { group in
+                for (index, operation) in operations.enumerated() {
+                    group.addTask {
+                        started.add()
+                        do { return (index, .success(try await operation())) } catch { return (index, .failure(error)) }
+                    }
                 }
+                group.addTask {
+                    while started.count < operations.count { try await Task.sleep(for: .milliseconds(10)) }
+                    try await Task.sleep(for: .milliseconds(100))
+                    _ = try await releaser.send("LPUSH", RedisArgument(key: "group-commit-hold"), "go")
+                    return nil
+                }
+                var results: [(Int, Result<T, any Error>)] = []
+                for try await result in group { if let result { results.append(result) } }
+                return results.sorted { $0.0 < $1.0 }.map(\.1)
             }
-            var results: [(Int, Result<T, any Error>)] = []
-            for await result in group { results.append(result) }
-            return results.sorted { $0.0 < $1.0 }.map(\.1)
         }
         _ = try await hold.value
         return results
+    }
+
+    /// Waits until the held connection's `BLPOP` is blocked in Redis, so that it goes first.
+    private static func waitUntilBlocked(_ other: RedisClient) async throws {
+        for _ in 0..<200 {
+            if try await other.send("INFO", "clients").string?.contains("blocked_clients:1") == true { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TestSetupError("the holding BLPOP did not block within 2 s")
+    }
+
+    /// How many of a batch's operations have started.
+    private final class StartCount: Sendable {
+        private let value = Mutex(0)
+        var count: Int { value.withLock { $0 } }
+        func add() { value.withLock { $0 += 1 } }
     }
 
     /// Script calls Redis ran (`EVALSHA` and `EVAL`) since the last `CONFIG RESETSTAT`.
