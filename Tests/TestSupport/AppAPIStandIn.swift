@@ -15,9 +15,9 @@ public final class AppAPIStandIn: ShutdownAfterTest {
         public let problems: [String]
     }
 
-    public init() throws {
+    public init() async throws {
         let spec = TestBigQuery.root.appendingPathComponent("Tests/IntegrationTests/Resources/customerio-app-api-esp-suppression.openapi.json").path
-        server = try PythonServerProcess(script: "app-api-standin.py", arguments: [spec, Self.key], missing: "openapi-core")
+        server = try await PythonServerProcess.started(script: "app-api-standin.py", arguments: [spec, Self.key], missing: "openapi-core")
     }
 
     public var baseURL: String { server.baseURL }

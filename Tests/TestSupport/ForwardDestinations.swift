@@ -18,8 +18,8 @@ public final class ForwardDestinations: ShutdownAfterTest {
         public let answered: Bool
     }
 
-    public init() throws {
-        server = try PythonServerProcess(script: "forward-destination.py", arguments: [Self.secret], missing: "standardwebhooks")
+    public init() async throws {
+        server = try await PythonServerProcess.started(script: "forward-destination.py", arguments: [Self.secret], missing: "standardwebhooks")
     }
 
     /// The URL of the destination at `path`.

@@ -29,6 +29,12 @@ public final class PythonServerProcess: ShutdownAfterTest {
         throw TestSetupError("\(script) did not start (\(missing) missing? run scripts/test.sh)")
     }
 
+    /// `init` for async tests: the wait for the port (a second or more while Python imports
+    /// openapi-core) runs on a thread of its own, not on the cooperative pool.
+    public static func started(script: String, arguments: [String], missing: String) async throws -> PythonServerProcess {
+        try await offThePool { try PythonServerProcess(script: script, arguments: arguments, missing: missing) }
+    }
+
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     /// The JSON `GET path` answers.
@@ -52,5 +58,14 @@ public final class PythonServerProcess: ShutdownAfterTest {
         kill(pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
+    }
+}
+
+/// Runs blocking work (a wait with sleeps for a server to start or stop) on a thread of its own:
+/// on the cooperative pool (two threads on a two-core machine) it would stall every other test's
+/// tasks meanwhile, and the tests that measure deadlines failed in CI.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }

@@ -195,7 +195,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// need one from the test CA.
     /// A port found free can be taken by another test's outgoing connection before redis-server
     /// binds it (both draw from the same ephemeral range), so the first start tries up to three ports.
-    public init(arguments: [String] = [], tls: Bool = false, clientCertificates: Bool = false) throws {
+    private init(arguments: [String], tls: Bool, clientCertificates: Bool) throws {
         let base =
             ProcessInfo.processInfo.environment["CIO_RELAY_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
@@ -217,26 +217,27 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public var url: String { "redis://127.0.0.1:\(port)" }
 
-    /// `init` for async tests: starting waits for the server with sleeps, which on the cooperative
-    /// pool (two threads on a two-core machine) would stall every other test's tasks meanwhile.
-    public static func started(arguments: [String] = []) async throws -> RedisServerProcess {
-        try await offThePool { try RedisServerProcess(arguments: arguments) }
+    /// A server started on a free port (see `init`). Starting, restarting and stopping wait for the
+    /// server with sleeps, so they run on a thread of their own: on the cooperative pool (two
+    /// threads on a two-core machine) they would stall every other test's tasks meanwhile, and the
+    /// tests that measure deadlines failed in CI.
+    public static func started(arguments: [String] = [], tls: Bool = false, clientCertificates: Bool = false) async throws -> RedisServerProcess {
+        try await offThePool { try RedisServerProcess(arguments: arguments, tls: tls, clientCertificates: clientCertificates) }
     }
 
-    /// `stop()` for async tests, off the cooperative pool for the same reason.
+    /// Starts the server again on the same port, off the cooperative pool.
+    public func restarted() async throws {
+        try await offThePool { try self.start() }
+    }
+
+    /// Stops the server and waits until it has exited, off the cooperative pool.
     public func stopped() async {
-        try? await Self.offThePool { self.stop() }
-    }
-
-    private static func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
+        try? await offThePool { self.stop() }
     }
 
     /// Starts (or restarts) the server on the same port. Spawned with posix_spawn and reaped with
     /// waitpid, so that stopping it never depends on Foundation's run loop.
-    public func start() throws {
+    private func start() throws {
         guard let binary = ProcessInfo.processInfo.environment["CIO_RELAY_TEST_REDIS_SERVER"], !binary.isEmpty else {
             throw TestSetupError("CIO_RELAY_TEST_REDIS_SERVER is not set: run the tests with scripts/test.sh")
         }
@@ -267,7 +268,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Stops the server and waits until it has exited.
-    public func stop() {
+    private func stop() {
         guard let child = pid else { return }
         kill(child, SIGCONT)
         kill(child, SIGTERM)
@@ -288,9 +289,19 @@ public final class RedisServerProcess: @unchecked Sendable {
     public func pause() { if let pid { kill(pid, SIGSTOP) } }
     public func resume() { if let pid { kill(pid, SIGCONT) } }
 
+    /// A server its test did not stop is killed and reaped on a thread of its own: the last
+    /// reference often goes on the cooperative pool.
     deinit {
-        stop()
-        try? FileManager.default.removeItem(at: directory)
+        let pid = self.pid
+        let directory = self.directory
+        Thread.detachNewThread {
+            if let pid {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, 0)
+            }
+            try? FileManager.default.removeItem(at: directory)
+        }
     }
 
     private static func freePort() throws -> Int {

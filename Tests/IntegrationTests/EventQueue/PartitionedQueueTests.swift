@@ -214,7 +214,7 @@ struct PartitionedQueueTests {
         // One Redis without a replica: WAIT falls short, so the answer is an error (a 503), though
         // the event is stored; Customer.io's retry is a duplicate, still unconfirmed.
         // No diskless-sync delay: the replica syncs at once instead of after Redis' default 5 s.
-        let primary = try RedisServerProcess(arguments: ["--repl-diskless-sync-delay", "0"])
+        let primary = try await RedisServerProcess.started(arguments: ["--repl-diskless-sync-delay", "0"])
         let alone = EventQueue(
             client: try RedisClient(
                 configuration: {
@@ -240,7 +240,7 @@ struct PartitionedQueueTests {
             #expect(status.primariesBelowMinimum == [PrimaryReplicas(primary: "127.0.0.1:\(primary.port)", connectedReplicas: 0)])
         }
         // The same Redis with a replica: confirmed.
-        let replica = try RedisServerProcess(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
+        let replica = try await RedisServerProcess.started(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
         let confirmed = EventQueue(
             client: try RedisClient(
                 configuration: {

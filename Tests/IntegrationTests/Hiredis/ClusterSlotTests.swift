@@ -7,10 +7,9 @@ import Testing
 struct ClusterSlotTests {
     /// Every slot we compute equals what a real cluster-enabled Redis answers to CLUSTER KEYSLOT.
     @Test func slotsEqualRedisOwnForTaggedUntaggedAndOddKeys() async throws {
-        let server = try RedisServerProcess(arguments: [
+        let server = try await RedisServerProcess.started(arguments: [
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UUID().uuidString.prefix(8)).conf",
         ])
-        defer { server.stop() }
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
             var keys = ["", "{", "}", "{}", "{}x", "a{b", "a}b{c}", "cio:{0}:seen:01JBX5F9Z1Y2X3W4V5T6S7R8Q9", "é{ü}", "foo{}{bar}"]
             var generator = SystemRandomNumberGenerator()
@@ -23,13 +22,13 @@ struct ClusterSlotTests {
                 #expect(answer.integer.map(Int.init) == ClusterSlot.of(key), "slot of \(key.debugDescription)")
             }
         }
+        await server.stopped()
     }
 
     @Test func theSlotMapComesFromARealNodesClusterSlots() async throws {
-        let server = try RedisServerProcess(arguments: [
+        let server = try await RedisServerProcess.started(arguments: [
             "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UUID().uuidString.prefix(8)).conf",
         ])
-        defer { server.stop() }
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
             // A node of its own, serving half the slots: a cluster still being set up.
             _ = try await client.send("CLUSTER", "ADDSLOTSRANGE", "0", "8191")
@@ -40,5 +39,6 @@ struct ClusterSlotTests {
             let whole = try ClusterSlotMap(slotsReply: try await client.send("CLUSTER", "SLOTS"), fallbackHost: "127.0.0.1")
             #expect(whole.coversEverySlot && whole.primary(for: 16383)?.port == server.port)
         }
+        await server.stopped()
     }
 }

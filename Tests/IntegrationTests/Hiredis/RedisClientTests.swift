@@ -63,26 +63,26 @@ struct RedisClientTests {
     }
 
     @Test func reconnectsAfterRedisRestarts() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         var configuration = try RedisConfiguration(url: server.url)
         configuration.poolSize = 1
         try await withShutdown(try RedisClient(configuration: configuration)) { client in
             try await client.ping()
-            server.stop()
+            await server.stopped()
             do throws(RedisError) {
                 try await client.ping()
                 Issue.record("PING must fail while Redis is down")
             } catch {
                 #expect(error.isUnavailable, "got \(error)")
             }
-            try server.start()
+            try await server.restarted()
             // The backoff is at most a second: within a few seconds PING must succeed again.
             #expect(try await answersAgain(client, within: .seconds(5)))
         }
     }
 
     @Test func commandTimeoutFailsInFlightCommands() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         var configuration = try RedisConfiguration(url: server.url)
         configuration.poolSize = 1
         configuration.commandTimeout = .milliseconds(300)
@@ -103,7 +103,7 @@ struct RedisClientTests {
     }
 
     @Test func everyCallAnswersWithinTheTimeoutEvenBehindAHungBatch() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         var configuration = try RedisConfiguration(url: server.url)
         configuration.poolSize = 1
         configuration.commandTimeout = .milliseconds(400)
@@ -139,7 +139,7 @@ struct RedisClientTests {
     }
 
     @Test func authenticatesWithPasswordAndACLUserAndSelectsDatabase() async throws {
-        let server = try RedisServerProcess(arguments: ["--requirepass", "top-secret"])
+        let server = try await RedisServerProcess.started(arguments: ["--requirepass", "top-secret"])
         var admin = try RedisConfiguration(url: "redis://:top-secret@127.0.0.1:\(server.port)")
         admin.poolSize = 1
         try await withShutdown(try RedisClient(configuration: admin)) { adminClient in

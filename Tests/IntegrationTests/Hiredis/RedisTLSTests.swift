@@ -37,7 +37,7 @@ struct RedisTLSTests {
     }
 
     @Test func oneNodeServesPipelinedCommandsOverTLS() async throws {
-        let server = try RedisServerProcess(tls: true)
+        let server = try await RedisServerProcess.started(tls: true)
         try await withShutdown(try RedisClient(configuration: Self.configuration(server))) { client in
             let key = RedisArgument(TestRedis.uniquePrefix("tls"))
             let value = (0..<300_000).map { UInt8(truncatingIfNeeded: $0) }
@@ -54,7 +54,7 @@ struct RedisTLSTests {
     }
 
     @Test func mutualTLSNeedsAClientCertificateOfTheCA() async throws {
-        let server = try RedisServerProcess(tls: true, clientCertificates: true)
+        let server = try await RedisServerProcess.started(tls: true, clientCertificates: true)
         let (refused, _) = try await Self.pingError(Self.configuration(server))
         #expect(refused?.isUnavailable == true)
         #expect(refused?.message.contains("client certificate") == true, "\(String(describing: refused))")
@@ -63,7 +63,7 @@ struct RedisTLSTests {
     }
 
     @Test func aCertificateFromAnotherCAIsRefused() async throws {
-        let server = try RedisServerProcess(tls: true)
+        let server = try await RedisServerProcess.started(tls: true)
         let (error, _) = try await Self.pingError(Self.configuration(server, ca: "other-ca.crt"))
         let message = try #require(error).message
         #expect(error?.code == .connectionFailed)
@@ -72,7 +72,7 @@ struct RedisTLSTests {
     }
 
     @Test func theCertificateMustNameTheHostOrTheConfiguredName() async throws {
-        let server = try RedisServerProcess(tls: true)
+        let server = try await RedisServerProcess.started(tls: true)
         // The certificate names localhost only; 127.0.0.1 is the same server by another name.
         let (mismatch, _) = try await Self.pingError(Self.configuration(server, host: "127.0.0.1"))
         #expect(mismatch?.message.contains("for the name '127.0.0.1'") == true, "\(String(describing: mismatch))")
@@ -84,7 +84,7 @@ struct RedisTLSTests {
     }
 
     @Test func aPlainURLOnATLSPortFailsFastWithAHint() async throws {
-        let server = try RedisServerProcess(tls: true)
+        let server = try await RedisServerProcess.started(tls: true)
         var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)")
         configuration.commandTimeout = .seconds(5)
         let (error, took) = try await Self.pingError(configuration)
@@ -94,7 +94,7 @@ struct RedisTLSTests {
     }
 
     @Test func aTLSURLOnAPlainPortFailsWithinTheConnectTimeout() async throws {
-        let plain = try RedisServerProcess()
+        let plain = try await RedisServerProcess.started()
         var configuration = try RedisConfiguration(url: "rediss://127.0.0.1:\(plain.port)")
         configuration.connectTimeout = .milliseconds(500)
         let (error, took) = try await Self.pingError(configuration)
@@ -104,7 +104,7 @@ struct RedisTLSTests {
     }
 
     @Test func aDroppedTLSConnectionFailsOnlyUnansweredCommandsAndReconnects() async throws {
-        let server = try RedisServerProcess(tls: true)
+        let server = try await RedisServerProcess.started(tls: true)
         let configuration = try Self.configuration(server)
         try await withShutdown(try RedisClient(configuration: configuration)) { client in
             try await withShutdown(try RedisClient(configuration: configuration)) { killer in

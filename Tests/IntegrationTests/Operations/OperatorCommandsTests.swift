@@ -41,7 +41,7 @@ struct OperatorCommandsTests {
     }
     @Test func statusShowsGroupsConsumersDeadLettersAndDedupKeysAndChecksThresholds() async throws {
         // A server of its own: the dedup count depends on what else is in the database.
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         try await withShutdown(
             EventQueue(
                 client: try RedisClient(configuration: RedisConfiguration(url: server.url)), configuration: EventQueueConfiguration(prefix: "st"))

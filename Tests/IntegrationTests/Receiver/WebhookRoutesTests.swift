@@ -232,13 +232,13 @@ struct WebhookRoutesTests {
 @Suite("Webhook receiver when Redis fails", .serialized)
 struct RedisOutageTests {
     @Test func redisDownAnswers503WithinBudgetAndRecoversWithoutRestart() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         let budget = Duration.milliseconds(500)
         try await withShutdown(try ReceiverHarness(redis: RedisConfiguration(url: server.url), budget: budget)) { harness in
             try await harness.withServer { client in
                 #expect(try await harness.signedPost(client, body: Fixtures.event(id: Fixtures.newEventID())).status == .ok)
 
-                server.stop()
+                await server.stopped()
                 let lostID = Fixtures.newEventID()
                 let start = ContinuousClock.now
                 let down = try await harness.signedPost(client, body: Fixtures.event(id: lostID))
@@ -248,7 +248,7 @@ struct RedisOutageTests {
                 #expect(json(down)["error"] == "unavailable")
                 #expect(elapsed < budget + .milliseconds(300), "answered in \(elapsed)")
 
-                try server.start()
+                try await server.restarted()
                 // Same process, same client: once Redis is back the retried event is accepted.
                 let deadline = ContinuousClock.now + .seconds(5)
                 var status = HTTPResponse.Status.serviceUnavailable
@@ -263,7 +263,7 @@ struct RedisOutageTests {
     }
 
     @Test func hungRedisAnswers503WithinBudget() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         let budget = Duration.milliseconds(500)
         try await withShutdown(try ReceiverHarness(redis: RedisConfiguration(url: server.url), budget: budget)) { harness in
             try await harness.withServer { client in

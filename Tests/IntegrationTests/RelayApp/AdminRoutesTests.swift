@@ -33,7 +33,7 @@ struct AdminRoutesTests {
     }
 
     @Test func notReadyWhileRedisIsDown() async throws {
-        let server = try RedisServerProcess()
+        let server = try await RedisServerProcess.started()
         try await withShutdown(try RedisClient(configuration: RedisConfiguration(url: server.url))) { client in
             let app = Application(
                 router: AdminRoutes(redis: client, exposition: MetricsExposition(definitions: ReferencePages.metricDefinitions)).router())
@@ -43,7 +43,7 @@ struct AdminRoutesTests {
                     "no value before the first readiness check")
                 #expect(try await http.execute(uri: "/readyz", method: .get).status == .ok)
                 #expect(String(buffer: try await http.execute(uri: "/metrics", method: .get).body).contains("cio_relay_redis_up 1"))
-                server.stop()
+                await server.stopped()
                 let start = ContinuousClock.now
                 #expect(try await http.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)
                 #expect(ContinuousClock.now - start < .seconds(2))

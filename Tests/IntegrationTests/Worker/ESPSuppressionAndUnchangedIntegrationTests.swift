@@ -25,7 +25,7 @@ private func emailEvent(_ metric: String, type: String = "email", person: String
 @Suite("ESP suppression through the App API (a stand-in that checks Customer.io's OpenAPI description)", .serialized)
 struct ESPSuppressionIntegrationTests {
     @Test func bouncesAndComplaintsAreSuppressedAtTheESPAndTheProfileIsKept() async throws {
-        try await withShutdown(try AppAPIStandIn()) { app in
+        try await withShutdown(try await AppAPIStandIn()) { app in
             try await withShutdown(try await WorkerHarness.make(policy: try keepProfilesPolicy(), appAPIURL: app.baseURL)) { harness in
                 try await harness.add(emailEvent("bounced", person: "b1"))
                 try await harness.add(emailEvent("spammed", person: "s1"))
@@ -50,7 +50,7 @@ struct ESPSuppressionIntegrationTests {
     }
 
     @Test func aThrottleIsWaitedOutAndARefusalIsADeadLetterWithItsReason() async throws {
-        try await withShutdown(try AppAPIStandIn()) { app in
+        try await withShutdown(try await AppAPIStandIn()) { app in
             try await withShutdown(try await WorkerHarness.make(policy: try keepProfilesPolicy(), appAPIURL: app.baseURL)) { harness in
                 // 429 with Retry-After: 1, then 200.
                 try app.script([(429, ["Retry-After": "1"])])

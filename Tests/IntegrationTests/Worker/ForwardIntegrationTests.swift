@@ -22,7 +22,7 @@ struct ForwardHarness: ShutdownAfterTest {
         tune: (inout ForwardDestination) -> Void = { _ in }, breaker: CircuitBreaker = CircuitBreaker(), reclaimIdle: Duration = .milliseconds(200)
     ) async throws -> ForwardHarness {
         let queue = EventQueue(client: try TestRedis.client(), configuration: EventQueueConfiguration(prefix: TestRedis.uniquePrefix("fw")))
-        let destinations = try ForwardDestinations()
+        let destinations = try await ForwardDestinations()
         let registry = PrometheusCollectorRegistry()
         var logger = Logger(label: "forward-test")
         logger.logLevel = .critical
