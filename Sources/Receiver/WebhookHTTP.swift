@@ -1,5 +1,4 @@
 import CustomerIO
-import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -16,10 +15,12 @@ public struct WebhookReply: Sendable {
         self.headers = headers
     }
 
-    /// A JSON object of string fields, keys sorted.
+    /// A JSON object of string fields, keys sorted. Written by `JSONValue`, not Foundation's
+    /// `JSONSerialization`, which took a third of the CPU of a request turned away from its head
+    /// (its dictionary bridging and dynamic casts): a flood of rejected requests must not cost more
+    /// than accepted ones.
     init(_ status: HTTPResponseStatus, json fields: [String: String], headers: [(String, String)] = []) {
-        let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data("{}".utf8)
-        self.init(status, body: ByteBuffer(bytes: data), headers: headers)
+        self.init(status, body: ByteBuffer(bytes: JSONValue.object(fields.mapValues(JSONValue.string)).serialized()), headers: headers)
     }
 
     // The two answers of the hot path, built once.

@@ -3,6 +3,7 @@ import EventQueue
 import Foundation
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import Receiver
 import TestSupport
 import Testing
@@ -88,5 +89,22 @@ struct WebhookRoutesUnitTests {
             let get = try await client.execute(uri: "/webhooks/customerio", method: .get)
             #expect(get.status == .methodNotAllowed && get.headers[.allow] == "POST")
         }
+    }
+
+    /// An error's text can carry what the request sent (here a workspace name from the path):
+    /// the JSON body escapes it, whatever the bytes.
+    @Test func errorBodiesAreJSONWhateverTheRequestSent() throws {
+        let name = "we\"ird\\name\u{1}\té"
+        let start = Self.routes(InMemoryIntakeQueue()).start(method: .POST, target: "/webhooks/customerio/" + name, headers: [:])
+        guard case .reply(let reply, closing: false) = start else {
+            Issue.record("an unknown workspace is answered from the head, got \(start)")
+            return
+        }
+        #expect(reply.status == .notFound)
+        let text = String(buffer: reply.body)
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: String], "not a JSON object of strings: \(text)")
+        #expect(object == ["error": "unknown_workspace", "message": "no workspace named '\(name)' is configured"])
+        #expect(text.hasPrefix(#"{"error":"unknown_workspace","message":"#), "keys in sorted order: \(text)")
     }
 }
