@@ -4,7 +4,9 @@
 # same webhooks through TLS to the same Redis (its TLS port, test certificates, the receiver's
 # keys under another prefix), so the cost of TLS is measured in the same run.
 # Prints req/s, p50, p99, errors, the Redis and receiver CPU per accepted event (user + system time
-# from /proc over the webhook run), the webhook/ceiling ratio and the TLS/plain ratio; then the same
+# from /proc over the webhook run), the webhook/ceiling ratio and the TLS/plain ratio, the
+# receiver's CPU per request for /healthz and for a request the webhook port answers from its head
+# (the floor of the HTTP path); then the same
 # for the peer of issue 29 (Express + node-redis, Benchmarks/peer/, BENCH_PEER=0 leaves it out) and
 # p50 at one connection.
 # With BENCH_BASELINE=/path/to/an/older/cio-relay, the webhook run is repeated in the same run
@@ -62,13 +64,28 @@ restart_relay() { # PREFIX BINARY: serve again, writing under PREFIX
 }
 
 echo "==> $(nproc) cores, $(redis-server --version | awk '{print $3}') appendfsync ${REDIS_APPENDFSYNC:-everysec}, wrk -t$threads -c$connections -d${seconds}s"
+# floor NAME FILE URL: a run of requests answered without Redis; prints its summary and the
+# receiver's CPU per request: what the HTTP path alone costs.
+floor() {
+  local before ticks requests
+  before=$(process_cpu_ticks "$relay")
+  run_wrk "$3" >"$work/$2.txt"
+  ticks=$(( $(process_cpu_ticks "$relay") - before ))
+  summarize "$1" "$work/$2.txt"
+  requests=$(grep -oE '^ *[0-9]+ requests in' "$work/$2.txt" | grep -oE '[0-9]+')
+  python3 -c "import sys; t, hz, n = map(int, sys.argv[2:]); print('receiver CPU per request (%s): %.1f µs (%d requests)' % (sys.argv[1], t / hz * 1e6 / n, n))" \
+    "$1" "$ticks" "$(getconf CLK_TCK)" "$requests"
+}
+
 measure webhook 'cio:{0}:events' "$relay"
-run_wrk "http://127.0.0.1:$admin/healthz" >"$work/ceiling.txt"
-summarize healthz "$work/ceiling.txt"
+floor healthz ceiling "http://127.0.0.1:$admin/healthz"
 python3 -c "import sys; print('ratio webhook/ceiling = %.2f' % (float(open(sys.argv[1]).read()) / float(open(sys.argv[2]).read())))" "$work/webhook.txt.rps" "$work/ceiling.txt.rps"
 queued=$(redis-cli -p "$redis_port" XLEN 'cio:{0}:events')
 sent=$(grep -oE '^ *[0-9]+ requests in' "$work/webhook.txt" | grep -oE '[0-9]+')
 echo "queued entries in Redis: $queued of $sent requests (distinct events; every 200 is an entry)"
+# The webhook port's own floor: a GET of the webhook path is answered 405 from its head alone (no
+# body, no signature, no Redis, nothing logged), through the same connection handling as a webhook.
+floor "webhook port, 405 from the head" head-only "http://127.0.0.1:$port/webhooks/customerio"
 
 # Before and after: the baseline binary, then this build again, each under a prefix of its own.
 if [ -n "${BENCH_BASELINE:-}" ]; then

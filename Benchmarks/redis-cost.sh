@@ -4,6 +4,8 @@
 # server's user + system CPU from /proc divided by the events. Compares the dedup-and-append
 # script (read from Sources/EventQueue/EventQueue.swift) at several events per call with the plain
 # commands it runs, and with a script that only reads its arguments: where the CPU per event goes.
+# Then another layout's cost, measured only: several events per stream entry and the markers in a
+# hash, as plain commands (the floor) and as an atomic script (Benchmarks/several-per-entry.lua).
 # Usage: Benchmarks/redis-cost.sh [EVENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,4 +46,10 @@ measure "plain XADD of the entry" xadd
 measure "plain SET and XADD" both
 for batch in 1 16 64; do
   measure "dedup-and-append script, $batch a call" script "$batch" "$work/dedup.lua"
+done
+echo "==> another layout, measured only: several events per entry, markers in a hash"
+for batch in 16 64; do
+  measure "plain XADD of $batch events as one entry" entry "$batch"
+  measure "that and one HSET of their $batch markers" entry+hash "$batch"
+  measure "several-per-entry.lua, $batch a call" entry-script "$batch" Benchmarks/several-per-entry.lua
 done
