@@ -24,10 +24,9 @@ struct GroupCommitTests {
     }
 
     /// Runs each of `operations` at once while the connection (pool of one) is held, and answers
-    /// their results in the same order. The hold ends when every operation has started, and a
-    /// moment more: an operation queues its command without suspending once it has started, so on
-    /// a loaded machine it is the start that can lag, never the queueing (a hold for a fixed time
-    /// split a batch in CI).
+    /// their results in the same order. The hold ends 100 ms after the last operation started:
+    /// an operation queues its command right after it starts, so on a loaded machine it is the
+    /// start that lags (a hold for a fixed time split a batch in CI).
     private static func together<T: Sendable>(
         on client: RedisClient, _ operations: [@Sendable () async throws -> T]
     ) async throws -> [Result<T, any Error>] {
