@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Receiver cost in instructions: runs the release build of `cio-relay serve` under valgrind's
 # callgrind with a real Redis, posts distinct signed events (then GET /healthz on the same build),
-# and prints the user-space instructions the receiver process executed per request.
+# and prints the user-space instructions the receiver process executed per request, and the calls
+# to the C allocator (malloc and its kin, where Swift's allocations end) per request.
 # Unlike req/s on a shared 2-core machine, this figure repeats within about 1% from run to run, so
 # it can tell a 3% change apart; it leaves out the kernel, Redis and wrk.
 # Usage: Benchmarks/instructions.sh [SECONDS]
@@ -43,7 +44,19 @@ non2xx = int((re.search(r"Non-2xx or 3xx responses: (\d+)", wrk) or [0, 0])[1])
 if requests == 0 or non2xx:
     sys.exit(f"{name}: {requests} requests, {non2xx} not 2xx:\n{wrk}")
 instructions = int(re.search(r"^summary: (\d+)", dump, re.M).group(1))
-print(f"{name:8s} requests={requests} instructions/request={instructions // requests}")
+# Allocations: the calls to the C allocator (Swift's allocations end there too), summed over the
+# "calls=" lines under each cfn that names one; callgrind names a function once, then by number.
+names, callee, allocations = {}, None, 0
+allocator = {"malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc"}
+for line in dump.splitlines():
+    ref = re.match(r"(c?fn)=\((\d+)\)(?: (.*))?$", line)
+    if ref:
+        if ref.group(3):
+            names[ref.group(2)] = ref.group(3)
+        callee = names.get(ref.group(2)) if ref.group(1) == "cfn" else None
+    elif line.startswith("calls=") and callee in allocator:
+        allocations += int(line[len("calls="):].split()[0])
+print(f"{name:8s} requests={requests} instructions/request={instructions // requests} allocations/request={allocations / requests:.1f}")
 PY
 }
 
