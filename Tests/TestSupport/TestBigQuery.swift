@@ -19,8 +19,8 @@ public enum TestBigQuery {
     }
 
     /// Stops (`"stop"`) or starts (`"start"`) the outage emulator.
-    public static func outage(_ action: String) throws {
-        try TestEnvironment.control("CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL", action, startedBy: "the BigQuery emulator")
+    public static func outage(_ action: String) async throws {
+        try await TestEnvironment.control("CIO_RELAY_TEST_BIGQUERY_OUTAGE_CONTROL", action, startedBy: "the BigQuery emulator")
     }
 
     /// A dataset name of its own per test.

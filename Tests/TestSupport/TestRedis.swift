@@ -59,10 +59,12 @@ public enum TestEnvironment {
         return value
     }
 
-    /// Runs the control script named by `variable` with `action` (`"stop"` or `"start"`).
-    public static func control(_ variable: String, _ action: String, startedBy what: String) throws {
+    /// Runs the control script named by `variable` with `action` (`"stop"` or `"start"`), on a
+    /// thread of its own: stopping or starting a server takes seconds, which on the cooperative
+    /// pool would stall the other tests' tasks.
+    public static func control(_ variable: String, _ action: String, startedBy what: String) async throws {
         let control = try value(variable, startedBy: what)
-        let status = try TestProcess.run([control, action])
+        let status = try await offThePool { try TestProcess.run([control, action]) }
         guard status == 0 else { throw TestSetupError("\(control) \(action) exited \(status)") }
     }
 }
@@ -77,8 +79,8 @@ public enum TestPostgres {
 
     /// Stops (`"stop"`) or starts (`"start"`) the outage server, or freezes (`"pause"`) and thaws
     /// (`"resume"`) it with its connections left open.
-    public static func outage(_ action: String) throws {
-        try TestEnvironment.control("CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL", action, startedBy: "PostgreSQL")
+    public static func outage(_ action: String) async throws {
+        try await TestEnvironment.control("CIO_RELAY_TEST_POSTGRES_OUTAGE_CONTROL", action, startedBy: "PostgreSQL")
     }
 }
 

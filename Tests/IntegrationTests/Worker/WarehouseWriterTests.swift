@@ -187,7 +187,7 @@ struct WarehouseWriterTests {
 
     @Test func bigQueryStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
         try await WarehouseHarness.run(bigQueryURL: try TestBigQuery.outageURL(), batchSize: 200) { harness in
-            try await harness.stoppedMidStream { action in try TestBigQuery.outage(action) }
+            try await harness.stoppedMidStream { action in try await TestBigQuery.outage(action) }
         }
     }
 
@@ -196,13 +196,13 @@ struct WarehouseWriterTests {
             try await harness.add(400)
             _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
             // A frozen server keeps its connections open and answers nothing: the write would wait forever.
-            try TestPostgres.outage("pause")
+            try await TestPostgres.outage("pause")
             let batch = try await harness.writer.consumer.readNew()
             let writing = Task { try await harness.writer.process(batch, now: 0) }
             try await Task.sleep(for: .milliseconds(2500))
             #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while its write hangs")
             let errors = harness.registry.emitToString()
-            try TestPostgres.outage("resume")
+            try await TestPostgres.outage("resume")
             #expect(
                 errors.contains("cio_relay_warehouse_errors_total 1") || errors.contains("cio_relay_warehouse_errors_total 2"),
                 "the writes abandoned at their deadline count as errors: \(errors)")
@@ -218,7 +218,7 @@ struct WarehouseWriterTests {
 
     @Test func postgresStoppedMidStreamLosesNothingAndAcknowledgesNothingUntilItIsBack() async throws {
         try await WarehouseHarness.run(postgresServer: try TestPostgres.outageURL(), batchSize: 200) { harness in
-            try await harness.stoppedMidStream { action in try TestPostgres.outage(action) }
+            try await harness.stoppedMidStream { action in try await TestPostgres.outage(action) }
         }
     }
 }
@@ -227,7 +227,7 @@ extension WarehouseHarness {
     /// 1,000 events in batches of 200: two land, then the warehouse is stopped (`outage("stop")`)
     /// while a batch is being written, and started again. Nothing of that batch is acknowledged
     /// meanwhile, nothing is dead-lettered, and every event ends up a row.
-    func stoppedMidStream(_ outage: (String) throws -> Void) async throws {
+    func stoppedMidStream(_ outage: (String) async throws -> Void) async throws {
         let harness = self
         try await harness.add(1000)
         // Two batches land, then the database goes away.
@@ -235,14 +235,14 @@ extension WarehouseHarness {
             _ = try await harness.writer.process(try await harness.writer.consumer.readNew(), now: 0)
         }
         #expect(try await harness.rowCount() == 400)
-        try outage("stop")
+        try await outage("stop")
         let batch = try await harness.writer.consumer.readNew()
         #expect(batch.count == 200)
         let writing = Task { try await harness.writer.process(batch, now: 0) }
         try await Task.sleep(for: .milliseconds(1500))
         #expect(try await harness.pending() == 200, "nothing of the batch is acknowledged while the warehouse is down")
         #expect(try await harness.queue.deadLetters().isEmpty, "an unreachable warehouse dead-letters nothing")
-        try outage("start")
+        try await outage("start")
         let report = try await writing.value
         #expect(report.written == 200 && !report.interrupted)
         _ = try await harness.drain()
