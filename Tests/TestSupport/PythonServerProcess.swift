@@ -60,12 +60,3 @@ public final class PythonServerProcess: ShutdownAfterTest {
         waitpid(pid, &status, 0)
     }
 }
-
-/// Runs blocking work (a wait with sleeps for a server to start or stop) on a thread of its own:
-/// on the cooperative pool (two threads on a two-core machine) it would stall every other test's
-/// tasks meanwhile, and the tests that measure deadlines failed in CI.
-func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-    }
-}

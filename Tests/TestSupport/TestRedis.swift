@@ -7,6 +7,15 @@ public struct TestSetupError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Runs blocking work (a wait with sleeps for a server to start or stop) on a thread of its own:
+/// on the cooperative pool (two threads on a two-core machine) it would stall every other test's
+/// tasks meanwhile, and the tests that measure deadlines failed in CI.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+    }
+}
+
 /// Starting helper processes from tests.
 public enum TestProcess {
     /// Starts `argv` with posix_spawn (the child gets a clean signal mask: the test runner blocks

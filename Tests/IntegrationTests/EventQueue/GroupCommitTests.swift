@@ -35,7 +35,10 @@ struct GroupCommitTests {
         let hold = Task { try await client.send("BLPOP", RedisArgument(key: "group-commit-hold"), "2") }
         let started = StartCount()
         let results = try await withShutdown(releaser) { releaser in
-            try await waitUntilBlocked(releaser)
+            // The held connection's `BLPOP` goes first.
+            try await waitUntil("the holding BLPOP blocks", timeout: .seconds(2), every: .milliseconds(10)) {
+                try await releaser.send("INFO", "clients").string?.contains("blocked_clients:1") == true
+            }
             return try await withThrowingTaskGroup(of: (Int, Result<T, any Error>)?.self) { group in
                 for (index, operation) in operations.enumerated() {
                     group.addTask {
@@ -56,15 +59,6 @@ struct GroupCommitTests {
         }
         _ = try await hold.value
         return results
-    }
-
-    /// Waits until the held connection's `BLPOP` is blocked in Redis, so that it goes first.
-    private static func waitUntilBlocked(_ other: RedisClient) async throws {
-        for _ in 0..<200 {
-            if try await other.send("INFO", "clients").string?.contains("blocked_clients:1") == true { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        throw TestSetupError("the holding BLPOP did not block within 2 s")
     }
 
     /// How many of a batch's operations have started.
@@ -213,7 +207,7 @@ struct GroupCommitTests {
         let queue = EventQueue(client: client, configuration: EventQueueConfiguration(prefix: "gc"))
         let replica = try await RedisServerProcess.started(arguments: ["--replicaof", "127.0.0.1", String(primary.port)])
         try await withShutdown(queue) { queue in
-            try await Self.waitForReplica(of: client)
+            try await waitUntil("the replica attaches") { try await client.send("INFO", "replication").string?.contains("state=online") == true }
             _ = try await queue.enqueue(Self.event(Fixtures.newEventID()))
             _ = try await client.send("CONFIG", "RESETSTAT")
             let confirmed = try await Self.together(
@@ -223,7 +217,9 @@ struct GroupCommitTests {
 
             // Without the replica, WAIT falls short: every event of the batch fails, though stored.
             await replica.stopped()
-            try await Self.waitForNoReplica(of: client)
+            try await waitUntil("the primary stops counting its replica") {
+                try await client.send("INFO", "replication").string?.contains("connected_slaves:0") == true
+            }
             let before = try await queue.length(of: queue.keys.events)
             let unconfirmed = try await Self.together(
                 on: client, (0..<50).map { _ in Self.event(Fixtures.newEventID()) }.map { event in { try await queue.enqueue(event) } })
@@ -264,21 +260,5 @@ struct GroupCommitTests {
             do { return try await operation() } catch { try await Task.sleep(for: .milliseconds(50)) }
         }
         throw TestSetupError("the enqueue kept failing for 2.5 s after the cut")
-    }
-
-    private static func waitForReplica(of client: RedisClient) async throws {
-        for _ in 0..<100 {
-            if try await client.send("INFO", "replication").string?.contains("state=online") == true { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestSetupError("the replica did not attach within 10 s")
-    }
-
-    private static func waitForNoReplica(of client: RedisClient) async throws {
-        for _ in 0..<100 {
-            if try await client.send("INFO", "replication").string?.contains("connected_slaves:0") == true { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestSetupError("the primary still counts its replica after 10 s")
     }
 }

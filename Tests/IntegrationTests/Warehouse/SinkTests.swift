@@ -215,15 +215,6 @@ struct SinkTests {
         }
     }
 
-    /// Polls `condition` every 100 ms for up to 10 s.
-    private func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("timed out: \(what)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-    }
-
     @Test(arguments: SinkKind.allCases)
     func migrationsAreIdempotentAndUpgradeAnOlderSchema(kind: SinkKind) async throws {
         switch kind {
